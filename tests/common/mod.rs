@@ -1,0 +1,384 @@
+//! Shared harness for the integration tests, in the manner of ripgrep's `tests/util.rs`:
+//! a temp dir per test with a recording `supervisorctl` stand-in, a builder that runs the
+//! real binary with a clean environment, a running daemon whose stdout log lines are
+//! collected (`daemon.rs`), and an in-process HTTPS fake of the local tunnel (`tunnel.rs`).
+#![allow(dead_code)]
+
+mod daemon;
+mod tunnel;
+
+#[allow(unused_imports)]
+pub use daemon::{Daemon, timestamp};
+#[allow(unused_imports)]
+pub use tunnel::{FakeTunnel, Mode, Request};
+
+use std::ffi::OsString;
+use std::fs;
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// The binary under test, built by cargo for the integration tests.
+pub const BIN: &str = env!("CARGO_BIN_EXE_failover-handler");
+
+/// The failover list the product uses when nothing else is configured.
+pub const DEFAULT_LIST: &str = "NAM=cloud.nam.ext.com,EU=cloud.eu.ext.com,APAC=cloud.apac.ext.com";
+
+/// What the stand-in records for one restart with the default programs, in order.
+pub const RESTART_ORDER: [&str; 6] = [
+    "stop app:application",
+    "stop app:cloud-client",
+    "stop app:stunnel",
+    "start app:stunnel",
+    "start app:cloud-client",
+    "start app:application",
+];
+
+/// What a real supervisorctl prints when supervisord is not running.
+pub const SUPERVISOR_ERROR: &str = "error: <class 'socket.error'>, [Errno 111] Connection refused: file: /usr/lib/python3/dist-packages/supervisor/xmlrpc.py line: 560";
+
+/// The `X-SIG-Sha256` header every probe carries by default.
+pub const SIG_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+/// The product's service name in every log line.
+pub const SERVICE: &str = "ext_cloud_outage_handler";
+
+/// Variables the product reads; removed from every run so the host cannot leak in.
+const PRODUCT_VARS: [&str; 7] = [
+    "FAILOVER_HANDLER_CONFIG",
+    "DD_API_KEY",
+    "DD_SITE",
+    "EXT_CLOUD_FAILOVER_LIST",
+    "CONNECTION_KEEPALIVE_ORG_ID",
+    "CONNECTION_KEEPALIVE_TXN_ID",
+    "RUST_LOG",
+];
+
+/// The cloud host of a region in the default list.
+pub fn cloud_of(region: &str) -> String {
+    format!("cloud.{}.ext.com", region.to_lowercase())
+}
+
+/// The exact bytes of the env file naming `region` of the default list.
+pub fn env_for(region: &str) -> String {
+    format!(
+        "export EXT_CLOUD={}\nexport EXT_REGION={}\n",
+        cloud_of(region),
+        region
+    )
+}
+
+/// Polls `cond` until it holds, or panics after `timeout` with `what`.
+pub fn wait_until(timeout: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !cond() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A temp dir of one test: the env file lives in `app/`, the stand-in and the CA beside it.
+pub struct TestDir {
+    tmp: tempfile::TempDir,
+    pki: tunnel::Pki,
+}
+
+impl TestDir {
+    pub fn new() -> TestDir {
+        let tmp = tempfile::Builder::new()
+            .prefix("failover-handler-test-")
+            .tempdir()
+            .unwrap();
+        fs::create_dir_all(tmp.path().join("app")).unwrap();
+        let dir = tmp.path().display().to_string();
+        let script = format!(
+            "#!/bin/sh\n\
+             if [ -e '{dir}/supervisorctl.fail' ]; then\n\
+             \techo \"{SUPERVISOR_ERROR}\"\n\
+             \texit 7\n\
+             fi\n\
+             echo \"$*\" >> '{dir}/supervisorctl.log'\n\
+             exit 0\n"
+        );
+        let stand_in = tmp.path().join("supervisorctl");
+        fs::write(&stand_in, script).unwrap();
+        fs::set_permissions(&stand_in, fs::Permissions::from_mode(0o755)).unwrap();
+        let pki = tunnel::Pki::generate();
+        fs::write(tmp.path().join("ca.pem"), &pki.ca_pem).unwrap();
+        TestDir { tmp, pki }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    pub fn env_file(&self) -> PathBuf {
+        self.path().join("app").join("ext_cloud.env")
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.path().join("state")
+    }
+
+    pub fn supervisorctl(&self) -> PathBuf {
+        self.path().join("supervisorctl")
+    }
+
+    pub fn ca_pem(&self) -> PathBuf {
+        self.path().join("ca.pem")
+    }
+
+    pub(crate) fn pki(&self) -> &tunnel::Pki {
+        &self.pki
+    }
+
+    /// The test CA in DER, for a client that trusts the fake tunnel.
+    pub fn ca_der(&self) -> Vec<u8> {
+        self.pki.ca_der.clone()
+    }
+
+    /// The stand-in's calls so far, one `$*` per entry (empty if it was never called).
+    pub fn calls(&self) -> Vec<String> {
+        match fs::read_to_string(self.path().join("supervisorctl.log")) {
+            Ok(text) => text.lines().map(str::to_owned).collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Makes every later stand-in call fail like a supervisorctl without supervisord.
+    pub fn fail_supervisorctl(&self, fail: bool) {
+        let flag = self.path().join("supervisorctl.fail");
+        if fail {
+            fs::write(flag, "").unwrap();
+        } else {
+            fs::remove_file(flag).unwrap();
+        }
+    }
+
+    pub fn write_env(&self, contents: &str) {
+        fs::write(self.env_file(), contents).unwrap();
+    }
+
+    pub fn read_env(&self) -> Option<String> {
+        fs::read_to_string(self.env_file()).ok()
+    }
+
+    /// Writes a file (e.g. a config) into the temp dir and returns its path.
+    pub fn write_file(&self, name: &str, contents: &str) -> PathBuf {
+        let path = self.path().join(name);
+        fs::write(&path, contents).unwrap();
+        path
+    }
+
+    /// The names in the env file's directory (to spot leftover temp files).
+    pub fn app_dir_entries(&self) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(self.path().join("app"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+impl Default for TestDir {
+    fn default() -> Self {
+        TestDir::new()
+    }
+}
+
+/// What a finished one-shot command showed.
+#[derive(Debug)]
+pub struct Output {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// A run of the real binary: subcommand and its arguments first, then the options.
+#[derive(Clone, Debug)]
+pub struct Cmd {
+    cwd: PathBuf,
+    sub: Vec<String>,
+    flags: Vec<(String, Option<String>)>,
+    extra: Vec<String>,
+    env: Vec<(String, String)>,
+}
+
+impl Cmd {
+    /// The binary with options pointing into `dir` and short timings. The probe URL points
+    /// at a closed port until `tunnel` is called.
+    pub fn new(dir: &TestDir) -> Cmd {
+        let path = |p: PathBuf| Some(p.display().to_string());
+        Cmd::bare(dir)
+            .flag_opt("--env-file", path(dir.env_file()))
+            .flag_opt("--state-dir", path(dir.state_dir()))
+            .flag_opt("--supervisorctl", path(dir.supervisorctl()))
+            .flag("--probe-url", &probe_url(1))
+            .flag_opt("--ca-cert", path(dir.ca_pem()))
+            .flag("--interval", "100ms")
+            .flag("--timeout", "400ms")
+            .flag("--threshold", "1s")
+    }
+
+    /// The binary with no option at all (for `--help`, `--version`).
+    pub fn bare(dir: &TestDir) -> Cmd {
+        Cmd {
+            cwd: dir.path().to_owned(),
+            sub: Vec::new(),
+            flags: Vec::new(),
+            extra: Vec::new(),
+            env: vec![
+                ("CONNECTION_KEEPALIVE_ORG_ID".into(), "org1".into()),
+                ("CONNECTION_KEEPALIVE_TXN_ID".into(), "txn1".into()),
+            ],
+        }
+    }
+
+    /// Probes through `tunnel`.
+    pub fn tunnel(self, tunnel: &FakeTunnel) -> Cmd {
+        self.flag("--probe-url", &tunnel.url())
+    }
+
+    /// The subcommand and its positional arguments, e.g. `&["switch", "EU"]`.
+    pub fn sub(mut self, args: &[&str]) -> Cmd {
+        self.sub = args.iter().map(|s| s.to_string()).collect();
+        self
+    }
+
+    /// Sets an option, replacing a default of the same name.
+    pub fn flag(self, name: &str, value: &str) -> Cmd {
+        self.flag_opt(name, Some(value.to_owned()))
+    }
+
+    /// Adds a switch without a value, e.g. `--no-restart`.
+    pub fn switch(self, name: &str) -> Cmd {
+        self.flag_opt(name, None)
+    }
+
+    fn flag_opt(mut self, name: &str, value: Option<String>) -> Cmd {
+        match self.flags.iter_mut().find(|(n, _)| n == name) {
+            Some(slot) => slot.1 = value,
+            None => self.flags.push((name.to_owned(), value)),
+        }
+        self
+    }
+
+    /// Drops a default option.
+    pub fn without(mut self, name: &str) -> Cmd {
+        self.flags.retain(|(n, _)| n != name);
+        self
+    }
+
+    /// Appends a raw argument after everything else.
+    pub fn arg(mut self, arg: &str) -> Cmd {
+        self.extra.push(arg.to_owned());
+        self
+    }
+
+    pub fn env(mut self, key: &str, value: &str) -> Cmd {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Removes one of the default variables (org and txn ids).
+    pub fn env_remove(mut self, key: &str) -> Cmd {
+        self.env.retain(|(k, _)| k != key);
+        self
+    }
+
+    pub fn args(&self) -> Vec<OsString> {
+        let mut args: Vec<OsString> = self.sub.iter().map(OsString::from).collect();
+        for (name, value) in &self.flags {
+            args.push(name.into());
+            if let Some(value) = value {
+                args.push(value.into());
+            }
+        }
+        args.extend(self.extra.iter().map(OsString::from));
+        args
+    }
+
+    pub fn has_sub(&self) -> bool {
+        !self.sub.is_empty()
+    }
+
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.current_dir(&self.cwd).args(self.args());
+        for var in PRODUCT_VARS {
+            cmd.env_remove(var);
+        }
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd.stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs a one-shot command to its end (killed and failed after 20 s).
+    pub fn output(&self) -> Output {
+        self.output_within(Duration::from_secs(20))
+    }
+
+    pub fn output_within(&self, timeout: Duration) -> Output {
+        let mut child = self
+            .command()
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = child.stdout.take().unwrap();
+        let mut err = child.stderr.take().unwrap();
+        let out = thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = out.read_to_end(&mut buf);
+            String::from_utf8_lossy(&buf).into_owned()
+        });
+        let err = thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = err.read_to_end(&mut buf);
+            String::from_utf8_lossy(&buf).into_owned()
+        });
+        let deadline = Instant::now() + timeout;
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break Some(status);
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            thread::sleep(Duration::from_millis(5));
+        };
+        let output = Output {
+            code: status.and_then(|s| s.code()),
+            stdout: out.join().unwrap(),
+            stderr: err.join().unwrap(),
+        };
+        assert!(
+            status.is_some(),
+            "{:?} did not exit within {timeout:?}; output so far: {output:#?}",
+            self.args()
+        );
+        output
+    }
+
+    /// Starts the daemon (`run` unless another subcommand was given).
+    pub fn spawn_daemon(&self) -> Daemon {
+        Daemon::spawn(self)
+    }
+}
+
+/// The probe URL template on a port of 127.0.0.1.
+pub fn probe_url(port: u16) -> String {
+    format!("https://127.0.0.1:{port}/v2/{{org_id}}/cloudlookup/{{txn_id}}")
+}

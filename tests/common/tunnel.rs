@@ -1,0 +1,385 @@
+//! A fake of the local TLS tunnel: an HTTPS server on 127.0.0.1 whose behaviour follows
+//! the region the env file names, so an outage can hit one region and spare the next.
+
+use super::TestDir;
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+use rustls::ServerConfig;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::runtime::Runtime;
+use tokio::time::{sleep, timeout};
+use tokio_rustls::TlsAcceptor;
+
+/// How the tunnel answers while a region is active.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// 200 with a small JSON body.
+    Up,
+    /// This HTTP status, e.g. 503.
+    Status(u16),
+    /// No listener at all: connections are refused at TCP level.
+    Refuse,
+    /// TLS completes and the request is read, then the connection is reset (RST).
+    Reset,
+    /// TLS completes and the request is read, then nothing is ever sent.
+    Hang,
+}
+
+/// One request the tunnel read.
+#[derive(Clone, Debug)]
+pub struct Request {
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    /// The region the env file named when the request came in.
+    pub region: Option<String>,
+    /// How it was answered.
+    pub mode: Mode,
+}
+
+impl Request {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A CA and a leaf for `localhost` and `127.0.0.1`, generated per test.
+pub struct Pki {
+    pub ca_pem: String,
+    pub ca_der: Vec<u8>,
+    leaf_der: Vec<u8>,
+    key_der: Vec<u8>,
+}
+
+impl Pki {
+    pub fn generate() -> Pki {
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "failover-handler test CA");
+        ca_params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let ca_key = KeyPair::generate().unwrap();
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = Issuer::new(ca_params, ca_key);
+
+        let mut leaf_params =
+            CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
+        leaf_params
+            .distinguished_name
+            .push(DnType::CommonName, "localhost");
+        leaf_params.use_authority_key_identifier_extension = true;
+        let leaf_key = KeyPair::generate().unwrap();
+        let leaf = leaf_params.signed_by(&leaf_key, &issuer).unwrap();
+        Pki {
+            ca_pem: ca.pem(),
+            ca_der: ca.der().to_vec(),
+            leaf_der: leaf.der().to_vec(),
+            key_der: leaf_key.serialize_der(),
+        }
+    }
+
+    fn server_config(&self) -> ServerConfig {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![CertificateDer::from(self.leaf_der.clone())],
+                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key_der.clone())),
+            )
+            .unwrap()
+    }
+}
+
+struct State {
+    env_file: Option<PathBuf>,
+    default: Mode,
+    regions: HashMap<String, Mode>,
+    up_once: HashSet<String>,
+    requests: Vec<Request>,
+    connections: usize,
+}
+
+impl State {
+    fn active_region(&self) -> Option<String> {
+        let text = std::fs::read_to_string(self.env_file.as_ref()?).ok()?;
+        region_in(&text)
+    }
+
+    fn mode_of(&self, region: Option<&str>) -> Mode {
+        match region {
+            Some(r) if self.up_once.contains(r) => Mode::Up,
+            Some(r) => self.regions.get(r).copied().unwrap_or(self.default),
+            None => self.default,
+        }
+    }
+
+    fn refusing(&self) -> bool {
+        self.mode_of(self.active_region().as_deref()) == Mode::Refuse
+    }
+}
+
+/// The region an env file's text names (`[export ]EXT_REGION=<R>`).
+pub fn region_in(text: &str) -> Option<String> {
+    text.lines().find_map(|line| {
+        let line = line.trim();
+        let line = line.strip_prefix("export ").unwrap_or(line);
+        let (key, value) = line.split_once('=')?;
+        (key.trim() == "EXT_REGION").then(|| value.trim().trim_matches('"').to_owned())
+    })
+}
+
+/// The fake tunnel; shuts down on drop.
+pub struct FakeTunnel {
+    port: u16,
+    state: Arc<Mutex<State>>,
+    runtime: Option<Runtime>,
+}
+
+impl FakeTunnel {
+    /// A tunnel that follows `dir`'s env file and answers `Up` unless told otherwise.
+    pub fn start(dir: &TestDir) -> FakeTunnel {
+        FakeTunnel::start_with(dir, Mode::Up, &[])
+    }
+
+    /// A tunnel with a default mode and per-region modes set before it accepts anything.
+    pub fn start_with(dir: &TestDir, default: Mode, regions: &[(&str, Mode)]) -> FakeTunnel {
+        let state = Arc::new(Mutex::new(State {
+            env_file: Some(dir.env_file()),
+            default,
+            regions: regions.iter().map(|(r, m)| (r.to_string(), *m)).collect(),
+            up_once: HashSet::new(),
+            requests: Vec::new(),
+            connections: 0,
+        }));
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let acceptor = TlsAcceptor::from(Arc::new(dir.pki().server_config()));
+        let listener = runtime.block_on(async { bind(0) }).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        runtime.spawn(accept_loop(port, listener, acceptor, Arc::clone(&state)));
+        FakeTunnel {
+            port,
+            state,
+            runtime: Some(runtime),
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The probe URL template through this tunnel.
+    pub fn url(&self) -> String {
+        super::probe_url(self.port)
+    }
+
+    /// The mode of regions without their own, and of requests when no region is named.
+    pub fn set_default(&self, mode: Mode) {
+        self.state.lock().unwrap().default = mode;
+    }
+
+    pub fn set_region(&self, region: &str, mode: Mode) {
+        self.state
+            .lock()
+            .unwrap()
+            .regions
+            .insert(region.to_owned(), mode);
+    }
+
+    /// The next request while `region` is active gets a 200, whatever its mode.
+    pub fn succeed_once(&self, region: &str) {
+        self.state.lock().unwrap().up_once.insert(region.to_owned());
+    }
+
+    /// Whether a `succeed_once` for `region` is still waiting for its request.
+    pub fn success_pending(&self, region: &str) -> bool {
+        self.state.lock().unwrap().up_once.contains(region)
+    }
+
+    pub fn requests(&self) -> Vec<Request> {
+        self.state.lock().unwrap().requests.clone()
+    }
+
+    pub fn request_count(&self) -> usize {
+        self.state.lock().unwrap().requests.len()
+    }
+
+    /// Requests that came in while `region` was active.
+    pub fn requests_in(&self, region: &str) -> usize {
+        let state = self.state.lock().unwrap();
+        state
+            .requests
+            .iter()
+            .filter(|r| r.region.as_deref() == Some(region))
+            .count()
+    }
+
+    pub fn connection_count(&self) -> usize {
+        self.state.lock().unwrap().connections
+    }
+}
+
+impl Drop for FakeTunnel {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+fn bind(port: u16) -> std::io::Result<TcpListener> {
+    let socket = TcpSocket::new_v4()?;
+    socket.set_reuseaddr(true)?;
+    socket.bind(SocketAddr::from(([127, 0, 0, 1], port)))?;
+    socket.listen(128)
+}
+
+/// Accepts while the active region is not refusing; while it is, holds no listener at all,
+/// and binds the same port again as soon as it stops refusing.
+async fn accept_loop(
+    port: u16,
+    first: TcpListener,
+    acceptor: TlsAcceptor,
+    state: Arc<Mutex<State>>,
+) {
+    let mut listener = Some(first);
+    loop {
+        if state.lock().unwrap().refusing() {
+            listener = None;
+            sleep(Duration::from_millis(5)).await;
+            continue;
+        }
+        let current = match listener.take() {
+            Some(l) => l,
+            None => match bind(port) {
+                Ok(l) => l,
+                Err(_) => {
+                    sleep(Duration::from_millis(5)).await;
+                    continue;
+                }
+            },
+        };
+        tokio::select! {
+            accepted = current.accept() => {
+                if let Ok((stream, _)) = accepted {
+                    state.lock().unwrap().connections += 1;
+                    tokio::spawn(serve(stream, acceptor.clone(), Arc::clone(&state)));
+                }
+            }
+            _ = sleep(Duration::from_millis(10)) => {}
+        }
+        listener = Some(current);
+    }
+}
+
+async fn serve(stream: TcpStream, acceptor: TlsAcceptor, state: Arc<Mutex<State>>) {
+    let Ok(Ok(mut tls)) = timeout(Duration::from_secs(5), acceptor.accept(stream)).await else {
+        return;
+    };
+    let Some(head) = read_head(&mut tls).await else {
+        return;
+    };
+    let (path, headers) = parse_head(&head);
+    let mode = {
+        let mut state = state.lock().unwrap();
+        let region = state.active_region();
+        let mode = state.mode_of(region.as_deref());
+        if let Some(r) = &region {
+            state.up_once.remove(r);
+        }
+        state.requests.push(Request {
+            path,
+            headers,
+            region: region.clone(),
+            mode,
+        });
+        mode
+    };
+    match mode {
+        Mode::Up => respond(&mut tls, 200).await,
+        Mode::Status(code) => respond(&mut tls, code).await,
+        Mode::Reset | Mode::Refuse => {
+            let _ = tls.get_ref().0.set_zero_linger();
+            drop(tls);
+        }
+        Mode::Hang => {
+            let mut buf = [0u8; 1024];
+            while let Ok(n) = tls.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+async fn respond(tls: &mut tokio_rustls::server::TlsStream<TcpStream>, code: u16) {
+    let reason = match code {
+        200 => "OK",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => "Other",
+    };
+    let body = if code == 200 {
+        r#"{"cloudlookup":"ok"}"#
+    } else {
+        r#"{"error":"unavailable"}"#
+    };
+    let response = format!(
+        "HTTP/1.1 {code} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = tls.write_all(response.as_bytes()).await;
+    let _ = tls.flush().await;
+    let _ = tls.shutdown().await;
+}
+
+async fn read_head(tls: &mut tokio_rustls::server::TlsStream<TcpStream>) -> Option<String> {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = timeout(Duration::from_secs(5), tls.read(&mut buf))
+            .await
+            .ok()?
+            .ok()?;
+        if n == 0 || head.len() > 64 * 1024 {
+            return None;
+        }
+        head.extend_from_slice(&buf[..n]);
+    }
+    Some(String::from_utf8_lossy(&head).into_owned())
+}
+
+fn parse_head(head: &str) -> (String, Vec<(String, String)>) {
+    let mut lines = head.split("\r\n");
+    let path = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap_or_default()
+        .to_owned();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    (path, headers)
+}
