@@ -1,0 +1,406 @@
+//! The one-shot side of the command line: bad input, `switch`, `status`, `check`,
+//! `config`, `--help` and `--version`, as a user running them sees them.
+
+mod common;
+
+use common::{Cmd, FakeTunnel, Mode, Output, RESTART_ORDER, SIG_SHA256, TestDir, env_for};
+use serde_json::Value;
+use std::time::Duration;
+
+/// Bad input must stop the daemon at once.
+const AT_ONCE: Duration = Duration::from_secs(10);
+
+/// Exit 2, one stderr line naming one of `names`, and nothing written or restarted.
+fn assert_bad_input(dir: &TestDir, cmd: Cmd, names: &[&str]) {
+    let out = cmd.output_within(AT_ONCE);
+    assert_eq!(out.code, Some(2), "{out:#?}");
+    assert_eq!(
+        out.stderr.lines().count(),
+        1,
+        "not one stderr line: {out:#?}"
+    );
+    assert!(
+        names.iter().any(|n| out.stderr.contains(n)),
+        "stderr names none of {names:?}: {out:#?}"
+    );
+    assert_eq!(dir.read_env(), None, "env file written");
+    assert_eq!(dir.calls(), Vec::<String>::new(), "supervisorctl called");
+    assert!(!dir.state_dir().exists(), "state dir created");
+}
+
+fn run_with_list(list: &str) {
+    let dir = TestDir::new();
+    let cmd = Cmd::new(&dir)
+        .sub(&["run"])
+        .env("EXT_CLOUD_FAILOVER_LIST", list);
+    assert_bad_input(&dir, cmd, &["EXT_CLOUD_FAILOVER_LIST"]);
+}
+
+#[test]
+fn run_rejects_empty_list() {
+    run_with_list("");
+}
+
+#[test]
+fn run_rejects_pair_without_equals() {
+    run_with_list("NAM");
+}
+
+#[test]
+fn run_rejects_duplicate_region() {
+    run_with_list("NAM=a,NAM=b");
+}
+
+#[test]
+fn run_rejects_semicolon_in_host() {
+    run_with_list("NAM=a;reboot");
+}
+
+#[test]
+fn run_rejects_command_substitution_in_host() {
+    run_with_list("NAM=$(id)");
+}
+
+#[test]
+fn run_rejects_space_in_host() {
+    run_with_list("EU=a b");
+}
+
+fn run_with_flag(flag: &str, value: &str, names: &[&str]) {
+    let dir = TestDir::new();
+    let cmd = Cmd::new(&dir).sub(&["run"]).flag(flag, value);
+    assert_bad_input(&dir, cmd, names);
+}
+
+#[test]
+fn run_rejects_unknown_region() {
+    run_with_flag("--region", "XX", &["region"]);
+}
+
+#[test]
+fn run_rejects_unparsable_interval() {
+    run_with_flag("--interval", "abc", &["interval"]);
+}
+
+#[test]
+fn run_rejects_zero_interval() {
+    run_with_flag("--interval", "0s", &["interval"]);
+}
+
+#[test]
+fn run_rejects_unparsable_timeout() {
+    run_with_flag("--timeout", "soon", &["timeout"]);
+}
+
+#[test]
+fn run_rejects_threshold_below_interval() {
+    let dir = TestDir::new();
+    let cmd = Cmd::new(&dir)
+        .sub(&["run"])
+        .flag("--interval", "10s")
+        .flag("--threshold", "5s");
+    assert_bad_input(&dir, cmd, &["threshold"]);
+}
+
+#[test]
+fn run_rejects_unknown_config_key() {
+    let dir = TestDir::new();
+    let config = dir.write_file("failover.toml", "[probe]\nbogus = 1\n");
+    let cmd = Cmd::new(&dir)
+        .sub(&["run"])
+        .flag("--config", config.to_str().unwrap());
+    assert_bad_input(&dir, cmd, &["bogus"]);
+}
+
+#[test]
+fn run_rejects_unknown_key_in_config_from_env() {
+    let dir = TestDir::new();
+    let config = dir.write_file("failover.toml", "[probe]\nbogus = 1\n");
+    let cmd = Cmd::new(&dir)
+        .sub(&["run"])
+        .env("FAILOVER_HANDLER_CONFIG", config.to_str().unwrap());
+    assert_bad_input(&dir, cmd, &["bogus"]);
+}
+
+#[test]
+fn run_rejects_config_that_is_not_toml() {
+    let dir = TestDir::new();
+    let config = dir.write_file("settings.toml", "this is { not toml\n");
+    let path = config.to_str().unwrap().to_owned();
+    let cmd = Cmd::new(&dir).sub(&["run"]).flag("--config", &path);
+    assert_bad_input(&dir, cmd, &["config", &path]);
+}
+
+#[test]
+fn run_rejects_missing_config_file() {
+    let dir = TestDir::new();
+    let cmd = Cmd::new(&dir)
+        .sub(&["run"])
+        .flag("--config", "/nonexistent");
+    assert_bad_input(&dir, cmd, &["config", "/nonexistent"]);
+}
+
+#[test]
+fn switch_rejects_bad_list() {
+    let dir = TestDir::new();
+    let cmd = Cmd::new(&dir)
+        .sub(&["switch", "EU"])
+        .env("EXT_CLOUD_FAILOVER_LIST", "NAM");
+    assert_bad_input(&dir, cmd, &["EXT_CLOUD_FAILOVER_LIST"]);
+}
+
+#[test]
+fn switch_rejects_unparsable_interval() {
+    let dir = TestDir::new();
+    let cmd = Cmd::new(&dir)
+        .sub(&["switch", "EU"])
+        .flag("--interval", "abc");
+    assert_bad_input(&dir, cmd, &["interval"]);
+}
+
+#[test]
+fn switch_rejects_unknown_config_key() {
+    let dir = TestDir::new();
+    let config = dir.write_file("failover.toml", "[probe]\nbogus = 1\n");
+    let cmd = Cmd::new(&dir)
+        .sub(&["switch", "EU"])
+        .flag("--config", config.to_str().unwrap());
+    assert_bad_input(&dir, cmd, &["bogus"]);
+}
+
+#[test]
+fn switch_rejects_unknown_region() {
+    let dir = TestDir::new();
+    let cmd = Cmd::new(&dir).sub(&["switch", "XX"]);
+    assert_bad_input(&dir, cmd, &["XX", "region"]);
+}
+
+#[test]
+fn switch_no_restart_writes_env_file_only() {
+    let dir = TestDir::new();
+    let out = Cmd::new(&dir)
+        .sub(&["switch", "NAM"])
+        .switch("--no-restart")
+        .output();
+    assert_eq!(out.code, Some(0), "{out:#?}");
+    assert_eq!(dir.read_env(), Some(env_for("NAM")));
+    assert_eq!(dir.calls(), Vec::<String>::new());
+}
+
+#[test]
+fn switch_writes_env_file_and_restarts_in_order() {
+    let dir = TestDir::new();
+    dir.write_env(&env_for("EU"));
+    let out = Cmd::new(&dir).sub(&["switch", "NAM"]).output();
+    assert_eq!(out.code, Some(0), "{out:#?}");
+    assert_eq!(dir.read_env(), Some(env_for("NAM")));
+    assert_eq!(dir.calls(), RESTART_ORDER.to_vec());
+    assert_eq!(dir.app_dir_entries(), vec!["ext_cloud.env".to_string()]);
+}
+
+#[test]
+fn status_without_env_file_says_no_active_region() {
+    let dir = TestDir::new();
+    let out = Cmd::new(&dir).sub(&["status"]).output();
+    assert_eq!(out.code, Some(0), "{out:#?}");
+    assert!(
+        out.stdout.to_lowercase().contains("no active region"),
+        "{out:#?}"
+    );
+}
+
+#[test]
+fn status_names_region_and_cloud_of_env_file() {
+    let dir = TestDir::new();
+    dir.write_env(&env_for("EU"));
+    let out = Cmd::new(&dir).sub(&["status"]).output();
+    assert_eq!(out.code, Some(0), "{out:#?}");
+    assert!(out.stdout.contains("EU"), "{out:#?}");
+    assert!(out.stdout.contains("cloud.eu.ext.com"), "{out:#?}");
+}
+
+fn status_json(dir: &TestDir) -> Value {
+    let out = Cmd::new(dir).sub(&["status"]).switch("--json").output();
+    assert_eq!(out.code, Some(0), "{out:#?}");
+    serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:#?}"))
+}
+
+#[test]
+fn status_json_names_region_and_cloud() {
+    let dir = TestDir::new();
+    dir.write_env(&env_for("EU"));
+    let status = status_json(&dir);
+    assert_eq!(status["region"], "EU", "{status}");
+    assert_eq!(status["cloud"], "cloud.eu.ext.com", "{status}");
+}
+
+#[test]
+fn status_json_without_env_file_has_null_region() {
+    let dir = TestDir::new();
+    let status = status_json(&dir);
+    assert!(status.get("region").is_some(), "{status}");
+    assert_eq!(status["region"], Value::Null, "{status}");
+}
+
+fn check(dir: &TestDir, tunnel: &FakeTunnel) -> Output {
+    Cmd::new(dir).tunnel(tunnel).sub(&["check"]).output()
+}
+
+/// Whether `text` holds a number of milliseconds, as `12 ms` or `12ms`.
+fn has_millis(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    text.match_indices("ms").any(|(i, _)| {
+        let before = text[..i].trim_end();
+        let digit_before = before.bytes().last().is_some_and(|b| b.is_ascii_digit());
+        let word_ends = bytes.get(i + 2).is_none_or(|b| !b.is_ascii_alphanumeric());
+        digit_before && word_ends
+    })
+}
+
+#[test]
+fn check_healthy_exits_zero_with_latency() {
+    let dir = TestDir::new();
+    dir.write_env(&env_for("EU"));
+    let tunnel = FakeTunnel::start(&dir);
+    let out = check(&dir, &tunnel);
+    assert_eq!(out.code, Some(0), "{out:#?}");
+    assert!(out.stdout.contains("healthy"), "{out:#?}");
+    assert!(has_millis(&out.stdout), "no latency in ms: {out:#?}");
+    assert_eq!(dir.calls(), Vec::<String>::new());
+}
+
+#[test]
+fn check_503_exits_one_and_says_status() {
+    let dir = TestDir::new();
+    dir.write_env(&env_for("EU"));
+    let tunnel = FakeTunnel::start_with(&dir, Mode::Status(503), &[]);
+    let out = check(&dir, &tunnel);
+    assert_eq!(out.code, Some(1), "{out:#?}");
+    assert!(out.stdout.contains("status"), "{out:#?}");
+    assert!(out.stdout.contains("503"), "{out:#?}");
+}
+
+#[test]
+fn check_refused_exits_one_and_says_refused() {
+    let dir = TestDir::new();
+    dir.write_env(&env_for("EU"));
+    let tunnel = FakeTunnel::start_with(&dir, Mode::Refuse, &[]);
+    let out = check(&dir, &tunnel);
+    assert_eq!(out.code, Some(1), "{out:#?}");
+    assert!(out.stdout.contains("refused"), "{out:#?}");
+    assert_eq!(tunnel.connection_count(), 0);
+}
+
+#[test]
+fn check_untrusted_certificate_exits_one_and_says_tls() {
+    let dir = TestDir::new();
+    dir.write_env(&env_for("EU"));
+    let tunnel = FakeTunnel::start(&dir);
+    let out = Cmd::new(&dir)
+        .tunnel(&tunnel)
+        .without("--ca-cert")
+        .sub(&["check"])
+        .output();
+    assert_eq!(out.code, Some(1), "{out:#?}");
+    assert!(out.stdout.contains("tls"), "{out:#?}");
+    assert_eq!(tunnel.request_count(), 0, "a request went through");
+}
+
+#[test]
+fn check_insecure_accepts_untrusted_certificate() {
+    let dir = TestDir::new();
+    dir.write_env(&env_for("EU"));
+    let tunnel = FakeTunnel::start(&dir);
+    let out = Cmd::new(&dir)
+        .tunnel(&tunnel)
+        .without("--ca-cert")
+        .switch("--insecure")
+        .sub(&["check"])
+        .output();
+    assert_eq!(out.code, Some(0), "{out:#?}");
+    assert!(out.stdout.contains("healthy"), "{out:#?}");
+}
+
+#[test]
+fn probe_sends_signature_header_and_fills_url() {
+    let dir = TestDir::new();
+    dir.write_env(&env_for("EU"));
+    let tunnel = FakeTunnel::start(&dir);
+    let out = check(&dir, &tunnel);
+    assert_eq!(out.code, Some(0), "{out:#?}");
+    let requests = tunnel.requests();
+    assert_eq!(requests.len(), 1, "{requests:#?}");
+    assert_eq!(requests[0].path, "/v2/org1/cloudlookup/txn1");
+    assert_eq!(requests[0].header("X-SIG-Sha256"), Some(SIG_SHA256));
+}
+
+#[test]
+fn version_prints_the_version() {
+    let dir = TestDir::new();
+    let out = Cmd::bare(&dir).arg("--version").output();
+    assert_eq!(out.code, Some(0), "{out:#?}");
+    assert!(out.stdout.contains(env!("CARGO_PKG_VERSION")), "{out:#?}");
+}
+
+#[test]
+fn help_mentions_every_subcommand() {
+    let dir = TestDir::new();
+    let out = Cmd::bare(&dir).arg("--help").output();
+    assert_eq!(out.code, Some(0), "{out:#?}");
+    for sub in [
+        "run", "switch", "status", "check", "config", "demo", "pause", "resume",
+    ] {
+        assert!(
+            out.stdout.contains(sub),
+            "--help does not mention {sub}: {out:#?}"
+        );
+    }
+}
+
+#[test]
+fn config_prints_effective_configuration() {
+    let dir = TestDir::new();
+    let out = Cmd::new(&dir).sub(&["config"]).output();
+    assert_eq!(out.code, Some(0), "{out:#?}");
+    let env_file = dir.env_file();
+    assert!(out.stdout.contains(env_file.to_str().unwrap()), "{out:#?}");
+    for cloud in [
+        "cloud.nam.ext.com",
+        "cloud.eu.ext.com",
+        "cloud.apac.ext.com",
+    ] {
+        assert!(out.stdout.contains(cloud), "{out:#?}");
+    }
+}
+
+/// Lines of `config` output about the probe interval.
+fn interval_lines(out: &Output) -> Vec<String> {
+    out.stdout
+        .lines()
+        .filter(|l| l.contains("interval") && !l.contains("fail_interval"))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn config_shows_interval_from_file_and_flag_wins() {
+    let dir = TestDir::new();
+    let config = dir.write_file("failover.toml", "[probe]\ninterval = \"7s\"\n");
+    let from_file = Cmd::new(&dir)
+        .without("--interval")
+        .without("--threshold")
+        .flag("--config", config.to_str().unwrap())
+        .sub(&["config"]);
+    let out = from_file.output();
+    assert_eq!(out.code, Some(0), "{out:#?}");
+    assert!(
+        interval_lines(&out).iter().any(|l| l.contains("7s")),
+        "{out:#?}"
+    );
+
+    let out = from_file.flag("--interval", "3s").output();
+    assert_eq!(out.code, Some(0), "{out:#?}");
+    let lines = interval_lines(&out);
+    assert!(lines.iter().any(|l| l.contains("3s")), "{out:#?}");
+    assert!(!lines.iter().any(|l| l.contains("7s")), "{out:#?}");
+}
