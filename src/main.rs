@@ -1,3 +1,127 @@
-fn main() {
-    println!("Hello, world!");
+//! The binary: parse, set up logging, dispatch, map errors to exit codes.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Result;
+use clap::Parser;
+use tokio_util::sync::CancellationToken;
+
+use failover_handler::cli::{Cli, Command, LogFormat};
+use failover_handler::config::{Config, ConfigError, process_env};
+use failover_handler::daemon::Daemon;
+use failover_handler::restart::Supervisorctl;
+use failover_handler::state::StateDir;
+use failover_handler::{commands, logging};
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return clap_error(e),
+    };
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            let usage = e.downcast_ref::<ConfigError>().is_some();
+            eprintln!(
+                "failover-handler: error: {}",
+                format!("{e:#}").replace('\n', " ")
+            );
+            ExitCode::from(if usage { 2 } else { 1 })
+        }
+    }
+}
+
+/// Help and version print as clap makes them; a usage error is one line and exit 2.
+fn clap_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = e.print();
+        return ExitCode::SUCCESS;
+    }
+    let text = e.render().to_string();
+    let line: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .take_while(|l| !l.starts_with("Usage:"))
+        .filter(|l| !l.is_empty())
+        .collect();
+    let line = line.join(" ");
+    eprintln!("failover-handler: error: {}", line.trim_start_matches("error: "));
+    ExitCode::from(2)
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    let command = cli.command.clone().unwrap_or(Command::Run);
+    let config = Config::build(&cli.options, &process_env)?;
+    let daemon = matches!(command, Command::Run);
+    let format = if daemon || config.log_format_explicit {
+        config.log_format
+    } else {
+        LogFormat::Text
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        match command {
+            Command::Run => {
+                let probe = commands::main_probe(&config)?;
+                logging::init(&config.service, format, false);
+                run_daemon(config, probe).await
+            }
+            Command::Switch { region, unpin } => {
+                logging::init(&config.service, format, true);
+                match region {
+                    Some(r) => commands::switch(&config, &r).await,
+                    None => {
+                        let _ = unpin;
+                        Err(ConfigError::new("switch", "name a region").into())
+                    }
+                }
+            }
+            Command::Status { json } => commands::status(&config, json),
+            Command::Check => commands::check(&config).await,
+            Command::Config => commands::print_config(&config),
+            Command::Demo | Command::Pause { .. } | Command::Resume => {
+                Err(ConfigError::new("command", "not available in this build").into())
+            }
+        }
+    })
+}
+
+async fn run_daemon(config: Config, probe: failover_handler::probe::HttpProbe) -> Result<ExitCode> {
+    let config = Arc::new(config);
+    let state = StateDir::open(&config.state_dir);
+    let restarter = Supervisorctl::new(config.restart.clone(), None);
+    let cancel = CancellationToken::new();
+    let signals = cancel.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        signals.cancel();
+    });
+    Daemon::new(config, probe, restarter, state)
+        .run(cancel)
+        .await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
 }

@@ -1,0 +1,177 @@
+//! The command line: subcommands and the options they share. Values are parsed to their types
+//! here; merging with the environment and the config file happens in `config`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const ABOUT: &str = "Keeps an application connected to a multi-region external cloud: probes the \
+cloud through the local tunnel and, when the active region has an outage that lasts, writes the \
+next region into the env file the programs source and restarts them through supervisorctl.";
+
+const AFTER_HELP: &str = "Examples:
+  failover-handler --region EU                 run the daemon, EU preferred
+  failover-handler check                       probe once now (exit 0 healthy, 1 unhealthy)
+  failover-handler switch APAC                 move to APAC by hand, restart, exit
+  failover-handler status                      where traffic goes now
+  failover-handler config -c /etc/failover-handler.toml   validate a config file
+  failover-handler demo                        watch a failover on loopback
+
+Precedence: flag > environment > config file > default. Exit codes: 0 success or healthy,
+1 runtime failure or unhealthy, 2 usage or configuration error.";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "failover-handler",
+    version,
+    about = ABOUT,
+    after_help = AFTER_HELP,
+    args_conflicts_with_subcommands = false
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub options: Options,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Run the daemon (the default when no subcommand is given).
+    Run,
+    /// Switch to REGION by hand: write the env file, restart the programs, exit.
+    /// A running daemon adopts the region on its next probe and pins it.
+    Switch {
+        /// The region to move to (a name from the failover list).
+        #[arg(
+            id = "target_region",
+            value_name = "REGION",
+            required_unless_present = "unpin"
+        )]
+        region: Option<String>,
+        /// Remove the pin a manual switch set, so automatic failback may apply again.
+        #[arg(long)]
+        unpin: bool,
+    },
+    /// Show the active region, and the daemon's live view when it runs.
+    Status {
+        /// Print JSON for scripts instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Probe once now: exit 0 when healthy, 1 when not.
+    Check,
+    /// Validate and print the effective configuration, with its worst-case timings.
+    Config,
+    /// A self-contained showcase on loopback: three fake regions, an outage, a failover.
+    Demo,
+    /// Stop automatic switching (maintenance); a running daemon obeys on its next probe.
+    Pause {
+        /// End the pause by itself after this long (e.g. 30m).
+        #[arg(long = "for", value_name = "DUR", value_parser = parse_duration)]
+        duration: Option<Duration>,
+    },
+    /// Restart automatic switching after `pause`.
+    Resume,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Json,
+    Text,
+}
+
+/// Options shared by every subcommand; each is also a key of the config file.
+#[derive(Debug, Clone, Default, Args)]
+pub struct Options {
+    /// Preferred region: moved to the front of the failover order.
+    #[arg(short, long, global = true, value_name = "NAME")]
+    pub region: Option<String>,
+    /// TOML config file.
+    #[arg(
+        short,
+        long,
+        global = true,
+        value_name = "FILE",
+        env = "FAILOVER_HANDLER_CONFIG"
+    )]
+    pub config: Option<PathBuf>,
+    /// The env file the programs source [default: /opt/application/tmp/ext_cloud.env].
+    #[arg(long, global = true, value_name = "PATH")]
+    pub env_file: Option<PathBuf>,
+    /// Health endpoint through the tunnel; {org_id} and {txn_id} come from
+    /// CONNECTION_KEEPALIVE_ORG_ID and CONNECTION_KEEPALIVE_TXN_ID
+    /// [default: https://localhost:8443/v2/{org_id}/cloudlookup/{txn_id}].
+    #[arg(long, global = true, value_name = "URL")]
+    pub probe_url: Option<String>,
+    /// Time between probes [default: 10s].
+    #[arg(long, global = true, value_name = "DUR", value_parser = parse_duration)]
+    pub interval: Option<Duration>,
+    /// One probe's deadline: connect + TLS + response [default: 5s].
+    #[arg(long, global = true, value_name = "DUR", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+    /// Continuous failure that counts as an outage [default: 4m].
+    #[arg(long, global = true, value_name = "DUR", value_parser = parse_duration)]
+    pub threshold: Option<Duration>,
+    /// Trust this CA (PEM), e.g. the tunnel's own certificate [default: system roots].
+    #[arg(long, global = true, value_name = "PEM")]
+    pub ca_cert: Option<PathBuf>,
+    /// Skip TLS verification of the probe (logged as a warning at start).
+    #[arg(long, global = true)]
+    pub insecure: bool,
+    /// The supervisorctl executable [default: supervisorctl].
+    #[arg(long, global = true, value_name = "CMD")]
+    pub supervisorctl: Option<String>,
+    /// Programs to restart: stopped in this order, started in reverse
+    /// [default: app:application,app:cloud-client,app:stunnel].
+    #[arg(long, global = true, value_name = "A,B,C", value_delimiter = ',')]
+    pub programs: Option<Vec<String>>,
+    /// Write the env file but restart nothing.
+    #[arg(long, global = true)]
+    pub no_restart: bool,
+    /// Decide and log, but write and restart nothing.
+    #[arg(long, global = true)]
+    pub dry_run: bool,
+    /// Log lines on stdout [default: json].
+    #[arg(long, global = true, value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
+    /// Decision journal, pin and pause [default: /var/lib/failover-handler].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Serve /metrics, /status, /history and / on this address (a bare port means loopback).
+    #[arg(long, global = true, value_name = "ADDR")]
+    pub metrics_addr: Option<String>,
+}
+
+/// Parses a humantime duration such as `250ms`, `10s` or `4m`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text.trim())
+        .map_err(|e| format!("'{text}' is not a duration like 250ms, 10s or 4m ({e})"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn options_work_after_the_subcommand_and_default_is_run() {
+        let cli = Cli::try_parse_from(["fh", "switch", "EU", "--no-restart", "-r", "NAM"]).unwrap();
+        assert!(
+            matches!(cli.command, Some(Command::Switch { ref region, .. }) if region.as_deref() == Some("EU"))
+        );
+        assert!(cli.options.no_restart);
+        let cli = Cli::try_parse_from(["fh", "--region", "EU", "--interval", "250ms"]).unwrap();
+        assert!(cli.command.is_none());
+        assert_eq!(cli.options.interval, Some(Duration::from_millis(250)));
+        let cli = Cli::try_parse_from(["fh", "--programs", "a,b"]).unwrap();
+        assert_eq!(cli.options.programs.unwrap(), ["a", "b"]);
+    }
+}

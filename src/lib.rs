@@ -1,0 +1,29 @@
+//! failover-handler keeps an application connected to a multi-region external cloud.
+//!
+//! - `cli`: the command line (clap).
+//! - `config_file`: the TOML config file as written, unknown keys refused.
+//! - `config`: flags > environment > file > defaults, merged into one validated `Config`.
+//! - `region`: regions, the failover list and its order.
+//! - `policy`: the pure decision core: outage timing, where to go next.
+//! - `net`: fresh HTTP(S) connections, phase by phase, with classified errors.
+//! - `probe`: the health probe of the active region.
+//! - `envfile`: the env file the programs source: tolerant reading, atomic writing.
+//! - `restart`: supervisorctl stop/start with timeouts and retries.
+//! - `state`: the state directory (restart marker, pin, pause, journal).
+//! - `daemon`: the loop that ties them together.
+//! - `commands`: `switch`, `status`, `check`, `config`.
+//! - `logging`: JSON (or text) log lines.
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod config_file;
+pub mod daemon;
+pub mod envfile;
+pub mod logging;
+pub mod net;
+pub mod policy;
+pub mod probe;
+pub mod region;
+pub mod restart;
+pub mod state;
