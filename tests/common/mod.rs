@@ -1,16 +1,20 @@
 //! Shared harness for the integration tests, in the manner of ripgrep's `tests/util.rs`:
 //! a temp dir per test with a recording `supervisorctl` stand-in, a builder that runs the
 //! real binary with a clean environment, a running daemon whose stdout log lines are
-//! collected (`daemon.rs`), and an in-process HTTPS fake of the local tunnel (`tunnel.rs`).
+//! collected (`daemon.rs`), an in-process HTTPS fake of the local tunnel (`tunnel.rs`), and
+//! the real stack: supervisord, stunnel and three fake regional clouds (`stack.rs`).
 #![allow(dead_code)]
 
 mod daemon;
+pub mod stack;
 mod tunnel;
 
 #[allow(unused_imports)]
 pub use daemon::{Daemon, timestamp};
 #[allow(unused_imports)]
-pub use tunnel::{FakeTunnel, Mode, Request};
+pub use stack::{Cloud, HandlerLog, Stack, StackOptions, Start};
+#[allow(unused_imports)]
+pub use tunnel::{FakeTunnel, Leaf, Mode, Pki, Request};
 
 use std::ffi::OsString;
 use std::fs;
@@ -47,7 +51,7 @@ pub const SIG_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca4
 pub const SERVICE: &str = "ext_cloud_outage_handler";
 
 /// Variables the product reads; removed from every run so the host cannot leak in.
-const PRODUCT_VARS: [&str; 7] = [
+pub const PRODUCT_VARS: [&str; 7] = [
     "FAILOVER_HANDLER_CONFIG",
     "DD_API_KEY",
     "DD_SITE",
@@ -134,7 +138,7 @@ impl TestDir {
         self.path().join("ca.pem")
     }
 
-    pub(crate) fn pki(&self) -> &tunnel::Pki {
+    pub fn pki(&self) -> &tunnel::Pki {
         &self.pki
     }
 

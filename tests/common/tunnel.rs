@@ -51,12 +51,36 @@ impl Request {
     }
 }
 
-/// A CA and a leaf for `localhost` and `127.0.0.1`, generated per test.
+/// A CA and a leaf for `localhost` and `127.0.0.1`, generated per test; the CA can issue
+/// more leaves (the regional clouds' certificates).
 pub struct Pki {
     pub ca_pem: String,
     pub ca_der: Vec<u8>,
-    leaf_der: Vec<u8>,
+    issuer: Issuer<'static, KeyPair>,
+    tunnel: Leaf,
+}
+
+/// A certificate and its key, in PEM (for stunnel) and DER (for rustls).
+pub struct Leaf {
+    pub cert_pem: String,
+    pub key_pem: String,
+    cert_der: Vec<u8>,
     key_der: Vec<u8>,
+}
+
+impl Leaf {
+    pub fn server_config(&self) -> ServerConfig {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![CertificateDer::from(self.cert_der.clone())],
+                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key_der.clone())),
+            )
+            .unwrap()
+    }
 }
 
 impl Pki {
@@ -74,34 +98,42 @@ impl Pki {
         let ca_key = KeyPair::generate().unwrap();
         let ca = ca_params.self_signed(&ca_key).unwrap();
         let issuer = Issuer::new(ca_params, ca_key);
-
-        let mut leaf_params =
-            CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
-        leaf_params
-            .distinguished_name
-            .push(DnType::CommonName, "localhost");
-        leaf_params.use_authority_key_identifier_extension = true;
-        let leaf_key = KeyPair::generate().unwrap();
-        let leaf = leaf_params.signed_by(&leaf_key, &issuer).unwrap();
+        let tunnel = issue(&issuer, &["localhost", "127.0.0.1"]);
         Pki {
             ca_pem: ca.pem(),
             ca_der: ca.der().to_vec(),
-            leaf_der: leaf.der().to_vec(),
-            key_der: leaf_key.serialize_der(),
+            issuer,
+            tunnel,
         }
     }
 
+    /// The certificate of the local tunnel: `localhost` and `127.0.0.1`.
+    pub fn tunnel(&self) -> &Leaf {
+        &self.tunnel
+    }
+
+    /// A new certificate for `names`, signed by this CA.
+    pub fn issue(&self, names: &[&str]) -> Leaf {
+        issue(&self.issuer, names)
+    }
+
     fn server_config(&self) -> ServerConfig {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(
-                vec![CertificateDer::from(self.leaf_der.clone())],
-                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key_der.clone())),
-            )
-            .unwrap()
+        self.tunnel.server_config()
+    }
+}
+
+fn issue(issuer: &Issuer<'static, KeyPair>, names: &[&str]) -> Leaf {
+    let mut params =
+        CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
+    params.distinguished_name.push(DnType::CommonName, names[0]);
+    params.use_authority_key_identifier_extension = true;
+    let key = KeyPair::generate().unwrap();
+    let cert = params.signed_by(&key, issuer).unwrap();
+    Leaf {
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+        cert_der: cert.der().to_vec(),
+        key_der: key.serialize_der(),
     }
 }
 
@@ -158,20 +190,39 @@ impl FakeTunnel {
 
     /// A tunnel with a default mode and per-region modes set before it accepts anything.
     pub fn start_with(dir: &TestDir, default: Mode, regions: &[(&str, Mode)]) -> FakeTunnel {
-        let state = Arc::new(Mutex::new(State {
+        let state = State {
             env_file: Some(dir.env_file()),
             default,
             regions: regions.iter().map(|(r, m)| (r.to_string(), *m)).collect(),
             up_once: HashSet::new(),
             requests: Vec::new(),
             connections: 0,
-        }));
+        };
+        FakeTunnel::serve_with(state, dir.pki().server_config())
+    }
+
+    /// A server that ignores the env file and answers in `mode` (changed with `set_default`)
+    /// with the certificate `leaf`: a regional cloud behind the real tunnel.
+    pub fn fixed(leaf: &Leaf, mode: Mode) -> FakeTunnel {
+        let state = State {
+            env_file: None,
+            default: mode,
+            regions: HashMap::new(),
+            up_once: HashSet::new(),
+            requests: Vec::new(),
+            connections: 0,
+        };
+        FakeTunnel::serve_with(state, leaf.server_config())
+    }
+
+    fn serve_with(state: State, config: ServerConfig) -> FakeTunnel {
+        let state = Arc::new(Mutex::new(state));
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
             .build()
             .unwrap();
-        let acceptor = TlsAcceptor::from(Arc::new(dir.pki().server_config()));
+        let acceptor = TlsAcceptor::from(Arc::new(config));
         let listener = runtime.block_on(async { bind(0) }).unwrap();
         let port = listener.local_addr().unwrap().port();
         runtime.spawn(accept_loop(port, listener, acceptor, Arc::clone(&state)));
