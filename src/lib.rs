@@ -12,6 +12,7 @@
 //! - `state`: the state directory (restart marker, pin, pause, journal).
 //! - `daemon`: the loop that ties them together.
 //! - `commands`: `switch`, `status`, `check`, `config`.
+//! - `demo`: `failover-handler demo`, a failover on loopback with the real daemon loop.
 //! - `logging`: JSON (or text) log lines.
 
 pub mod cli;
@@ -19,6 +20,7 @@ pub mod commands;
 pub mod config;
 pub mod config_file;
 pub mod daemon;
+pub mod demo;
 pub mod envfile;
 pub mod logging;
 pub mod net;

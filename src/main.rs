@@ -52,12 +52,22 @@ fn clap_error(e: clap::Error) -> ExitCode {
         .filter(|l| !l.is_empty())
         .collect();
     let line = line.join(" ");
-    eprintln!("failover-handler: error: {}", line.trim_start_matches("error: "));
+    eprintln!(
+        "failover-handler: error: {}",
+        line.trim_start_matches("error: ")
+    );
     ExitCode::from(2)
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
     let command = cli.command.clone().unwrap_or(Command::Run);
+    if matches!(command, Command::Demo) {
+        // Self-contained: none of the user's options, environment or config file apply.
+        return tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(failover_handler::demo::run());
+    }
     let config = Config::build(&cli.options, &process_env)?;
     let daemon = matches!(command, Command::Run);
     let format = if daemon || config.log_format_explicit {
@@ -88,7 +98,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Command::Status { json } => commands::status(&config, json),
             Command::Check => commands::check(&config).await,
             Command::Config => commands::print_config(&config),
-            Command::Demo | Command::Pause { .. } | Command::Resume => {
+            Command::Demo => failover_handler::demo::run().await,
+            Command::Pause { .. } | Command::Resume => {
                 Err(ConfigError::new("command", "not available in this build").into())
             }
         }

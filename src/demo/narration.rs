@@ -1,0 +1,133 @@
+//! The demo's narration: every log event of the daemon as a readable line with the time since
+//! the demo began, kept in a journal the scenario waits on and the summary reads.
+
+use std::io::Write as _;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::layer::{Context as LayerContext, Layer};
+
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// One log event of the daemon, as the demo saw it.
+#[derive(Debug, Clone)]
+pub(super) struct Seen {
+    pub at: Instant,
+    pub event: String,
+    pub fields: Vec<(String, String)>,
+}
+
+impl Seen {
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Every event so far; the scenario waits on it.
+#[derive(Clone, Default)]
+pub(super) struct Journal(Arc<Mutex<Vec<Seen>>>);
+
+impl Journal {
+    pub fn after(&self, t: Instant, event: &str) -> Vec<Seen> {
+        lock(&self.0)
+            .iter()
+            .filter(|s| s.at >= t && s.event == event)
+            .cloned()
+            .collect()
+    }
+
+    pub fn first_after(&self, t: Instant, event: &str) -> Option<Seen> {
+        self.after(t, event).into_iter().next()
+    }
+}
+
+#[derive(Default)]
+struct Fields {
+    message: String,
+    event: String,
+    pairs: Vec<(String, String)>,
+}
+
+impl Visit for Fields {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        self.record_str(field, &format!("{value:?}"));
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        match field.name() {
+            "message" => self.message = value.to_string(),
+            "event" => self.event = value.to_string(),
+            name => self.pairs.push((name.to_string(), value.to_string())),
+        }
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.record_str(field, &value.to_string());
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.record_str(field, &value.to_string());
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.record_str(field, &value.to_string());
+    }
+}
+
+/// Prints the daemon's log events as readable lines, with the time since the demo began,
+/// and records them in the journal.
+pub(super) struct Narrator {
+    pub t0: Instant,
+    pub journal: Journal,
+}
+
+impl<S: Subscriber> Layer<S> for Narrator {
+    fn enabled(&self, metadata: &tracing::Metadata<'_>, _ctx: LayerContext<'_, S>) -> bool {
+        metadata.target().starts_with("failover_handler")
+    }
+
+    fn on_event(&self, event: &Event<'_>, _ctx: LayerContext<'_, S>) {
+        let meta = event.metadata();
+        if !meta.target().starts_with("failover_handler") || *meta.level() == Level::TRACE {
+            return;
+        }
+        let mut fields = Fields::default();
+        event.record(&mut fields);
+        let at = Instant::now();
+        let tag = match (*meta.level(), fields.event.as_str()) {
+            (_, "probe_ok") => "ok",
+            (_, "restart_step") => "  step",
+            (Level::ERROR, _) => "ERROR",
+            (Level::WARN, _) => "WARN",
+            _ => "info",
+        };
+        say(&format!(
+            "{:>7}  {tag:<5} {}",
+            elapsed(self.t0, at),
+            fields.message
+        ));
+        lock(&self.journal.0).push(Seen {
+            at,
+            event: fields.event,
+            fields: fields.pairs,
+        });
+    }
+}
+
+pub(super) fn elapsed(t0: Instant, at: Instant) -> String {
+    format!("{:.2}s", at.saturating_duration_since(t0).as_secs_f64())
+}
+
+pub(super) fn secs(d: Duration) -> String {
+    format!("{:.2}s", d.as_secs_f64())
+}
+
+/// One line on stdout; a closed stdout is not worth a panic.
+pub(super) fn say(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}

@@ -1,0 +1,62 @@
+//! `failover-handler demo`, the README's first command: it runs by itself on loopback, fails
+//! over, and ends within 30 s with a summary and exit 0, leaving nothing behind.
+
+mod common;
+
+use common::{Cmd, TestDir};
+use std::time::{Duration, Instant};
+
+#[test]
+fn demo_fails_over_and_ends_by_itself_with_a_summary() {
+    let dir = TestDir::new();
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let started = Instant::now();
+    let out = Cmd::bare(&dir)
+        .sub(&["demo"])
+        .env("TMPDIR", &tmp.display().to_string())
+        .env("EXT_CLOUD_FAILOVER_LIST", "XX=not.used")
+        .output_within(Duration::from_secs(30));
+    let took = started.elapsed();
+    assert_eq!(out.code, Some(0), "{out:#?}");
+    assert!(took < Duration::from_secs(30), "took {took:?}");
+    let text = &out.stdout;
+
+    for line in [
+        "Probe of cloud.nam.ext.com failed (status: HTTP 503)",
+        "Probe of cloud.nam.ext.com failed (timeout: ",
+        "Waited for 2s. Application restarting due to failure with Ext Cloud: cloud.nam.ext.com",
+        "Re-starting application with the new region EU and cloud cloud.eu.ext.com.",
+        "started app:stunnel: it read the env file and forwards 127.0.0.1:",
+        "Probe of cloud.eu.ext.com ok in ",
+    ] {
+        assert!(text.contains(line), "no {line:?} in\n{text}");
+    }
+    let summary = text
+        .split("\nSummary")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no summary in\n{text}"));
+    for label in [
+        "what failed   region NAM (cloud.nam.ext.com)",
+        "detected      ",
+        "outage timer  ",
+        "moved to      region EU (cloud.eu.ext.com)",
+        "env file      ",
+        "restart       ",
+        "recovered     ",
+    ] {
+        assert!(
+            summary
+                .lines()
+                .any(|l| l.trim_start().starts_with(label.trim_end())),
+            "no {label:?} line in the summary\n{summary}"
+        );
+    }
+    assert!(
+        summary.contains("it now reads: export EXT_CLOUD=cloud.eu.ext.com / export EXT_REGION=EU"),
+        "{summary}"
+    );
+    let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().collect();
+    assert!(left.is_empty(), "the demo left {left:?} behind");
+    assert!(out.stderr.is_empty(), "{}", out.stderr);
+}
