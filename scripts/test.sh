@@ -23,4 +23,5 @@ fi
 
 cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings
+# Benches are built and started without `--bench`, which measures nothing (`cargo bench` does).
 cargo test --all-targets

@@ -1,0 +1,436 @@
+//! `cargo bench --bench failover`: what the handler costs and adds, printed as Markdown tables.
+//!
+//! - failover time minus (threshold + interval) per kind of outage: the overhead we add;
+//! - the restart sequence with a real supervisord and three programs, and its processes;
+//! - the daemon's memory after 1,000 probes and its CPU time per probe;
+//! - bytes on the wire per probe.
+//!
+//! Not a test: it asserts only that each measurement happened. `BENCH_TRIALS` sets the trials
+//! per figure (default 7).
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use common::stack::which;
+use common::{Cmd, FakeTunnel, Mode, Stack, StackOptions, TestDir, env_for, timestamp};
+use failover_handler::net::TlsSettings;
+use failover_handler::probe::{HttpProbe, Probe};
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+use std::time::{Duration, Instant, SystemTime};
+
+const REGIONS: [&str; 3] = ["NAM", "EU", "APAC"];
+const INTERVAL_MS: u64 = 200;
+const TIMEOUT_MS: u64 = 150;
+const THRESHOLD_MS: u64 = 1000;
+const WAIT: Duration = Duration::from_secs(30);
+
+fn trials() -> usize {
+    std::env::var("BENCH_TRIALS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(7)
+}
+
+fn next(region: &str) -> &'static str {
+    let i = REGIONS.iter().position(|r| *r == region).unwrap();
+    REGIONS[(i + 1) % REGIONS.len()]
+}
+
+/// Median and max of a list of milliseconds.
+fn median_max(mut v: Vec<f64>) -> (f64, f64) {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let median = if v.len() % 2 == 1 {
+        v[v.len() / 2]
+    } else {
+        (v[v.len() / 2 - 1] + v[v.len() / 2]) / 2.0
+    };
+    (median, *v.last().unwrap())
+}
+
+fn ms_between(from: SystemTime, to: SystemTime) -> f64 {
+    match to.duration_since(from) {
+        Ok(d) => d.as_secs_f64() * 1000.0,
+        Err(e) => -e.duration().as_secs_f64() * 1000.0,
+    }
+}
+
+fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Outage trials of one kind against a fake tunnel: one daemon, the outage moving round the
+/// regions. Returns (failover ms, first failed probe ms) after each injection.
+fn failover_trials(mode: Mode, n: usize) -> Vec<(f64, f64)> {
+    let dir = TestDir::new();
+    dir.write_env(&env_for("NAM"));
+    let tunnel = FakeTunnel::start(&dir);
+    let d = Cmd::new(&dir)
+        .tunnel(&tunnel)
+        .flag("--interval", &format!("{INTERVAL_MS}ms"))
+        .flag("--timeout", &format!("{TIMEOUT_MS}ms"))
+        .flag("--threshold", &format!("{THRESHOLD_MS}ms"))
+        .spawn_daemon();
+    d.wait_for_event("env_file_current", WAIT);
+    let mut active = "NAM";
+    let mut out = Vec::new();
+    for k in 1..=n {
+        let target = tunnel.requests_in(active) + 2;
+        wait_until("healthy probes", || tunnel.requests_in(active) >= target);
+        let failed_before = d.events("probe_failed").len();
+        tunnel.set_region(active, mode);
+        let injected = SystemTime::now();
+        let written = d.wait_for_count(|v| v["event"] == "env_file_written", k, WAIT);
+        let first_failure = d.events("probe_failed")[failed_before].clone();
+        out.push((
+            ms_between(injected, timestamp(&written[k - 1])),
+            ms_between(injected, timestamp(&first_failure)),
+        ));
+        tunnel.set_region(active, Mode::Up);
+        active = next(active);
+    }
+    d.finish();
+    out
+}
+
+fn section_failover(n: usize) {
+    println!(
+        "### Failover overhead\n\nOne daemon per kind against an in-process HTTPS fake of the tunnel (stand-in supervisorctl); \
+         interval {INTERVAL_MS}ms, timeout {TIMEOUT_MS}ms, threshold {THRESHOLD_MS}ms; {n} outages each.\n\
+         *failover*: from the injection to the env file naming the next region (log timestamps, ms).\n\
+         Each outage begins just after a healthy probe, the worst phase: the first failed probe comes a whole \
+         interval later. *overhead*: failover − (threshold + interval), the time added beyond that worst case \
+         (for a hang it includes the probe timeout the last probe waits for).\n"
+    );
+    println!(
+        "| outage | first failed probe, median | failover median | failover max | overhead median | overhead max |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|");
+    let bound = (THRESHOLD_MS + INTERVAL_MS) as f64;
+    for (name, mode) in [
+        ("HTTP 503", Mode::Status(503)),
+        ("refused", Mode::Refuse),
+        ("reset", Mode::Reset),
+        ("hang (probe times out)", Mode::Hang),
+    ] {
+        let results = failover_trials(mode, n);
+        let (detect, _) = median_max(results.iter().map(|r| r.1).collect());
+        let (med, max) = median_max(results.iter().map(|r| r.0).collect());
+        println!(
+            "| {name} | {detect:.0} ms | {med:.0} ms | {max:.0} ms | {:+.0} ms | {:+.0} ms |",
+            med - bound,
+            max - bound
+        );
+    }
+    println!();
+}
+
+/// One manual switch on a real supervisord.
+struct Switch {
+    /// The 6 supervisorctl calls, as the handler reports them.
+    restart_ms: f64,
+    /// The whole `switch` command.
+    wall_ms: f64,
+    supervisorctl_processes: usize,
+    program_processes: usize,
+    /// Every program started is a child of supervisord itself.
+    direct_children: bool,
+}
+
+/// Switches by hand `n` times on a real supervisord (`None` when it is not installed).
+fn restart_trials(startsecs: u32, n: usize) -> Option<Vec<Switch>> {
+    let counter = tempfile::tempdir().unwrap();
+    let calls = counter.path().join("calls");
+    let wrapper = counter.path().join("supervisorctl");
+    fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\necho \"$*\" >> '{}'\nexec supervisorctl \"$@\"\n",
+            calls.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755)).unwrap();
+    let stack = Stack::start(StackOptions {
+        startsecs,
+        supervisorctl: wrapper.display().to_string(),
+        ..StackOptions::default()
+    })?;
+    let supervisord_pid: u32 = fs::read_to_string(stack.dir.path().join("supervisord.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let count = || {
+        fs::read_to_string(&calls)
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
+    };
+    let mut region = "NAM";
+    let mut out = Vec::new();
+    for _ in 0..n {
+        region = next(region);
+        let (calls_before, starts_before) = (count(), stack.starts().len());
+        let started = Instant::now();
+        let result = stack.handler_cmd().sub(&["switch", region]).output();
+        let wall = started.elapsed().as_secs_f64() * 1000.0;
+        assert_eq!(result.code, Some(0), "{result:#?}");
+        let reported: f64 = result
+            .stdout
+            .split("restarted in ")
+            .nth(1)
+            .and_then(|s| s.split(' ').next())
+            .and_then(|s| s.parse().ok())
+            .unwrap();
+        let starts = stack.starts();
+        let direct = starts[starts_before..].iter().all(|s| {
+            let stat = fs::read_to_string(format!("/proc/{}/stat", s.pid)).unwrap_or_default();
+            let after_name = stat.rsplit(')').next().unwrap_or_default();
+            after_name.split_whitespace().nth(1) == Some(&supervisord_pid.to_string())
+        });
+        out.push(Switch {
+            restart_ms: reported,
+            wall_ms: wall,
+            supervisorctl_processes: count() - calls_before,
+            program_processes: starts.len() - starts_before,
+            direct_children: direct,
+        });
+        stack.wait_tunnel_listening();
+    }
+    Some(out)
+}
+
+fn section_restart(n: usize) {
+    println!(
+        "### Restart sequence on a real supervisord\n\n`failover-handler switch` on a supervisord of its own with stunnel, \
+         a cloud-client and an application (each `bash -c '. env && exec …'`); {n} switches per row. \
+         *restart*: the 6 supervisorctl calls as the handler times them; *switch*: the whole command, \
+         from its start to its exit. Processes: one per supervisorctl call (counted by a wrapper that execs it) \
+         plus one per program started (recorded by each program; each is a direct child of supervisord: \
+         `bash` execs the program in place).\n"
+    );
+    println!(
+        "| supervisord `startsecs` | restart median | restart max | switch median | switch max | processes spawned per restart |"
+    );
+    println!("|---|---:|---:|---:|---:|---|");
+    for startsecs in [0, 1] {
+        let Some(results) = restart_trials(startsecs, n) else {
+            println!("| {startsecs} | skipped: supervisord or stunnel is not installed | | | | |");
+            continue;
+        };
+        let (rmed, rmax) = median_max(results.iter().map(|r| r.restart_ms).collect());
+        let (wmed, wmax) = median_max(results.iter().map(|r| r.wall_ms).collect());
+        let procs: Vec<String> = results
+            .iter()
+            .map(|r| format!("{}", r.supervisorctl_processes + r.program_processes))
+            .collect();
+        let (ctl, programs) = (
+            results[0].supervisorctl_processes,
+            results[0].program_processes,
+        );
+        let direct = results.iter().all(|r| r.direct_children);
+        println!(
+            "| {startsecs}{} | {rmed:.0} ms | {rmax:.0} ms | {wmed:.0} ms | {wmax:.0} ms | {} ({ctl} supervisorctl + {programs} programs{}) |",
+            if startsecs == 1 { " (default)" } else { "" },
+            if procs.iter().all(|p| *p == procs[0]) {
+                procs[0].clone()
+            } else {
+                procs.join("/")
+            },
+            if direct {
+                ""
+            } else {
+                "; some not direct children"
+            }
+        );
+    }
+    println!();
+}
+
+fn clock_ticks() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// (VmRSS kB, VmHWM kB, utime + stime in ticks) of a process.
+fn usage(pid: u32) -> (u64, u64, u64) {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb = |key: &str| -> u64 {
+        status
+            .lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap()
+    };
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    // After the name: state is field 3, utime field 14, stime field 15 (1-based in proc(5)).
+    let ticks = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    (kb("VmRSS:"), kb("VmHWM:"), ticks)
+}
+
+fn section_resources() {
+    const PROBES: usize = 1000;
+    let dir = TestDir::new();
+    dir.write_env(&env_for("NAM"));
+    let tunnel = FakeTunnel::start(&dir);
+    let d = Cmd::new(&dir)
+        .tunnel(&tunnel)
+        .flag("--interval", "5ms")
+        .flag("--timeout", "1s")
+        .flag("--threshold", "10m")
+        .spawn_daemon();
+    d.wait_for_event("env_file_current", WAIT);
+    wait_until("10 probes", || tunnel.request_count() >= 10);
+    let (rss0, _, ticks0) = usage(d.pid());
+    let t0 = Instant::now();
+    let start = tunnel.request_count();
+    wait_until("1,000 probes", || tunnel.request_count() >= start + PROBES);
+    let (rss, hwm, ticks) = usage(d.pid());
+    let took = t0.elapsed();
+    let probes = tunnel.request_count() - start;
+    let cpu_ms = (ticks - ticks0) as f64 * 1000.0 / clock_ticks();
+    d.finish();
+    println!(
+        "### The daemon's resources\n\nThe daemon probing an in-process HTTPS fake of the tunnel every 5ms \
+         (a fresh TCP + TLS 1.3 connection per probe, as in production), from its 10th probe on.\n"
+    );
+    println!("| figure | value |");
+    println!("|---|---:|");
+    println!(
+        "| RSS after 10 probes (VmRSS) | {:.1} MiB |",
+        rss0 as f64 / 1024.0
+    );
+    println!(
+        "| RSS after {} more probes (VmRSS) | {:.1} MiB |",
+        probes,
+        rss as f64 / 1024.0
+    );
+    println!("| peak RSS (VmHWM) | {:.1} MiB |", hwm as f64 / 1024.0);
+    println!(
+        "| CPU time per probe (utime + stime over {probes} probes, {:.1}s) | {:.2} ms |",
+        took.as_secs_f64(),
+        cpu_ms / probes as f64
+    );
+    println!(
+        "| CPU at the production cadence (one probe per 10s) | {:.3} % of one core |",
+        cpu_ms / probes as f64 / 10_000.0 * 100.0
+    );
+    println!();
+}
+
+fn section_bytes(n: usize) {
+    let dir = TestDir::new();
+    dir.write_env(&env_for("NAM"));
+    let tunnel = FakeTunnel::start(&dir);
+    let url = common::probe_url(tunnel.port())
+        .replace("{org_id}", "org1")
+        .replace("{txn_id}", "txn1");
+    let probe = HttpProbe::new(
+        url::Url::parse(&url).unwrap(),
+        vec![(
+            http::HeaderName::from_static("x-sig-sha256"),
+            http::HeaderValue::from_static(common::SIG_SHA256),
+        )],
+        Duration::from_secs(2),
+        &TlsSettings {
+            ca_cert: Some(dir.ca_pem()),
+            insecure: false,
+        },
+    )
+    .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let reports: Vec<_> = (0..n.max(10))
+        .map(|_| runtime.block_on(probe.probe()))
+        .collect();
+    assert!(reports.iter().all(|r| r.is_ok()), "{reports:?}");
+    let (sent, _) = median_max(reports.iter().map(|r| r.bytes_sent as f64).collect());
+    let (received, _) = median_max(reports.iter().map(|r| r.bytes_received as f64).collect());
+    println!(
+        "### Bytes on the wire per probe\n\nThe probe's own counters (TCP payload: TLS records, no IP/TCP headers), \
+         median of {} healthy probes over HTTPS (a fresh TLS 1.3 connection each) with the default header; \
+         the fake tunnel presents an ECDSA P-256 certificate: a tunnel with a larger certificate adds the \
+         difference in size to the bytes received.\n",
+        reports.len()
+    );
+    println!("| direction | bytes per probe |");
+    println!("|---|---:|");
+    println!("| sent | {sent:.0} |");
+    println!("| received | {received:.0} |");
+    println!("| total | {:.0} |", sent + received);
+    println!(
+        "| per day at one probe per 10s | {:.1} MB |",
+        (sent + received) * 8640.0 / 1e6
+    );
+    println!();
+}
+
+fn machine() {
+    let cpu = fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|| "unknown".into());
+    let nproc = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let kernel = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let version = |cmd: &str, arg: &str| {
+        which(&[cmd])
+            .and_then(|p| Command::new(p).arg(arg).output().ok())
+            .map(|o| {
+                let text = String::from_utf8_lossy(&o.stdout).to_string()
+                    + &String::from_utf8_lossy(&o.stderr);
+                text.lines()
+                    .find(|l| l.contains(cmd.trim_end_matches('4')) || l.contains(char::is_numeric))
+                    .unwrap_or("")
+                    .trim()
+                    .to_string()
+            })
+            .unwrap_or_else(|| "not installed".into())
+    };
+    println!("## failover-handler benchmark\n");
+    println!(
+        "Machine: {nproc} CPUs (nproc), {cpu}, Linux {}; supervisord {}; {}. Build: `cargo bench` (release profile).\n",
+        kernel.trim(),
+        version("supervisord", "--version"),
+        version("stunnel4", "-version")
+            .split(" on ")
+            .next()
+            .unwrap_or("")
+    );
+}
+
+fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        // `cargo test --all-targets` builds and runs this without `--bench`: nothing to test.
+        println!("benchmark: run it with `cargo bench --bench failover`");
+        return;
+    }
+    let n = trials();
+    machine();
+    section_failover(n);
+    section_restart(n);
+    section_resources();
+    section_bytes(20);
+}
