@@ -4,7 +4,10 @@
 //! - `config_file`: the TOML config file as written, unknown keys refused.
 //! - `config`: flags > environment > file > defaults, merged into one validated `Config`.
 //! - `region`: regions, the failover list and its order.
-//! - `policy`: the pure decision core: outage timing, where to go next.
+//! - `policy`: the pure decision core: outage timing, where to go next, guards, failback.
+//! - `health`: one checked target's health: rise/fall hysteresis and smoothed latency.
+//! - `standby`: what the standby checks know: target choice and the is-it-me verdict.
+//! - `damping`: flap damping of automatic switches (a growing hold-down, a cap per hour).
 //! - `net`: fresh HTTP(S) connections, phase by phase, with classified errors.
 //! - `probe`: the health probe of the active region.
 //! - `envfile`: the env file the programs source: tolerant reading, atomic writing.
@@ -19,11 +22,14 @@ pub mod commands;
 pub mod config;
 pub mod config_file;
 pub mod daemon;
+pub mod damping;
 pub mod envfile;
+pub mod health;
 pub mod logging;
 pub mod net;
 pub mod policy;
 pub mod probe;
 pub mod region;
 pub mod restart;
+pub mod standby;
 pub mod state;
