@@ -401,7 +401,7 @@ impl Config {
             warnings.push("TLS verification of the probe is off (--insecure)".to_string());
         }
 
-        Ok(Config {
+        let mut config = Config {
             service,
             regions,
             preferred,
@@ -428,7 +428,10 @@ impl Config {
             metrics_addr,
             datadog,
             warnings,
-        })
+        };
+        let doubtful = crate::budget::doubtful(&config);
+        config.warnings.extend(doubtful);
+        Ok(config)
     }
 
     /// The region named `name` (any case), if it is in the list.

@@ -9,13 +9,16 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
+use crate::checks::CheckReport;
 use crate::config::{Config, human};
 use crate::envfile::{EnvContents, EnvFileError};
-use crate::policy::{self, Decision, Outcome, Policy};
+use crate::intel::Intel;
+use crate::policy::{self, Cause, Decision, Outcome, Policy};
 use crate::probe::{Probe, ProbeReport};
 use crate::region::{self, Region};
 use crate::restart::{Restart, RestartError};
 use crate::state::StateDir;
+use crate::throughput::Throughput;
 
 /// Why the daemon writes the env file and restarts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,6 +27,8 @@ pub enum Reason {
     Start,
     /// The active region's outage lasted the threshold.
     Outage,
+    /// The preferred region has been healthy for `failback_after`.
+    Failback,
 }
 
 /// The threshold as the old script wrote it: `4 min` for whole minutes, else humantime.
@@ -54,12 +59,15 @@ pub struct Daemon<P, R> {
     /// The outage (by its start) whose failover was announced, so a retried write is not
     /// announced twice.
     announced: Option<Instant>,
+    /// Standby checks, pin, throughput gate and latency file.
+    intel: Intel,
 }
 
 impl<P: Probe, R: Restart> Daemon<P, R> {
     pub fn new(config: Arc<Config>, probe: P, restarter: R, state: StateDir) -> Self {
-        let policy = Policy::new(config.regions.len(), 0, config.failover.threshold);
+        let policy = Policy::from_config(&config, 0);
         Daemon {
+            intel: Intel::new(config.clone()),
             config,
             policy,
             probe,
@@ -69,6 +77,16 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
             start_pending: false,
             announced: None,
         }
+    }
+
+    /// Attaches the standby check results and the throughput gate's meter.
+    pub fn with_checks(
+        mut self,
+        checks: Option<tokio::sync::mpsc::Receiver<Vec<CheckReport>>>,
+        throughput: Option<Throughput>,
+    ) -> Self {
+        self.intel.attach(checks, throughput);
+        self
     }
 
     fn region(&self, i: usize) -> &Region {
@@ -133,10 +151,15 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
         loop {
             tokio::select! {
                 _ = cancel.cancelled() => break,
+                batch = self.intel.next_batch() => {
+                    self.intel.checked(&mut self.policy, batch);
+                    continue;
+                }
                 _ = tokio::time::sleep_until(next) => {}
             }
             let started = Instant::now();
             self.sync_env_file(&cancel).await;
+            self.intel.sync_pin(&mut self.policy, &self.state);
             if self.start_pending {
                 self.apply(self.policy.active(), Reason::Start, &cancel)
                     .await;
@@ -181,11 +204,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
             );
         }
         let start = policy::startup(self.config.preferred.is_some(), env_index);
-        self.policy = Policy::new(
-            self.config.regions.len(),
-            start.active,
-            self.config.failover.threshold,
-        );
+        self.policy = Policy::from_config(&self.config, start.active);
         self.last_seen = env_index.map(|i| self.region(i).name.clone());
         let active = self.active().clone();
         if start.write {
@@ -279,7 +298,8 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
         } else {
             Outcome::Failure
         };
-        let decision = self.policy.observe(now, outcome);
+        self.intel.record_latency(&report).await;
+        let mut decision = self.policy.observe(now, outcome);
         let active = self.active().clone();
         let latency_ms = ms(report.latency);
         match (&report.result, decision) {
@@ -298,14 +318,11 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
                     human(Duration::from_millis(ms(failed_for)))
                 );
             }
-            (Err(e), Decision::Failing { failing_for })
-            | (
-                Err(e),
-                Decision::Failover {
-                    failed_for: failing_for,
-                    ..
-                },
-            ) => {
+            (Err(e), _) => {
+                let failing_for = self
+                    .policy
+                    .failing_since()
+                    .map_or(Duration::ZERO, |s| now.saturating_duration_since(s));
                 warn!(
                     event = "probe_failed",
                     region = %active.name,
@@ -322,6 +339,19 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
             }
             _ => {}
         }
+        if let Decision::MeasureThroughput { .. } = decision {
+            decision = self.intel.measure(&mut self.policy, cancel).await;
+        }
+        if let Decision::Failback {
+            from,
+            to,
+            healthy_for,
+        } = decision
+        {
+            self.intel.failback(from, to, healthy_for);
+            self.apply(to, Reason::Failback, cancel).await;
+        }
+        self.intel.held(&self.policy, &decision);
         if let Decision::Failover {
             from,
             to,
@@ -362,7 +392,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
                 region.cloud,
                 self.config.env_file.path.display()
             );
-            self.policy.switched(to);
+            self.confirm(to, reason);
             self.start_pending = false;
             return;
         }
@@ -379,7 +409,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
         }
         self.start_pending = false;
         self.last_seen = Some(region.name.clone());
-        self.policy.switched(to);
+        self.confirm(to, reason);
         info!(
             event = "env_file_written",
             region = %region.name,
@@ -398,7 +428,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
             return;
         }
         match reason {
-            Reason::Outage => info!(
+            Reason::Outage | Reason::Failback => info!(
                 event = "restarting",
                 region = %region.name,
                 cloud = %region.cloud,
@@ -416,6 +446,17 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
             ),
         }
         self.restart(cancel).await;
+    }
+
+    /// Tells the policy the switch to `to` is made; an automatic one counts for damping, and
+    /// an outage may end a pin (the pin file follows at the next tick).
+    fn confirm(&mut self, to: usize, reason: Reason) {
+        let cause = match reason {
+            Reason::Start => return self.policy.switched(to),
+            Reason::Outage => Cause::Outage,
+            Reason::Failback => Cause::Failback,
+        };
+        self.policy.moved(Instant::now(), to, cause);
     }
 
     async fn restart(&mut self, cancel: &CancellationToken) {

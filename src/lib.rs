@@ -10,6 +10,11 @@
 //! - `damping`: flap damping of automatic switches (a growing hold-down, a cap per hour).
 //! - `net`: fresh HTTP(S) connections, phase by phase, with classified errors.
 //! - `probe`: the health probe of the active region.
+//! - `checks`: the standby checks (health_url of each region, network references).
+//! - `throughput`: the throughput gate's download, only when a failover is due.
+//! - `pin`: the pin of a manual switch in the state dir.
+//! - `intel`: the daemon's side of region intelligence: check results, pin, gate, their logs.
+//! - `budget`: worst-case timings and doubtful settings, for `config`.
 //! - `envfile`: the env file the programs source: tolerant reading, atomic writing.
 //! - `restart`: supervisorctl stop/start with timeouts and retries.
 //! - `state`: the state directory (restart marker, pin, pause, journal).
@@ -17,6 +22,8 @@
 //! - `commands`: `switch`, `status`, `check`, `config`.
 //! - `logging`: JSON (or text) log lines.
 
+pub mod budget;
+pub mod checks;
 pub mod cli;
 pub mod commands;
 pub mod config;
@@ -25,11 +32,14 @@ pub mod daemon;
 pub mod damping;
 pub mod envfile;
 pub mod health;
+pub mod intel;
 pub mod logging;
 pub mod net;
+pub mod pin;
 pub mod policy;
 pub mod probe;
 pub mod region;
 pub mod restart;
 pub mod standby;
 pub mod state;
+pub mod throughput;

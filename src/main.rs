@@ -7,11 +7,13 @@ use anyhow::Result;
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
 
+use failover_handler::checks::Checks;
 use failover_handler::cli::{Cli, Command, LogFormat};
 use failover_handler::config::{Config, ConfigError, process_env};
 use failover_handler::daemon::Daemon;
 use failover_handler::restart::Supervisorctl;
 use failover_handler::state::StateDir;
+use failover_handler::throughput::Throughput;
 use failover_handler::{commands, logging};
 
 fn main() -> ExitCode {
@@ -75,17 +77,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
         match command {
             Command::Run => {
                 let probe = commands::main_probe(&config)?;
+                let checks = Checks::from_config(&config)?;
+                let throughput = Throughput::from_config(&config)?;
                 logging::init(&config.service, format, false);
-                run_daemon(config, probe).await
+                run_daemon(config, probe, checks, throughput).await
             }
             Command::Switch { region, unpin } => {
                 logging::init(&config.service, format, true);
-                match region {
-                    Some(r) => commands::switch(&config, &r).await,
-                    None => {
-                        let _ = unpin;
-                        Err(ConfigError::new("switch", "name a region").into())
+                match (region, unpin) {
+                    (Some(r), false) => commands::switch(&config, &r).await,
+                    (None, true) => commands::unpin(&config),
+                    (Some(_), true) => {
+                        Err(ConfigError::new("switch", "give a region or --unpin, not both").into())
                     }
+                    (None, false) => Err(ConfigError::new("switch", "name a region").into()),
                 }
             }
             Command::Status { json } => commands::status(&config, json),
@@ -98,7 +103,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
     })
 }
 
-async fn run_daemon(config: Config, probe: failover_handler::probe::HttpProbe) -> Result<ExitCode> {
+async fn run_daemon(
+    config: Config,
+    probe: failover_handler::probe::HttpProbe,
+    checks: Option<Checks>,
+    throughput: Option<Throughput>,
+) -> Result<ExitCode> {
     let config = Arc::new(config);
     let state = StateDir::open(&config.state_dir);
     let restarter = Supervisorctl::new(config.restart.clone(), None);
@@ -108,7 +118,9 @@ async fn run_daemon(config: Config, probe: failover_handler::probe::HttpProbe) -
         wait_for_signal().await;
         signals.cancel();
     });
+    let checks = checks.map(|c| c.spawn(cancel.clone()));
     Daemon::new(config, probe, restarter, state)
+        .with_checks(checks, throughput)
         .run(cancel)
         .await;
     Ok(ExitCode::SUCCESS)

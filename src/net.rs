@@ -26,6 +26,8 @@ pub struct TlsSettings {
     pub ca_cert: Option<PathBuf>,
     /// Skip verification entirely (`--insecure`).
     pub insecure: bool,
+    /// Trust the system roots as well as `ca_cert` (standby checks reach public endpoints).
+    pub system_roots: bool,
 }
 
 /// Bytes written and read on the connections of one connector, for the wire-cost figures.
@@ -252,6 +254,9 @@ fn client_config(settings: &TlsSettings) -> Result<Arc<rustls::ClientConfig>, St
                     roots
                         .add(cert)
                         .map_err(|e| format!("{}: unusable CA certificate: {e}", path.display()))?;
+                }
+                if settings.system_roots {
+                    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
                 }
             }
             None => {

@@ -424,9 +424,13 @@ impl Policy {
         self.pinned
     }
 
-    /// When the next automatic switch is allowed, if not now.
-    pub fn next_switch_allowed(&mut self, now: Instant) -> Option<Instant> {
-        self.damping.next_allowed(now)
+    /// Automatic switches within the last hour.
+    pub fn recent_switches(&self) -> usize {
+        self.damping.recent()
+    }
+
+    pub fn rules(&self) -> &Rules {
+        &self.rules
     }
 }
 
