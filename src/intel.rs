@@ -413,3 +413,257 @@ impl Intel {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The loop with region intelligence under a paused clock: fake probe, fake restarts,
+    //! standby check results sent by the test.
+
+    use super::*;
+    use crate::daemon::Daemon;
+    use crate::envfile::EnvFile;
+    use crate::probe::{ErrorKind, Probe, ProbeError};
+    use crate::restart::{Restart, RestartError};
+    use clap::Parser;
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+
+    /// Fails while the env file names a region in `down`; records when it was called.
+    #[derive(Clone)]
+    struct RegionProbe {
+        env: EnvFile,
+        down: Arc<Mutex<HashSet<String>>>,
+        calls: Arc<Mutex<Vec<Instant>>>,
+    }
+
+    impl Probe for RegionProbe {
+        async fn probe(&self) -> ProbeReport {
+            self.calls.lock().unwrap().push(Instant::now());
+            let region = self.env.read().ok().flatten().and_then(|c| c.region);
+            let down = region.is_some_and(|r| self.down.lock().unwrap().contains(&r));
+            ProbeReport {
+                latency: Duration::from_millis(5),
+                result: if down {
+                    Err(ProbeError::new(ErrorKind::Status, "HTTP 503"))
+                } else {
+                    Ok(200)
+                },
+                bytes_sent: 0,
+                bytes_received: 0,
+            }
+        }
+    }
+
+    #[derive(Clone, Default)]
+    struct Restarts(Arc<Mutex<Vec<Instant>>>);
+
+    impl Restart for Restarts {
+        async fn restart(&self, _cancel: &CancellationToken) -> Result<Duration, RestartError> {
+            self.0.lock().unwrap().push(Instant::now());
+            Ok(Duration::from_millis(1))
+        }
+    }
+
+    struct Rig {
+        _dir: tempfile::TempDir,
+        config: Arc<Config>,
+        probe: RegionProbe,
+        restarts: Restarts,
+        /// Regions whose standby checks fail.
+        standby_down: Arc<Mutex<HashSet<String>>>,
+        cancel: CancellationToken,
+        task: tokio::task::JoinHandle<()>,
+    }
+
+    impl Rig {
+        /// EU preferred, NAM and APAC standbys, all with a health_url; `extra` is appended
+        /// to the config file. Standby results are sent every second.
+        fn start(extra: &str, probe_down: &[&str], standby_down: &[&str]) -> Rig {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("c.toml");
+            let text = format!(
+                "region = \"EU\"\nstate_dir = \"{}\"\n\
+                 [[regions]]\nname = \"NAM\"\ncloud = \"cloud.nam.ext.com\"\nhealth_url = \"tcp://127.0.0.1:1\"\n\
+                 [[regions]]\nname = \"EU\"\ncloud = \"cloud.eu.ext.com\"\nhealth_url = \"tcp://127.0.0.1:1\"\n\
+                 [[regions]]\nname = \"APAC\"\ncloud = \"cloud.apac.ext.com\"\nhealth_url = \"tcp://127.0.0.1:1\"\n\
+                 [region_checks]\ninterval = \"1s\"\ntimeout = \"500ms\"\n{extra}",
+                dir.path().join("state").display()
+            );
+            std::fs::write(&path, text).unwrap();
+            let env = dir.path().join("ext_cloud.env");
+            let cli = crate::cli::Cli::try_parse_from([
+                "fh",
+                "-c",
+                path.to_str().unwrap(),
+                "--env-file",
+                env.to_str().unwrap(),
+            ])
+            .unwrap();
+            let vars = |k: &str| match k {
+                "CONNECTION_KEEPALIVE_ORG_ID" | "CONNECTION_KEEPALIVE_TXN_ID" => {
+                    Some("x".to_string())
+                }
+                _ => None,
+            };
+            let config = Arc::new(Config::build(&cli.options, &vars).unwrap());
+            let set = |names: &[&str]| {
+                Arc::new(Mutex::new(names.iter().map(|s| s.to_string()).collect()))
+            };
+            let probe = RegionProbe {
+                env: config.env_file.clone(),
+                down: set(probe_down),
+                calls: Arc::default(),
+            };
+            let standby_down: Arc<Mutex<HashSet<String>>> = set(standby_down);
+            let (tx, rx) = mpsc::channel(4);
+            let (cfg, down) = (config.clone(), standby_down.clone());
+            tokio::spawn(async move {
+                loop {
+                    let batch = cfg
+                        .regions
+                        .iter()
+                        .enumerate()
+                        .map(|(i, r)| CheckReport {
+                            subject: Subject::Region(i),
+                            result: if down.lock().unwrap().contains(&r.name) {
+                                Err(ProbeError::new(ErrorKind::Refused, "refused"))
+                            } else {
+                                Ok(())
+                            },
+                            latency: Duration::from_millis(10),
+                        })
+                        .collect();
+                    if tx.send(batch).await.is_err() {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            });
+            let restarts = Restarts::default();
+            let state = StateDir::open(&config.state_dir);
+            let cancel = CancellationToken::new();
+            let daemon = Daemon::new(config.clone(), probe.clone(), restarts.clone(), state)
+                .with_checks(Some(rx), None);
+            let task = tokio::spawn(daemon.run(cancel.clone()));
+            Rig {
+                _dir: dir,
+                config,
+                probe,
+                restarts,
+                standby_down,
+                cancel,
+                task,
+            }
+        }
+
+        fn region(&self) -> Option<String> {
+            self.config.env_file.read().unwrap().and_then(|c| c.region)
+        }
+
+        fn restarts(&self) -> usize {
+            self.restarts.0.lock().unwrap().len()
+        }
+
+        async fn stop(self) {
+            self.cancel.cancel();
+            self.task.await.unwrap();
+        }
+    }
+
+    async fn sleep(secs: u64) {
+        tokio::time::sleep(Duration::from_secs(secs)).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_outage_skips_the_standby_that_is_down() {
+        let rig = Rig::start("[failover]\nthreshold = \"1m\"\n", &["EU"], &["NAM"]);
+        sleep(5).await;
+        assert_eq!(rig.region().as_deref(), Some("EU"));
+        sleep(60).await;
+        assert_eq!(rig.region().as_deref(), Some("APAC"));
+        assert_eq!(rig.restarts(), 2, "start + one failover");
+        rig.stop().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn all_down_stays_without_restarts_until_a_standby_comes_back() {
+        let rig = Rig::start(
+            "[failover]\nthreshold = \"1m\"\n",
+            &["EU"],
+            &["NAM", "EU", "APAC"],
+        );
+        sleep(5 * 60).await;
+        assert_eq!(rig.region().as_deref(), Some("EU"));
+        assert_eq!(rig.restarts(), 1, "only the start-up restart");
+        rig.standby_down.lock().unwrap().remove("APAC");
+        // two good checks (rise 2), then the next probe (fail_interval = interval 10 s)
+        sleep(15).await;
+        assert_eq!(rig.region().as_deref(), Some("APAC"));
+        assert_eq!(rig.restarts(), 2);
+        rig.stop().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn fail_interval_is_the_cadence_while_failing_only() {
+        let rig = Rig::start(
+            "[failover]\nthreshold = \"1m\"\n[probe]\ninterval = \"10s\"\nfail_interval = \"2s\"\n",
+            &[],
+            &[],
+        );
+        let t0 = Instant::now();
+        sleep(31).await;
+        rig.probe.down.lock().unwrap().insert("EU".into());
+        sleep(20).await;
+        rig.probe.down.lock().unwrap().clear();
+        sleep(60).await;
+        let calls = rig.probe.calls.lock().unwrap().clone();
+        let count = |from: u64, to: u64| {
+            calls
+                .iter()
+                .filter(|t| (from..to).contains(&(**t - t0).as_secs()))
+                .count()
+        };
+        // healthy: every 10 s; failing (the probe at 40 s is the first to fail): every 2 s;
+        // healthy again from the probe at 52 s: every 10 s.
+        assert_eq!(count(0, 31), 4, "{calls:?}");
+        assert_eq!(count(41, 51), 5, "{calls:?}");
+        assert_eq!(count(52, 53), 1, "{calls:?}");
+        assert_eq!(count(53, 111), 5, "{calls:?}");
+        assert_eq!(rig.region().as_deref(), Some("EU"), "no failover");
+        rig.stop().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn auto_failback_after_failback_after_and_the_pin_file_holds_it() {
+        let rig = Rig::start(
+            "[failover]\nthreshold = \"1m\"\nfailback = \"auto\"\nfailback_after = \"5m\"\n",
+            &["EU"],
+            &["EU"],
+        );
+        sleep(65).await;
+        assert_eq!(rig.region().as_deref(), Some("NAM"));
+        let failover_at = Instant::now();
+        // EU recovers; failback five minutes after its checks say so
+        rig.probe.down.lock().unwrap().clear();
+        rig.standby_down.lock().unwrap().clear();
+        sleep(4 * 60).await;
+        assert_eq!(rig.region().as_deref(), Some("NAM"), "too early");
+        sleep(90).await;
+        assert_eq!(rig.region().as_deref(), Some("EU"));
+        assert!(failover_at.elapsed() >= Duration::from_secs(300));
+        assert_eq!(rig.restarts(), 3);
+
+        // a manual switch (env file + pin file, as `switch` writes them) holds it
+        let state = StateDir::open(&rig.config.state_dir);
+        crate::pin::write(&state, "APAC").unwrap();
+        let apac = rig.config.region("APAC").unwrap().clone();
+        rig.config.env_file.write(&apac).unwrap();
+        sleep(30 * 60).await;
+        assert_eq!(rig.region().as_deref(), Some("APAC"), "pinned");
+        // until it is unpinned
+        crate::pin::clear(&state).unwrap();
+        sleep(20).await;
+        assert_eq!(rig.region().as_deref(), Some("EU"));
+        rig.stop().await;
+    }
+}
