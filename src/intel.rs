@@ -114,7 +114,9 @@ impl Intel {
             };
             match (verdict, &error) {
                 (Verdict::Down, Some(error)) => {
-                    let none_left = if healthy_standbys == 0 {
+                    let standby =
+                        matches!(report.subject, Subject::Region(i) if i != policy.active());
+                    let none_left = if standby && healthy_standbys == 0 {
                         "; no standby region is healthy now"
                     } else {
                         ""
