@@ -347,3 +347,44 @@ fn switch_takes_a_region_or_unpin_not_both() {
     assert_eq!(out.code, Some(0), "{out:#?}");
     assert!(out.stdout.contains("No region is pinned"), "{out:#?}");
 }
+
+#[test]
+fn low_throughput_defers_the_failover_and_is_measured_only_when_one_is_due() {
+    let w = World::new(Mode::Status(503), true, false, true);
+    let download = FakeTunnel::start_with(&w.dir, Mode::Up, &[]);
+    let d = w
+        .cmd(
+            "",
+            &format!(
+                "[network]\nthroughput_url = \"https://127.0.0.1:{}/10MB.bin\"\nmin_mbps = 100000\n",
+                download.port()
+            ),
+        )
+        .spawn_daemon();
+
+    let first_failure = d.wait_for_event("probe_failed", WAIT);
+    let measured = d.wait_for_event("throughput_measured", WAIT);
+    let after = timestamp(&measured)
+        .duration_since(timestamp(&first_failure))
+        .unwrap_or_default();
+    assert!(
+        after >= Duration::from_secs(1),
+        "measured {after:?} after the first failure"
+    );
+    assert!(measured["mbps"].as_f64().is_some(), "{measured}");
+    let deferred = d.wait_for_event("failover_deferred", WAIT);
+    assert_eq!(deferred["reason"], "low_throughput", "{deferred}");
+    assert_eq!(deferred["to_region"], "NAM", "{deferred}");
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(d.events("failover").is_empty(), "{}", d.dump());
+    let measurements = d.events("throughput_measured").len();
+    let probes = d.events("probe_failed").len();
+    // measured again once per threshold (1 s here), not on every probe
+    assert!(
+        measurements <= 4 && probes > 20,
+        "{measurements} measurements, {probes} probes"
+    );
+    assert_eq!(d.events("failover_deferred").len(), 1, "{}", d.dump());
+    assert_eq!(w.dir.calls(), Vec::<String>::new());
+    d.finish();
+}
