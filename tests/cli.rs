@@ -265,6 +265,7 @@ fn check_healthy_exits_zero_with_latency() {
     let out = check(&dir, &tunnel);
     assert_eq!(out.code, Some(0), "{out:#?}");
     assert!(out.stdout.contains("healthy"), "{out:#?}");
+    assert!(!out.stdout.contains("unhealthy"), "{out:#?}");
     assert!(has_millis(&out.stdout), "no latency in ms: {out:#?}");
     assert_eq!(dir.calls(), Vec::<String>::new());
 }
@@ -319,6 +320,7 @@ fn check_insecure_accepts_untrusted_certificate() {
         .output();
     assert_eq!(out.code, Some(0), "{out:#?}");
     assert!(out.stdout.contains("healthy"), "{out:#?}");
+    assert!(!out.stdout.contains("unhealthy"), "{out:#?}");
 }
 
 #[test]

@@ -364,6 +364,7 @@ impl Cmd {
             stdout: out.join().unwrap(),
             stderr: err.join().unwrap(),
         };
+        println!("{:?} -> {output:#?}", self.args());
         assert!(
             status.is_some(),
             "{:?} did not exit within {timeout:?}; output so far: {output:#?}",
