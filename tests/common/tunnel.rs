@@ -112,6 +112,9 @@ struct State {
     up_once: HashSet<String>,
     requests: Vec<Request>,
     connections: usize,
+    /// Bumped by every mode change; `applied` catches up once the listener follows it.
+    generation: u64,
+    applied: u64,
 }
 
 impl State {
@@ -165,6 +168,8 @@ impl FakeTunnel {
             up_once: HashSet::new(),
             requests: Vec::new(),
             connections: 0,
+            generation: 0,
+            applied: 0,
         }));
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -174,6 +179,7 @@ impl FakeTunnel {
         let acceptor = TlsAcceptor::from(Arc::new(dir.pki().server_config()));
         let listener = runtime.block_on(async { bind(0) }).unwrap();
         let port = listener.local_addr().unwrap().port();
+        let listener = (!state.lock().unwrap().refusing()).then_some(listener);
         runtime.spawn(accept_loop(port, listener, acceptor, Arc::clone(&state)));
         FakeTunnel {
             port,
@@ -193,20 +199,33 @@ impl FakeTunnel {
 
     /// The mode of regions without their own, and of requests when no region is named.
     pub fn set_default(&self, mode: Mode) {
-        self.state.lock().unwrap().default = mode;
+        self.change(|s| s.default = mode);
     }
 
     pub fn set_region(&self, region: &str, mode: Mode) {
-        self.state
-            .lock()
-            .unwrap()
-            .regions
-            .insert(region.to_owned(), mode);
+        self.change(|s| {
+            s.regions.insert(region.to_owned(), mode);
+        });
     }
 
     /// The next request while `region` is active gets a 200, whatever its mode.
     pub fn succeed_once(&self, region: &str) {
-        self.state.lock().unwrap().up_once.insert(region.to_owned());
+        self.change(|s| {
+            s.up_once.insert(region.to_owned());
+        });
+    }
+
+    /// Applies a mode change and returns once the listener follows it (closed or open).
+    fn change(&self, f: impl FnOnce(&mut State)) {
+        let generation = {
+            let mut state = self.state.lock().unwrap();
+            f(&mut state);
+            state.generation += 1;
+            state.generation
+        };
+        super::wait_until(Duration::from_secs(5), "the tunnel to apply a mode", || {
+            self.state.lock().unwrap().applied >= generation
+        });
     }
 
     /// Whether a `succeed_once` for `region` is still waiting for its request.
@@ -256,14 +275,19 @@ fn bind(port: u16) -> std::io::Result<TcpListener> {
 /// and binds the same port again as soon as it stops refusing.
 async fn accept_loop(
     port: u16,
-    first: TcpListener,
+    first: Option<TcpListener>,
     acceptor: TlsAcceptor,
     state: Arc<Mutex<State>>,
 ) {
-    let mut listener = Some(first);
+    let mut listener = first;
     loop {
-        if state.lock().unwrap().refusing() {
+        let (refusing, generation) = {
+            let state = state.lock().unwrap();
+            (state.refusing(), state.generation)
+        };
+        if refusing {
             listener = None;
+            state.lock().unwrap().applied = generation;
             sleep(Duration::from_millis(5)).await;
             continue;
         }
@@ -277,6 +301,7 @@ async fn accept_loop(
                 }
             },
         };
+        state.lock().unwrap().applied = generation;
         tokio::select! {
             accepted = current.accept() => {
                 if let Ok((stream, _)) = accepted {
