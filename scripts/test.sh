@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh machine: installs what the end-to-end tests need
+# (supervisord, stunnel, promtool, Chromium) when missing, then runs every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v supervisord >/dev/null || need+=(supervisor)
+command -v stunnel4 >/dev/null || command -v stunnel >/dev/null || need+=(stunnel4)
+command -v promtool >/dev/null || need+=(prometheus)
+command -v chromium >/dev/null || need+=(chromium)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing: ${need[*]}"
+  SUDO=""
+  [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null
+fi
+# supervisord from the Debian package starts a system instance; the tests run their own.
+if [ "$(id -u)" = 0 ] && command -v service >/dev/null && pgrep -x supervisord >/dev/null 2>&1; then
+  service supervisor stop >/dev/null 2>&1 || true
+fi
+
+cargo fmt --all -- --check
+cargo clippy --all-targets --quiet -- -D warnings
+cargo test --all-targets
