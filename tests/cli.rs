@@ -20,6 +20,10 @@ fn assert_bad_input(dir: &TestDir, cmd: Cmd, names: &[&str]) {
         "not one stderr line: {out:#?}"
     );
     assert!(
+        out.stderr.starts_with("failover-handler: error: "),
+        "{out:#?}"
+    );
+    assert!(
         names.iter().any(|n| out.stderr.contains(n)),
         "stderr names none of {names:?}: {out:#?}"
     );
