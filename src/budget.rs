@@ -16,13 +16,13 @@ fn detect(c: &Config) -> Duration {
 /// Worst case for a standby check to say "up" after the target recovers.
 fn rise_time(c: &Config) -> Duration {
     let rc = &c.region_checks;
-    rc.interval * rc.rise + rc.timeout
+    rc.interval.saturating_mul(rc.rise) + rc.timeout
 }
 
 /// Worst case for a standby check to say "down" after the target fails.
 fn fall_time(c: &Config) -> Duration {
     let rc = &c.region_checks;
-    rc.interval * rc.fall + rc.timeout
+    rc.interval.saturating_mul(rc.fall) + rc.timeout
 }
 
 /// Worst-case timings for the effective settings, one line each.
@@ -31,7 +31,10 @@ pub fn timing_budget(config: &Config) -> Vec<String> {
     let cadence = p.fail_interval.max(p.timeout);
     let detect = detect(config);
     let calls = 2 * config.restart.programs.len();
-    let restart = config.restart.timeout * calls as u32;
+    let restart = config
+        .restart
+        .timeout
+        .saturating_mul(u32::try_from(calls).unwrap_or(u32::MAX));
     let gate = config.network.throughput_url.is_some() && config.network.min_mbps > 0.0;
     let download = if gate { p.timeout } else { Duration::ZERO };
     let mut lines = vec![format!(
