@@ -11,6 +11,8 @@ use tracing::{debug, error, info, warn};
 
 use crate::config::{Config, human};
 use crate::envfile::{EnvContents, EnvFileError};
+use crate::observer::Observer;
+use crate::pause;
 use crate::policy::{self, Decision, Outcome, Policy};
 use crate::probe::{Probe, ProbeReport};
 use crate::region::{self, Region};
@@ -24,6 +26,15 @@ pub enum Reason {
     Start,
     /// The active region's outage lasted the threshold.
     Outage,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Start => "start",
+            Reason::Outage => "outage",
+        }
+    }
 }
 
 /// The threshold as the old script wrote it: `4 min` for whole minutes, else humantime.
@@ -54,12 +65,20 @@ pub struct Daemon<P, R> {
     /// The outage (by its start) whose failover was announced, so a retried write is not
     /// announced twice.
     announced: Option<Instant>,
+    /// Where decisions are reported: metrics, status, journal, Datadog.
+    obs: Observer,
+    /// `pause`/`resume` as the state directory says.
+    pause: pause::Gate,
 }
 
 impl<P: Probe, R: Restart> Daemon<P, R> {
     pub fn new(config: Arc<Config>, probe: P, restarter: R, state: StateDir) -> Self {
         let policy = Policy::new(config.regions.len(), 0, config.failover.threshold);
+        let obs = Observer::new(&config);
+        let pause = pause::Gate::new(state.clone());
         Daemon {
+            obs,
+            pause,
             config,
             policy,
             probe,
@@ -69,6 +88,12 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
             start_pending: false,
             announced: None,
         }
+    }
+
+    /// Reports to `obs` (wired to the journal, endpoints and Datadog) instead of memory only.
+    pub fn with_observer(mut self, obs: Observer) -> Self {
+        self.obs = obs;
+        self
     }
 
     fn region(&self, i: usize) -> &Region {
@@ -137,6 +162,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
             }
             let started = Instant::now();
             self.sync_env_file(&cancel).await;
+            self.pause.refresh(&mut self.obs).await;
             if self.start_pending {
                 self.apply(self.policy.active(), Reason::Start, &cancel)
                     .await;
@@ -157,6 +183,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
             next = started + cadence;
         }
         info!(event = "shutdown", region = %self.active().name, "Shutting down: region {} stays active", self.active().name);
+        self.obs.stopping();
     }
 
     async fn start(&mut self, cancel: &CancellationToken) {
@@ -187,6 +214,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
             self.config.failover.threshold,
         );
         self.last_seen = env_index.map(|i| self.region(i).name.clone());
+        self.obs.started(start.active, start.write);
         let active = self.active().clone();
         if start.write {
             self.apply(start.active, Reason::Start, cancel).await;
@@ -228,6 +256,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
                     self.last_seen = Some(name.clone());
                     if i != self.policy.active() {
                         let previous = self.active().name.clone();
+                        self.obs.switched(self.policy.active(), i, "manual", None);
                         self.policy.adopt(i);
                         self.start_pending = false;
                         self.announced = None;
@@ -280,6 +309,8 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
             Outcome::Failure
         };
         let decision = self.policy.observe(now, outcome);
+        self.obs
+            .probed(self.policy.active(), &report, self.policy.failing_since());
         let active = self.active().clone();
         let latency_ms = ms(report.latency);
         match (&report.result, decision) {
@@ -329,6 +360,10 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
         } = decision
         {
             let since = self.policy.failing_since();
+            let (f, t) = (self.region(from).clone(), self.region(to).clone());
+            if self.pause.hold(since, &f, &t, failed_for, &mut self.obs) {
+                return;
+            }
             if self.announced != since {
                 self.announced = since;
                 let to_region = self.region(to).clone();
@@ -379,7 +414,13 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
         }
         self.start_pending = false;
         self.last_seen = Some(region.name.clone());
+        let from = self.policy.active();
+        let failed_for = self
+            .policy
+            .failing_since()
+            .map(|s| Instant::now().saturating_duration_since(s));
         self.policy.switched(to);
+        self.obs.switched(from, to, reason.as_str(), failed_for);
         info!(
             event = "env_file_written",
             region = %region.name,
@@ -421,7 +462,9 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
     async fn restart(&mut self, cancel: &CancellationToken) {
         let region = self.active().name.clone();
         self.state.mark_restart_pending(&region);
-        match self.restarter.restart(cancel).await {
+        let result = self.restarter.restart(cancel).await;
+        self.obs.restarted(&region, &result);
+        match result {
             Ok(took) => {
                 self.state.clear_restart_pending();
                 info!(event = "restart_done", region = %region, duration_ms = ms(took), "Programs restarted in {} ms", ms(took));

@@ -11,19 +11,31 @@
 //! - `restart`: supervisorctl stop/start with timeouts and retries.
 //! - `state`: the state directory (restart marker, pin, pause, journal).
 //! - `daemon`: the loop that ties them together.
-//! - `commands`: `switch`, `status`, `check`, `config`.
+//! - `commands`: `switch`, `status`, `check`, `config`, `pause`, `resume`.
 //! - `logging`: JSON (or text) log lines.
+//! - `view`: the live state the daemon shows (regions, outage timer, last switch, pause).
+//! - `observer`: the handle the daemon reports its decisions to.
+//! - `metrics`: the Prometheus metrics.
+//! - `journal`: the decision journal (`journal.jsonl`), written by a thread of its own.
+//! - `pause`: `pause`/`resume` through the state directory, and the daemon's gate.
+//! - `datadog`: decisions shipped to Datadog's log intake in gzip batches.
 
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod config_file;
 pub mod daemon;
+pub mod datadog;
 pub mod envfile;
+pub mod journal;
 pub mod logging;
+pub mod metrics;
 pub mod net;
+pub mod observer;
+pub mod pause;
 pub mod policy;
 pub mod probe;
 pub mod region;
 pub mod restart;
 pub mod state;
+pub mod view;
