@@ -19,6 +19,10 @@
 //! - `journal`: the decision journal (`journal.jsonl`), written by a thread of its own.
 //! - `pause`: `pause`/`resume` through the state directory, and the daemon's gate.
 //! - `datadog`: decisions shipped to Datadog's log intake in gzip batches.
+//! - `web`: `/metrics`, `/status`, `/history` and `/` on `--metrics-addr`.
+//! - `page`: the self-contained HTML status page.
+//! - `status`: `status` in the shell, and the status file the daemon keeps for it.
+//! - `services`: the reporting threads beside the daemon (journal, endpoints, Datadog).
 
 pub mod cli;
 pub mod commands;
@@ -32,10 +36,14 @@ pub mod logging;
 pub mod metrics;
 pub mod net;
 pub mod observer;
+pub mod page;
 pub mod pause;
 pub mod policy;
 pub mod probe;
 pub mod region;
 pub mod restart;
+pub mod services;
 pub mod state;
+pub mod status;
 pub mod view;
+pub mod web;

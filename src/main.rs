@@ -12,7 +12,11 @@ use failover_handler::config::{Config, ConfigError, process_env};
 use failover_handler::daemon::Daemon;
 use failover_handler::restart::Supervisorctl;
 use failover_handler::state::StateDir;
-use failover_handler::{commands, logging};
+use failover_handler::{commands, logging, services};
+
+/// How long a stopping daemon waits for its journal, status file and Datadog to finish (the
+/// whole stop stays within a second of SIGTERM).
+const SERVICES_STOP: std::time::Duration = std::time::Duration::from_millis(700);
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -52,7 +56,10 @@ fn clap_error(e: clap::Error) -> ExitCode {
         .filter(|l| !l.is_empty())
         .collect();
     let line = line.join(" ");
-    eprintln!("failover-handler: error: {}", line.trim_start_matches("error: "));
+    eprintln!(
+        "failover-handler: error: {}",
+        line.trim_start_matches("error: ")
+    );
     ExitCode::from(2)
 }
 
@@ -85,12 +92,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     }
                 }
             }
-            Command::Status { json } => commands::status(&config, json),
+            Command::Status { json } => commands::status(&config, json).await,
             Command::Check => commands::check(&config).await,
             Command::Config => commands::print_config(&config),
-            Command::Demo | Command::Pause { .. } | Command::Resume => {
-                Err(ConfigError::new("command", "not available in this build").into())
+            Command::Pause { duration } => {
+                logging::init(&config.service, format, true);
+                commands::pause(&config, duration)
             }
+            Command::Resume => {
+                logging::init(&config.service, format, true);
+                commands::resume(&config)
+            }
+            Command::Demo => Err(ConfigError::new("command", "not available in this build").into()),
         }
     })
 }
@@ -98,7 +111,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
 async fn run_daemon(config: Config, probe: failover_handler::probe::HttpProbe) -> Result<ExitCode> {
     let config = Arc::new(config);
     let state = StateDir::open(&config.state_dir);
-    let restarter = Supervisorctl::new(config.restart.clone(), None);
+    let (observer, services) = services::start(&config, &state).await;
+    let restarter = Supervisorctl::new(config.restart.clone(), None)
+        .count_failures(observer.metrics().restart_failures.clone());
     let cancel = CancellationToken::new();
     let signals = cancel.clone();
     tokio::spawn(async move {
@@ -106,8 +121,10 @@ async fn run_daemon(config: Config, probe: failover_handler::probe::HttpProbe) -
         signals.cancel();
     });
     Daemon::new(config, probe, restarter, state)
+        .with_observer(observer)
         .run(cancel)
         .await;
+    let _ = tokio::task::spawn_blocking(move || services.stop(SERVICES_STOP)).await;
     Ok(ExitCode::SUCCESS)
 }
 
