@@ -147,7 +147,7 @@ pub fn pause(config: &Config, duration: Option<Duration>) -> Result<ExitCode> {
         p.describe(now)
     );
     println!(
-        "Automatic switching paused {} ({}). A running daemon obeys at its next probe: it keeps probing and reporting but makes no automatic switch. `failover-handler resume` ends the pause.",
+        "Automatic switching paused {}.\nPause file: {}\nA running daemon obeys at its next probe: it keeps probing and reporting but makes no automatic switch. `failover-handler resume` ends the pause.",
         p.describe(now),
         path.display()
     );
@@ -161,7 +161,7 @@ pub fn resume(config: &Config) -> Result<ExitCode> {
         Some(p) => {
             info!(event = "resume_requested", "Resume requested");
             println!(
-                "Automatic switching resumed (it was paused {}). A running daemon obeys at its next probe.",
+                "Automatic switching resumed (the pause was {}).\nA running daemon obeys at its next probe.",
                 p.describe(now)
             );
         }
