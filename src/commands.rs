@@ -20,6 +20,9 @@ const SWITCH_ATTEMPTS: u32 = 3;
 
 /// Builds the main probe from the config; a bad CA file is a configuration error.
 pub fn main_probe(config: &Config) -> Result<HttpProbe, ConfigError> {
+    if let Some(e) = &config.probe.missing_id {
+        return Err(e.clone());
+    }
     let tls = TlsSettings {
         ca_cert: config.probe.ca_cert.clone(),
         insecure: config.probe.insecure,

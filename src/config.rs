@@ -27,7 +27,7 @@ pub const DEFAULT_SIG_HEADER: (&str, &str) = (
 );
 
 /// A configuration error: which flag, variable or key, and what is wrong with it.
-#[derive(Debug, Error)]
+#[derive(Debug, Clone, Error)]
 #[error("{origin}: {message}")]
 pub struct ConfigError {
     pub origin: String,
@@ -66,6 +66,9 @@ impl fmt::Debug for Secret {
 #[derive(Debug, Clone)]
 pub struct ProbeSettings {
     pub url: Url,
+    /// Why `url` cannot be probed yet (an id variable it needs is unset); reported by the
+    /// commands that probe, so `switch` and `status` work without the ids.
+    pub missing_id: Option<ConfigError>,
     /// The URL before `{org_id}`/`{txn_id}` were filled in: what the config shows.
     pub url_template: String,
     pub interval: Duration,
@@ -538,6 +541,7 @@ fn build_probe(
         DEFAULT_PROBE_URL.to_string(),
     );
     let mut filled = template.clone();
+    let mut missing = None;
     for (placeholder, var) in [
         ("{org_id}", "CONNECTION_KEEPALIVE_ORG_ID"),
         ("{txn_id}", "CONNECTION_KEEPALIVE_TXN_ID"),
@@ -545,9 +549,13 @@ fn build_probe(
         if !filled.contains(placeholder) {
             continue;
         }
-        let value = env(var).filter(|v| !v.is_empty()).ok_or_else(|| {
-            ConfigError::new(var, format!("is not set, and {url_src} uses {placeholder}"))
-        })?;
+        let Some(value) = env(var).filter(|v| !v.is_empty()) else {
+            // Only commands that probe need it; they report this error.
+            missing.get_or_insert_with(|| {
+                ConfigError::new(var, format!("is not set, and {url_src} uses {placeholder}"))
+            });
+            continue;
+        };
         if !value
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'~' | b'-'))
@@ -628,6 +636,7 @@ fn build_probe(
     };
     Ok(ProbeSettings {
         url,
+        missing_id: missing,
         url_template: template,
         interval,
         fail_interval,
@@ -812,11 +821,6 @@ mod tests {
             (&["--probe-url", "ftp://x/"], IDS, "--probe-url"),
             (
                 &[],
-                &[("CONNECTION_KEEPALIVE_ORG_ID", "org1")],
-                "CONNECTION_KEEPALIVE_TXN_ID",
-            ),
-            (
-                &[],
                 &[("EXT_CLOUD_FAILOVER_LIST", "")],
                 "EXT_CLOUD_FAILOVER_LIST",
             ),
@@ -909,6 +913,14 @@ mod tests {
             ("CONNECTION_KEEPALIVE_TXN_ID", "t"),
         ];
         assert_eq!(build(&[], BAD).unwrap_err().origin, DD_URL_VAR);
+    }
+
+    #[test]
+    fn missing_ids_only_matter_to_commands_that_probe() {
+        let c = build(&[], &[("CONNECTION_KEEPALIVE_ORG_ID", "org1")]).unwrap();
+        let e = c.probe.missing_id.unwrap();
+        assert_eq!(e.origin, "CONNECTION_KEEPALIVE_TXN_ID");
+        assert!(build(&[], &[("CONNECTION_KEEPALIVE_ORG_ID", "a b")]).is_err());
     }
 
     #[test]

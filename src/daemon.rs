@@ -132,27 +132,6 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
 
     /// Runs until `cancel` fires.
     pub async fn run(mut self, cancel: CancellationToken) {
-        let names: Vec<&str> = self
-            .config
-            .regions
-            .iter()
-            .map(|r| r.name.as_str())
-            .collect();
-        info!(
-            event = "start",
-            version = env!("CARGO_PKG_VERSION"),
-            order = names.join(","),
-            probe_url = %self.config.probe.url_template,
-            interval_ms = ms(self.config.probe.interval),
-            threshold_ms = ms(self.config.failover.threshold),
-            dry_run = self.config.dry_run,
-            "failover-handler {} starting: failover order {}",
-            env!("CARGO_PKG_VERSION"),
-            names.join(" -> ")
-        );
-        for w in &self.config.warnings {
-            warn!(event = "config_warning", "{w}");
-        }
         self.start(&cancel).await;
         let mut next = Instant::now();
         loop {
@@ -216,6 +195,31 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
         self.last_seen = env_index.map(|i| self.region(i).name.clone());
         self.obs.started(start.active, start.write);
         let active = self.active().clone();
+        let names: Vec<&str> = self
+            .config
+            .regions
+            .iter()
+            .map(|r| r.name.as_str())
+            .collect();
+        info!(
+            event = "start",
+            region = %active.name,
+            cloud = %active.cloud,
+            version = env!("CARGO_PKG_VERSION"),
+            order = names.join(","),
+            probe_url = %self.config.probe.url_template,
+            interval_ms = ms(self.config.probe.interval),
+            threshold_ms = ms(self.config.failover.threshold),
+            dry_run = self.config.dry_run,
+            "failover-handler {} starting on region {} and cloud {}: failover order {}",
+            env!("CARGO_PKG_VERSION"),
+            active.name,
+            active.cloud,
+            names.join(" -> ")
+        );
+        for w in &self.config.warnings {
+            warn!(event = "config_warning", "{w}");
+        }
         if start.write {
             self.apply(start.active, Reason::Start, cancel).await;
             return;
