@@ -1,12 +1,15 @@
-//! The one-shot commands an operator runs by hand: `switch`, `status`, `check`, `config`.
+//! The one-shot commands an operator runs by hand: `switch`, `status`, `check`, `config`,
+//! `pause`, `resume`.
 //! Each returns the process exit code; their output is for people (or JSON where asked).
 
 use anyhow::{Context, Result};
 use std::process::ExitCode;
+use std::time::{Duration, SystemTime};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use crate::config::{Config, ConfigError};
+use crate::journal::timestamp;
 use crate::net::TlsSettings;
 use crate::probe::{HttpProbe, Probe};
 use crate::restart::{Restart, Supervisorctl};
@@ -170,40 +173,45 @@ pub fn unpin(config: &Config) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `status`: what the env file says.
-pub fn status(config: &Config, json: bool) -> Result<ExitCode> {
-    let path = config.env_file.path.display().to_string();
-    let (region, cloud, problem) = match config.env_file.read() {
-        Ok(Some(c)) if c.region.is_some() => (c.region, c.cloud, None),
-        Ok(Some(_)) => (None, None, Some(format!("{path} names no region"))),
-        Ok(None) => (None, None, Some(format!("{path} does not exist"))),
-        Err(e) => (None, None, Some(e.to_string())),
-    };
-    if json {
-        let v = serde_json::json!({
-            "region": region,
-            "cloud": cloud,
-            "env_file": path,
-            "source": "env_file",
-            "problem": problem,
-        });
-        println!("{v}");
-    } else {
-        match (&region, &problem) {
-            (Some(r), _) => {
-                let known = config.region(r).is_some();
-                println!(
-                    "Active region: {r} (cloud {})",
-                    cloud.as_deref().unwrap_or("unknown")
-                );
-                println!("Env file:      {path}");
-                if !known {
-                    println!("Warning:       {r} is not in the failover list");
-                }
-            }
-            (None, Some(p)) => println!("No active region: {p}"),
-            (None, None) => println!("No active region"),
+/// `status`: the daemon's live view when it runs, else what the env file says.
+pub async fn status(config: &Config, json: bool) -> Result<ExitCode> {
+    crate::status::run(config, json).await
+}
+
+/// `pause [--for DUR]`: stops automatic switching, for good or for `DUR`.
+pub fn pause(config: &Config, duration: Option<Duration>) -> Result<ExitCode> {
+    if duration.is_some_and(|d| d.is_zero()) {
+        return Err(ConfigError::new("--for", "must be greater than zero").into());
+    }
+    let now = SystemTime::now();
+    let p = crate::pause::pause(&config.state_dir, now, duration)?;
+    let path = config.state_dir.join(crate::pause::PAUSE_FILE);
+    info!(
+        event = "pause_requested",
+        until = p.until.map(timestamp),
+        "Pause requested {}",
+        p.describe(now)
+    );
+    println!(
+        "Automatic switching paused {}.\nPause file: {}\nA running daemon obeys at its next probe: it keeps probing and reporting but makes no automatic switch. `failover-handler resume` ends the pause.",
+        p.describe(now),
+        path.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `resume`: restarts automatic switching.
+pub fn resume(config: &Config) -> Result<ExitCode> {
+    let now = SystemTime::now();
+    match crate::pause::resume(&config.state_dir, now)? {
+        Some(p) => {
+            info!(event = "resume_requested", "Resume requested");
+            println!(
+                "Automatic switching resumed (the pause was {}).\nA running daemon obeys at its next probe.",
+                p.describe(now)
+            );
         }
+        None => println!("Automatic switching was not paused: nothing to do."),
     }
     Ok(ExitCode::SUCCESS)
 }

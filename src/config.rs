@@ -48,6 +48,10 @@ impl ConfigError {
 pub struct Secret(String);
 
 impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -127,7 +131,12 @@ pub struct RestartSettings {
 pub struct DatadogSettings {
     pub api_key: Secret,
     pub site: String,
+    /// The v2 log intake of `site`, or `FAILOVER_HANDLER_DD_URL` (a proxy, or a stand-in in tests).
+    pub url: Url,
 }
+
+/// Overrides the Datadog intake URL: for a forwarding proxy, or a stand-in in tests.
+pub const DD_URL_VAR: &str = "FAILOVER_HANDLER_DD_URL";
 
 /// Everything the program needs, validated.
 #[derive(Debug, Clone)]
@@ -394,9 +403,20 @@ impl Config {
                         format!("'{site}' is not a host name"),
                     ));
                 }
+                let url = match env(DD_URL_VAR).filter(|u| !u.trim().is_empty()) {
+                    Some(text) => Url::parse(text.trim())
+                        .ok()
+                        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+                        .ok_or_else(|| {
+                            ConfigError::new(DD_URL_VAR, format!("'{text}' is not an http(s) URL"))
+                        })?,
+                    None => Url::parse(&format!("https://http-intake.logs.{site}/api/v2/logs"))
+                        .map_err(|e| ConfigError::new("DD_SITE", format!("'{site}': {e}")))?,
+                };
                 Some(DatadogSettings {
                     api_key: Secret(key.trim().to_string()),
                     site,
+                    url,
                 })
             }
         };
@@ -865,6 +885,37 @@ mod tests {
             parse_listen_addr("0.0.0.0:80").unwrap().to_string(),
             "0.0.0.0:80"
         );
+    }
+
+    #[test]
+    fn datadog_intake_follows_the_site_unless_overridden() {
+        static SITE: &[(&str, &str)] = &[
+            ("DD_API_KEY", "k"),
+            ("DD_SITE", "datadoghq.eu"),
+            ("CONNECTION_KEEPALIVE_ORG_ID", "o"),
+            ("CONNECTION_KEEPALIVE_TXN_ID", "t"),
+        ];
+        let dd = build(&[], SITE).unwrap().datadog.unwrap();
+        assert_eq!(
+            dd.url.as_str(),
+            "https://http-intake.logs.datadoghq.eu/api/v2/logs"
+        );
+        static OVERRIDE: &[(&str, &str)] = &[
+            ("DD_API_KEY", "k"),
+            ("FAILOVER_HANDLER_DD_URL", "http://127.0.0.1:9/intake"),
+            ("CONNECTION_KEEPALIVE_ORG_ID", "o"),
+            ("CONNECTION_KEEPALIVE_TXN_ID", "t"),
+        ];
+        let dd = build(&[], OVERRIDE).unwrap().datadog.unwrap();
+        assert_eq!(dd.url.as_str(), "http://127.0.0.1:9/intake");
+        assert_eq!(dd.site, "datadoghq.com");
+        static BAD: &[(&str, &str)] = &[
+            ("DD_API_KEY", "k"),
+            ("FAILOVER_HANDLER_DD_URL", "ftp://x"),
+            ("CONNECTION_KEEPALIVE_ORG_ID", "o"),
+            ("CONNECTION_KEEPALIVE_TXN_ID", "t"),
+        ];
+        assert_eq!(build(&[], BAD).unwrap_err().origin, DD_URL_VAR);
     }
 
     #[test]

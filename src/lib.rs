@@ -19,8 +19,18 @@
 //! - `restart`: supervisorctl stop/start with timeouts and retries.
 //! - `state`: the state directory (restart marker, pin, pause, journal).
 //! - `daemon`: the loop that ties them together.
-//! - `commands`: `switch`, `status`, `check`, `config`.
+//! - `commands`: `switch`, `status`, `check`, `config`, `pause`, `resume`.
 //! - `logging`: JSON (or text) log lines.
+//! - `view`: the live state the daemon shows (regions, outage timer, last switch, pause).
+//! - `observer`: the handle the daemon reports its decisions to.
+//! - `metrics`: the Prometheus metrics.
+//! - `journal`: the decision journal (`journal.jsonl`), written by a thread of its own.
+//! - `pause`: `pause`/`resume` through the state directory, and the daemon's gate.
+//! - `datadog`: decisions shipped to Datadog's log intake in gzip batches.
+//! - `web`: `/metrics`, `/status`, `/history` and `/` on `--metrics-addr`.
+//! - `page`: the self-contained HTML status page.
+//! - `status`: `status` in the shell, and the status file the daemon keeps for it.
+//! - `services`: the reporting threads beside the daemon (journal, endpoints, Datadog).
 
 pub mod budget;
 pub mod checks;
@@ -30,16 +40,26 @@ pub mod config;
 pub mod config_file;
 pub mod daemon;
 pub mod damping;
+pub mod datadog;
 pub mod envfile;
 pub mod health;
 pub mod intel;
+pub mod journal;
 pub mod logging;
+pub mod metrics;
 pub mod net;
+pub mod observer;
+pub mod page;
+pub mod pause;
 pub mod pin;
 pub mod policy;
 pub mod probe;
 pub mod region;
 pub mod restart;
+pub mod services;
 pub mod standby;
 pub mod state;
+pub mod status;
 pub mod throughput;
+pub mod view;
+pub mod web;
