@@ -69,6 +69,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
     let command = cli.command.clone().unwrap_or(Command::Run);
     let config = Config::build(&cli.options, &process_env)?;
     let daemon = matches!(command, Command::Run);
+    if !daemon {
+        restore_sigpipe();
+    }
     let format = if daemon || config.log_format_explicit {
         config.log_format
     } else {
@@ -152,5 +155,16 @@ async fn wait_for_signal() {
     tokio::select! {
         _ = term.recv() => {}
         _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+/// One-shot commands end quietly when their reader goes away (`status | head`), as Unix
+/// tools do, instead of failing on a broken pipe. The daemon keeps ignoring SIGPIPE so that a
+/// closed log pipe never kills it.
+fn restore_sigpipe() {
+    // SAFETY: setting a signal's disposition to its default at start-up, before any thread
+    // that could depend on it exists, has no memory-safety preconditions.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
