@@ -352,7 +352,7 @@ fn section_bytes(n: usize) {
         Duration::from_secs(2),
         &TlsSettings {
             ca_cert: Some(dir.ca_pem()),
-            insecure: false,
+            ..TlsSettings::default()
         },
     )
     .unwrap();
