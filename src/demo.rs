@@ -22,7 +22,7 @@ use crate::commands::main_probe;
 use crate::config::{Config, DEFAULT_PROGRAMS, human};
 use crate::daemon::Daemon;
 use crate::state::StateDir;
-use narration::{Journal, Narrator, Seen, elapsed, say};
+use narration::{Journal, Narrator, Seen, elapsed, say, stdout_closed};
 use stage::{Behaviour, DemoRestart, FakeCloud, Tunnel};
 use summary::Timeline;
 
@@ -189,6 +189,7 @@ impl Scene {
                 timeline.print(&self.config);
                 Ok(ExitCode::SUCCESS)
             }
+            Err(_) if stdout_closed() => Ok(ExitCode::SUCCESS),
             Err(missing) => {
                 say(&format!(
                     "demo: {missing} did not happen within {}; stopping",
@@ -205,7 +206,7 @@ impl Scene {
             if let Some(v) = found() {
                 return Ok(v);
             }
-            if self.t0.elapsed() > DEADLINE {
+            if self.t0.elapsed() > DEADLINE || stdout_closed() {
                 return Err(what.to_string());
             }
             tokio::time::sleep(Duration::from_millis(10)).await;

@@ -68,15 +68,16 @@ fn clap_error(e: clap::Error) -> ExitCode {
 fn run(cli: Cli) -> Result<ExitCode> {
     let command = cli.command.clone().unwrap_or(Command::Run);
     let daemon = matches!(command, Command::Run);
-    if !daemon {
-        restore_sigpipe();
-    }
     if matches!(command, Command::Demo) {
-        // Self-contained: none of the user's options, environment or config file apply.
+        // Self-contained: none of the user's options, environment or config file apply. It
+        // keeps SIGPIPE ignored and ends early on a closed stdout, removing its temp dir.
         return tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?
             .block_on(failover_handler::demo::run());
+    }
+    if !daemon {
+        restore_sigpipe();
     }
     let config = Config::build(&cli.options, &process_env)?;
     let format = if daemon || config.log_format_explicit {

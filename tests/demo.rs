@@ -60,3 +60,43 @@ fn demo_fails_over_and_ends_by_itself_with_a_summary() {
     assert!(left.is_empty(), "the demo left {left:?} behind");
     assert!(out.stderr.is_empty(), "{}", out.stderr);
 }
+
+#[test]
+fn demo_read_only_in_part_ends_early_and_cleans_up() {
+    use std::io::{BufRead, BufReader};
+    let dir = TestDir::new();
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let mut child = Cmd::bare(&dir)
+        .sub(&["demo"])
+        .env("TMPDIR", &tmp.display().to_string())
+        .command()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with("failover-handler demo"), "{first}");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            panic!("the demo kept running with nobody reading it");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(status.code(), Some(0));
+    let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().collect();
+    assert!(left.is_empty(), "the demo left {left:?} behind");
+}

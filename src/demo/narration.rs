@@ -2,6 +2,7 @@
 //! the demo began, kept in a journal the scenario waits on and the summary reads.
 
 use std::io::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -125,9 +126,17 @@ pub(super) fn secs(d: Duration) -> String {
     format!("{:.2}s", d.as_secs_f64())
 }
 
-/// One line on stdout; a closed stdout is not worth a panic.
+/// Set once stdout is gone (`demo | head`): the demo then ends early and still cleans up.
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// One line on stdout; a closed stdout ends the demo instead of panicking.
 pub(super) fn say(line: &str) {
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{line}");
-    let _ = out.flush();
+    if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
+        STDOUT_CLOSED.store(true, Ordering::Relaxed);
+    }
+}
+
+pub(super) fn stdout_closed() -> bool {
+    STDOUT_CLOSED.load(Ordering::Relaxed)
 }
