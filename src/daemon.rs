@@ -160,6 +160,14 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
     }
 
     async fn start(&mut self, cancel: &CancellationToken) {
+        if let Ok(removed @ 1..) = self.config.env_file.remove_stale_temp_files() {
+            warn!(
+                event = "stale_temp_removed",
+                count = removed,
+                "Removed {removed} temp file(s) left beside {} by a writer that was killed mid-write",
+                self.config.env_file.path.display()
+            );
+        }
         let on_disk = match self.read_env().await {
             Ok(c) => c,
             Err(e) => {

@@ -32,9 +32,20 @@ impl StateDir {
                 fs::remove_file(&probe)
             });
         match result {
-            Ok(()) => StateDir {
-                dir: Some(dir.to_path_buf()),
-            },
+            Ok(()) => {
+                // The daemon is the state dir's only writer: temp files there are leftovers of
+                // a write that was killed before its rename.
+                for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+                    let name = entry.file_name();
+                    let name = name.to_string_lossy();
+                    if name.starts_with('.') && name.ends_with(".tmp") {
+                        let _ = fs::remove_file(entry.path());
+                    }
+                }
+                StateDir {
+                    dir: Some(dir.to_path_buf()),
+                }
+            }
             Err(e) => {
                 warn!(
                     event = "state_dir_unavailable",
@@ -130,6 +141,18 @@ mod tests {
         assert_eq!(mode(s.path().unwrap()), Some(0o700));
         s.clear_restart_pending();
         assert_eq!(s.restart_pending(), None);
+    }
+
+    #[test]
+    fn opening_removes_temp_files_of_a_killed_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        fs::create_dir(&state).unwrap();
+        fs::write(state.join(".restart-pending.Ab12Cd.tmp"), "E").unwrap();
+        fs::write(state.join("restart-pending"), "EU\n").unwrap();
+        let s = StateDir::open(&state);
+        assert!(!state.join(".restart-pending.Ab12Cd.tmp").exists());
+        assert_eq!(s.restart_pending().as_deref(), Some("EU"));
     }
 
     #[test]
