@@ -187,6 +187,13 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
                 region = name,
                 "The env file names region {name}, which is not in the failover list"
             );
+        } else if on_disk.is_some() && env_region.is_none() {
+            warn!(
+                event = "env_file_unrecognised",
+                path = %self.config.env_file.path.display(),
+                "The env file {} names no region (or only unsafe values): it will be rewritten",
+                self.config.env_file.path.display()
+            );
         }
         let start = policy::startup(self.config.preferred.is_some(), env_index);
         self.policy = Policy::new(

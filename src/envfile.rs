@@ -190,7 +190,9 @@ impl EnvFile {
     /// Removes temp files a killed writer left beside the env file, unless a writer is at
     /// work; returns how many were removed.
     pub fn remove_stale_temp_files(&self) -> Result<usize, EnvFileError> {
-        Ok(self.try_lock()?.map_or(0, |lock| lock.remove_stale_temp_files()))
+        Ok(self
+            .try_lock()?
+            .map_or(0, |lock| lock.remove_stale_temp_files()))
     }
 }
 
@@ -338,7 +340,11 @@ mod tests {
         for name in [".ext_cloud.env.a1B2c3.tmp", ".ext_cloud.env.zzzzzz.tmp"] {
             fs::write(dir.path().join(name), "export EXT_CLOUD=half").unwrap();
         }
-        let keep = [".other.env.abcdef.tmp", "ext_cloud.env.tmp", ".ext_cloud.env.tmp"];
+        let keep = [
+            ".other.env.abcdef.tmp",
+            "ext_cloud.env.tmp",
+            ".ext_cloud.env.tmp",
+        ];
         for name in keep {
             fs::write(dir.path().join(name), "x").unwrap();
         }

@@ -52,7 +52,10 @@ fn clap_error(e: clap::Error) -> ExitCode {
         .filter(|l| !l.is_empty())
         .collect();
     let line = line.join(" ");
-    eprintln!("failover-handler: error: {}", line.trim_start_matches("error: "));
+    eprintln!(
+        "failover-handler: error: {}",
+        line.trim_start_matches("error: ")
+    );
     ExitCode::from(2)
 }
 

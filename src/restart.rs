@@ -346,7 +346,11 @@ mod tests {
         ] {
             assert_eq!(exit(down).kind(), "supervisord_down", "{down}");
         }
-        for other in ["app:x: ERROR (no such file)", "app:x: ERROR (spawn error)", ""] {
+        for other in [
+            "app:x: ERROR (no such file)",
+            "app:x: ERROR (spawn error)",
+            "",
+        ] {
             assert_eq!(exit(other).kind(), "exit", "{other}");
         }
         assert_eq!(CallError::Timeout(Duration::from_secs(1)).kind(), "timeout");

@@ -10,7 +10,7 @@ mod tunnel;
 #[allow(unused_imports)]
 pub use daemon::{Daemon, timestamp};
 #[allow(unused_imports)]
-pub use tunnel::{FakeTunnel, Mode, Request};
+pub use tunnel::{Cert, FakeTunnel, HUGE_BODY, Mode, Request};
 
 use std::ffi::OsString;
 use std::fs;
@@ -185,6 +185,120 @@ impl TestDir {
         names.sort();
         names
     }
+}
+
+impl TestDir {
+    /// Temp files of the env file's writer left in `app/` (`.ext_cloud.env.*.tmp`).
+    pub fn temp_files(&self) -> Vec<String> {
+        self.app_dir_entries()
+            .into_iter()
+            .filter(|n| n.starts_with(".ext_cloud.env.") && n.ends_with(".tmp"))
+            .collect()
+    }
+
+    /// Writes an executable `/bin/sh` script into the temp dir and returns its path.
+    pub fn write_script(&self, name: &str, body: &str) -> PathBuf {
+        let path = self.write_file(name, &format!("#!/bin/sh\n{body}\n"));
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    }
+
+    /// A supervisorctl stand-in that records each call like the default one, then sleeps
+    /// `secs` (so that a restart takes a while).
+    pub fn slow_supervisorctl(&self, secs: f64) -> PathBuf {
+        let log = self.path().join("supervisorctl.log");
+        self.write_script(
+            "slow-supervisorctl",
+            &format!("echo \"$*\" >> '{}'\nsleep {secs}", log.display()),
+        )
+    }
+}
+
+/// A tmpfs mounted by a test (tests run as root), unmounted when dropped.
+pub struct Tmpfs {
+    path: PathBuf,
+}
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` (e.g. `64k`) on `path` (created if missing). When mounting
+    /// is impossible: panics under CI (env `CI` set), else prints SKIPPED and returns None.
+    pub fn mount(path: &Path, size: &str) -> Option<Tmpfs> {
+        fs::create_dir_all(path).unwrap();
+        let out = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0755"),
+                "tmpfs",
+            ])
+            .arg(path)
+            .output();
+        match out {
+            Ok(o) if o.status.success() => Some(Tmpfs {
+                path: path.to_owned(),
+            }),
+            other => {
+                let why = match other {
+                    Ok(o) => String::from_utf8_lossy(&o.stderr).trim().to_owned(),
+                    Err(e) => e.to_string(),
+                };
+                assert!(
+                    std::env::var_os("CI").is_none(),
+                    "cannot mount a tmpfs on {}: {why}",
+                    path.display()
+                );
+                println!("SKIPPED: cannot mount a tmpfs on {}: {why}", path.display());
+                None
+            }
+        }
+    }
+
+    /// Remounts read-only (`true`) or read-write.
+    pub fn set_read_only(&self, ro: bool) {
+        let opts = if ro { "remount,ro" } else { "remount,rw" };
+        let status = Command::new("mount")
+            .args(["-o", opts])
+            .arg(&self.path)
+            .status()
+            .unwrap();
+        assert!(status.success(), "mount -o {opts} {}", self.path.display());
+    }
+
+    /// Fills the file system with `filler` until it is full.
+    pub fn fill(&self) -> PathBuf {
+        let filler = self.path.join("filler");
+        let mut file = fs::File::create(&filler).unwrap();
+        let chunk = [0u8; 4096];
+        loop {
+            use std::io::Write;
+            match file.write(&chunk) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) => {
+                    assert_eq!(e.raw_os_error(), Some(28), "{e}");
+                    break;
+                }
+            }
+        }
+        filler
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.path).status();
+    }
+}
+
+/// A process's peak resident set size in KiB (`VmHWM` in `/proc/<pid>/status`).
+pub fn peak_rss_kib(pid: u32) -> u64 {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no VmHWM in /proc/{pid}/status"))
 }
 
 impl Default for TestDir {

@@ -29,6 +29,29 @@ pub enum Mode {
     Reset,
     /// TLS completes and the request is read, then nothing is ever sent.
     Hang,
+    /// The TCP connection is accepted, then nothing at all happens: no TLS handshake.
+    HangAfterAccept,
+    /// The response starts (status line, headers, part of the body), then the connection
+    /// is reset (RST).
+    ResetMidResponse,
+    /// The response head comes one byte every 50 ms.
+    TrickleHeaders,
+    /// 200 and its headers at once, then the body one byte every 50 ms.
+    TrickleBody,
+    /// 200 with a 100 MB body, sent as fast as the client reads it.
+    HugeBody,
+}
+
+/// The size of the `HugeBody` body.
+pub const HUGE_BODY: u64 = 100 * 1024 * 1024;
+
+/// Which certificate the tunnel presents.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cert {
+    /// For `localhost` and `127.0.0.1`, signed by the test CA.
+    Good,
+    /// Signed by the test CA, but for `wrong-name.example` only.
+    WrongName,
 }
 
 /// One request the tunnel read.
@@ -57,6 +80,8 @@ pub struct Pki {
     pub ca_der: Vec<u8>,
     leaf_der: Vec<u8>,
     key_der: Vec<u8>,
+    wrong_leaf_der: Vec<u8>,
+    wrong_key_der: Vec<u8>,
 }
 
 impl Pki {
@@ -75,31 +100,42 @@ impl Pki {
         let ca = ca_params.self_signed(&ca_key).unwrap();
         let issuer = Issuer::new(ca_params, ca_key);
 
-        let mut leaf_params =
-            CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
-        leaf_params
-            .distinguished_name
-            .push(DnType::CommonName, "localhost");
-        leaf_params.use_authority_key_identifier_extension = true;
-        let leaf_key = KeyPair::generate().unwrap();
-        let leaf = leaf_params.signed_by(&leaf_key, &issuer).unwrap();
+        let leaf = |names: &[&str]| {
+            let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+            let mut params = CertificateParams::new(names.clone()).unwrap();
+            params
+                .distinguished_name
+                .push(DnType::CommonName, names[0].as_str());
+            params.use_authority_key_identifier_extension = true;
+            let key = KeyPair::generate().unwrap();
+            let cert = params.signed_by(&key, &issuer).unwrap();
+            (cert.der().to_vec(), key.serialize_der())
+        };
+        let (leaf_der, key_der) = leaf(&["localhost", "127.0.0.1"]);
+        let (wrong_leaf_der, wrong_key_der) = leaf(&["wrong-name.example"]);
         Pki {
             ca_pem: ca.pem(),
             ca_der: ca.der().to_vec(),
-            leaf_der: leaf.der().to_vec(),
-            key_der: leaf_key.serialize_der(),
+            leaf_der,
+            key_der,
+            wrong_leaf_der,
+            wrong_key_der,
         }
     }
 
-    fn server_config(&self) -> ServerConfig {
+    fn server_config(&self, cert: Cert) -> ServerConfig {
+        let (leaf, key) = match cert {
+            Cert::Good => (&self.leaf_der, &self.key_der),
+            Cert::WrongName => (&self.wrong_leaf_der, &self.wrong_key_der),
+        };
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .unwrap()
             .with_no_client_auth()
             .with_single_cert(
-                vec![CertificateDer::from(self.leaf_der.clone())],
-                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key_der.clone())),
+                vec![CertificateDer::from(leaf.clone())],
+                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.clone())),
             )
             .unwrap()
     }
@@ -110,8 +146,13 @@ struct State {
     default: Mode,
     regions: HashMap<String, Mode>,
     up_once: HashSet<String>,
+    /// Per region: modes answered in turn, one request after another, and the next index.
+    cycles: HashMap<String, (Vec<Mode>, usize)>,
     requests: Vec<Request>,
     connections: usize,
+    /// Body bytes written for `HugeBody` responses (what the client read, give or take the
+    /// socket buffers).
+    body_bytes_sent: u64,
 }
 
 impl State {
@@ -123,9 +164,24 @@ impl State {
     fn mode_of(&self, region: Option<&str>) -> Mode {
         match region {
             Some(r) if self.up_once.contains(r) => Mode::Up,
-            Some(r) => self.regions.get(r).copied().unwrap_or(self.default),
+            Some(r) => match self.cycles.get(r) {
+                Some((modes, next)) => modes[next % modes.len()],
+                None => self.regions.get(r).copied().unwrap_or(self.default),
+            },
             None => self.default,
         }
+    }
+
+    /// The mode for the next request while `region` is active; moves its cycle on.
+    fn take_mode(&mut self, region: Option<&str>) -> Mode {
+        let mode = self.mode_of(region);
+        if let Some(r) = region
+            && !self.up_once.remove(r)
+            && let Some((_, next)) = self.cycles.get_mut(r)
+        {
+            *next += 1;
+        }
+        mode
     }
 
     fn refusing(&self) -> bool {
@@ -158,20 +214,32 @@ impl FakeTunnel {
 
     /// A tunnel with a default mode and per-region modes set before it accepts anything.
     pub fn start_with(dir: &TestDir, default: Mode, regions: &[(&str, Mode)]) -> FakeTunnel {
+        FakeTunnel::start_with_cert(dir, default, regions, Cert::Good)
+    }
+
+    /// As `start_with`, presenting `cert`.
+    pub fn start_with_cert(
+        dir: &TestDir,
+        default: Mode,
+        regions: &[(&str, Mode)],
+        cert: Cert,
+    ) -> FakeTunnel {
         let state = Arc::new(Mutex::new(State {
             env_file: Some(dir.env_file()),
             default,
             regions: regions.iter().map(|(r, m)| (r.to_string(), *m)).collect(),
             up_once: HashSet::new(),
+            cycles: HashMap::new(),
             requests: Vec::new(),
             connections: 0,
+            body_bytes_sent: 0,
         }));
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
             .build()
             .unwrap();
-        let acceptor = TlsAcceptor::from(Arc::new(dir.pki().server_config()));
+        let acceptor = TlsAcceptor::from(Arc::new(dir.pki().server_config(cert)));
         let listener = runtime.block_on(async { bind(0) }).unwrap();
         let port = listener.local_addr().unwrap().port();
         runtime.spawn(accept_loop(port, listener, acceptor, Arc::clone(&state)));
@@ -202,6 +270,26 @@ impl FakeTunnel {
             .unwrap()
             .regions
             .insert(region.to_owned(), mode);
+    }
+
+    /// Follows the env file at `path` instead of the test dir's.
+    pub fn follow(&self, path: &std::path::Path) {
+        self.state.lock().unwrap().env_file = Some(path.to_owned());
+    }
+
+    /// While `region` is active, requests are answered with `modes` in turn, over and over.
+    pub fn set_cycle(&self, region: &str, modes: &[Mode]) {
+        assert!(!modes.is_empty());
+        self.state
+            .lock()
+            .unwrap()
+            .cycles
+            .insert(region.to_owned(), (modes.to_vec(), 0));
+    }
+
+    /// Body bytes sent so far for `HugeBody` responses.
+    pub fn body_bytes_sent(&self) -> u64 {
+        self.state.lock().unwrap().body_bytes_sent
     }
 
     /// The next request while `region` is active gets a 200, whatever its mode.
@@ -290,7 +378,20 @@ async fn accept_loop(
     }
 }
 
-async fn serve(stream: TcpStream, acceptor: TlsAcceptor, state: Arc<Mutex<State>>) {
+async fn serve(mut stream: TcpStream, acceptor: TlsAcceptor, state: Arc<Mutex<State>>) {
+    let hang_after_accept = {
+        let state = state.lock().unwrap();
+        state.mode_of(state.active_region().as_deref()) == Mode::HangAfterAccept
+    };
+    if hang_after_accept {
+        let mut buf = [0u8; 1024];
+        while let Ok(Ok(n)) = timeout(Duration::from_secs(30), stream.read(&mut buf)).await {
+            if n == 0 {
+                break;
+            }
+        }
+        return;
+    }
     let Ok(Ok(mut tls)) = timeout(Duration::from_secs(5), acceptor.accept(stream)).await else {
         return;
     };
@@ -301,10 +402,7 @@ async fn serve(stream: TcpStream, acceptor: TlsAcceptor, state: Arc<Mutex<State>
     let mode = {
         let mut state = state.lock().unwrap();
         let region = state.active_region();
-        let mode = state.mode_of(region.as_deref());
-        if let Some(r) = &region {
-            state.up_once.remove(r);
-        }
+        let mode = state.take_mode(region.as_deref());
         state.requests.push(Request {
             path,
             headers,
@@ -320,7 +418,7 @@ async fn serve(stream: TcpStream, acceptor: TlsAcceptor, state: Arc<Mutex<State>
             let _ = tls.get_ref().0.set_zero_linger();
             drop(tls);
         }
-        Mode::Hang => {
+        Mode::Hang | Mode::HangAfterAccept => {
             let mut buf = [0u8; 1024];
             while let Ok(n) = tls.read(&mut buf).await {
                 if n == 0 {
@@ -328,7 +426,59 @@ async fn serve(stream: TcpStream, acceptor: TlsAcceptor, state: Arc<Mutex<State>
                 }
             }
         }
+        Mode::ResetMidResponse => {
+            let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 4096\r\n\r\n{\"cloudlookup\":";
+            let _ = tls.write_all(head.as_bytes()).await;
+            let _ = tls.flush().await;
+            sleep(Duration::from_millis(20)).await;
+            let _ = tls.get_ref().0.set_zero_linger();
+            drop(tls);
+        }
+        Mode::TrickleHeaders => {
+            let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\nX-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\nok";
+            trickle(&mut tls, head.as_bytes()).await;
+        }
+        Mode::TrickleBody => {
+            let head =
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n";
+            if tls.write_all(head.as_bytes()).await.is_ok() {
+                trickle(&mut tls, &[b'x'; 1000]).await;
+            }
+        }
+        Mode::HugeBody => huge_body(&mut tls, &state).await,
     }
+}
+
+/// Sends `bytes` one at a time, 50 ms apart, until done or the client goes away.
+async fn trickle(tls: &mut tokio_rustls::server::TlsStream<TcpStream>, bytes: &[u8]) {
+    for b in bytes {
+        if tls.write_all(&[*b]).await.is_err() || tls.flush().await.is_err() {
+            return;
+        }
+        sleep(Duration::from_millis(50)).await;
+    }
+    let _ = tls.shutdown().await;
+}
+
+/// A 200 whose body is `HUGE_BODY` zero bytes, written in 64 KiB pieces while the client reads.
+async fn huge_body(tls: &mut tokio_rustls::server::TlsStream<TcpStream>, state: &Mutex<State>) {
+    let head = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {HUGE_BODY}\r\n\r\n"
+    );
+    if tls.write_all(head.as_bytes()).await.is_err() {
+        return;
+    }
+    let chunk = vec![0u8; 64 * 1024];
+    let mut sent = 0u64;
+    while sent < HUGE_BODY {
+        let write = timeout(Duration::from_secs(5), tls.write_all(&chunk)).await;
+        if !matches!(write, Ok(Ok(()))) {
+            break;
+        }
+        sent += chunk.len() as u64;
+        state.lock().unwrap().body_bytes_sent += chunk.len() as u64;
+    }
+    let _ = tls.shutdown().await;
 }
 
 async fn respond(tls: &mut tokio_rustls::server::TlsStream<TcpStream>, code: u16) {
