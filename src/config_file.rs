@@ -168,8 +168,11 @@ pub fn effective(c: &crate::config::Config) -> Result<String, toml::ser::Error> 
                     .headers
                     .iter()
                     .map(|(k, v)| {
-                        let shown = if k.as_str() == "x-sig-sha256" {
-                            v.to_str().unwrap_or("").to_string()
+                        // Only the well-known default (the hash of an empty body) is shown:
+                        // any value a user set may be a credential.
+                        let default = crate::config::DEFAULT_SIG_HEADER.1;
+                        let shown = if v.to_str().is_ok_and(|v| v == default) {
+                            default.to_string()
                         } else {
                             "<redacted>".to_string()
                         };
