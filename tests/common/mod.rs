@@ -323,6 +323,7 @@ pub struct Cmd {
     flags: Vec<(String, Option<String>)>,
     extra: Vec<String>,
     env: Vec<(String, String)>,
+    umask: Option<String>,
 }
 
 impl Cmd {
@@ -348,6 +349,7 @@ impl Cmd {
             sub: Vec::new(),
             flags: Vec::new(),
             extra: Vec::new(),
+            umask: None,
             env: vec![
                 ("CONNECTION_KEEPALIVE_ORG_ID".into(), "org1".into()),
                 ("CONNECTION_KEEPALIVE_TXN_ID".into(), "txn1".into()),
@@ -420,12 +422,28 @@ impl Cmd {
         args
     }
 
+    /// Runs the binary under this umask (e.g. `000`), through `/bin/sh` (the test's, not the
+    /// product's: it only sets the umask and execs).
+    pub fn umask(mut self, mask: &str) -> Cmd {
+        self.umask = Some(mask.to_owned());
+        self
+    }
+
     pub fn has_sub(&self) -> bool {
         !self.sub.is_empty()
     }
 
     pub fn command(&self) -> Command {
-        let mut cmd = Command::new(BIN);
+        let mut cmd = match &self.umask {
+            None => Command::new(BIN),
+            Some(mask) => {
+                let mut sh = Command::new("/bin/sh");
+                sh.arg("-c")
+                    .arg(format!("umask {mask} && exec \"$0\" \"$@\""))
+                    .arg(BIN);
+                sh
+            }
+        };
         cmd.current_dir(&self.cwd).args(self.args());
         for var in PRODUCT_VARS {
             cmd.env_remove(var);
