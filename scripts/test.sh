@@ -23,4 +23,8 @@ fi
 
 cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings
+# The dependency tree against deny.toml: licences, bans (duplicates), sources. Advisories are
+# left out: their database is fetched from GitHub, which these machines cannot reach.
+command -v cargo-deny >/dev/null || cargo install --locked --quiet cargo-deny
+cargo deny --log-level error check bans licenses sources
 cargo test --all-targets
