@@ -1,25 +1,32 @@
-//! The one-shot commands an operator runs by hand: `switch`, `status`, `check`, `config`.
+//! The one-shot commands an operator runs by hand: `switch`, `status`, `check`, `config`,
+//! `pause`, `resume`.
 //! Each returns the process exit code; their output is for people (or JSON where asked).
 
 use anyhow::{Context, Result};
 use std::process::ExitCode;
+use std::time::{Duration, SystemTime};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
-use crate::config::{Config, ConfigError, Failback, human};
-use crate::daemon::threshold_text;
+use crate::config::{Config, ConfigError};
+use crate::journal::timestamp;
 use crate::net::TlsSettings;
 use crate::probe::{HttpProbe, Probe};
 use crate::restart::{Restart, Supervisorctl};
+use crate::state::StateDir;
 
 /// Attempts per supervisorctl call for a manual switch before it reports failure.
 const SWITCH_ATTEMPTS: u32 = 3;
 
 /// Builds the main probe from the config; a bad CA file is a configuration error.
 pub fn main_probe(config: &Config) -> Result<HttpProbe, ConfigError> {
+    if let Some(e) = &config.probe.missing_id {
+        return Err(e.clone());
+    }
     let tls = TlsSettings {
         ca_cert: config.probe.ca_cert.clone(),
         insecure: config.probe.insecure,
+        ..TlsSettings::default()
     };
     HttpProbe::new(
         config.probe.url.clone(),
@@ -78,6 +85,9 @@ pub async fn switch(config: &Config, name: &str) -> Result<ExitCode> {
             "{} (cloud {}) is already the active region: nothing written, nothing restarted.",
             region.name, region.cloud
         );
+        if !config.dry_run {
+            pin_region(config, &region.name);
+        }
         return Ok(ExitCode::SUCCESS);
     }
     let Some(lock) = lock else {
@@ -105,6 +115,7 @@ pub async fn switch(config: &Config, name: &str) -> Result<ExitCode> {
         region.cloud,
         config.env_file.path.display()
     );
+    pin_region(config, &region.name);
     if !config.restart.enabled {
         println!(
             "Wrote region {} and cloud {} to {}; restarted nothing (--no-restart).",
@@ -141,40 +152,83 @@ pub async fn switch(config: &Config, name: &str) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `status`: what the env file says.
-pub fn status(config: &Config, json: bool) -> Result<ExitCode> {
-    let path = config.env_file.path.display().to_string();
-    let (region, cloud, problem) = match config.env_file.read() {
-        Ok(Some(c)) if c.region.is_some() => (c.region, c.cloud, None),
-        Ok(Some(_)) => (None, None, Some(format!("{path} names no region"))),
-        Ok(None) => (None, None, Some(format!("{path} does not exist"))),
-        Err(e) => (None, None, Some(e.to_string())),
-    };
-    if json {
-        let v = serde_json::json!({
-            "region": region,
-            "cloud": cloud,
-            "env_file": path,
-            "source": "env_file",
-            "problem": problem,
-        });
-        println!("{v}");
-    } else {
-        match (&region, &problem) {
-            (Some(r), _) => {
-                let known = config.region(r).is_some();
-                println!(
-                    "Active region: {r} (cloud {})",
-                    cloud.as_deref().unwrap_or("unknown")
-                );
-                println!("Env file:      {path}");
-                if !known {
-                    println!("Warning:       {r} is not in the failover list");
-                }
-            }
-            (None, Some(p)) => println!("No active region: {p}"),
-            (None, None) => println!("No active region"),
+/// Pins `name` in the state dir, so that no automatic failback moves away from it.
+fn pin_region(config: &Config, name: &str) {
+    let state = StateDir::open(&config.state_dir);
+    if state.path().is_none() {
+        println!("Could not pin {name}: the state directory is not usable.");
+        return;
+    }
+    match crate::pin::write(&state, name) {
+        Ok(()) => {
+            info!(event = "pinned", region = %name, source = "switch", "Pinned region {name}");
+            println!(
+                "Pinned {name}: no automatic failback away from it until the next outage or `failover-handler switch --unpin`."
+            );
         }
+        Err(e) => println!(
+            "Could not pin {name} in {}: {e}",
+            config.state_dir.display()
+        ),
+    }
+}
+
+/// `switch --unpin`: removes the pin of a manual switch, so automatic failback may apply again.
+pub fn unpin(config: &Config) -> Result<ExitCode> {
+    let state = StateDir::read_only(&config.state_dir);
+    match crate::pin::read(&state) {
+        None => println!("No region is pinned."),
+        Some(name) => {
+            crate::pin::clear(&state)
+                .with_context(|| format!("removing the pin in {}", config.state_dir.display()))?;
+            info!(event = "unpinned", region = %name, reason = "unpin", "Unpinned region {name}");
+            println!(
+                "Unpinned {name}: automatic failback may apply again (a running daemon sees it at its next probe)."
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `status`: the daemon's live view when it runs, else what the env file says.
+pub async fn status(config: &Config, json: bool) -> Result<ExitCode> {
+    crate::status::run(config, json).await
+}
+
+/// `pause [--for DUR]`: stops automatic switching, for good or for `DUR`.
+pub fn pause(config: &Config, duration: Option<Duration>) -> Result<ExitCode> {
+    if duration.is_some_and(|d| d.is_zero()) {
+        return Err(ConfigError::new("--for", "must be greater than zero").into());
+    }
+    let now = SystemTime::now();
+    let p = crate::pause::pause(&config.state_dir, now, duration)?;
+    let path = config.state_dir.join(crate::pause::PAUSE_FILE);
+    info!(
+        event = "pause_requested",
+        until = p.until.map(timestamp),
+        "Pause requested {}",
+        p.describe(now)
+    );
+    println!(
+        "Automatic switching paused {}.\nPause file: {}\nA running daemon obeys at its next probe: it keeps probing and reporting but makes no automatic switch. `failover-handler resume` ends the pause.",
+        p.describe(now),
+        path.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `resume`: restarts automatic switching.
+pub fn resume(config: &Config) -> Result<ExitCode> {
+    let now = SystemTime::now();
+    match crate::pause::resume(&config.state_dir, now)? {
+        Some(p) => {
+            info!(event = "resume_requested", "Resume requested");
+            println!(
+                "Automatic switching resumed (the pause was {}).\nA running daemon obeys at its next probe.",
+                p.describe(now)
+            );
+        }
+        None => println!("Automatic switching was not paused: nothing to do."),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -213,45 +267,7 @@ pub async fn check(config: &Config) -> Result<ExitCode> {
     }
 }
 
-/// Worst-case timings for the effective settings, as lines for `config`.
-pub fn timing_budget(config: &Config) -> Vec<String> {
-    let p = &config.probe;
-    let cadence = p.fail_interval.max(p.timeout);
-    let detect = p.interval + p.timeout + config.failover.threshold + cadence;
-    let restart = config.restart.timeout * (2 * config.restart.programs.len() as u32);
-    let mut lines = vec![
-        format!(
-            "outage detected at worst {} after it begins (interval {} + timeout {} + threshold {} + one more probe {})",
-            human(detect),
-            human(p.interval),
-            human(p.timeout),
-            threshold_text(config.failover.threshold),
-            human(cadence)
-        ),
-        format!(
-            "switched at worst {} after it begins, if every supervisorctl call succeeds first time within restart.timeout ({} calls of at most {})",
-            human(detect + restart),
-            2 * config.restart.programs.len(),
-            human(config.restart.timeout)
-        ),
-    ];
-    lines.push(match (config.failover.failback, &config.preferred) {
-        (Failback::Auto, Some(pref)) => {
-            let c = &config.region_checks;
-            let healthy = c.interval * c.rise + c.timeout;
-            format!(
-                "failback to {pref} at worst {} after it recovers (rise {} x interval {} + timeout {} + failback_after {})",
-                human(healthy + config.failover.failback_after),
-                c.rise,
-                human(c.interval),
-                human(c.timeout),
-                human(config.failover.failback_after)
-            )
-        }
-        _ => "failback: never automatic (failover.failback = \"never\" or no preferred region)".to_string(),
-    });
-    lines
-}
+pub use crate::budget::timing_budget;
 
 /// `config`: the effective configuration as TOML, its timing budget and its warnings.
 pub fn print_config(config: &Config) -> Result<ExitCode> {

@@ -27,7 +27,7 @@ pub const DEFAULT_SIG_HEADER: (&str, &str) = (
 );
 
 /// A configuration error: which flag, variable or key, and what is wrong with it.
-#[derive(Debug, Error)]
+#[derive(Debug, Clone, Error)]
 #[error("{origin}: {message}")]
 pub struct ConfigError {
     pub origin: String,
@@ -48,6 +48,10 @@ impl ConfigError {
 pub struct Secret(String);
 
 impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -62,6 +66,9 @@ impl fmt::Debug for Secret {
 #[derive(Debug, Clone)]
 pub struct ProbeSettings {
     pub url: Url,
+    /// Why `url` cannot be probed yet (an id variable it needs is unset); reported by the
+    /// commands that probe, so `switch` and `status` work without the ids.
+    pub missing_id: Option<ConfigError>,
     /// The URL before `{org_id}`/`{txn_id}` were filled in: what the config shows.
     pub url_template: String,
     pub interval: Duration,
@@ -124,7 +131,12 @@ pub struct RestartSettings {
 pub struct DatadogSettings {
     pub api_key: Secret,
     pub site: String,
+    /// The v2 log intake of `site`, or `FAILOVER_HANDLER_DD_URL` (a proxy, or a stand-in in tests).
+    pub url: Url,
 }
+
+/// Overrides the Datadog intake URL: for a forwarding proxy, or a stand-in in tests.
+pub const DD_URL_VAR: &str = "FAILOVER_HANDLER_DD_URL";
 
 /// Everything the program needs, validated.
 #[derive(Debug, Clone)]
@@ -401,9 +413,20 @@ impl Config {
                         format!("'{site}' is not a host name"),
                     ));
                 }
+                let url = match env(DD_URL_VAR).filter(|u| !u.trim().is_empty()) {
+                    Some(text) => Url::parse(text.trim())
+                        .ok()
+                        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+                        .ok_or_else(|| {
+                            ConfigError::new(DD_URL_VAR, format!("'{text}' is not an http(s) URL"))
+                        })?,
+                    None => Url::parse(&format!("https://http-intake.logs.{site}/api/v2/logs"))
+                        .map_err(|e| ConfigError::new("DD_SITE", format!("'{site}': {e}")))?,
+                };
                 Some(DatadogSettings {
                     api_key: Secret(key.trim().to_string()),
                     site,
+                    url,
                 })
             }
         };
@@ -411,7 +434,7 @@ impl Config {
             warnings.push("TLS verification of the probe is off (--insecure)".to_string());
         }
 
-        Ok(Config {
+        let mut config = Config {
             service,
             regions,
             preferred,
@@ -438,7 +461,10 @@ impl Config {
             metrics_addr,
             datadog,
             warnings,
-        })
+        };
+        let doubtful = crate::budget::doubtful(&config);
+        config.warnings.extend(doubtful);
+        Ok(config)
     }
 
     /// The region named `name` (any case), if it is in the list.
@@ -528,6 +554,7 @@ fn build_probe(
         DEFAULT_PROBE_URL.to_string(),
     );
     let mut filled = template.clone();
+    let mut missing = None;
     for (placeholder, var) in [
         ("{org_id}", "CONNECTION_KEEPALIVE_ORG_ID"),
         ("{txn_id}", "CONNECTION_KEEPALIVE_TXN_ID"),
@@ -535,9 +562,13 @@ fn build_probe(
         if !filled.contains(placeholder) {
             continue;
         }
-        let value = env(var).filter(|v| !v.is_empty()).ok_or_else(|| {
-            ConfigError::new(var, format!("is not set, and {url_src} uses {placeholder}"))
-        })?;
+        let Some(value) = env(var).filter(|v| !v.is_empty()) else {
+            // Only commands that probe need it; they report this error.
+            missing.get_or_insert_with(|| {
+                ConfigError::new(var, format!("is not set, and {url_src} uses {placeholder}"))
+            });
+            continue;
+        };
         if !value
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'~' | b'-'))
@@ -618,6 +649,7 @@ fn build_probe(
     };
     Ok(ProbeSettings {
         url,
+        missing_id: missing,
         url_template: template,
         interval,
         fail_interval,
@@ -802,11 +834,6 @@ mod tests {
             (&["--probe-url", "ftp://x/"], IDS, "--probe-url"),
             (
                 &[],
-                &[("CONNECTION_KEEPALIVE_ORG_ID", "org1")],
-                "CONNECTION_KEEPALIVE_TXN_ID",
-            ),
-            (
-                &[],
                 &[("EXT_CLOUD_FAILOVER_LIST", "")],
                 "EXT_CLOUD_FAILOVER_LIST",
             ),
@@ -868,6 +895,45 @@ mod tests {
             parse_listen_addr("0.0.0.0:80").unwrap().to_string(),
             "0.0.0.0:80"
         );
+    }
+
+    #[test]
+    fn datadog_intake_follows_the_site_unless_overridden() {
+        static SITE: &[(&str, &str)] = &[
+            ("DD_API_KEY", "k"),
+            ("DD_SITE", "datadoghq.eu"),
+            ("CONNECTION_KEEPALIVE_ORG_ID", "o"),
+            ("CONNECTION_KEEPALIVE_TXN_ID", "t"),
+        ];
+        let dd = build(&[], SITE).unwrap().datadog.unwrap();
+        assert_eq!(
+            dd.url.as_str(),
+            "https://http-intake.logs.datadoghq.eu/api/v2/logs"
+        );
+        static OVERRIDE: &[(&str, &str)] = &[
+            ("DD_API_KEY", "k"),
+            ("FAILOVER_HANDLER_DD_URL", "http://127.0.0.1:9/intake"),
+            ("CONNECTION_KEEPALIVE_ORG_ID", "o"),
+            ("CONNECTION_KEEPALIVE_TXN_ID", "t"),
+        ];
+        let dd = build(&[], OVERRIDE).unwrap().datadog.unwrap();
+        assert_eq!(dd.url.as_str(), "http://127.0.0.1:9/intake");
+        assert_eq!(dd.site, "datadoghq.com");
+        static BAD: &[(&str, &str)] = &[
+            ("DD_API_KEY", "k"),
+            ("FAILOVER_HANDLER_DD_URL", "ftp://x"),
+            ("CONNECTION_KEEPALIVE_ORG_ID", "o"),
+            ("CONNECTION_KEEPALIVE_TXN_ID", "t"),
+        ];
+        assert_eq!(build(&[], BAD).unwrap_err().origin, DD_URL_VAR);
+    }
+
+    #[test]
+    fn missing_ids_only_matter_to_commands_that_probe() {
+        let c = build(&[], &[("CONNECTION_KEEPALIVE_ORG_ID", "org1")]).unwrap();
+        let e = c.probe.missing_id.unwrap();
+        assert_eq!(e.origin, "CONNECTION_KEEPALIVE_TXN_ID");
+        assert!(build(&[], &[("CONNECTION_KEEPALIVE_ORG_ID", "a b")]).is_err());
     }
 
     #[test]

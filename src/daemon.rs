@@ -9,13 +9,20 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
+use crate::checks::CheckReport;
 use crate::config::{Config, human};
 use crate::envfile::{EnvContents, EnvFileError};
-use crate::policy::{self, Decision, Outcome, Policy};
+use crate::health::Verdict;
+use crate::intel::Intel;
+use crate::observer::Observer;
+use crate::pause;
+use crate::policy::{self, Cause, Decision, Outcome, Policy};
 use crate::probe::{Probe, ProbeReport};
 use crate::region::{self, Region};
 use crate::restart::{Restart, RestartError};
+use crate::standby::Subject;
 use crate::state::StateDir;
+use crate::throughput::Throughput;
 
 /// Why the daemon writes the env file and restarts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,6 +31,18 @@ pub enum Reason {
     Start,
     /// The active region's outage lasted the threshold.
     Outage,
+    /// The preferred region has been healthy for `failback_after`.
+    Failback,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Start => "start",
+            Reason::Outage => "outage",
+            Reason::Failback => "failback",
+        }
+    }
 }
 
 /// The threshold as the old script wrote it: `4 min` for whole minutes, else humantime.
@@ -54,12 +73,23 @@ pub struct Daemon<P, R> {
     /// The outage (by its start) whose failover was announced, so a retried write is not
     /// announced twice.
     announced: Option<Instant>,
+    /// Standby checks, pin, throughput gate and latency file.
+    intel: Intel,
+    /// Where decisions are reported: metrics, status, journal, Datadog.
+    obs: Observer,
+    /// `pause`/`resume` as the state directory says.
+    pause: pause::Gate,
 }
 
 impl<P: Probe, R: Restart> Daemon<P, R> {
     pub fn new(config: Arc<Config>, probe: P, restarter: R, state: StateDir) -> Self {
-        let policy = Policy::new(config.regions.len(), 0, config.failover.threshold);
+        let policy = Policy::from_config(&config, 0);
+        let obs = Observer::new(&config);
+        let pause = pause::Gate::new(state.clone());
         Daemon {
+            intel: Intel::new(config.clone()),
+            obs,
+            pause,
             config,
             policy,
             probe,
@@ -69,6 +99,22 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
             start_pending: false,
             announced: None,
         }
+    }
+
+    /// Attaches the standby check results and the throughput gate's meter.
+    pub fn with_checks(
+        mut self,
+        checks: Option<tokio::sync::mpsc::Receiver<Vec<CheckReport>>>,
+        throughput: Option<Throughput>,
+    ) -> Self {
+        self.intel.attach(checks, throughput);
+        self
+    }
+
+    /// Reports to `obs` (wired to the journal, endpoints and Datadog) instead of memory only.
+    pub fn with_observer(mut self, obs: Observer) -> Self {
+        self.obs = obs;
+        self
     }
 
     fn region(&self, i: usize) -> &Region {
@@ -107,36 +153,34 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
 
     /// Runs until `cancel` fires.
     pub async fn run(mut self, cancel: CancellationToken) {
-        let names: Vec<&str> = self
-            .config
-            .regions
-            .iter()
-            .map(|r| r.name.as_str())
-            .collect();
-        info!(
-            event = "start",
-            version = env!("CARGO_PKG_VERSION"),
-            order = names.join(","),
-            probe_url = %self.config.probe.url_template,
-            interval_ms = ms(self.config.probe.interval),
-            threshold_ms = ms(self.config.failover.threshold),
-            dry_run = self.config.dry_run,
-            "failover-handler {} starting: failover order {}",
-            env!("CARGO_PKG_VERSION"),
-            names.join(" -> ")
-        );
-        for w in &self.config.warnings {
-            warn!(event = "config_warning", "{w}");
-        }
         self.start(&cancel).await;
         let mut next = Instant::now();
         loop {
             tokio::select! {
                 _ = cancel.cancelled() => break,
+                batch = self.intel.next_batch() => {
+                    let checked: Vec<usize> = batch
+                        .iter()
+                        .filter_map(|r| match r.subject {
+                            Subject::Region(i) => Some(i),
+                            Subject::Reference(_) => None,
+                        })
+                        .collect();
+                    self.intel.checked(&mut self.policy, batch);
+                    self.report_checks(&checked);
+                    continue;
+                }
                 _ = tokio::time::sleep_until(next) => {}
             }
             let started = Instant::now();
             self.sync_env_file(&cancel).await;
+            let pinned = self.policy.pinned();
+            self.intel.sync_pin(&mut self.policy, &self.state);
+            if self.policy.pinned() != pinned {
+                let name = self.policy.pinned().map(|i| self.region(i).name.clone());
+                self.obs.pin_changed(name.as_deref());
+            }
+            self.pause.refresh(&mut self.obs).await;
             if self.start_pending {
                 self.apply(self.policy.active(), Reason::Start, &cancel)
                     .await;
@@ -157,6 +201,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
             next = started + cadence;
         }
         info!(event = "shutdown", region = %self.active().name, "Shutting down: region {} stays active", self.active().name);
+        self.obs.stopping();
     }
 
     async fn start(&mut self, cancel: &CancellationToken) {
@@ -196,13 +241,35 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
             );
         }
         let start = policy::startup(self.config.preferred.is_some(), env_index);
-        self.policy = Policy::new(
-            self.config.regions.len(),
-            start.active,
-            self.config.failover.threshold,
-        );
+        self.policy = Policy::from_config(&self.config, start.active);
         self.last_seen = env_index.map(|i| self.region(i).name.clone());
+        self.obs.started(start.active, start.write);
         let active = self.active().clone();
+        let names: Vec<&str> = self
+            .config
+            .regions
+            .iter()
+            .map(|r| r.name.as_str())
+            .collect();
+        info!(
+            event = "start",
+            region = %active.name,
+            cloud = %active.cloud,
+            version = env!("CARGO_PKG_VERSION"),
+            order = names.join(","),
+            probe_url = %self.config.probe.url_template,
+            interval_ms = ms(self.config.probe.interval),
+            threshold_ms = ms(self.config.failover.threshold),
+            dry_run = self.config.dry_run,
+            "failover-handler {} starting on region {} and cloud {}: failover order {}",
+            env!("CARGO_PKG_VERSION"),
+            active.name,
+            active.cloud,
+            names.join(" -> ")
+        );
+        for w in &self.config.warnings {
+            warn!(event = "config_warning", "{w}");
+        }
         if start.write {
             self.apply(start.active, Reason::Start, cancel).await;
             return;
@@ -243,6 +310,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
                     self.last_seen = Some(name.clone());
                     if i != self.policy.active() {
                         let previous = self.active().name.clone();
+                        self.obs.switched(self.policy.active(), i, "manual", None);
                         self.policy.adopt(i);
                         self.start_pending = false;
                         self.announced = None;
@@ -294,7 +362,10 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
         } else {
             Outcome::Failure
         };
-        let decision = self.policy.observe(now, outcome);
+        self.intel.record_latency(&report).await;
+        let mut decision = self.policy.observe(now, outcome);
+        self.obs
+            .probed(self.policy.active(), &report, self.policy.failing_since());
         let active = self.active().clone();
         let latency_ms = ms(report.latency);
         match (&report.result, decision) {
@@ -313,14 +384,11 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
                     human(Duration::from_millis(ms(failed_for)))
                 );
             }
-            (Err(e), Decision::Failing { failing_for })
-            | (
-                Err(e),
-                Decision::Failover {
-                    failed_for: failing_for,
-                    ..
-                },
-            ) => {
+            (Err(e), _) => {
+                let failing_for = self
+                    .policy
+                    .failing_since()
+                    .map_or(Duration::ZERO, |s| now.saturating_duration_since(s));
                 warn!(
                     event = "probe_failed",
                     region = %active.name,
@@ -337,6 +405,26 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
             }
             _ => {}
         }
+        if let Decision::MeasureThroughput { .. } = decision {
+            decision = self.intel.measure(&mut self.policy, cancel).await;
+        }
+        if let Decision::Failback {
+            from,
+            to,
+            healthy_for,
+        } = decision
+        {
+            if self.pause.is_paused() {
+                debug!(
+                    event = "failback_paused",
+                    "Failback held: automatic switching is paused"
+                );
+            } else {
+                self.intel.failback(from, to, healthy_for);
+                self.apply(to, Reason::Failback, cancel).await;
+            }
+        }
+        self.intel.held(&self.policy, &decision);
         if let Decision::Failover {
             from,
             to,
@@ -344,6 +432,10 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
         } = decision
         {
             let since = self.policy.failing_since();
+            let (f, t) = (self.region(from).clone(), self.region(to).clone());
+            if self.pause.hold(since, &f, &t, failed_for, &mut self.obs) {
+                return;
+            }
             if self.announced != since {
                 self.announced = since;
                 let to_region = self.region(to).clone();
@@ -377,7 +469,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
                 region.cloud,
                 self.config.env_file.path.display()
             );
-            self.policy.switched(to);
+            self.confirm(to, reason);
             self.start_pending = false;
             return;
         }
@@ -394,7 +486,13 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
         }
         self.start_pending = false;
         self.last_seen = Some(region.name.clone());
-        self.policy.switched(to);
+        let from = self.policy.active();
+        let failed_for = self
+            .policy
+            .failing_since()
+            .map(|s| Instant::now().saturating_duration_since(s));
+        self.confirm(to, reason);
+        self.obs.switched(from, to, reason.as_str(), failed_for);
         info!(
             event = "env_file_written",
             region = %region.name,
@@ -413,7 +511,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
             return;
         }
         match reason {
-            Reason::Outage => info!(
+            Reason::Outage | Reason::Failback => info!(
                 event = "restarting",
                 region = %region.name,
                 cloud = %region.cloud,
@@ -433,10 +531,36 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
         self.restart(cancel).await;
     }
 
+    /// Tells the policy the switch to `to` is made; an automatic one counts for damping, and
+    /// an outage may end a pin (the pin file follows at the next tick).
+    /// Shows the standby checks' verdicts in the status view and the metrics.
+    fn report_checks(&mut self, regions: &[usize]) {
+        for &i in regions {
+            let standbys = self.policy.standbys();
+            let subject = Subject::Region(i);
+            let Some(verdict) = standbys.verdict(subject).filter(|v| *v != Verdict::Unknown) else {
+                continue;
+            };
+            let latency = standbys.latency(subject).unwrap_or_default();
+            self.obs.region_checked(i, verdict == Verdict::Up, latency);
+        }
+    }
+
+    fn confirm(&mut self, to: usize, reason: Reason) {
+        let cause = match reason {
+            Reason::Start => return self.policy.switched(to),
+            Reason::Outage => Cause::Outage,
+            Reason::Failback => Cause::Failback,
+        };
+        self.policy.moved(Instant::now(), to, cause);
+    }
+
     async fn restart(&mut self, cancel: &CancellationToken) {
         let region = self.active().name.clone();
         self.state.mark_restart_pending(&region);
-        match self.restarter.restart(cancel).await {
+        let result = self.restarter.restart(cancel).await;
+        self.obs.restarted(&region, &result);
+        match result {
             Ok(took) => {
                 self.state.clear_restart_pending();
                 info!(event = "restart_done", region = %region, duration_ms = ms(took), "Programs restarted in {} ms", ms(took));

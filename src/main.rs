@@ -7,12 +7,18 @@ use anyhow::Result;
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
 
+use failover_handler::checks::Checks;
 use failover_handler::cli::{Cli, Command, LogFormat};
 use failover_handler::config::{Config, ConfigError, process_env};
 use failover_handler::daemon::Daemon;
 use failover_handler::restart::Supervisorctl;
 use failover_handler::state::StateDir;
-use failover_handler::{commands, logging};
+use failover_handler::throughput::Throughput;
+use failover_handler::{commands, logging, services};
+
+/// How long a stopping daemon waits for its journal, status file and Datadog to finish (the
+/// whole stop stays within a second of SIGTERM).
+const SERVICES_STOP: std::time::Duration = std::time::Duration::from_millis(700);
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -63,6 +69,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
     let command = cli.command.clone().unwrap_or(Command::Run);
     let config = Config::build(&cli.options, &process_env)?;
     let daemon = matches!(command, Command::Run);
+    if !daemon {
+        restore_sigpipe();
+    }
     let format = if daemon || config.log_format_explicit {
         config.log_format
     } else {
@@ -75,42 +84,62 @@ fn run(cli: Cli) -> Result<ExitCode> {
         match command {
             Command::Run => {
                 let probe = commands::main_probe(&config)?;
+                let checks = Checks::from_config(&config)?;
+                let throughput = Throughput::from_config(&config)?;
                 logging::init(&config.service, format, false);
-                run_daemon(config, probe).await
+                run_daemon(config, probe, checks, throughput).await
             }
             Command::Switch { region, unpin } => {
                 logging::init(&config.service, format, true);
-                match region {
-                    Some(r) => commands::switch(&config, &r).await,
-                    None => {
-                        let _ = unpin;
-                        Err(ConfigError::new("switch", "name a region").into())
+                match (region, unpin) {
+                    (Some(r), false) => commands::switch(&config, &r).await,
+                    (None, true) => commands::unpin(&config),
+                    (Some(_), true) => {
+                        Err(ConfigError::new("switch", "give a region or --unpin, not both").into())
                     }
+                    (None, false) => Err(ConfigError::new("switch", "name a region").into()),
                 }
             }
-            Command::Status { json } => commands::status(&config, json),
+            Command::Status { json } => commands::status(&config, json).await,
             Command::Check => commands::check(&config).await,
             Command::Config => commands::print_config(&config),
-            Command::Demo | Command::Pause { .. } | Command::Resume => {
-                Err(ConfigError::new("command", "not available in this build").into())
+            Command::Pause { duration } => {
+                logging::init(&config.service, format, true);
+                commands::pause(&config, duration)
             }
+            Command::Resume => {
+                logging::init(&config.service, format, true);
+                commands::resume(&config)
+            }
+            Command::Demo => Err(ConfigError::new("command", "not available in this build").into()),
         }
     })
 }
 
-async fn run_daemon(config: Config, probe: failover_handler::probe::HttpProbe) -> Result<ExitCode> {
+async fn run_daemon(
+    config: Config,
+    probe: failover_handler::probe::HttpProbe,
+    checks: Option<Checks>,
+    throughput: Option<Throughput>,
+) -> Result<ExitCode> {
     let config = Arc::new(config);
     let state = StateDir::open(&config.state_dir);
-    let restarter = Supervisorctl::new(config.restart.clone(), None);
+    let (observer, services) = services::start(&config, &state).await;
+    let restarter = Supervisorctl::new(config.restart.clone(), None)
+        .count_failures(observer.metrics().restart_failures.clone());
     let cancel = CancellationToken::new();
     let signals = cancel.clone();
     tokio::spawn(async move {
         wait_for_signal().await;
         signals.cancel();
     });
+    let checks = checks.map(|c| c.spawn(cancel.clone()));
     Daemon::new(config, probe, restarter, state)
+        .with_checks(checks, throughput)
+        .with_observer(observer)
         .run(cancel)
         .await;
+    let _ = tokio::task::spawn_blocking(move || services.stop(SERVICES_STOP)).await;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -126,5 +155,16 @@ async fn wait_for_signal() {
     tokio::select! {
         _ = term.recv() => {}
         _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+/// One-shot commands end quietly when their reader goes away (`status | head`), as Unix
+/// tools do, instead of failing on a broken pipe. The daemon keeps ignoring SIGPIPE so that a
+/// closed log pipe never kills it.
+fn restore_sigpipe() {
+    // SAFETY: setting a signal's disposition to its default at start-up, before any thread
+    // that could depend on it exists, has no memory-safety preconditions.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }

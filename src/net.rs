@@ -26,6 +26,8 @@ pub struct TlsSettings {
     pub ca_cert: Option<PathBuf>,
     /// Skip verification entirely (`--insecure`).
     pub insecure: bool,
+    /// Trust the system roots as well as `ca_cert` (standby checks reach public endpoints).
+    pub system_roots: bool,
 }
 
 /// Bytes written and read on the connections of one connector, for the wire-cost figures.
@@ -54,8 +56,6 @@ pub struct Connector {
     host_header: String,
     counters: Arc<Counters>,
 }
-
-type Body = http_body_util::Empty<bytes::Bytes>;
 
 impl Connector {
     pub fn new(url: &Url, tls: &TlsSettings) -> Result<Self, String> {
@@ -107,11 +107,17 @@ impl Connector {
         }
     }
 
-    /// Resolves, connects, handshakes TLS and HTTP/1.1; `phase` hears where it is.
-    pub async fn connect(
+    /// Resolves, connects, handshakes TLS and HTTP/1.1; `phase` hears where it is. `B` is the
+    /// request body type: empty for probes, a full buffer for uploads.
+    pub async fn connect<B>(
         &self,
         phase: &(dyn Fn(&'static str) + Sync),
-    ) -> Result<SendRequest<Body>, ProbeError> {
+    ) -> Result<SendRequest<B>, ProbeError>
+    where
+        B: hyper::body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         phase("resolving");
         let tcp = connect_tcp(&self.host, self.port, phase).await?;
         let _ = tcp.set_nodelay(true);
@@ -163,12 +169,15 @@ pub async fn connect_tcp(
     Err(last.unwrap_or_else(|| ProbeError::new(ErrorKind::Io, "no address to connect to")))
 }
 
-async fn handshake<S>(
+async fn handshake<S, B>(
     stream: S,
     phase: &(dyn Fn(&'static str) + Sync),
-) -> Result<SendRequest<Body>, ProbeError>
+) -> Result<SendRequest<B>, ProbeError>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     phase("sending the request");
     let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
@@ -252,6 +261,9 @@ fn client_config(settings: &TlsSettings) -> Result<Arc<rustls::ClientConfig>, St
                     roots
                         .add(cert)
                         .map_err(|e| format!("{}: unusable CA certificate: {e}", path.display()))?;
+                }
+                if settings.system_roots {
+                    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
                 }
             }
             None => {

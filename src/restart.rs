@@ -5,6 +5,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
+use prometheus_client::metrics::counter::Counter;
 use thiserror::Error;
 use tokio::process::Command;
 use tokio::time::Instant;
@@ -89,6 +90,8 @@ pub struct Supervisorctl {
     /// Give up after this many attempts per call (`None`: keep trying, as the daemon does).
     max_attempts: Option<u32>,
     first_backoff: Duration,
+    /// Counts every failed call, for `failover_handler_restart_failures_total`.
+    failures: Option<Counter>,
 }
 
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -99,7 +102,14 @@ impl Supervisorctl {
             settings,
             max_attempts,
             first_backoff: Duration::from_millis(500),
+            failures: None,
         }
+    }
+
+    /// Counts each failed supervisorctl call on `counter`.
+    pub fn count_failures(mut self, counter: Counter) -> Self {
+        self.failures = Some(counter);
+        self
     }
 
     /// The argument vector of one call: the configured args, the action, the program.
@@ -172,6 +182,9 @@ impl Supervisorctl {
                 Ok(()) => return Ok(()),
                 Err(e) => e,
             };
+            if let Some(c) = &self.failures {
+                c.inc();
+            }
             let (exit_code, output) = match &last {
                 CallError::Exit { code, output } => (*code, output.as_str()),
                 _ => (None, ""),
@@ -310,7 +323,8 @@ mod tests {
         let ctl = stand_in(dir.path(), "sleep 10");
         let mut st = settings(ctl);
         st.timeout = Duration::from_millis(200);
-        let s = Supervisorctl::new(st, Some(2));
+        let failures = Counter::default();
+        let s = Supervisorctl::new(st, Some(2)).count_failures(failures.clone());
         let err = s.restart(&CancellationToken::new()).await.unwrap_err();
         assert!(
             matches!(
@@ -323,6 +337,7 @@ mod tests {
             ),
             "{err}"
         );
+        assert_eq!(failures.get(), 2);
     }
 
     #[tokio::test]

@@ -20,6 +20,10 @@ fn assert_bad_input(dir: &TestDir, cmd: Cmd, names: &[&str]) {
         "not one stderr line: {out:#?}"
     );
     assert!(
+        out.stderr.starts_with("failover-handler: error: "),
+        "{out:#?}"
+    );
+    assert!(
         names.iter().any(|n| out.stderr.contains(n)),
         "stderr names none of {names:?}: {out:#?}"
     );
@@ -188,6 +192,33 @@ fn switch_no_restart_writes_env_file_only() {
 }
 
 #[test]
+fn switch_and_status_work_without_the_probe_ids_but_check_names_them() {
+    let dir = TestDir::new();
+    let out = Cmd::new(&dir)
+        .env_remove("CONNECTION_KEEPALIVE_ORG_ID")
+        .env_remove("CONNECTION_KEEPALIVE_TXN_ID")
+        .sub(&["switch", "NAM"])
+        .switch("--no-restart")
+        .output();
+    assert_eq!(out.code, Some(0), "{out:#?}");
+    assert_eq!(dir.read_env(), Some(env_for("NAM")));
+    let status = Cmd::new(&dir)
+        .env_remove("CONNECTION_KEEPALIVE_ORG_ID")
+        .sub(&["status"])
+        .output();
+    assert_eq!(status.code, Some(0), "{status:#?}");
+    let check = Cmd::new(&dir)
+        .env_remove("CONNECTION_KEEPALIVE_ORG_ID")
+        .sub(&["check"])
+        .output();
+    assert_eq!(check.code, Some(2), "{check:#?}");
+    assert!(
+        check.stderr.contains("CONNECTION_KEEPALIVE_ORG_ID"),
+        "{check:#?}"
+    );
+}
+
+#[test]
 fn switch_writes_env_file_and_restarts_in_order() {
     let dir = TestDir::new();
     dir.write_env(&env_for("EU"));
@@ -271,6 +302,7 @@ fn check_healthy_exits_zero_with_latency() {
     let out = check(&dir, &tunnel);
     assert_eq!(out.code, Some(0), "{out:#?}");
     assert!(out.stdout.contains("healthy"), "{out:#?}");
+    assert!(!out.stdout.contains("unhealthy"), "{out:#?}");
     assert!(has_millis(&out.stdout), "no latency in ms: {out:#?}");
     assert_eq!(dir.calls(), Vec::<String>::new());
 }
@@ -325,6 +357,7 @@ fn check_insecure_accepts_untrusted_certificate() {
         .output();
     assert_eq!(out.code, Some(0), "{out:#?}");
     assert!(out.stdout.contains("healthy"), "{out:#?}");
+    assert!(!out.stdout.contains("unhealthy"), "{out:#?}");
 }
 
 #[test]

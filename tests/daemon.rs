@@ -55,9 +55,30 @@ fn startup_without_env_file_writes_it_and_restarts_in_order() {
     let written = d.wait_for_event("env_file_written", WAIT);
     assert_eq!(written["region"], "EU", "{written}");
     assert_eq!(written["cloud"], "cloud.eu.ext.com", "{written}");
-    d.wait_for_event("restart_done", WAIT);
+    assert_eq!(
+        written["path"],
+        dir.env_file().to_str().unwrap(),
+        "{written}"
+    );
+    let done = d.wait_for_event("restart_done", WAIT);
+    assert_eq!(done["level"], "INFO", "{done}");
+    assert!(done["duration_ms"].is_u64(), "{done}");
     wait_for_probes(&tunnel, "EU", 2);
     assert_eq!(dir.calls(), restart_order(), "restarted more than once");
+    d.finish();
+}
+
+#[test]
+fn start_line_names_region_cloud_and_version() {
+    let dir = TestDir::new();
+    dir.write_env(&env_for("EU"));
+    let tunnel = FakeTunnel::start(&dir);
+    let d = Cmd::new(&dir).tunnel(&tunnel).spawn_daemon();
+    let start = d.wait_for_event("start", WAIT);
+    assert_eq!(start["level"], "INFO", "{start}");
+    assert_eq!(start["version"], env!("CARGO_PKG_VERSION"), "{start}");
+    assert_eq!(start["region"], "EU", "{start}");
+    assert_eq!(start["cloud"], "cloud.eu.ext.com", "{start}");
     d.finish();
 }
 
@@ -168,6 +189,8 @@ fn assert_outage_fails_over(o: Outage) {
     assert_eq!(first_failure["level"], "WARN", "{first_failure}");
     assert_eq!(first_failure["region"], o.from, "{first_failure}");
     assert_eq!(first_failure["error_kind"], o.kind, "{first_failure}");
+    assert!(first_failure["latency_ms"].is_u64(), "{first_failure}");
+    assert!(first_failure["failing_for_ms"].is_u64(), "{first_failure}");
     if let Mode::Status(code) = o.mode {
         assert_eq!(first_failure["http_status"], code, "{first_failure}");
     }
@@ -255,6 +278,9 @@ fn single_success_resets_the_outage_timer() {
         .unwrap_or_else(|| panic!("no `recovered` line after the success\n{}", d.dump()));
     let failover_at = lines.iter().position(|v| v["event"] == "failover").unwrap();
     assert!(recovered_at < failover_at, "{}", d.dump());
+    let recovered = &lines[recovered_at];
+    assert_eq!(recovered["level"], "INFO", "{recovered}");
+    assert!(recovered["failed_for_ms"].is_u64(), "{recovered}");
     let second_start = lines[recovered_at..]
         .iter()
         .find(|v| v["event"] == "probe_failed")
@@ -316,7 +342,8 @@ fn sigterm_exits_zero_within_a_second() {
     println!("SIGTERM to exit: {took:?}");
     assert_eq!(status.code(), Some(0), "{status:?}\n{}", d.dump());
     assert!(took < Duration::from_secs(2), "took {took:?}");
-    d.wait_for_event("shutdown", WAIT);
+    let shutdown = d.wait_for_event("shutdown", WAIT);
+    assert_eq!(shutdown["level"], "INFO", "{shutdown}");
     d.assert_log_contract();
 }
 
@@ -364,6 +391,8 @@ fn failing_supervisorctl_is_logged_retried_and_completed() {
     assert!(output.contains(SUPERVISOR_ERROR), "{first}");
     assert_eq!(first["program"], "app:application", "{first}");
     assert_eq!(first["action"], "stop", "{first}");
+    assert!(first["attempt"].is_u64(), "{first}");
+    assert!(first["retry_in_ms"].is_u64(), "{first}");
 
     d.wait_for_count(|v| v["event"] == "restart_failed", 2, retry_wait(&first));
     assert!(d.is_running(), "the daemon exited\n{}", d.dump());

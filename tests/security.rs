@@ -8,8 +8,11 @@ mod common;
 use common::{Cmd, FakeTunnel, Mode, RESTART_ORDER, TestDir, env_for, wait_until};
 use std::collections::HashSet;
 use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -236,6 +239,47 @@ fn assert_no_secret(what: &str, text: &str) {
     }
 }
 
+/// A Datadog log intake on 127.0.0.1 that answers 202 and keeps each request whole (head, and
+/// body unzipped); returns its URL.
+fn intake_stand_in() -> (String, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!(
+        "http://127.0.0.1:{}/api/v2/logs",
+        listener.local_addr().unwrap().port()
+    );
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = Arc::clone(&seen);
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut reader = BufReader::new(stream);
+            let mut head = String::new();
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some((k, v)) = line.split_once(':')
+                    && k.eq_ignore_ascii_case("content-length")
+                {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+                head.push_str(&line);
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            let mut text = String::new();
+            let _ = flate2::read::GzDecoder::new(&body[..]).read_to_string(&mut text);
+            record.lock().unwrap().push(format!("{head}\n{text}"));
+            let _ = reader.get_mut().write_all(
+                b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+            );
+        }
+    });
+    (url, seen)
+}
+
 #[test]
 fn no_secret_in_any_output() {
     let dir = TestDir::new();
@@ -247,15 +291,20 @@ fn no_secret_in_any_output() {
         ),
     );
     let tunnel = FakeTunnel::start_with(&dir, Mode::Up, &[("EU", Mode::Status(503))]);
+    let (intake, shipped) = intake_stand_in();
     let base = Cmd::new(&dir)
         .tunnel(&tunnel)
         .flag("--config", config.to_str().unwrap())
         .env("DD_API_KEY", DD_KEY)
+        .env("FAILOVER_HANDLER_DD_URL", &intake)
         .env("FAILOVER_HANDLER_LOG", "debug");
 
     let mut d = base.clone().flag("--region", "EU").spawn_daemon();
     d.wait_for_event("restart_done", WAIT);
     wait_until(WAIT, "probes of NAM", || tunnel.requests_in("NAM") >= 3);
+    wait_until(WAIT * 2, "a batch at the Datadog intake", || {
+        !shipped.lock().unwrap().is_empty()
+    });
     d.terminate();
     assert_no_secret("the daemon's stdout", &d.lines().join("\n"));
     assert_no_secret("the daemon's stderr", &d.stderr());
@@ -283,6 +332,21 @@ fn no_secret_in_any_output() {
     }
     let out = base.sub(&["config"]).output();
     assert!(out.stdout.contains("<redacted>"), "{out:#?}");
+
+    // What went to Datadog: the key only in its header, the probe's secrets nowhere.
+    let shipped = shipped.lock().unwrap().clone();
+    for request in shipped {
+        let (head, body) = request.split_once("\n\n").unwrap();
+        assert!(
+            head.to_lowercase()
+                .contains(&format!("dd-api-key: {DD_KEY}")),
+            "{head}"
+        );
+        assert_no_secret("a Datadog batch", body);
+        for secret in [PROBE_TOKEN, SIG_SECRET] {
+            assert!(!head.contains(secret), "{head}");
+        }
+    }
 }
 
 /// The local addresses of the TCP sockets `pid` listens on, as `ip:port` text.

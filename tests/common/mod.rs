@@ -47,8 +47,10 @@ pub const SIG_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca4
 pub const SERVICE: &str = "ext_cloud_outage_handler";
 
 /// Variables the product reads; removed from every run so the host cannot leak in.
-const PRODUCT_VARS: [&str; 7] = [
+const PRODUCT_VARS: [&str; 9] = [
     "FAILOVER_HANDLER_CONFIG",
+    "FAILOVER_HANDLER_LOG",
+    "FAILOVER_HANDLER_DD_URL",
     "DD_API_KEY",
     "DD_SITE",
     "EXT_CLOUD_FAILOVER_LIST",
@@ -496,6 +498,7 @@ impl Cmd {
             stdout: out.join().unwrap(),
             stderr: err.join().unwrap(),
         };
+        println!("{:?} -> {output:#?}", self.args());
         assert!(
             status.is_some(),
             "{:?} did not exit within {timeout:?}; output so far: {output:#?}",

@@ -153,6 +153,9 @@ struct State {
     /// Body bytes written for `HugeBody` responses (what the client read, give or take the
     /// socket buffers).
     body_bytes_sent: u64,
+    /// Bumped by every mode change; `applied` catches up once the listener follows it.
+    generation: u64,
+    applied: u64,
 }
 
 impl State {
@@ -233,6 +236,8 @@ impl FakeTunnel {
             requests: Vec::new(),
             connections: 0,
             body_bytes_sent: 0,
+            generation: 0,
+            applied: 0,
         }));
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -240,9 +245,15 @@ impl FakeTunnel {
             .build()
             .unwrap();
         let acceptor = TlsAcceptor::from(Arc::new(dir.pki().server_config(cert)));
-        let listener = runtime.block_on(async { bind(0) }).unwrap();
-        let port = listener.local_addr().unwrap().port();
-        runtime.spawn(accept_loop(port, listener, acceptor, Arc::clone(&state)));
+        let socket = reserve(0).unwrap();
+        let port = socket.local_addr().unwrap().port();
+        let first = if state.lock().unwrap().refusing() {
+            Port::Reserved(socket)
+        } else {
+            let _guard = runtime.enter();
+            Port::Listening(socket.listen(128).unwrap())
+        };
+        runtime.spawn(accept_loop(port, first, acceptor, Arc::clone(&state)));
         FakeTunnel {
             port,
             state,
@@ -261,30 +272,26 @@ impl FakeTunnel {
 
     /// The mode of regions without their own, and of requests when no region is named.
     pub fn set_default(&self, mode: Mode) {
-        self.state.lock().unwrap().default = mode;
+        self.change(|s| s.default = mode);
     }
 
     pub fn set_region(&self, region: &str, mode: Mode) {
-        self.state
-            .lock()
-            .unwrap()
-            .regions
-            .insert(region.to_owned(), mode);
+        self.change(|s| {
+            s.regions.insert(region.to_owned(), mode);
+        });
     }
 
     /// Follows the env file at `path` instead of the test dir's.
     pub fn follow(&self, path: &std::path::Path) {
-        self.state.lock().unwrap().env_file = Some(path.to_owned());
+        self.change(|s| s.env_file = Some(path.to_owned()));
     }
 
     /// While `region` is active, requests are answered with `modes` in turn, over and over.
     pub fn set_cycle(&self, region: &str, modes: &[Mode]) {
         assert!(!modes.is_empty());
-        self.state
-            .lock()
-            .unwrap()
-            .cycles
-            .insert(region.to_owned(), (modes.to_vec(), 0));
+        self.change(|s| {
+            s.cycles.insert(region.to_owned(), (modes.to_vec(), 0));
+        });
     }
 
     /// Body bytes sent so far for `HugeBody` responses.
@@ -294,7 +301,22 @@ impl FakeTunnel {
 
     /// The next request while `region` is active gets a 200, whatever its mode.
     pub fn succeed_once(&self, region: &str) {
-        self.state.lock().unwrap().up_once.insert(region.to_owned());
+        self.change(|s| {
+            s.up_once.insert(region.to_owned());
+        });
+    }
+
+    /// Applies a mode change and returns once the listener follows it (closed or open).
+    fn change(&self, f: impl FnOnce(&mut State)) {
+        let generation = {
+            let mut state = self.state.lock().unwrap();
+            f(&mut state);
+            state.generation += 1;
+            state.generation
+        };
+        super::wait_until(Duration::from_secs(5), "the tunnel to apply a mode", || {
+            self.state.lock().unwrap().applied >= generation
+        });
     }
 
     /// Whether a `succeed_once` for `region` is still waiting for its request.
@@ -333,40 +355,47 @@ impl Drop for FakeTunnel {
     }
 }
 
-fn bind(port: u16) -> std::io::Result<TcpListener> {
+/// The tunnel's port: listening, or only bound (which refuses every connection at TCP
+/// level and keeps the port from being handed to another server meanwhile).
+enum Port {
+    Listening(TcpListener),
+    Reserved(TcpSocket),
+}
+
+fn reserve(port: u16) -> std::io::Result<TcpSocket> {
     let socket = TcpSocket::new_v4()?;
     socket.set_reuseaddr(true)?;
     socket.bind(SocketAddr::from(([127, 0, 0, 1], port)))?;
-    socket.listen(128)
+    Ok(socket)
 }
 
-/// Accepts while the active region is not refusing; while it is, holds no listener at all,
-/// and binds the same port again as soon as it stops refusing.
-async fn accept_loop(
-    port: u16,
-    first: TcpListener,
-    acceptor: TlsAcceptor,
-    state: Arc<Mutex<State>>,
-) {
-    let mut listener = Some(first);
+/// Listens while the active region is not refusing; while it is, only holds the port.
+async fn accept_loop(port: u16, first: Port, acceptor: TlsAcceptor, state: Arc<Mutex<State>>) {
+    let mut slot = Some(first);
     loop {
-        if state.lock().unwrap().refusing() {
-            listener = None;
+        let (refusing, generation) = {
+            let state = state.lock().unwrap();
+            (state.refusing(), state.generation)
+        };
+        slot = match (slot.take(), refusing) {
+            (Some(Port::Listening(listener)), true) => {
+                drop(listener);
+                reserve(port).ok().map(Port::Reserved)
+            }
+            (Some(Port::Reserved(socket)), false) => socket.listen(128).ok().map(Port::Listening),
+            (None, _) => reserve(port).ok().map(Port::Reserved),
+            (kept, _) => kept,
+        };
+        let Some(Port::Listening(listener)) = &slot else {
+            if slot.is_some() {
+                state.lock().unwrap().applied = generation;
+            }
             sleep(Duration::from_millis(5)).await;
             continue;
-        }
-        let current = match listener.take() {
-            Some(l) => l,
-            None => match bind(port) {
-                Ok(l) => l,
-                Err(_) => {
-                    sleep(Duration::from_millis(5)).await;
-                    continue;
-                }
-            },
         };
+        state.lock().unwrap().applied = generation;
         tokio::select! {
-            accepted = current.accept() => {
+            accepted = listener.accept() => {
                 if let Ok((stream, _)) = accepted {
                     state.lock().unwrap().connections += 1;
                     tokio::spawn(serve(stream, acceptor.clone(), Arc::clone(&state)));
@@ -374,7 +403,6 @@ async fn accept_loop(
             }
             _ = sleep(Duration::from_millis(10)) => {}
         }
-        listener = Some(current);
     }
 }
 
