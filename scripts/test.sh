@@ -23,5 +23,9 @@ fi
 
 cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings
+# The dependency tree against deny.toml: licences, bans (duplicates), sources. Advisories are
+# left out: their database is fetched from GitHub, which these machines cannot reach.
+command -v cargo-deny >/dev/null || cargo install --locked --quiet cargo-deny
+cargo deny --log-level error check bans licenses sources
 # Benches are built and started without `--bench`, which measures nothing (`cargo bench` does).
 cargo test --all-targets

@@ -56,7 +56,27 @@ pub async fn switch(config: &Config, name: &str) -> Result<ExitCode> {
             )
         })?
         .clone();
-    let current = config.env_file.read().ok().flatten().and_then(|c| c.region);
+    let env_file = &config.env_file;
+    // Held until the restart is done, so that two switches run one after the other and the
+    // last one wins whole; a killed switch releases it with its process.
+    let lock = if config.dry_run {
+        None
+    } else {
+        Some(match env_file.try_lock()? {
+            Some(lock) => lock,
+            None => {
+                info!(
+                    event = "switch_waiting",
+                    region = %region.name,
+                    lock = %env_file.lock_path().display(),
+                    "Another switch of {} is in progress: waiting for it to finish",
+                    env_file.path.display()
+                );
+                env_file.lock()?
+            }
+        })
+    };
+    let current = env_file.read().ok().flatten().and_then(|c| c.region);
     if current
         .as_deref()
         .is_some_and(|c| c.eq_ignore_ascii_case(&region.name))
@@ -70,7 +90,7 @@ pub async fn switch(config: &Config, name: &str) -> Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    if config.dry_run {
+    let Some(lock) = lock else {
         println!(
             "Dry run: would write region {} and cloud {} to {}{}.",
             region.name,
@@ -83,12 +103,8 @@ pub async fn switch(config: &Config, name: &str) -> Result<ExitCode> {
             }
         );
         return Ok(ExitCode::SUCCESS);
-    }
-    let env_file = config.env_file.clone();
-    let r = region.clone();
-    tokio::task::spawn_blocking(move || env_file.write(&r))
-        .await
-        .context("writing the env file")??;
+    };
+    lock.write(&region)?;
     info!(
         event = "manual_switch",
         region = %region.name,
@@ -132,6 +148,7 @@ pub async fn switch(config: &Config, name: &str) -> Result<ExitCode> {
         config.restart.programs.len(),
         took.as_millis()
     );
+    drop(lock);
     Ok(ExitCode::SUCCESS)
 }
 

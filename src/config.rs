@@ -227,6 +227,16 @@ impl Config {
             }
             _ => FileConfig::default(),
         };
+        Config::from_file(opts, file, env)
+    }
+
+    /// Merges flags, environment and an already parsed config file (the file may hold
+    /// anything a user can write: fuzzed as such).
+    pub fn from_file(
+        opts: &Options,
+        file: FileConfig,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
         let mut warnings = Vec::new();
         let fprobe = file.probe.clone().unwrap_or_default();
         let ffail = file.failover.clone().unwrap_or_default();

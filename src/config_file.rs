@@ -168,8 +168,11 @@ pub fn effective(c: &crate::config::Config) -> Result<String, toml::ser::Error> 
                     .headers
                     .iter()
                     .map(|(k, v)| {
-                        let shown = if k.as_str() == "x-sig-sha256" {
-                            v.to_str().unwrap_or("").to_string()
+                        // Only the well-known default (the hash of an empty body) is shown:
+                        // any value a user set may be a credential.
+                        let default = crate::config::DEFAULT_SIG_HEADER.1;
+                        let shown = if v.to_str().is_ok_and(|v| v == default) {
+                            default.to_string()
                         } else {
                             "<redacted>".to_string()
                         };
@@ -245,5 +248,77 @@ mod tests {
     #[test]
     fn not_toml_is_an_error() {
         assert!(FileConfig::parse("this is { not toml").is_err());
+    }
+
+    mod properties {
+        use super::*;
+        use crate::config::Config;
+        use crate::region::is_safe_token;
+        use proptest::prelude::*;
+
+        /// A TOML basic string holding `v` (JSON escapes are TOML escapes).
+        fn quoted(v: &str) -> String {
+            serde_json::Value::String(v.to_string()).to_string()
+        }
+
+        /// Config files built from the contract's keys with arbitrary values.
+        fn config_text() -> impl Strategy<Value = String> {
+            let value = prop_oneof!["[A-Za-z0-9._:-]{1,12}", ".{0,12}", "[0-9]{1,4}(ms|s|m|h)?"];
+            let region = (value.clone(), value.clone()).prop_map(|(n, c)| {
+                format!(
+                    "[[regions]]\nname = {}\ncloud = {}\n",
+                    quoted(&n),
+                    quoted(&c)
+                )
+            });
+            let table = (
+                prop_oneof![
+                    Just("probe"),
+                    Just("failover"),
+                    Just("restart"),
+                    Just("env_file")
+                ],
+                prop_oneof![
+                    Just("interval"),
+                    Just("timeout"),
+                    Just("threshold"),
+                    Just("fail_interval"),
+                    Just("cloud_var"),
+                    Just("region_var"),
+                    Just("url")
+                ],
+                value.clone(),
+            )
+                .prop_map(|(t, k, v)| format!("[{t}]\n{k} = {}\n", quoted(&v)));
+            let top = value.prop_map(|v| format!("region = {}\n", quoted(&v)));
+            proptest::collection::vec(prop_oneof![region, table, top], 0..6)
+                .prop_map(|parts| parts.concat())
+        }
+
+        proptest! {
+            #[test]
+            fn parsing_any_text_never_panics(text in "(?s).{0,400}") {
+                let _ = FileConfig::parse(&text);
+            }
+
+            #[test]
+            fn an_accepted_config_holds_only_safe_regions_and_workable_timings(text in config_text()) {
+                let Ok(file) = FileConfig::parse(&text) else {
+                    return Ok(());
+                };
+                let opts = crate::cli::Options::default();
+                let env = |k: &str| {
+                    k.starts_with("CONNECTION_KEEPALIVE_").then(|| "x".to_string())
+                };
+                if let Ok(c) = Config::from_file(&opts, file, &env) {
+                    prop_assert!(!c.regions.is_empty());
+                    for r in &c.regions {
+                        prop_assert!(is_safe_token(&r.name, 64) && is_safe_token(&r.cloud, 253));
+                    }
+                    prop_assert!(c.failover.threshold >= c.probe.interval);
+                    prop_assert!(c.probe.timeout <= c.failover.threshold);
+                }
+            }
+        }
     }
 }

@@ -205,6 +205,14 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
     }
 
     async fn start(&mut self, cancel: &CancellationToken) {
+        if let Ok(removed @ 1..) = self.config.env_file.remove_stale_temp_files() {
+            warn!(
+                event = "stale_temp_removed",
+                count = removed,
+                "Removed {removed} temp file(s) left beside {} by a writer that was killed mid-write",
+                self.config.env_file.path.display()
+            );
+        }
         let on_disk = match self.read_env().await {
             Ok(c) => c,
             Err(e) => {
@@ -223,6 +231,13 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
                 event = "env_file_unknown_region",
                 region = name,
                 "The env file names region {name}, which is not in the failover list"
+            );
+        } else if on_disk.is_some() && env_region.is_none() {
+            warn!(
+                event = "env_file_unrecognised",
+                path = %self.config.env_file.path.display(),
+                "The env file {} names no region (or only unsafe values): it will be rewritten",
+                self.config.env_file.path.display()
             );
         }
         let start = policy::startup(self.config.preferred.is_some(), env_index);

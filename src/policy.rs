@@ -605,6 +605,68 @@ mod tests {
         ));
     }
 
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// One step of a run: time since the previous probe, the outcome, and whether the
+        /// daemon's env-file write succeeds if the policy asks for a failover.
+        fn steps() -> impl Strategy<Value = Vec<(u64, bool, bool)>> {
+            proptest::collection::vec((0u64..120_000, any::<bool>(), any::<bool>()), 1..200)
+        }
+
+        proptest! {
+            #[test]
+            fn never_switches_before_the_threshold_nor_while_healthy_and_lands_in_the_list(
+                regions in 1usize..6,
+                active in 0usize..6,
+                threshold_ms in 1u64..600_000,
+                steps in steps(),
+            ) {
+                let threshold = Duration::from_millis(threshold_ms);
+                let mut p = Policy::new(regions, active, threshold);
+                prop_assert!(p.active() < regions);
+                let mut now = Instant::now();
+                // The model: when the current run of failures began, by our own count.
+                let mut run_start: Option<Instant> = None;
+                for (gap, ok, write_ok) in steps {
+                    now += Duration::from_millis(gap);
+                    let before = p.active();
+                    let outcome = if ok { Outcome::Success } else { Outcome::Failure };
+                    let decision = p.observe(now, outcome);
+                    if ok {
+                        run_start = None;
+                        prop_assert!(!matches!(decision, Decision::Failover { .. }), "switched while healthy");
+                    } else {
+                        let since = *run_start.get_or_insert(now);
+                        if let Decision::Failover { from, to, failed_for } = decision {
+                            prop_assert!(now - since >= threshold, "switched {:?} into a run, threshold {threshold:?}", now - since);
+                            prop_assert_eq!(failed_for, now - since);
+                            prop_assert_eq!(from, before);
+                            prop_assert!(to < regions, "to {to} of {regions}");
+                            prop_assert_ne!(to, from);
+                            if write_ok {
+                                p.switched(to);
+                                run_start = None;
+                            }
+                        } else {
+                            prop_assert!(regions == 1 || now - since < threshold);
+                        }
+                    }
+                    prop_assert!(p.active() < regions);
+                }
+            }
+
+            #[test]
+            fn startup_lands_in_the_list(regions in 1usize..6, preferred: bool, env in proptest::option::of(0usize..6)) {
+                let env = env.filter(|i| *i < regions);
+                let s = startup(preferred, env);
+                prop_assert!(s.active < regions);
+                prop_assert_eq!(s.write, env != Some(s.active));
+            }
+        }
+    }
+
     #[test]
     fn adopting_a_manual_switch_resets_the_timer() {
         let mut p = Policy::new(3, 0, T);

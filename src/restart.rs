@@ -40,6 +40,27 @@ pub enum CallError {
     Exit { code: Option<i32>, output: String },
 }
 
+impl CallError {
+    /// A short word for logs: `missing` (cannot run supervisorctl), `timeout`,
+    /// `supervisord_down` (supervisorctl cannot reach supervisord) or `exit` (any other failure).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CallError::Spawn { .. } => "missing",
+            CallError::Timeout(_) => "timeout",
+            CallError::Exit { output, .. } if supervisord_unreachable(output) => "supervisord_down",
+            CallError::Exit { .. } => "exit",
+        }
+    }
+}
+
+/// What supervisorctl prints when supervisord is not running: `unix:///…sock no such file`,
+/// `http://…:9001 refused connection`, or a Python socket error with `Connection refused`.
+fn supervisord_unreachable(output: &str) -> bool {
+    let at_server = output.starts_with("unix://") || output.starts_with("http://");
+    output.contains("Connection refused")
+        || (at_server && (output.contains("no such file") || output.contains("refused connection")))
+}
+
 #[derive(Debug, Error)]
 pub enum RestartError {
     #[error("stopped by shutdown; programs stopped and not started again: {0:?}")]
@@ -173,6 +194,7 @@ impl Supervisorctl {
                 event = "restart_failed",
                 program,
                 action = action.as_str(),
+                error_kind = last.kind(),
                 exit_code,
                 output,
                 attempt,
@@ -321,9 +343,31 @@ mod tests {
     #[tokio::test]
     async fn missing_executable_is_a_spawn_error() {
         let s = Supervisorctl::new(settings("/nonexistent/supervisorctl".into()), Some(1));
-        assert!(matches!(
-            s.call(Action::Stop, "a").await,
-            Err(CallError::Spawn { .. })
-        ));
+        let err = s.call(Action::Stop, "a").await.unwrap_err();
+        assert!(matches!(err, CallError::Spawn { .. }));
+        assert_eq!(err.kind(), "missing");
+    }
+
+    #[test]
+    fn error_kinds_tell_supervisord_down_from_other_failures() {
+        let exit = |output: &str| CallError::Exit {
+            code: Some(7),
+            output: output.into(),
+        };
+        for down in [
+            "unix:///var/run/supervisor.sock no such file",
+            "http://localhost:9001 refused connection",
+            "error: <class 'socket.error'>, [Errno 111] Connection refused: file: x line: 1",
+        ] {
+            assert_eq!(exit(down).kind(), "supervisord_down", "{down}");
+        }
+        for other in [
+            "app:x: ERROR (no such file)",
+            "app:x: ERROR (spawn error)",
+            "",
+        ] {
+            assert_eq!(exit(other).kind(), "exit", "{other}");
+        }
+        assert_eq!(CallError::Timeout(Duration::from_secs(1)).kind(), "timeout");
     }
 }

@@ -6,6 +6,7 @@ use std::fs;
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use tracing::warn;
 
@@ -32,9 +33,12 @@ impl StateDir {
                 fs::remove_file(&probe)
             });
         match result {
-            Ok(()) => StateDir {
-                dir: Some(dir.to_path_buf()),
-            },
+            Ok(()) => {
+                remove_stale_temp_files(dir);
+                StateDir {
+                    dir: Some(dir.to_path_buf()),
+                }
+            }
             Err(e) => {
                 warn!(
                     event = "state_dir_unavailable",
@@ -108,6 +112,26 @@ impl StateDir {
     }
 }
 
+/// A state write takes milliseconds: a temp file older than this was left by a writer that was
+/// killed before its rename. Younger ones may belong to another process writing right now
+/// (the daemon and one-shot commands such as `pause` share the directory without a lock).
+const STALE_TEMP_AGE: Duration = Duration::from_secs(60);
+
+/// Removes the `.<name>.*.tmp` files of killed writes from the state directory.
+fn remove_stale_temp_files(dir: &Path) {
+    for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let stale = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > STALE_TEMP_AGE));
+        if name.starts_with('.') && name.ends_with(".tmp") && stale {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// Mode bits of a file, for tests and checks.
 pub fn mode(path: &Path) -> Option<u32> {
     fs::metadata(path)
@@ -130,6 +154,29 @@ mod tests {
         assert_eq!(mode(s.path().unwrap()), Some(0o700));
         s.clear_restart_pending();
         assert_eq!(s.restart_pending(), None);
+    }
+
+    #[test]
+    fn opening_removes_old_temp_files_of_a_killed_write_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        fs::create_dir(&state).unwrap();
+        let old = state.join(".restart-pending.Ab12Cd.tmp");
+        let young = state.join(".pin.Zz99Yy.tmp");
+        fs::write(&old, "E").unwrap();
+        fs::write(&young, "A").unwrap();
+        let an_hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+        fs::File::options()
+            .write(true)
+            .open(&old)
+            .unwrap()
+            .set_modified(an_hour_ago)
+            .unwrap();
+        fs::write(state.join("restart-pending"), "EU\n").unwrap();
+        let s = StateDir::open(&state);
+        assert!(!old.exists());
+        assert!(young.exists(), "a write in progress elsewhere was removed");
+        assert_eq!(s.restart_pending().as_deref(), Some("EU"));
     }
 
     #[test]

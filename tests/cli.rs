@@ -226,7 +226,13 @@ fn switch_writes_env_file_and_restarts_in_order() {
     assert_eq!(out.code, Some(0), "{out:#?}");
     assert_eq!(dir.read_env(), Some(env_for("NAM")));
     assert_eq!(dir.calls(), RESTART_ORDER.to_vec());
-    assert_eq!(dir.app_dir_entries(), vec!["ext_cloud.env".to_string()]);
+    assert_eq!(
+        dir.app_dir_entries(),
+        vec![
+            ".ext_cloud.env.lock".to_string(),
+            "ext_cloud.env".to_string()
+        ]
+    );
 }
 
 #[test]

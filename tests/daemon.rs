@@ -43,7 +43,13 @@ fn startup_without_env_file_writes_it_and_restarts_in_order() {
     );
     let mode = fs::metadata(dir.env_file()).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o644, "env file mode is {mode:o}");
-    assert_eq!(dir.app_dir_entries(), vec!["ext_cloud.env".to_string()]);
+    assert_eq!(
+        dir.app_dir_entries(),
+        vec![
+            ".ext_cloud.env.lock".to_string(),
+            "ext_cloud.env".to_string()
+        ]
+    );
     assert_eq!(dir.calls(), restart_order());
 
     let written = d.wait_for_event("env_file_written", WAIT);

@@ -14,7 +14,7 @@ pub use daemon::{Daemon, timestamp};
 #[allow(unused_imports)]
 pub use stack::{Cloud, HandlerLog, Stack, StackOptions, Start};
 #[allow(unused_imports)]
-pub use tunnel::{FakeTunnel, Leaf, Mode, Pki, Request};
+pub use tunnel::{Cert, FakeTunnel, HUGE_BODY, Leaf, Mode, Pki, Request};
 
 use std::ffi::OsString;
 use std::fs;
@@ -51,9 +51,10 @@ pub const SIG_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca4
 pub const SERVICE: &str = "ext_cloud_outage_handler";
 
 /// Variables the product reads; removed from every run so the host cannot leak in.
-pub const PRODUCT_VARS: [&str; 8] = [
+pub const PRODUCT_VARS: [&str; 9] = [
     "FAILOVER_HANDLER_CONFIG",
     "FAILOVER_HANDLER_LOG",
+    "FAILOVER_HANDLER_DD_URL",
     "DD_API_KEY",
     "DD_SITE",
     "EXT_CLOUD_FAILOVER_LIST",
@@ -192,6 +193,120 @@ impl TestDir {
     }
 }
 
+impl TestDir {
+    /// Temp files of the env file's writer left in `app/` (`.ext_cloud.env.*.tmp`).
+    pub fn temp_files(&self) -> Vec<String> {
+        self.app_dir_entries()
+            .into_iter()
+            .filter(|n| n.starts_with(".ext_cloud.env.") && n.ends_with(".tmp"))
+            .collect()
+    }
+
+    /// Writes an executable `/bin/sh` script into the temp dir and returns its path.
+    pub fn write_script(&self, name: &str, body: &str) -> PathBuf {
+        let path = self.write_file(name, &format!("#!/bin/sh\n{body}\n"));
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    }
+
+    /// A supervisorctl stand-in that records each call like the default one, then sleeps
+    /// `secs` (so that a restart takes a while).
+    pub fn slow_supervisorctl(&self, secs: f64) -> PathBuf {
+        let log = self.path().join("supervisorctl.log");
+        self.write_script(
+            "slow-supervisorctl",
+            &format!("echo \"$*\" >> '{}'\nsleep {secs}", log.display()),
+        )
+    }
+}
+
+/// A tmpfs mounted by a test (tests run as root), unmounted when dropped.
+pub struct Tmpfs {
+    path: PathBuf,
+}
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` (e.g. `64k`) on `path` (created if missing). When mounting
+    /// is impossible: panics under CI (env `CI` set), else prints SKIPPED and returns None.
+    pub fn mount(path: &Path, size: &str) -> Option<Tmpfs> {
+        fs::create_dir_all(path).unwrap();
+        let out = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0755"),
+                "tmpfs",
+            ])
+            .arg(path)
+            .output();
+        match out {
+            Ok(o) if o.status.success() => Some(Tmpfs {
+                path: path.to_owned(),
+            }),
+            other => {
+                let why = match other {
+                    Ok(o) => String::from_utf8_lossy(&o.stderr).trim().to_owned(),
+                    Err(e) => e.to_string(),
+                };
+                assert!(
+                    std::env::var_os("CI").is_none(),
+                    "cannot mount a tmpfs on {}: {why}",
+                    path.display()
+                );
+                println!("SKIPPED: cannot mount a tmpfs on {}: {why}", path.display());
+                None
+            }
+        }
+    }
+
+    /// Remounts read-only (`true`) or read-write.
+    pub fn set_read_only(&self, ro: bool) {
+        let opts = if ro { "remount,ro" } else { "remount,rw" };
+        let status = Command::new("mount")
+            .args(["-o", opts])
+            .arg(&self.path)
+            .status()
+            .unwrap();
+        assert!(status.success(), "mount -o {opts} {}", self.path.display());
+    }
+
+    /// Fills the file system with `filler` until it is full.
+    pub fn fill(&self) -> PathBuf {
+        let filler = self.path.join("filler");
+        let mut file = fs::File::create(&filler).unwrap();
+        let chunk = [0u8; 4096];
+        loop {
+            use std::io::Write;
+            match file.write(&chunk) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) => {
+                    assert_eq!(e.raw_os_error(), Some(28), "{e}");
+                    break;
+                }
+            }
+        }
+        filler
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.path).status();
+    }
+}
+
+/// A process's peak resident set size in KiB (`VmHWM` in `/proc/<pid>/status`).
+pub fn peak_rss_kib(pid: u32) -> u64 {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no VmHWM in /proc/{pid}/status"))
+}
+
 impl Default for TestDir {
     fn default() -> Self {
         TestDir::new()
@@ -214,6 +329,7 @@ pub struct Cmd {
     flags: Vec<(String, Option<String>)>,
     extra: Vec<String>,
     env: Vec<(String, String)>,
+    umask: Option<String>,
 }
 
 impl Cmd {
@@ -239,6 +355,7 @@ impl Cmd {
             sub: Vec::new(),
             flags: Vec::new(),
             extra: Vec::new(),
+            umask: None,
             env: vec![
                 ("CONNECTION_KEEPALIVE_ORG_ID".into(), "org1".into()),
                 ("CONNECTION_KEEPALIVE_TXN_ID".into(), "txn1".into()),
@@ -311,12 +428,28 @@ impl Cmd {
         args
     }
 
+    /// Runs the binary under this umask (e.g. `000`), through `/bin/sh` (the test's, not the
+    /// product's: it only sets the umask and execs).
+    pub fn umask(mut self, mask: &str) -> Cmd {
+        self.umask = Some(mask.to_owned());
+        self
+    }
+
     pub fn has_sub(&self) -> bool {
         !self.sub.is_empty()
     }
 
     pub fn command(&self) -> Command {
-        let mut cmd = Command::new(BIN);
+        let mut cmd = match &self.umask {
+            None => Command::new(BIN),
+            Some(mask) => {
+                let mut sh = Command::new("/bin/sh");
+                sh.arg("-c")
+                    .arg(format!("umask {mask} && exec \"$0\" \"$@\""))
+                    .arg(BIN);
+                sh
+            }
+        };
         cmd.current_dir(&self.cwd).args(self.args());
         for var in PRODUCT_VARS {
             cmd.env_remove(var);

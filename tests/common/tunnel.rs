@@ -29,6 +29,29 @@ pub enum Mode {
     Reset,
     /// TLS completes and the request is read, then nothing is ever sent.
     Hang,
+    /// The TCP connection is accepted, then nothing at all happens: no TLS handshake.
+    HangAfterAccept,
+    /// The response starts (status line, headers, part of the body), then the connection
+    /// is reset (RST).
+    ResetMidResponse,
+    /// The response head comes one byte every 50 ms.
+    TrickleHeaders,
+    /// 200 and its headers at once, then the body one byte every 50 ms.
+    TrickleBody,
+    /// 200 with a 100 MB body, sent as fast as the client reads it.
+    HugeBody,
+}
+
+/// The size of the `HugeBody` body.
+pub const HUGE_BODY: u64 = 100 * 1024 * 1024;
+
+/// Which certificate the tunnel presents.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cert {
+    /// For `localhost` and `127.0.0.1`, signed by the test CA.
+    Good,
+    /// Signed by the test CA, but for `wrong-name.example` only.
+    WrongName,
 }
 
 /// One request the tunnel read.
@@ -58,6 +81,8 @@ pub struct Pki {
     pub ca_der: Vec<u8>,
     issuer: Issuer<'static, KeyPair>,
     tunnel: Leaf,
+    /// A leaf of the same CA for a name nobody asks for (`Cert::WrongName`).
+    wrong_name: Leaf,
 }
 
 /// A certificate and its key, in PEM (for stunnel) and DER (for rustls).
@@ -99,11 +124,13 @@ impl Pki {
         let ca = ca_params.self_signed(&ca_key).unwrap();
         let issuer = Issuer::new(ca_params, ca_key);
         let tunnel = issue(&issuer, &["localhost", "127.0.0.1"]);
+        let wrong_name = issue(&issuer, &["wrong-name.example"]);
         Pki {
             ca_pem: ca.pem(),
             ca_der: ca.der().to_vec(),
             issuer,
             tunnel,
+            wrong_name,
         }
     }
 
@@ -117,8 +144,11 @@ impl Pki {
         issue(&self.issuer, names)
     }
 
-    fn server_config(&self) -> ServerConfig {
-        self.tunnel.server_config()
+    fn server_config(&self, cert: Cert) -> ServerConfig {
+        match cert {
+            Cert::Good => self.tunnel.server_config(),
+            Cert::WrongName => self.wrong_name.server_config(),
+        }
     }
 }
 
@@ -142,8 +172,13 @@ struct State {
     default: Mode,
     regions: HashMap<String, Mode>,
     up_once: HashSet<String>,
+    /// Per region: modes answered in turn, one request after another, and the next index.
+    cycles: HashMap<String, (Vec<Mode>, usize)>,
     requests: Vec<Request>,
     connections: usize,
+    /// Body bytes written for `HugeBody` responses (what the client read, give or take the
+    /// socket buffers).
+    body_bytes_sent: u64,
     /// Bumped by every mode change; `applied` catches up once the listener follows it.
     generation: u64,
     applied: u64,
@@ -158,9 +193,24 @@ impl State {
     fn mode_of(&self, region: Option<&str>) -> Mode {
         match region {
             Some(r) if self.up_once.contains(r) => Mode::Up,
-            Some(r) => self.regions.get(r).copied().unwrap_or(self.default),
+            Some(r) => match self.cycles.get(r) {
+                Some((modes, next)) => modes[next % modes.len()],
+                None => self.regions.get(r).copied().unwrap_or(self.default),
+            },
             None => self.default,
         }
+    }
+
+    /// The mode for the next request while `region` is active; moves its cycle on.
+    fn take_mode(&mut self, region: Option<&str>) -> Mode {
+        let mode = self.mode_of(region);
+        if let Some(r) = region
+            && !self.up_once.remove(r)
+            && let Some((_, next)) = self.cycles.get_mut(r)
+        {
+            *next += 1;
+        }
+        mode
     }
 
     fn refusing(&self) -> bool {
@@ -193,17 +243,29 @@ impl FakeTunnel {
 
     /// A tunnel with a default mode and per-region modes set before it accepts anything.
     pub fn start_with(dir: &TestDir, default: Mode, regions: &[(&str, Mode)]) -> FakeTunnel {
+        FakeTunnel::start_with_cert(dir, default, regions, Cert::Good)
+    }
+
+    /// As `start_with`, presenting `cert`.
+    pub fn start_with_cert(
+        dir: &TestDir,
+        default: Mode,
+        regions: &[(&str, Mode)],
+        cert: Cert,
+    ) -> FakeTunnel {
         let state = State {
             env_file: Some(dir.env_file()),
             default,
             regions: regions.iter().map(|(r, m)| (r.to_string(), *m)).collect(),
             up_once: HashSet::new(),
+            cycles: HashMap::new(),
             requests: Vec::new(),
             connections: 0,
+            body_bytes_sent: 0,
             generation: 0,
             applied: 0,
         };
-        FakeTunnel::serve_with(state, dir.pki().server_config())
+        FakeTunnel::serve_with(state, dir.pki().server_config(cert))
     }
 
     /// A server that ignores the env file and answers in `mode` (changed with `set_default`)
@@ -214,8 +276,10 @@ impl FakeTunnel {
             default: mode,
             regions: HashMap::new(),
             up_once: HashSet::new(),
+            cycles: HashMap::new(),
             requests: Vec::new(),
             connections: 0,
+            body_bytes_sent: 0,
             generation: 0,
             applied: 0,
         };
@@ -264,6 +328,24 @@ impl FakeTunnel {
         self.change(|s| {
             s.regions.insert(region.to_owned(), mode);
         });
+    }
+
+    /// Follows the env file at `path` instead of the test dir's.
+    pub fn follow(&self, path: &std::path::Path) {
+        self.change(|s| s.env_file = Some(path.to_owned()));
+    }
+
+    /// While `region` is active, requests are answered with `modes` in turn, over and over.
+    pub fn set_cycle(&self, region: &str, modes: &[Mode]) {
+        assert!(!modes.is_empty());
+        self.change(|s| {
+            s.cycles.insert(region.to_owned(), (modes.to_vec(), 0));
+        });
+    }
+
+    /// Body bytes sent so far for `HugeBody` responses.
+    pub fn body_bytes_sent(&self) -> u64 {
+        self.state.lock().unwrap().body_bytes_sent
     }
 
     /// The next request while `region` is active gets a 200, whatever its mode.
@@ -373,7 +455,20 @@ async fn accept_loop(port: u16, first: Port, acceptor: TlsAcceptor, state: Arc<M
     }
 }
 
-async fn serve(stream: TcpStream, acceptor: TlsAcceptor, state: Arc<Mutex<State>>) {
+async fn serve(mut stream: TcpStream, acceptor: TlsAcceptor, state: Arc<Mutex<State>>) {
+    let hang_after_accept = {
+        let state = state.lock().unwrap();
+        state.mode_of(state.active_region().as_deref()) == Mode::HangAfterAccept
+    };
+    if hang_after_accept {
+        let mut buf = [0u8; 1024];
+        while let Ok(Ok(n)) = timeout(Duration::from_secs(30), stream.read(&mut buf)).await {
+            if n == 0 {
+                break;
+            }
+        }
+        return;
+    }
     let Ok(Ok(mut tls)) = timeout(Duration::from_secs(5), acceptor.accept(stream)).await else {
         return;
     };
@@ -384,10 +479,7 @@ async fn serve(stream: TcpStream, acceptor: TlsAcceptor, state: Arc<Mutex<State>
     let mode = {
         let mut state = state.lock().unwrap();
         let region = state.active_region();
-        let mode = state.mode_of(region.as_deref());
-        if let Some(r) = &region {
-            state.up_once.remove(r);
-        }
+        let mode = state.take_mode(region.as_deref());
         state.requests.push(Request {
             path,
             headers,
@@ -403,7 +495,7 @@ async fn serve(stream: TcpStream, acceptor: TlsAcceptor, state: Arc<Mutex<State>
             let _ = tls.get_ref().0.set_zero_linger();
             drop(tls);
         }
-        Mode::Hang => {
+        Mode::Hang | Mode::HangAfterAccept => {
             let mut buf = [0u8; 1024];
             while let Ok(n) = tls.read(&mut buf).await {
                 if n == 0 {
@@ -411,7 +503,59 @@ async fn serve(stream: TcpStream, acceptor: TlsAcceptor, state: Arc<Mutex<State>
                 }
             }
         }
+        Mode::ResetMidResponse => {
+            let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 4096\r\n\r\n{\"cloudlookup\":";
+            let _ = tls.write_all(head.as_bytes()).await;
+            let _ = tls.flush().await;
+            sleep(Duration::from_millis(20)).await;
+            let _ = tls.get_ref().0.set_zero_linger();
+            drop(tls);
+        }
+        Mode::TrickleHeaders => {
+            let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\nX-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\nok";
+            trickle(&mut tls, head.as_bytes()).await;
+        }
+        Mode::TrickleBody => {
+            let head =
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n";
+            if tls.write_all(head.as_bytes()).await.is_ok() {
+                trickle(&mut tls, &[b'x'; 1000]).await;
+            }
+        }
+        Mode::HugeBody => huge_body(&mut tls, &state).await,
     }
+}
+
+/// Sends `bytes` one at a time, 50 ms apart, until done or the client goes away.
+async fn trickle(tls: &mut tokio_rustls::server::TlsStream<TcpStream>, bytes: &[u8]) {
+    for b in bytes {
+        if tls.write_all(&[*b]).await.is_err() || tls.flush().await.is_err() {
+            return;
+        }
+        sleep(Duration::from_millis(50)).await;
+    }
+    let _ = tls.shutdown().await;
+}
+
+/// A 200 whose body is `HUGE_BODY` zero bytes, written in 64 KiB pieces while the client reads.
+async fn huge_body(tls: &mut tokio_rustls::server::TlsStream<TcpStream>, state: &Mutex<State>) {
+    let head = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {HUGE_BODY}\r\n\r\n"
+    );
+    if tls.write_all(head.as_bytes()).await.is_err() {
+        return;
+    }
+    let chunk = vec![0u8; 64 * 1024];
+    let mut sent = 0u64;
+    while sent < HUGE_BODY {
+        let write = timeout(Duration::from_secs(5), tls.write_all(&chunk)).await;
+        if !matches!(write, Ok(Ok(()))) {
+            break;
+        }
+        sent += chunk.len() as u64;
+        state.lock().unwrap().body_bytes_sent += chunk.len() as u64;
+    }
+    let _ = tls.shutdown().await;
 }
 
 async fn respond(tls: &mut tokio_rustls::server::TlsStream<TcpStream>, code: u16) {

@@ -1,0 +1,461 @@
+//! The security pass, as a user or an attacker would probe it: TLS verification and the
+//! `--insecure` warning, no shell between the product and supervisorctl, hostile region and
+//! cloud values stopped at every input, no secret in any output, loopback listeners, and the
+//! modes of the files the daemon leaves behind.
+
+mod common;
+
+use common::{Cmd, FakeTunnel, Mode, RESTART_ORDER, TestDir, env_for, wait_until};
+use std::collections::HashSet;
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn mode(path: &Path) -> u32 {
+    fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+#[test]
+fn insecure_warns_at_start_and_then_accepts_the_untrusted_tunnel() {
+    let dir = TestDir::new();
+    dir.write_env(&env_for("EU"));
+    let tunnel = FakeTunnel::start(&dir);
+    let d = Cmd::new(&dir)
+        .tunnel(&tunnel)
+        .without("--ca-cert")
+        .switch("--insecure")
+        .spawn_daemon();
+    let lines = d.wait_for_count(|v| v["event"] == "config_warning", 2, WAIT);
+    let warning = lines
+        .iter()
+        .find(|v| v["message"].as_str().unwrap().contains("--insecure"))
+        .unwrap_or_else(|| panic!("no --insecure warning\n{}", d.dump()));
+    assert_eq!(warning["level"], "WARN", "{warning}");
+    assert!(
+        warning["message"]
+            .as_str()
+            .unwrap()
+            .contains("TLS verification"),
+        "{warning}"
+    );
+    let first_probe = d.json_lines().iter().position(|v| v["event"] == "start");
+    assert_eq!(first_probe, Some(0), "{}", d.dump());
+    wait_until(WAIT, "three probes", || tunnel.request_count() >= 3);
+    assert!(d.events("probe_failed").is_empty(), "{}", d.dump());
+    d.finish();
+}
+
+#[test]
+fn without_insecure_there_is_no_warning_and_verification_is_on() {
+    let dir = TestDir::new();
+    dir.write_env(&env_for("EU"));
+    let tunnel = FakeTunnel::start(&dir);
+    let d = Cmd::new(&dir)
+        .tunnel(&tunnel)
+        .without("--ca-cert")
+        .spawn_daemon();
+    let failed = d.wait_for_event("probe_failed", WAIT);
+    assert_eq!(failed["error_kind"], "tls", "{failed}");
+    assert!(
+        d.events("config_warning")
+            .iter()
+            .all(|v| !v["message"].as_str().unwrap().contains("insecure")),
+        "{}",
+        d.dump()
+    );
+    assert_eq!(tunnel.request_count(), 0);
+    d.finish();
+}
+
+/// Every `.rs` file under `dir`.
+fn sources(dir: &Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(sources(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push((
+                path.display().to_string(),
+                fs::read_to_string(&path).unwrap(),
+            ));
+        }
+    }
+    out
+}
+
+#[test]
+fn the_product_spawns_only_supervisorctl_and_never_a_shell() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut spawns = Vec::new();
+    for (path, text) in sources(&src) {
+        // Unit tests below `#[cfg(test)]` may use a shell for their stand-ins.
+        let product = text.split("#[cfg(test)]").next().unwrap_or_default();
+        for (n, line) in product.lines().enumerate() {
+            if line.contains("Command::new(") {
+                spawns.push(format!("{path}:{}: {}", n + 1, line.trim()));
+            }
+            for shell in ["\"sh\"", "/bin/sh", "\"bash\"", "/bin/bash", "/usr/bin/env"] {
+                assert!(!line.contains(shell), "{path}:{}: {shell} in {line}", n + 1);
+            }
+        }
+    }
+    assert_eq!(spawns.len(), 1, "{spawns:#?}");
+    assert!(
+        spawns[0].ends_with("Command::new(&self.settings.supervisorctl);"),
+        "{spawns:#?}"
+    );
+}
+
+#[test]
+fn a_supervisorctl_path_with_shell_characters_is_run_as_a_path() {
+    let dir = TestDir::new();
+    let odd = dir.path().join("odd name;touch pwned");
+    fs::copy(dir.supervisorctl(), &odd).unwrap();
+    let out = Cmd::new(&dir)
+        .sub(&["switch", "APAC"])
+        .flag("--supervisorctl", odd.to_str().unwrap())
+        .output();
+    assert_eq!(out.code, Some(0), "{out:#?}");
+    assert_eq!(dir.calls(), RESTART_ORDER.to_vec());
+    assert!(!dir.path().join("pwned").exists());
+}
+
+/// Values a shell would expand, split or execute.
+const HOSTILE: [&str; 12] = [
+    "$(reboot)",
+    "`id`",
+    "a;reboot",
+    "\"quoted\"",
+    "'quoted'",
+    "two words",
+    "line\nbreak",
+    "a&&b",
+    "a|b",
+    "$HOME",
+    "a>b",
+    "tab\there",
+];
+
+/// Exit 2, one stderr line naming `origin`, the env file byte for byte as it was, nothing
+/// restarted.
+fn assert_rejected(dir: &TestDir, cmd: Cmd, origin: &str, value: &str) {
+    let before = fs::read(dir.env_file()).unwrap();
+    let out = cmd.output();
+    assert_eq!(out.code, Some(2), "{value:?} via {origin}: {out:#?}");
+    assert_eq!(out.stderr.lines().count(), 1, "{value:?}: {out:#?}");
+    assert!(out.stderr.contains(origin), "{value:?}: {out:#?}");
+    assert_eq!(fs::read(dir.env_file()).unwrap(), before, "{value:?}");
+    assert!(dir.calls().is_empty(), "{value:?} via {origin}");
+}
+
+/// A TOML basic string holding `v` (JSON escapes are valid TOML escapes).
+fn toml_str(v: &str) -> String {
+    serde_json::Value::String(v.to_owned()).to_string()
+}
+
+#[test]
+fn hostile_region_and_cloud_values_are_rejected_at_every_input() {
+    let dir = TestDir::new();
+    dir.write_env(&env_for("EU"));
+    for v in HOSTILE {
+        for list in [
+            format!("NAM={v},EU=cloud.eu.ext.com"),
+            format!("{v}=cloud.x.ext.com,EU=cloud.eu.ext.com"),
+        ] {
+            for sub in [&["run"][..], &["switch", "EU"]] {
+                let cmd = Cmd::new(&dir)
+                    .sub(sub)
+                    .env("EXT_CLOUD_FAILOVER_LIST", &list);
+                assert_rejected(&dir, cmd, "EXT_CLOUD_FAILOVER_LIST", v);
+            }
+        }
+        for (name, cloud) in [(v, "cloud.x.ext.com"), ("X", v)] {
+            let config = dir.write_file(
+                "regions.toml",
+                &format!(
+                    "[[regions]]\nname = {}\ncloud = {}\n[[regions]]\nname = \"EU\"\ncloud = \"cloud.eu.ext.com\"\n",
+                    toml_str(name),
+                    toml_str(cloud)
+                ),
+            );
+            let cmd = Cmd::new(&dir)
+                .sub(&["switch", "EU"])
+                .flag("--config", config.to_str().unwrap());
+            assert_rejected(&dir, cmd, "regions[0]", v);
+        }
+        let config = dir.write_file("region.toml", &format!("region = {}\n", toml_str(v)));
+        let cmd = Cmd::new(&dir)
+            .sub(&["run"])
+            .flag("--config", config.to_str().unwrap());
+        assert_rejected(&dir, cmd, "region", v);
+        let cmd = Cmd::new(&dir).sub(&["run"]).flag("--region", v);
+        assert_rejected(&dir, cmd, "--region", v);
+        let cmd = Cmd::new(&dir).sub(&["switch", v]);
+        assert_rejected(&dir, cmd, "switch", v);
+    }
+    assert_eq!(dir.read_env(), Some(env_for("EU")));
+}
+
+#[test]
+fn hostile_env_file_values_never_come_back_out() {
+    let dir = TestDir::new();
+    dir.write_env("export EXT_CLOUD=$(reboot)\nexport EXT_REGION=\"EU;reboot\"\n");
+    let out = Cmd::new(&dir).sub(&["status"]).output();
+    assert_eq!(out.code, Some(0), "{out:#?}");
+    assert!(!out.stdout.contains("reboot"), "{out:#?}");
+    let out = Cmd::new(&dir)
+        .sub(&["switch", "APAC"])
+        .switch("--no-restart")
+        .output();
+    assert_eq!(out.code, Some(0), "{out:#?}");
+    let written = dir.read_env().unwrap();
+    assert_eq!(written, env_for("APAC"));
+    assert!(
+        written
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._:-= \n".contains(&b)),
+        "{written:?}"
+    );
+}
+
+const DD_KEY: &str = "dd-key-7f3a9c1e5b2d4f6a8c0e1357";
+const PROBE_TOKEN: &str = "probe-token-93b1f5d7e2a4c6b8";
+const SIG_SECRET: &str = "sig-secret-0d9e8f7a6b5c4d3e";
+
+fn assert_no_secret(what: &str, text: &str) {
+    for secret in [DD_KEY, PROBE_TOKEN, SIG_SECRET] {
+        assert!(!text.contains(secret), "{what} shows {secret}:\n{text}");
+    }
+}
+
+/// A Datadog log intake on 127.0.0.1 that answers 202 and keeps each request whole (head, and
+/// body unzipped); returns its URL.
+fn intake_stand_in() -> (String, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!(
+        "http://127.0.0.1:{}/api/v2/logs",
+        listener.local_addr().unwrap().port()
+    );
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = Arc::clone(&seen);
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut reader = BufReader::new(stream);
+            let mut head = String::new();
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some((k, v)) = line.split_once(':')
+                    && k.eq_ignore_ascii_case("content-length")
+                {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+                head.push_str(&line);
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            let mut text = String::new();
+            let _ = flate2::read::GzDecoder::new(&body[..]).read_to_string(&mut text);
+            record.lock().unwrap().push(format!("{head}\n{text}"));
+            let _ = reader.get_mut().write_all(
+                b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+            );
+        }
+    });
+    (url, seen)
+}
+
+#[test]
+fn no_secret_in_any_output() {
+    let dir = TestDir::new();
+    dir.write_env(&env_for("EU"));
+    let config = dir.write_file(
+        "failover.toml",
+        &format!(
+            "[probe]\nheaders = {{ \"X-Api-Token\" = \"{PROBE_TOKEN}\", \"X-SIG-Sha256\" = \"{SIG_SECRET}\" }}\n"
+        ),
+    );
+    let tunnel = FakeTunnel::start_with(&dir, Mode::Up, &[("EU", Mode::Status(503))]);
+    let (intake, shipped) = intake_stand_in();
+    let base = Cmd::new(&dir)
+        .tunnel(&tunnel)
+        .flag("--config", config.to_str().unwrap())
+        .env("DD_API_KEY", DD_KEY)
+        .env("FAILOVER_HANDLER_DD_URL", &intake)
+        .env("FAILOVER_HANDLER_LOG", "debug");
+
+    let mut d = base.clone().flag("--region", "EU").spawn_daemon();
+    d.wait_for_event("restart_done", WAIT);
+    wait_until(WAIT, "probes of NAM", || tunnel.requests_in("NAM") >= 3);
+    wait_until(WAIT * 2, "a batch at the Datadog intake", || {
+        !shipped.lock().unwrap().is_empty()
+    });
+    d.terminate();
+    assert_no_secret("the daemon's stdout", &d.lines().join("\n"));
+    assert_no_secret("the daemon's stderr", &d.stderr());
+    let sent = tunnel.requests();
+    assert_eq!(sent[0].header("X-Api-Token"), Some(PROBE_TOKEN));
+    assert_eq!(sent[0].header("X-SIG-Sha256"), Some(SIG_SECRET));
+
+    let runs = [
+        base.clone().sub(&["check"]),
+        base.clone().sub(&["config"]),
+        base.clone().sub(&["status"]),
+        base.clone().sub(&["status", "--json"]),
+        base.clone().sub(&["switch", "APAC"]),
+        base.clone()
+            .sub(&["switch", "EU"])
+            .flag("--supervisorctl", "/nonexistent/supervisorctl"),
+        base.clone().sub(&["switch", "XX"]),
+        base.clone().sub(&["run"]).flag("--interval", "bogus"),
+    ];
+    for cmd in runs {
+        let out = cmd.output();
+        let what = format!("{:?}", cmd.args());
+        assert_no_secret(&what, &out.stdout);
+        assert_no_secret(&what, &out.stderr);
+    }
+    let out = base.sub(&["config"]).output();
+    assert!(out.stdout.contains("<redacted>"), "{out:#?}");
+
+    // What went to Datadog: the key only in its header, the probe's secrets nowhere.
+    let shipped = shipped.lock().unwrap().clone();
+    for request in shipped {
+        let (head, body) = request.split_once("\n\n").unwrap();
+        assert!(
+            head.to_lowercase()
+                .contains(&format!("dd-api-key: {DD_KEY}")),
+            "{head}"
+        );
+        assert_no_secret("a Datadog batch", body);
+        for secret in [PROBE_TOKEN, SIG_SECRET] {
+            assert!(!head.contains(secret), "{head}");
+        }
+    }
+}
+
+/// The local addresses of the TCP sockets `pid` listens on, as `ip:port` text.
+fn listening(pid: u32) -> Vec<String> {
+    let inodes: HashSet<String> = fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .flatten()
+        .filter_map(|e| fs::read_link(e.path()).ok())
+        .filter_map(|l| {
+            let l = l.to_string_lossy().into_owned();
+            l.strip_prefix("socket:[")
+                .and_then(|s| s.strip_suffix(']'))
+                .map(str::to_owned)
+        })
+        .collect();
+    let mut out = Vec::new();
+    for table in ["tcp", "tcp6"] {
+        let text = fs::read_to_string(format!("/proc/{pid}/net/{table}")).unwrap_or_default();
+        for row in text.lines().skip(1) {
+            let cols: Vec<&str> = row.split_whitespace().collect();
+            if cols.len() > 9 && cols[3] == "0A" && inodes.contains(cols[9]) {
+                out.push(decode_addr(cols[1]));
+            }
+        }
+    }
+    out
+}
+
+/// `0100007F:1F90` -> `127.0.0.1:8080`; IPv6 as `[hex]:port`, `::1` as `[::1]:port`.
+fn decode_addr(hex: &str) -> String {
+    let (ip, port) = hex.split_once(':').unwrap();
+    let port = u16::from_str_radix(port, 16).unwrap();
+    if ip.len() == 8 {
+        let n = u32::from_str_radix(ip, 16).unwrap();
+        let b = n.to_le_bytes();
+        format!("{}.{}.{}.{}:{port}", b[0], b[1], b[2], b[3])
+    } else if ip == "00000000000000000000000001000000" {
+        format!("[::1]:{port}")
+    } else {
+        format!("[{ip}]:{port}")
+    }
+}
+
+#[test]
+fn listeners_are_on_loopback_by_default() {
+    let dir = TestDir::new();
+    dir.write_env(&env_for("EU"));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = Cmd::new(&dir)
+        .sub(&["config"])
+        .flag("--metrics-addr", &port.to_string())
+        .output();
+    assert_eq!(out.code, Some(0), "{out:#?}");
+    assert!(
+        out.stdout.contains(&format!("127.0.0.1:{port}")),
+        "{out:#?}"
+    );
+
+    let tunnel = FakeTunnel::start(&dir);
+    let d = Cmd::new(&dir)
+        .tunnel(&tunnel)
+        .flag("--metrics-addr", &port.to_string())
+        .spawn_daemon();
+    d.wait_for_event("start", WAIT);
+    wait_until(WAIT, "two probes", || tunnel.request_count() >= 2);
+    let sockets = listening(d.pid());
+    println!("the daemon listens on {sockets:?}");
+    for addr in &sockets {
+        assert!(
+            addr.starts_with("127.") || addr.starts_with("[::1]"),
+            "listening on {addr}"
+        );
+    }
+    d.finish();
+}
+
+#[test]
+fn file_modes_hold_whatever_the_umask() {
+    for umask in ["000", "077"] {
+        let dir = TestDir::new();
+        fs::write(dir.env_file(), env_for("APAC")).unwrap();
+        fs::set_permissions(dir.env_file(), fs::Permissions::from_mode(0o666)).unwrap();
+        let slow = dir.slow_supervisorctl(0.3);
+        let tunnel = FakeTunnel::start(&dir);
+        let mut d = Cmd::new(&dir)
+            .tunnel(&tunnel)
+            .umask(umask)
+            .flag("--region", "EU")
+            .flag("--supervisorctl", slow.to_str().unwrap())
+            .spawn_daemon();
+        wait_until(WAIT, "the restart under way", || dir.calls().len() >= 2);
+        d.terminate();
+        d.wait_for_event("restart_interrupted", WAIT);
+        assert_eq!(dir.read_env(), Some(env_for("EU")));
+        assert_eq!(mode(&dir.env_file()), 0o644, "env file, umask {umask}");
+        assert_eq!(
+            mode(&dir.path().join("app/.ext_cloud.env.lock")),
+            0o644 & !u32::from_str_radix(umask, 8).unwrap(),
+            "lock file, umask {umask}"
+        );
+        assert_eq!(mode(&dir.state_dir()), 0o700, "state dir, umask {umask}");
+        let state_files: Vec<_> = fs::read_dir(dir.state_dir()).unwrap().flatten().collect();
+        assert!(!state_files.is_empty());
+        for f in state_files {
+            assert_eq!(mode(&f.path()), 0o600, "{:?}, umask {umask}", f.path());
+        }
+    }
+}
