@@ -125,14 +125,7 @@ pub async fn switch(config: &Config, name: &str) -> Result<ExitCode> {
         );
         return Ok(ExitCode::SUCCESS);
     }
-    info!(
-        event = "restarting",
-        region = %region.name,
-        cloud = %region.cloud,
-        "Re-starting application with the new region {} and cloud {}.",
-        region.name,
-        region.cloud
-    );
+    crate::restart::announce(&region);
     let restarter = Supervisorctl::new(config.restart.clone(), Some(SWITCH_ATTEMPTS));
     let cancel = CancellationToken::new();
     let took = restarter.restart(&cancel).await.with_context(|| {

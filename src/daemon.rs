@@ -511,14 +511,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
             return;
         }
         match reason {
-            Reason::Outage | Reason::Failback => info!(
-                event = "restarting",
-                region = %region.name,
-                cloud = %region.cloud,
-                "Re-starting application with the new region {} and cloud {}.",
-                region.name,
-                region.cloud
-            ),
+            Reason::Outage | Reason::Failback => crate::restart::announce(&region),
             Reason::Start => info!(
                 event = "restarting",
                 region = %region.name,
@@ -531,8 +524,6 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
         self.restart(cancel).await;
     }
 
-    /// Tells the policy the switch to `to` is made; an automatic one counts for damping, and
-    /// an outage may end a pin (the pin file follows at the next tick).
     /// Shows the standby checks' verdicts in the status view and the metrics.
     fn report_checks(&mut self, regions: &[usize]) {
         for &i in regions {
@@ -546,6 +537,8 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
         }
     }
 
+    /// Tells the policy the switch to `to` is made; an automatic one counts for damping, and
+    /// an outage may end a pin (the pin file follows at the next tick).
     fn confirm(&mut self, to: usize, reason: Reason) {
         let cause = match reason {
             Reason::Start => return self.policy.switched(to),

@@ -4,8 +4,8 @@
 mod common;
 
 use common::{
-    Cmd, DEFAULT_LIST, FakeTunnel, Mode, RESTART_ORDER, SUPERVISOR_ERROR, TestDir, cloud_of,
-    env_for, timestamp, wait_until,
+    Cmd, DEFAULT_LIST, FakeTunnel, Mode, SUPERVISOR_ERROR, TestDir, cloud_of, env_for,
+    restart_order, timestamp, wait_for_probes, wait_until,
 };
 use serde_json::Value;
 use std::fs;
@@ -14,18 +14,6 @@ use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(10);
 const THRESHOLD: Duration = Duration::from_secs(1);
-
-fn restart_order() -> Vec<String> {
-    RESTART_ORDER.iter().map(|s| s.to_string()).collect()
-}
-
-/// Waits until the tunnel has answered `n` more probes while `region` was active.
-fn wait_for_probes(tunnel: &FakeTunnel, region: &str, n: usize) {
-    let target = tunnel.requests_in(region) + n;
-    wait_until(WAIT, &format!("{n} probes in {region}"), || {
-        tunnel.requests_in(region) >= target
-    });
-}
 
 #[test]
 fn startup_without_env_file_writes_it_and_restarts_in_order() {

@@ -5,8 +5,8 @@
 mod common;
 
 use common::{
-    Cert, Cmd, Daemon, FakeTunnel, HUGE_BODY, Mode, RESTART_ORDER, TestDir, Tmpfs, env_for,
-    peak_rss_kib, timestamp, wait_until,
+    Cert, Cmd, Daemon, FakeTunnel, HUGE_BODY, Mode, TestDir, Tmpfs, env_for, peak_rss_kib,
+    restart_order, timestamp, wait_for_probes, wait_until,
 };
 use serde_json::Value;
 use std::fs;
@@ -16,17 +16,6 @@ use std::time::{Duration, Instant};
 
 const WAIT: Duration = Duration::from_secs(10);
 const THRESHOLD: Duration = Duration::from_secs(1);
-
-fn restart_order() -> Vec<String> {
-    RESTART_ORDER.iter().map(|s| s.to_string()).collect()
-}
-
-fn wait_for_probes(tunnel: &FakeTunnel, region: &str, n: usize) {
-    let target = tunnel.requests_in(region) + n;
-    wait_until(WAIT, &format!("{n} probes in {region}"), || {
-        tunnel.requests_in(region) >= target
-    });
-}
 
 fn message(line: &Value) -> &str {
     line["message"].as_str().unwrap_or_default()

@@ -78,6 +78,21 @@ pub fn env_for(region: &str) -> String {
 }
 
 /// Polls `cond` until it holds, or panics after `timeout` with `what`.
+/// The supervisorctl calls of one restart of the default programs, in order.
+pub fn restart_order() -> Vec<String> {
+    RESTART_ORDER.iter().map(|s| s.to_string()).collect()
+}
+
+/// Waits until the tunnel has answered `n` more probes while `region` was active.
+pub fn wait_for_probes(tunnel: &FakeTunnel, region: &str, n: usize) {
+    let target = tunnel.requests_in(region) + n;
+    wait_until(
+        Duration::from_secs(10),
+        &format!("{n} probes in {region}"),
+        || tunnel.requests_in(region) >= target,
+    );
+}
+
 pub fn wait_until(timeout: Duration, what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
     while !cond() {
