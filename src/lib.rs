@@ -33,6 +33,8 @@
 //! - `status`: `status` in the shell, and the status file the daemon keeps for it.
 //! - `services`: the reporting threads beside the daemon (journal, endpoints, Datadog).
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod budget;
 pub mod checks;
 pub mod cli;

@@ -1,5 +1,7 @@
 //! The binary: parse, set up logging, dispatch, map errors to exit codes.
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 use std::process::ExitCode;
 use std::sync::Arc;
 
