@@ -29,3 +29,6 @@ command -v cargo-deny >/dev/null || cargo install --locked --quiet cargo-deny
 cargo deny --log-level error check bans licenses sources
 # Benches are built and started without `--bench`, which measures nothing (`cargo bench` does).
 cargo test --all-targets
+# A brief run of each fuzz target (the parsers of the failover list, the env file and the
+# config file); long runs: docs/faults.md.
+FUZZ_SECONDS="${FUZZ_SECONDS:-10}" ./scripts/fuzz.sh
