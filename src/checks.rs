@@ -171,7 +171,6 @@ impl Checks {
 mod tests {
     use super::*;
     use clap::Parser;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     fn config(toml: &str) -> Config {
         let dir = tempfile::tempdir().unwrap();
@@ -185,26 +184,6 @@ mod tests {
         Config::build(&cli.options, &vars).unwrap()
     }
 
-    /// An HTTP server answering `status` to every request, on a port of 127.0.0.1.
-    async fn http_server(status: &'static str) -> u16 {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        tokio::spawn(async move {
-            while let Ok((mut s, _)) = listener.accept().await {
-                tokio::spawn(async move {
-                    let mut buf = [0u8; 1024];
-                    let _ = s.read(&mut buf).await;
-                    let _ = s
-                        .write_all(
-                            format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\n\r\n").as_bytes(),
-                        )
-                        .await;
-                });
-            }
-        });
-        port
-    }
-
     fn closed_port() -> u16 {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
@@ -212,8 +191,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_round_checks_http_and_tcp_targets_and_references() {
-        let up = http_server("200 OK").await;
-        let sick = http_server("503 Service Unavailable").await;
+        let up = crate::test_http::serve("200 OK", 0).await;
+        let sick = crate::test_http::serve("503 Service Unavailable", 0).await;
         let closed = closed_port();
         let c = config(&format!(
             "[[regions]]\nname = \"A\"\ncloud = \"a\"\nhealth_url = \"http://127.0.0.1:{up}/health\"\n\
@@ -248,7 +227,7 @@ mod tests {
 
     #[tokio::test]
     async fn spawned_checks_send_a_batch_per_round_and_stop_on_cancel() {
-        let up = http_server("200 OK").await;
+        let up = crate::test_http::serve("200 OK", 0).await;
         let c = config(&format!(
             "[[regions]]\nname = \"A\"\ncloud = \"a\"\nhealth_url = \"tcp://127.0.0.1:{up}\"\n\
              [region_checks]\ninterval = \"50ms\"\ntimeout = \"1s\"\n"

@@ -64,6 +64,8 @@ pub mod services;
 pub mod standby;
 pub mod state;
 pub mod status;
+#[cfg(test)]
+mod test_http;
 pub mod throughput;
 pub mod view;
 pub mod web;

@@ -122,7 +122,6 @@ impl Throughput {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     #[test]
     fn figures() {
@@ -139,24 +138,6 @@ mod tests {
         assert_eq!(instant.kbps(), 80);
     }
 
-    /// Serves `size` bytes with `status`, then closes.
-    async fn server(status: &'static str, size: usize) -> u16 {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        tokio::spawn(async move {
-            while let Ok((mut s, _)) = listener.accept().await {
-                tokio::spawn(async move {
-                    let mut buf = [0u8; 1024];
-                    let _ = s.read(&mut buf).await;
-                    let head = format!("HTTP/1.1 {status}\r\ncontent-length: {size}\r\n\r\n");
-                    let _ = s.write_all(head.as_bytes()).await;
-                    let _ = s.write_all(&vec![b'x'; size]).await;
-                });
-            }
-        });
-        port
-    }
-
     fn meter(port: u16) -> Throughput {
         let url = Url::parse(&format!("http://127.0.0.1:{port}/blob")).unwrap();
         Throughput {
@@ -168,7 +149,7 @@ mod tests {
 
     #[tokio::test]
     async fn downloads_and_counts_the_bytes() {
-        let port = server("200 OK", 300_000).await;
+        let port = crate::test_http::serve("200 OK", 300_000).await;
         let m = meter(port).measure().await.unwrap();
         assert_eq!(m.bytes, 300_000);
         assert!(m.kbps() > 0, "{m:?}");
@@ -176,7 +157,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_download_is_an_error() {
-        let port = server("404 Not Found", 3).await;
+        let port = crate::test_http::serve("404 Not Found", 3).await;
         let e = meter(port).measure().await.unwrap_err();
         assert_eq!(e.kind, ErrorKind::Status);
         let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
