@@ -73,6 +73,8 @@ pub struct Daemon<P, R> {
     /// The outage (by its start) whose failover was announced, so a retried write is not
     /// announced twice.
     announced: Option<Instant>,
+    /// The failback target already announced, so a retried write is not announced twice.
+    failback_announced: Option<usize>,
     /// Standby checks, pin, throughput gate and latency file.
     intel: Intel,
     /// Where decisions are reported: metrics, status, journal, Datadog.
@@ -98,6 +100,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
             last_seen: None,
             start_pending: false,
             announced: None,
+            failback_announced: None,
         }
     }
 
@@ -314,6 +317,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
                         self.policy.adopt(i);
                         self.start_pending = false;
                         self.announced = None;
+                        self.failback_announced = None;
                         let cloud = self.region(i).cloud.clone();
                         info!(
                             event = "adopted",
@@ -420,7 +424,10 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
                     "Failback held: automatic switching is paused"
                 );
             } else {
-                self.intel.failback(from, to, healthy_for);
+                if self.failback_announced != Some(to) {
+                    self.failback_announced = Some(to);
+                    self.intel.failback(from, to, healthy_for);
+                }
                 self.apply(to, Reason::Failback, cancel).await;
             }
         }
@@ -540,6 +547,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
     /// Tells the policy the switch to `to` is made; an automatic one counts for damping, and
     /// an outage may end a pin (the pin file follows at the next tick).
     fn confirm(&mut self, to: usize, reason: Reason) {
+        self.failback_announced = None;
         let cause = match reason {
             Reason::Start => return self.policy.switched(to),
             Reason::Outage => Cause::Outage,

@@ -636,6 +636,39 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_failback_whose_write_is_retried_is_announced_once() {
+        use tracing_subscriber::prelude::*;
+        let (layer, logs) = crate::logging::capture("t", crate::cli::LogFormat::Json);
+        let _guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));
+        let rig = Rig::start(
+            "[failover]\nthreshold = \"1m\"\nfailback = \"auto\"\nfailback_after = \"5m\"\n",
+            &["EU"],
+            &["EU"],
+        );
+        sleep(65).await;
+        assert_eq!(rig.region().as_deref(), Some("NAM"));
+        rig.probe.down.lock().unwrap().clear();
+        rig.standby_down.lock().unwrap().clear();
+        // a `switch` holds the env file's lock: every failback write is busy and retried
+        let held = std::fs::File::open(rig.config.env_file.lock_path()).unwrap();
+        held.lock().unwrap();
+        sleep(8 * 60).await;
+        assert_eq!(rig.region().as_deref(), Some("NAM"));
+        held.unlock().unwrap();
+        sleep(30).await;
+        assert_eq!(rig.region().as_deref(), Some("EU"));
+        let text = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
+        let count = |event: &str| {
+            text.lines()
+                .filter(|l| l.contains(&format!("\"event\":\"{event}\"")))
+                .count()
+        };
+        assert!(count("env_file_write_failed") > 1, "{text}");
+        assert_eq!(count("failback"), 1, "{text}");
+        rig.stop().await;
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn auto_failback_after_failback_after_and_the_pin_file_holds_it() {
         let rig = Rig::start(
             "[failover]\nthreshold = \"1m\"\nfailback = \"auto\"\nfailback_after = \"5m\"\n",
