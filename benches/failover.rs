@@ -13,8 +13,8 @@ mod common;
 
 use common::stack::which;
 use common::{Cmd, FakeTunnel, Mode, Stack, StackOptions, TestDir, env_for, timestamp};
-use failover_handler::net::TlsSettings;
-use failover_handler::probe::{HttpProbe, Probe};
+use failover_handler::adapters::net::TlsSettings;
+use failover_handler::adapters::probe::{HttpProbe, Probe};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;

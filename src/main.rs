@@ -9,14 +9,14 @@ use anyhow::Result;
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
 
-use failover_handler::checks::Checks;
-use failover_handler::cli::{Cli, Command, LogFormat};
+use failover_handler::adapters::checks::Checks;
+use failover_handler::adapters::restart::Supervisorctl;
+use failover_handler::adapters::state::StateDir;
+use failover_handler::adapters::throughput::Throughput;
+use failover_handler::config::cli::{Cli, Command, LogFormat};
 use failover_handler::config::{Config, ConfigError, process_env};
 use failover_handler::daemon::Daemon;
-use failover_handler::restart::Supervisorctl;
-use failover_handler::state::StateDir;
-use failover_handler::throughput::Throughput;
-use failover_handler::{commands, logging, services};
+use failover_handler::{commands, report::logging, report::services};
 
 /// How long a stopping daemon waits for its journal, status file and Datadog to finish (the
 /// whole stop stays within a second of SIGTERM).
@@ -76,7 +76,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         return tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?
-            .block_on(failover_handler::demo::run());
+            .block_on(failover_handler::commands::demo::run());
     }
     if !daemon {
         restore_sigpipe();
@@ -121,14 +121,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 logging::init(&config.service, format, true);
                 commands::resume(&config)
             }
-            Command::Demo => failover_handler::demo::run().await,
+            Command::Demo => failover_handler::commands::demo::run().await,
         }
     })
 }
 
 async fn run_daemon(
     config: Config,
-    probe: failover_handler::probe::HttpProbe,
+    probe: failover_handler::adapters::probe::HttpProbe,
     checks: Option<Checks>,
     throughput: Option<Throughput>,
 ) -> Result<ExitCode> {

@@ -3,10 +3,10 @@
 #![no_main]
 
 use clap::Parser;
-use failover_handler::cli::Cli;
+use failover_handler::config::cli::Cli;
 use failover_handler::config::Config;
-use failover_handler::config_file::FileConfig;
-use failover_handler::region::is_safe_token;
+use failover_handler::config::file::FileConfig;
+use failover_handler::kernel::region::is_safe_token;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -4,8 +4,8 @@
 
 use std::path::PathBuf;
 
-use failover_handler::envfile::EnvFile;
-use failover_handler::region::{Region, is_safe_token};
+use failover_handler::adapters::envfile::EnvFile;
+use failover_handler::kernel::region::{Region, is_safe_token};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

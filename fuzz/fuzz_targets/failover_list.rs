@@ -2,7 +2,7 @@
 //! accepts is a non-empty list of unique, shell-safe names and hosts.
 #![no_main]
 
-use failover_handler::region::{is_safe_token, parse_failover_list};
+use failover_handler::kernel::region::{is_safe_token, parse_failover_list};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

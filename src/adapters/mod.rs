@@ -1,0 +1,16 @@
+//! The edges: each module does one kind of I/O. Fresh HTTP(S) connections and their
+//! classified errors, the probe of the active region, the standby checks, the throughput
+//! gate's download, the env file, supervisorctl, and the state directory (restart marker, pin,
+//! pause).
+
+pub mod checks;
+pub mod envfile;
+pub mod net;
+pub mod pause;
+pub mod pin;
+pub mod probe;
+pub mod restart;
+pub mod state;
+#[cfg(test)]
+mod test_http;
+pub mod throughput;

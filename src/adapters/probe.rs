@@ -1,0 +1,266 @@
+//! The health probe: one HTTP(S) GET on a fresh connection, within one deadline, with every
+//! failure classified (status, timeout, refused, reset, tls, dns, protocol, io) because the
+//! logs, the metrics and the policy all need to know which it was.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http_body_util::BodyExt;
+use thiserror::Error;
+use tokio::time::Instant;
+use url::Url;
+
+use crate::adapters::net::{Connector, TlsSettings};
+
+/// Past this many body bytes the probe stops reading: a 200 with headers is the answer, and
+/// the body is never buffered.
+const MAX_BODY: u64 = 1024 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    Status,
+    Timeout,
+    Refused,
+    Reset,
+    Tls,
+    Dns,
+    Protocol,
+    Io,
+}
+
+impl ErrorKind {
+    pub const ALL: [ErrorKind; 8] = [
+        ErrorKind::Status,
+        ErrorKind::Timeout,
+        ErrorKind::Refused,
+        ErrorKind::Reset,
+        ErrorKind::Tls,
+        ErrorKind::Dns,
+        ErrorKind::Protocol,
+        ErrorKind::Io,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Status => "status",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Refused => "refused",
+            ErrorKind::Reset => "reset",
+            ErrorKind::Tls => "tls",
+            ErrorKind::Dns => "dns",
+            ErrorKind::Protocol => "protocol",
+            ErrorKind::Io => "io",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a probe failed: its kind, and a detail for people.
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
+#[error("{kind}: {detail}")]
+pub struct ProbeError {
+    pub kind: ErrorKind,
+    pub detail: String,
+    /// The HTTP status, when the kind is `Status`.
+    pub http_status: Option<u16>,
+}
+
+impl ProbeError {
+    pub fn new(kind: ErrorKind, detail: impl Into<String>) -> Self {
+        ProbeError {
+            kind,
+            detail: detail.into(),
+            http_status: None,
+        }
+    }
+}
+
+/// One probe's result with its latency and traffic.
+#[derive(Debug, Clone)]
+pub struct ProbeReport {
+    pub latency: Duration,
+    /// The HTTP status (always 200 when Ok).
+    pub result: Result<u16, ProbeError>,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+}
+
+impl ProbeReport {
+    pub fn is_ok(&self) -> bool {
+        self.result.is_ok()
+    }
+}
+
+/// The seam between the daemon and the network: one real implementation, fakes in tests.
+pub trait Probe {
+    fn probe(&self) -> impl std::future::Future<Output = ProbeReport> + Send;
+}
+
+/// Probes one HTTP(S) URL; 200 is healthy, anything else a failure.
+#[derive(Clone)]
+pub struct HttpProbe {
+    url: Url,
+    connector: Connector,
+    headers: Arc<Vec<(http::HeaderName, http::HeaderValue)>>,
+    timeout: Duration,
+}
+
+impl HttpProbe {
+    pub fn new(
+        url: Url,
+        headers: Vec<(http::HeaderName, http::HeaderValue)>,
+        timeout: Duration,
+        tls: &TlsSettings,
+    ) -> Result<Self, String> {
+        let connector = Connector::new(&url, tls)?;
+        Ok(HttpProbe {
+            url,
+            connector,
+            headers: Arc::new(headers),
+            timeout,
+        })
+    }
+
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    async fn exchange(&self, phase: &std::sync::Mutex<&'static str>) -> Result<u16, ProbeError> {
+        let set = |p| {
+            if let Ok(mut g) = phase.lock() {
+                *g = p;
+            }
+        };
+        let mut sender = self.connector.connect(&set).await?;
+        set("waiting for the response");
+        let mut req = http::Request::get(self.connector.path_and_query(&self.url))
+            .header(http::header::HOST, self.connector.host_header())
+            .header(
+                http::header::USER_AGENT,
+                concat!("failover-handler/", env!("CARGO_PKG_VERSION")),
+            )
+            .header(http::header::CONNECTION, "close");
+        for (name, value) in self.headers.iter() {
+            req = req.header(name, value);
+        }
+        let req = req
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .map_err(|e| ProbeError::new(ErrorKind::Protocol, e.to_string()))?;
+        let response = sender
+            .send_request(req)
+            .await
+            .map_err(|e| crate::adapters::net::classify_hyper(&e))?;
+        let status = response.status().as_u16();
+        set("reading the body");
+        let mut body = response.into_body();
+        let mut read = 0u64;
+        while read <= MAX_BODY {
+            match body.frame().await {
+                None => break,
+                Some(Ok(frame)) => {
+                    read += frame.data_ref().map_or(0, |d| d.len() as u64);
+                }
+                Some(Err(e)) => return Err(crate::adapters::net::classify_hyper(&e)),
+            }
+        }
+        if status != 200 {
+            return Err(ProbeError {
+                kind: ErrorKind::Status,
+                detail: format!("HTTP {status}"),
+                http_status: Some(status),
+            });
+        }
+        Ok(status)
+    }
+}
+
+impl Probe for HttpProbe {
+    async fn probe(&self) -> ProbeReport {
+        let started = Instant::now();
+        let phase = std::sync::Mutex::new("resolving");
+        let counters = self.connector.counters();
+        let result = match tokio::time::timeout(self.timeout, self.exchange(&phase)).await {
+            Ok(r) => r,
+            Err(_) => {
+                let during = phase.lock().map(|g| *g).unwrap_or("probing");
+                Err(ProbeError::new(
+                    ErrorKind::Timeout,
+                    format!(
+                        "no answer within {} ({during})",
+                        crate::config::human(self.timeout)
+                    ),
+                ))
+            }
+        };
+        let (bytes_sent, bytes_received) = counters.take();
+        ProbeReport {
+            latency: started.elapsed(),
+            result,
+            bytes_sent,
+            bytes_received,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn probe(url: &str) -> HttpProbe {
+        HttpProbe::new(
+            Url::parse(url).unwrap(),
+            vec![],
+            Duration::from_secs(2),
+            &TlsSettings::default(),
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn refused_is_refused() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let r = probe(&format!("http://127.0.0.1:{port}/")).probe().await;
+        assert_eq!(r.result.unwrap_err().kind, ErrorKind::Refused);
+    }
+
+    #[tokio::test]
+    async fn unresolvable_is_dns() {
+        let r = probe("http://name-that-does-not-resolve.invalid/")
+            .probe()
+            .await;
+        assert_eq!(r.result.unwrap_err().kind, ErrorKind::Dns);
+    }
+
+    #[tokio::test]
+    async fn plain_http_statuses_and_bytes() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            for status in ["200 OK", "503 Service Unavailable"] {
+                let (mut s, _) = listener.accept().await.unwrap();
+                let mut buf = [0u8; 1024];
+                let _ = s.read(&mut buf).await;
+                let _ = s
+                    .write_all(
+                        format!("HTTP/1.1 {status}\r\ncontent-length: 2\r\n\r\nok").as_bytes(),
+                    )
+                    .await;
+            }
+        });
+        let p = probe(&format!("http://127.0.0.1:{port}/health"));
+        let ok = p.probe().await;
+        assert_eq!(ok.result, Ok(200));
+        assert!(ok.bytes_sent > 20 && ok.bytes_received > 20, "{ok:?}");
+        let bad = p.probe().await.result.unwrap_err();
+        assert_eq!((bad.kind, bad.http_status), (ErrorKind::Status, Some(503)));
+    }
+}

@@ -1,0 +1,385 @@
+//! Restarting the application's programs through supervisorctl: `stop` each program in order,
+//! then `start` each in reverse, one call per program with an argument vector (no shell) and a
+//! timeout; a failed call is logged with its exit code and output and retried with backoff.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use prometheus_client::metrics::counter::Counter;
+use thiserror::Error;
+use tokio::process::Command;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info};
+
+use crate::config::RestartSettings;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Stop,
+    Start,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Stop => "stop",
+            Action::Start => "start",
+        }
+    }
+}
+
+/// Logs the restart for a new region with the old script's exact words: alerting keys on them.
+pub fn announce(region: &crate::kernel::region::Region) {
+    info!(
+        event = "restarting",
+        region = %region.name,
+        cloud = %region.cloud,
+        "Re-starting application with the new region {} and cloud {}.",
+        region.name,
+        region.cloud
+    );
+}
+
+/// One supervisorctl call that did not succeed.
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
+pub enum CallError {
+    #[error("cannot run {command}: {reason}")]
+    Spawn { command: String, reason: String },
+    #[error("no answer within {}", crate::config::human(*.0))]
+    Timeout(Duration),
+    #[error("exit code {code:?}: {output}")]
+    Exit { code: Option<i32>, output: String },
+}
+
+impl CallError {
+    /// A short word for logs: `missing` (cannot run supervisorctl), `timeout`,
+    /// `supervisord_down` (supervisorctl cannot reach supervisord) or `exit` (any other failure).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CallError::Spawn { .. } => "missing",
+            CallError::Timeout(_) => "timeout",
+            CallError::Exit { output, .. } if supervisord_unreachable(output) => "supervisord_down",
+            CallError::Exit { .. } => "exit",
+        }
+    }
+}
+
+/// What supervisorctl prints when supervisord is not running: `unix:///…sock no such file`,
+/// `http://…:9001 refused connection`, or a Python socket error with `Connection refused`.
+fn supervisord_unreachable(output: &str) -> bool {
+    let at_server = output.starts_with("unix://") || output.starts_with("http://");
+    output.contains("Connection refused")
+        || (at_server && (output.contains("no such file") || output.contains("refused connection")))
+}
+
+#[derive(Debug, Error)]
+pub enum RestartError {
+    #[error("stopped by shutdown; programs stopped and not started again: {0:?}")]
+    Cancelled(Vec<String>),
+    #[error("{action} {program} failed {attempts} times; last: {last}")]
+    GaveUp {
+        action: &'static str,
+        program: String,
+        attempts: u32,
+        last: CallError,
+    },
+}
+
+/// The seam between the daemon and supervisord: one real implementation, fakes in tests.
+pub trait Restart {
+    /// Restarts every program; returns how long it took.
+    fn restart(
+        &self,
+        cancel: &CancellationToken,
+    ) -> impl std::future::Future<Output = Result<Duration, RestartError>> + Send;
+}
+
+/// Restarts through the supervisorctl executable.
+#[derive(Debug, Clone)]
+pub struct Supervisorctl {
+    settings: RestartSettings,
+    /// Give up after this many attempts per call (`None`: keep trying, as the daemon does).
+    max_attempts: Option<u32>,
+    first_backoff: Duration,
+    /// Counts every failed call, for `failover_handler_restart_failures_total`.
+    failures: Option<Counter>,
+}
+
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+impl Supervisorctl {
+    pub fn new(settings: RestartSettings, max_attempts: Option<u32>) -> Self {
+        Supervisorctl {
+            settings,
+            max_attempts,
+            first_backoff: Duration::from_millis(500),
+            failures: None,
+        }
+    }
+
+    /// Counts each failed supervisorctl call on `counter`.
+    pub fn count_failures(mut self, counter: Counter) -> Self {
+        self.failures = Some(counter);
+        self
+    }
+
+    /// The argument vector of one call: the configured args, the action, the program.
+    pub fn argv(&self, action: Action, program: &str) -> Vec<String> {
+        let mut argv = self.settings.args.clone();
+        argv.push(action.as_str().to_string());
+        argv.push(program.to_string());
+        argv
+    }
+
+    /// One call; "not running" on stop and "already started" on start count as success.
+    pub async fn call(&self, action: Action, program: &str) -> Result<(), CallError> {
+        let mut cmd = Command::new(&self.settings.supervisorctl);
+        cmd.args(self.argv(action, program))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let child = cmd.spawn().map_err(|e| CallError::Spawn {
+            command: self.settings.supervisorctl.clone(),
+            reason: e.to_string(),
+        })?;
+        let out = tokio::time::timeout(self.settings.timeout, child.wait_with_output())
+            .await
+            .map_err(|_| CallError::Timeout(self.settings.timeout))?
+            .map_err(|e| CallError::Spawn {
+                command: self.settings.supervisorctl.clone(),
+                reason: e.to_string(),
+            })?;
+        let mut output = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if !stderr.trim().is_empty() {
+            if !output.is_empty() {
+                output.push(' ');
+            }
+            output.push_str(stderr.trim());
+        }
+        output.truncate(output.floor_char_boundary(2000));
+        let benign = match action {
+            Action::Stop => output.contains("not running"),
+            Action::Start => output.contains("already started"),
+        };
+        // supervisorctl exits 0 on some errors (older versions): read its words too.
+        let says_error = output.contains("ERROR") || output.contains("error:");
+        if (out.status.success() && !says_error) || benign {
+            Ok(())
+        } else {
+            Err(CallError::Exit {
+                code: out.status.code(),
+                output,
+            })
+        }
+    }
+
+    /// A call, retried with growing backoff until it succeeds, gives up, or is cancelled.
+    async fn call_with_retry(
+        &self,
+        action: Action,
+        program: &str,
+        cancel: &CancellationToken,
+    ) -> Result<(), Option<RestartError>> {
+        let mut backoff = self.first_backoff;
+        let mut attempt = 1u32;
+        loop {
+            let result = tokio::select! {
+                r = self.call(action, program) => r,
+                _ = cancel.cancelled() => return Err(None),
+            };
+            let last = match result {
+                Ok(()) => return Ok(()),
+                Err(e) => e,
+            };
+            if let Some(c) = &self.failures {
+                c.inc();
+            }
+            let (exit_code, output) = match &last {
+                CallError::Exit { code, output } => (*code, output.as_str()),
+                _ => (None, ""),
+            };
+            let give_up = self.max_attempts.is_some_and(|max| attempt >= max);
+            error!(
+                event = "restart_failed",
+                program,
+                action = action.as_str(),
+                error_kind = last.kind(),
+                exit_code,
+                output,
+                attempt,
+                retry_in_ms = if give_up {
+                    0
+                } else {
+                    backoff.as_millis() as u64
+                },
+                "supervisorctl {} {program} failed (attempt {attempt}): {last}{}",
+                action.as_str(),
+                if give_up {
+                    "; giving up".to_string()
+                } else {
+                    format!("; retrying in {}", crate::config::human(backoff))
+                }
+            );
+            if give_up {
+                return Err(Some(RestartError::GaveUp {
+                    action: action.as_str(),
+                    program: program.to_string(),
+                    attempts: attempt,
+                    last,
+                }));
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = cancel.cancelled() => return Err(None),
+            }
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+            attempt += 1;
+        }
+    }
+}
+
+impl Restart for Supervisorctl {
+    async fn restart(&self, cancel: &CancellationToken) -> Result<Duration, RestartError> {
+        let started = Instant::now();
+        let programs = &self.settings.programs;
+        let mut stopped: Vec<String> = Vec::new();
+        let steps = programs
+            .iter()
+            .map(|p| (Action::Stop, p))
+            .chain(programs.iter().rev().map(|p| (Action::Start, p)));
+        for (action, program) in steps {
+            match self.call_with_retry(action, program, cancel).await {
+                Ok(()) => {
+                    info!(
+                        event = "restart_step",
+                        program = program.as_str(),
+                        action = action.as_str(),
+                        "supervisorctl {} {program}: done",
+                        action.as_str()
+                    );
+                    match action {
+                        Action::Stop => stopped.push(program.clone()),
+                        Action::Start => stopped.retain(|p| p != program),
+                    }
+                }
+                Err(None) => return Err(RestartError::Cancelled(stopped)),
+                Err(Some(e)) => return Err(e),
+            }
+        }
+        Ok(started.elapsed())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn stand_in(dir: &std::path::Path, body: &str) -> String {
+        let path = dir.join("supervisorctl");
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path.to_string_lossy().into_owned()
+    }
+
+    fn settings(ctl: String) -> RestartSettings {
+        RestartSettings {
+            supervisorctl: ctl,
+            args: vec!["-c".into(), "/etc/s.conf".into()],
+            programs: vec!["a".into(), "b".into(), "c".into()],
+            timeout: Duration::from_secs(5),
+            enabled: true,
+        }
+    }
+
+    #[tokio::test]
+    async fn stops_in_order_and_starts_in_reverse() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("calls");
+        let ctl = stand_in(dir.path(), &format!("echo \"$*\" >> '{}'", log.display()));
+        Supervisorctl::new(settings(ctl), Some(1))
+            .restart(&CancellationToken::new())
+            .await
+            .unwrap();
+        let calls = std::fs::read_to_string(log).unwrap();
+        let want = [
+            "stop a", "stop b", "stop c", "start c", "start b", "start a",
+        ]
+        .map(|s| format!("-c /etc/s.conf {s}\n"))
+        .concat();
+        assert_eq!(calls, want);
+    }
+
+    #[tokio::test]
+    async fn benign_answers_are_success_and_errors_carry_code_and_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctl = stand_in(dir.path(), "echo \"$4: ERROR (not running)\"; exit 1");
+        let s = Supervisorctl::new(settings(ctl), Some(1));
+        assert_eq!(s.call(Action::Stop, "a").await, Ok(()));
+        let err = s.call(Action::Start, "a").await.unwrap_err();
+        assert_eq!(
+            err,
+            CallError::Exit {
+                code: Some(1),
+                output: "a: ERROR (not running)".into()
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn gives_up_after_max_attempts_and_hangs_time_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctl = stand_in(dir.path(), "sleep 10");
+        let mut st = settings(ctl);
+        st.timeout = Duration::from_millis(200);
+        let failures = Counter::default();
+        let s = Supervisorctl::new(st, Some(2)).count_failures(failures.clone());
+        let err = s.restart(&CancellationToken::new()).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                RestartError::GaveUp {
+                    attempts: 2,
+                    last: CallError::Timeout(_),
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert_eq!(failures.get(), 2);
+    }
+
+    #[tokio::test]
+    async fn missing_executable_is_a_spawn_error() {
+        let s = Supervisorctl::new(settings("/nonexistent/supervisorctl".into()), Some(1));
+        let err = s.call(Action::Stop, "a").await.unwrap_err();
+        assert!(matches!(err, CallError::Spawn { .. }));
+        assert_eq!(err.kind(), "missing");
+    }
+
+    #[test]
+    fn error_kinds_tell_supervisord_down_from_other_failures() {
+        let exit = |output: &str| CallError::Exit {
+            code: Some(7),
+            output: output.into(),
+        };
+        for down in [
+            "unix:///var/run/supervisor.sock no such file",
+            "http://localhost:9001 refused connection",
+            "error: <class 'socket.error'>, [Errno 111] Connection refused: file: x line: 1",
+        ] {
+            assert_eq!(exit(down).kind(), "supervisord_down", "{down}");
+        }
+        for other in [
+            "app:x: ERROR (no such file)",
+            "app:x: ERROR (spawn error)",
+            "",
+        ] {
+            assert_eq!(exit(other).kind(), "exit", "{other}");
+        }
+        assert_eq!(CallError::Timeout(Duration::from_secs(1)).kind(), "timeout");
+    }
+}

@@ -1,0 +1,192 @@
+//! The state directory: small files that outlive the process (a restart left unfinished, later
+//! the pin, the pause and the journal). If it cannot be created the daemon warns and runs
+//! without it: nothing here may stop a failover.
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tracing::warn;
+
+use crate::adapters::envfile::write_atomic;
+
+const RESTART_PENDING: &str = "restart-pending";
+
+/// The state directory, or nothing when it could not be had.
+#[derive(Debug, Clone)]
+pub struct StateDir {
+    dir: Option<PathBuf>,
+}
+
+impl StateDir {
+    /// Creates `dir` (mode 0700) if missing; on failure warns once and returns a disabled one.
+    pub fn open(dir: &Path) -> Self {
+        let result = fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .and_then(|()| {
+                let probe = dir.join(".writable");
+                fs::write(&probe, b"")?;
+                fs::remove_file(&probe)
+            });
+        match result {
+            Ok(()) => {
+                remove_stale_temp_files(dir);
+                StateDir {
+                    dir: Some(dir.to_path_buf()),
+                }
+            }
+            Err(e) => {
+                warn!(
+                    event = "state_dir_unavailable",
+                    path = %dir.display(),
+                    error = %e,
+                    "State directory {} is not usable ({e}); running without it: no journal, and an interrupted restart is not resumed after a crash",
+                    dir.display()
+                );
+                StateDir { dir: None }
+            }
+        }
+    }
+
+    /// A state directory that reads what is there and never creates anything (one-shot reads).
+    pub fn read_only(dir: &Path) -> Self {
+        StateDir {
+            dir: dir.is_dir().then(|| dir.to_path_buf()),
+        }
+    }
+
+    pub fn path(&self) -> Option<&Path> {
+        self.dir.as_deref()
+    }
+
+    /// A file in the state dir, if there is one.
+    pub fn file(&self, name: &str) -> Option<PathBuf> {
+        self.dir.as_ref().map(|d| d.join(name))
+    }
+
+    /// Writes a state file atomically with mode 0600; errors are returned for the caller to log.
+    pub fn write(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
+        match self.file(name) {
+            Some(path) => write_atomic(&path, bytes, 0o600),
+            None => Ok(()),
+        }
+    }
+
+    pub fn read(&self, name: &str) -> Option<String> {
+        fs::read_to_string(self.file(name)?).ok()
+    }
+
+    pub fn remove(&self, name: &str) -> io::Result<()> {
+        match self.file(name) {
+            Some(path) => match fs::remove_file(path) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            },
+            None => Ok(()),
+        }
+    }
+
+    /// Records that a restart for `region` is under way, so that a crash mid-way is finished
+    /// at the next start even though the env file already names the region.
+    pub fn mark_restart_pending(&self, region: &str) {
+        if let Err(e) = self.write(RESTART_PENDING, format!("{region}\n").as_bytes()) {
+            warn!(event = "state_write_failed", error = %e, "Cannot record the restart in the state directory: {e}");
+        }
+    }
+
+    pub fn clear_restart_pending(&self) {
+        if let Err(e) = self.remove(RESTART_PENDING) {
+            warn!(event = "state_write_failed", error = %e, "Cannot clear the restart marker in the state directory: {e}");
+        }
+    }
+
+    /// The region of a restart that was started and not finished, if any.
+    pub fn restart_pending(&self) -> Option<String> {
+        self.read(RESTART_PENDING)
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+    }
+}
+
+/// A state write takes milliseconds: a temp file older than this was left by a writer that was
+/// killed before its rename. Younger ones may belong to another process writing right now
+/// (the daemon and one-shot commands such as `pause` share the directory without a lock).
+const STALE_TEMP_AGE: Duration = Duration::from_secs(60);
+
+/// Removes the `.<name>.*.tmp` files of killed writes from the state directory.
+fn remove_stale_temp_files(dir: &Path) {
+    for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let stale = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > STALE_TEMP_AGE));
+        if name.starts_with('.') && name.ends_with(".tmp") && stale {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Mode bits of a file, for tests and checks.
+pub fn mode(path: &Path) -> Option<u32> {
+    fs::metadata(path)
+        .ok()
+        .map(|m| m.permissions().mode() & 0o777)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn marker_round_trip_with_private_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = StateDir::open(&dir.path().join("state"));
+        assert_eq!(s.restart_pending(), None);
+        s.mark_restart_pending("EU");
+        assert_eq!(s.restart_pending().as_deref(), Some("EU"));
+        assert_eq!(mode(&s.file(RESTART_PENDING).unwrap()), Some(0o600));
+        assert_eq!(mode(s.path().unwrap()), Some(0o700));
+        s.clear_restart_pending();
+        assert_eq!(s.restart_pending(), None);
+    }
+
+    #[test]
+    fn opening_removes_old_temp_files_of_a_killed_write_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        fs::create_dir(&state).unwrap();
+        let old = state.join(".restart-pending.Ab12Cd.tmp");
+        let young = state.join(".pin.Zz99Yy.tmp");
+        fs::write(&old, "E").unwrap();
+        fs::write(&young, "A").unwrap();
+        let an_hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+        fs::File::options()
+            .write(true)
+            .open(&old)
+            .unwrap()
+            .set_modified(an_hour_ago)
+            .unwrap();
+        fs::write(state.join("restart-pending"), "EU\n").unwrap();
+        let s = StateDir::open(&state);
+        assert!(!old.exists());
+        assert!(young.exists(), "a write in progress elsewhere was removed");
+        assert_eq!(s.restart_pending().as_deref(), Some("EU"));
+    }
+
+    #[test]
+    fn unusable_dir_disables_without_failing() {
+        let dir = tempfile::tempdir().unwrap();
+        let blocker = dir.path().join("file");
+        fs::write(&blocker, b"x").unwrap();
+        let s = StateDir::open(&blocker.join("state"));
+        assert!(s.path().is_none());
+        s.mark_restart_pending("EU");
+        assert_eq!(s.restart_pending(), None);
+    }
+}

@@ -1,0 +1,705 @@
+//! The daemon's side of region intelligence, kept out of the loop so that the loop needs only
+//! a few call sites: standby check results in (with a log line on every flip), the pin file
+//! kept in step with the policy, the throughput measurement when the policy asks for one, the
+//! latency file, and the log lines of held switches and failbacks. Every rule is the policy's.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::adapters::checks::CheckReport;
+use crate::adapters::pin;
+use crate::adapters::probe::ProbeReport;
+use crate::adapters::state::StateDir;
+use crate::adapters::throughput::Throughput;
+use crate::config::{Config, human};
+use crate::kernel::health::Verdict;
+use crate::kernel::policy::{Cause, Decision, Hold, Policy};
+use crate::kernel::region;
+use crate::kernel::standby::Subject;
+
+fn ms(d: Duration) -> u64 {
+    d.as_millis().min(u128::from(u64::MAX)) as u64
+}
+
+fn human_ms(d: Duration) -> String {
+    human(Duration::from_millis(ms(d)))
+}
+
+pub struct Intel {
+    config: Arc<Config>,
+    checks: Option<mpsc::Receiver<Vec<CheckReport>>>,
+    throughput: Option<Throughput>,
+    /// The pin file's content when last read, to notice `switch` and `switch --unpin`.
+    pin_seen: Option<String>,
+    latency_file_failing: bool,
+}
+
+impl Intel {
+    pub fn new(config: Arc<Config>) -> Self {
+        Intel {
+            config,
+            checks: None,
+            throughput: None,
+            pin_seen: None,
+            latency_file_failing: false,
+        }
+    }
+
+    /// Attaches the standby check results and the throughput gate's meter.
+    pub fn attach(
+        &mut self,
+        checks: Option<mpsc::Receiver<Vec<CheckReport>>>,
+        throughput: Option<Throughput>,
+    ) {
+        self.checks = checks;
+        self.throughput = throughput;
+    }
+
+    /// The next round of standby checks; never ready when there are none.
+    pub async fn next_batch(&mut self) -> Vec<CheckReport> {
+        loop {
+            match self.checks.as_mut() {
+                Some(rx) => match rx.recv().await {
+                    Some(batch) => return batch,
+                    None => self.checks = None,
+                },
+                None => std::future::pending::<()>().await,
+            }
+        }
+    }
+
+    fn name(&self, subject: Subject) -> String {
+        match subject {
+            Subject::Region(i) => self.config.regions[i].name.clone(),
+            Subject::Reference(i) => self.config.network.reference[i].to_string(),
+        }
+    }
+
+    /// Hands a round of standby checks to the policy and logs every verdict that flipped.
+    pub fn checked(&self, policy: &mut Policy, batch: Vec<CheckReport>) {
+        let now = Instant::now();
+        for report in batch {
+            let ok = report.result.is_ok();
+            let Some(verdict) = policy.observe_check(now, report.subject, ok, report.latency)
+            else {
+                continue;
+            };
+            let standbys = policy.standbys();
+            let healthy_standbys = standbys.healthy_standbys(policy.active());
+            let latency_ms = standbys.latency(report.subject).map(ms);
+            let name = self.name(report.subject);
+            let health = verdict.as_str();
+            let error_kind = report.result.as_ref().err().map(|e| e.kind.as_str());
+            let error = report.result.as_ref().err().map(|e| e.to_string());
+            let (event, what, cloud) = match report.subject {
+                Subject::Region(i) => {
+                    let r = &self.config.regions[i];
+                    let what = if i == policy.active() {
+                        format!("active region {} ({})", r.name, r.cloud)
+                    } else {
+                        format!("standby region {} ({})", r.name, r.cloud)
+                    };
+                    ("region_health", what, Some(r.cloud.as_str()))
+                }
+                Subject::Reference(_) => ("reference_health", format!("reference {name}"), None),
+            };
+            let (region, target) = match report.subject {
+                Subject::Region(_) => (Some(name.as_str()), None),
+                Subject::Reference(_) => (None, Some(name.as_str())),
+            };
+            match (verdict, &error) {
+                (Verdict::Down, Some(error)) => {
+                    let standby =
+                        matches!(report.subject, Subject::Region(i) if i != policy.active());
+                    let none_left = if standby && healthy_standbys == 0 {
+                        "; no standby region is healthy now"
+                    } else {
+                        ""
+                    };
+                    warn!(
+                        event,
+                        region,
+                        target,
+                        cloud,
+                        health,
+                        error_kind,
+                        healthy_standbys,
+                        "Standby check: {what} is down ({error}){none_left}"
+                    );
+                }
+                _ => info!(
+                    event,
+                    region,
+                    target,
+                    cloud,
+                    health,
+                    latency_ms,
+                    healthy_standbys,
+                    "Standby check: {what} is {health}{}",
+                    latency_ms
+                        .map(|l| format!(", smoothed latency {l} ms"))
+                        .unwrap_or_default()
+                ),
+            }
+        }
+    }
+
+    /// Keeps the pin and the pin file in step: a change of the file (`switch`, `switch
+    /// --unpin`) sets the policy's pin; otherwise what the policy decided (a switch by hand
+    /// pins, an outage unpins) is written to the file. Without a state dir, or in a dry run,
+    /// nothing is written.
+    pub fn sync_pin(&mut self, policy: &mut Policy, state: &StateDir) {
+        let on_disk = pin::read(state);
+        if on_disk != self.pin_seen {
+            match &on_disk {
+                Some(name) => match region::find(&self.config.regions, name) {
+                    Some(i) => {
+                        policy.pin(Some(i));
+                        info!(
+                            event = "pinned",
+                            region = %self.config.regions[i].name,
+                            source = "state_dir",
+                            "Region {} is pinned by a manual switch: no automatic failback away from it until the next outage or `switch --unpin`",
+                            self.config.regions[i].name
+                        );
+                    }
+                    None => {
+                        policy.pin(None);
+                        warn!(event = "pin_unknown_region", region = %name, "The pin names region {name}, which is not in the failover list: ignored");
+                    }
+                },
+                None => {
+                    policy.pin(None);
+                    info!(
+                        event = "unpinned",
+                        region = self.pin_seen.as_deref().unwrap_or(""),
+                        reason = "unpin",
+                        "The pin of a manual switch was removed: automatic failback may apply again"
+                    );
+                }
+            }
+            self.pin_seen = on_disk;
+            return;
+        }
+        if self.config.dry_run || state.path().is_none() {
+            return;
+        }
+        let wanted = policy.pinned().map(|i| self.config.regions[i].name.clone());
+        if wanted == on_disk {
+            return;
+        }
+        let written = match &wanted {
+            Some(name) => pin::write(state, name).map(|()| {
+                info!(
+                    event = "pinned",
+                    region = %name,
+                    source = "env_file",
+                    "Region {name} was chosen by hand: pinned, no automatic failback away from it until the next outage or `switch --unpin`"
+                );
+            }),
+            None => pin::clear(state).map(|()| {
+                info!(
+                    event = "unpinned",
+                    region = on_disk.as_deref().unwrap_or(""),
+                    reason = "outage",
+                    "The outage ended the pin of region {}: automatic failback may apply again",
+                    on_disk.as_deref().unwrap_or("")
+                );
+            }),
+        };
+        match written {
+            Ok(()) => self.pin_seen = wanted,
+            Err(e) => {
+                warn!(event = "state_write_failed", error = %e, "Cannot update the pin in the state directory: {e}");
+            }
+        }
+    }
+
+    /// Writes the latency of a successful probe to `network.latency_file`, in whole ms.
+    pub async fn record_latency(&mut self, report: &ProbeReport) {
+        let Some(path) = self.config.network.latency_file.clone() else {
+            return;
+        };
+        if !report.is_ok() || self.config.dry_run {
+            return;
+        }
+        let text = format!("{}\n", ms(report.latency));
+        let shown = path.display().to_string();
+        let result = tokio::task::spawn_blocking(move || {
+            crate::adapters::envfile::write_atomic(&path, text.as_bytes(), 0o644)
+        })
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
+        match (result, self.latency_file_failing) {
+            (Err(e), false) => {
+                self.latency_file_failing = true;
+                warn!(event = "latency_file_failed", path = %shown, error = %e, "Cannot write the latency file {shown}: {e} (said once until it works again)");
+            }
+            (Ok(()), true) => {
+                self.latency_file_failing = false;
+                info!(event = "latency_file_ok", path = %shown, "The latency file {shown} is written again");
+            }
+            _ => {}
+        }
+    }
+
+    /// The throughput gate asked for a figure: measures it and hands it to the policy.
+    pub async fn measure(&self, policy: &mut Policy, cancel: &CancellationToken) -> Decision {
+        let Some(meter) = &self.throughput else {
+            return policy.throughput(Instant::now(), Some(u64::MAX));
+        };
+        let result = tokio::select! {
+            _ = cancel.cancelled() => return Decision::Healthy,
+            r = meter.measure() => r,
+        };
+        let min_mbps = self.config.network.min_mbps;
+        let kbps = match result {
+            Ok(m) => {
+                info!(
+                    event = "throughput_measured",
+                    mbps = m.mbps(),
+                    min_mbps,
+                    bytes = m.bytes,
+                    duration_ms = ms(m.elapsed),
+                    url = %meter.url(),
+                    "Throughput before failing over: {:.2} Mbit/s ({} bytes in {} ms; minimum {min_mbps})",
+                    m.mbps(),
+                    m.bytes,
+                    ms(m.elapsed)
+                );
+                Some(m.kbps())
+            }
+            Err(e) => {
+                warn!(
+                    event = "throughput_failed",
+                    error_kind = e.kind.as_str(),
+                    min_mbps,
+                    url = %meter.url(),
+                    "The throughput download failed ({e}): counted as below network.min_mbps"
+                );
+                None
+            }
+        };
+        policy.throughput(Instant::now(), kbps)
+    }
+
+    /// Logs a held switch, once per change of what holds it.
+    pub fn held(&self, policy: &Policy, decision: &Decision) {
+        let Decision::Held {
+            cause,
+            from,
+            to,
+            reason,
+            announce: true,
+        } = *decision
+        else {
+            return;
+        };
+        let now = Instant::now();
+        let from = &self.config.regions[from];
+        let to = to.map(|i| &self.config.regions[i]);
+        let to_region = to.map(|r| r.name.as_str());
+        let to_cloud = to.map(|r| r.cloud.as_str());
+        let failing_for = policy
+            .failing_since()
+            .map(|s| now.saturating_duration_since(s));
+        let failing_for_ms = failing_for.map(ms);
+        let failing = failing_for
+            .map(|d| format!(" has failed for {} and", human_ms(d)))
+            .unwrap_or_default();
+        let event = match cause {
+            Cause::Outage => "failover_deferred",
+            Cause::Failback => "failback_deferred",
+        };
+        let why = reason.as_str();
+        match reason {
+            Hold::AllRegionsDown => warn!(
+                event,
+                reason = why,
+                region = %from.name,
+                cloud = %from.cloud,
+                failing_for_ms,
+                healthy_standbys = 0u64,
+                "Region {} ({}){failing} no standby region is healthy: staying on it and probing on; the next line comes when this changes",
+                from.name,
+                from.cloud
+            ),
+            Hold::HostNetwork => {
+                let references: Vec<String> = self
+                    .config
+                    .network
+                    .reference
+                    .iter()
+                    .map(|t| t.to_string())
+                    .collect();
+                warn!(
+                    event,
+                    reason = why,
+                    region = %from.name,
+                    cloud = %from.cloud,
+                    failing_for_ms,
+                    references = references.join(","),
+                    "Region {} ({}){failing} every standby region and every reference target ({}) fail too: the fault is this host's network, not the cloud; not failing over",
+                    from.name,
+                    from.cloud,
+                    references.join(", ")
+                );
+            }
+            Hold::Damped { next_allowed_in } => warn!(
+                event,
+                reason = why,
+                cause = cause.as_str(),
+                region = %from.name,
+                cloud = %from.cloud,
+                to_region,
+                to_cloud,
+                failing_for_ms,
+                next_allowed_in_ms = ms(next_allowed_in),
+                switches_last_hour = policy.recent_switches() as u64,
+                max_switches_per_hour = self.config.failover.max_switches_per_hour,
+                "Flap damping holds the {} from {} to {} back: {} automatic switches in the last hour (at most {}); the next is allowed in {}",
+                cause.as_str(),
+                from.name,
+                to_region.unwrap_or("?"),
+                policy.recent_switches(),
+                self.config.failover.max_switches_per_hour,
+                human_ms(next_allowed_in)
+            ),
+            Hold::LowThroughput { kbps } => {
+                let mbps = kbps.map(|k| k as f64 / 1000.0);
+                let retry = policy.rules().gate_retry;
+                warn!(
+                    event,
+                    reason = why,
+                    region = %from.name,
+                    cloud = %from.cloud,
+                    to_region,
+                    to_cloud,
+                    failing_for_ms,
+                    mbps,
+                    min_mbps = self.config.network.min_mbps,
+                    next_measure_in_ms = ms(retry),
+                    "Region {} ({}){failing} the host's throughput ({}) is below network.min_mbps {}: not failing over to {}; measuring again in {}",
+                    from.name,
+                    from.cloud,
+                    mbps.map_or("unknown".to_string(), |m| format!("{m:.2} Mbit/s")),
+                    self.config.network.min_mbps,
+                    to_region.unwrap_or("?"),
+                    human(retry)
+                );
+            }
+        }
+    }
+
+    /// Logs a failback before it is made.
+    pub fn failback(&self, from: usize, to: usize, healthy_for: Duration) {
+        let (from, to) = (&self.config.regions[from], &self.config.regions[to]);
+        info!(
+            event = "failback",
+            region = %from.name,
+            cloud = %from.cloud,
+            to_region = %to.name,
+            to_cloud = %to.cloud,
+            reason = "failback",
+            healthy_for_ms = ms(healthy_for),
+            "The preferred region {} ({}) has been healthy for {}: failing back from {}",
+            to.name,
+            to.cloud,
+            human_ms(healthy_for),
+            from.name
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The loop with region intelligence under a paused clock: fake probe, fake restarts,
+    //! standby check results sent by the test.
+
+    use super::*;
+    use crate::adapters::envfile::EnvFile;
+    use crate::adapters::probe::{ErrorKind, Probe, ProbeError};
+    use crate::adapters::restart::{Restart, RestartError};
+    use crate::daemon::Daemon;
+    use clap::Parser;
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+
+    /// Fails while the env file names a region in `down`; records when it was called.
+    #[derive(Clone)]
+    struct RegionProbe {
+        env: EnvFile,
+        down: Arc<Mutex<HashSet<String>>>,
+        calls: Arc<Mutex<Vec<Instant>>>,
+    }
+
+    impl Probe for RegionProbe {
+        async fn probe(&self) -> ProbeReport {
+            self.calls.lock().unwrap().push(Instant::now());
+            let region = self.env.read().ok().flatten().and_then(|c| c.region);
+            let down = region.is_some_and(|r| self.down.lock().unwrap().contains(&r));
+            ProbeReport {
+                latency: Duration::from_millis(5),
+                result: if down {
+                    Err(ProbeError::new(ErrorKind::Status, "HTTP 503"))
+                } else {
+                    Ok(200)
+                },
+                bytes_sent: 0,
+                bytes_received: 0,
+            }
+        }
+    }
+
+    #[derive(Clone, Default)]
+    struct Restarts(Arc<Mutex<Vec<Instant>>>);
+
+    impl Restart for Restarts {
+        async fn restart(&self, _cancel: &CancellationToken) -> Result<Duration, RestartError> {
+            self.0.lock().unwrap().push(Instant::now());
+            Ok(Duration::from_millis(1))
+        }
+    }
+
+    struct Rig {
+        _dir: tempfile::TempDir,
+        config: Arc<Config>,
+        probe: RegionProbe,
+        restarts: Restarts,
+        /// Regions whose standby checks fail.
+        standby_down: Arc<Mutex<HashSet<String>>>,
+        cancel: CancellationToken,
+        task: tokio::task::JoinHandle<()>,
+    }
+
+    impl Rig {
+        /// EU preferred, NAM and APAC standbys, all with a health_url; `extra` is appended
+        /// to the config file. Standby results are sent every second.
+        fn start(extra: &str, probe_down: &[&str], standby_down: &[&str]) -> Rig {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("c.toml");
+            let text = format!(
+                "region = \"EU\"\nstate_dir = \"{}\"\n\
+                 [[regions]]\nname = \"NAM\"\ncloud = \"cloud.nam.ext.com\"\nhealth_url = \"tcp://127.0.0.1:1\"\n\
+                 [[regions]]\nname = \"EU\"\ncloud = \"cloud.eu.ext.com\"\nhealth_url = \"tcp://127.0.0.1:1\"\n\
+                 [[regions]]\nname = \"APAC\"\ncloud = \"cloud.apac.ext.com\"\nhealth_url = \"tcp://127.0.0.1:1\"\n\
+                 [region_checks]\ninterval = \"1s\"\ntimeout = \"500ms\"\n{extra}",
+                dir.path().join("state").display()
+            );
+            std::fs::write(&path, text).unwrap();
+            let env = dir.path().join("ext_cloud.env");
+            let cli = crate::config::cli::Cli::try_parse_from([
+                "fh",
+                "-c",
+                path.to_str().unwrap(),
+                "--env-file",
+                env.to_str().unwrap(),
+            ])
+            .unwrap();
+            let vars = |k: &str| match k {
+                "CONNECTION_KEEPALIVE_ORG_ID" | "CONNECTION_KEEPALIVE_TXN_ID" => {
+                    Some("x".to_string())
+                }
+                _ => None,
+            };
+            let config = Arc::new(Config::build(&cli.options, &vars).unwrap());
+            let set = |names: &[&str]| {
+                Arc::new(Mutex::new(names.iter().map(|s| s.to_string()).collect()))
+            };
+            let probe = RegionProbe {
+                env: config.env_file.clone(),
+                down: set(probe_down),
+                calls: Arc::default(),
+            };
+            let standby_down: Arc<Mutex<HashSet<String>>> = set(standby_down);
+            let (tx, rx) = mpsc::channel(4);
+            let (cfg, down) = (config.clone(), standby_down.clone());
+            tokio::spawn(async move {
+                loop {
+                    let batch = cfg
+                        .regions
+                        .iter()
+                        .enumerate()
+                        .map(|(i, r)| CheckReport {
+                            subject: Subject::Region(i),
+                            result: if down.lock().unwrap().contains(&r.name) {
+                                Err(ProbeError::new(ErrorKind::Refused, "refused"))
+                            } else {
+                                Ok(())
+                            },
+                            latency: Duration::from_millis(10),
+                        })
+                        .collect();
+                    if tx.send(batch).await.is_err() {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            });
+            let restarts = Restarts::default();
+            let state = StateDir::open(&config.state_dir);
+            let cancel = CancellationToken::new();
+            let daemon = Daemon::new(config.clone(), probe.clone(), restarts.clone(), state)
+                .with_checks(Some(rx), None);
+            let task = tokio::spawn(daemon.run(cancel.clone()));
+            Rig {
+                _dir: dir,
+                config,
+                probe,
+                restarts,
+                standby_down,
+                cancel,
+                task,
+            }
+        }
+
+        fn region(&self) -> Option<String> {
+            self.config.env_file.read().unwrap().and_then(|c| c.region)
+        }
+
+        fn restarts(&self) -> usize {
+            self.restarts.0.lock().unwrap().len()
+        }
+
+        async fn stop(self) {
+            self.cancel.cancel();
+            self.task.await.unwrap();
+        }
+    }
+
+    async fn sleep(secs: u64) {
+        tokio::time::sleep(Duration::from_secs(secs)).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_outage_skips_the_standby_that_is_down() {
+        let rig = Rig::start("[failover]\nthreshold = \"1m\"\n", &["EU"], &["NAM"]);
+        sleep(5).await;
+        assert_eq!(rig.region().as_deref(), Some("EU"));
+        sleep(60).await;
+        assert_eq!(rig.region().as_deref(), Some("APAC"));
+        assert_eq!(rig.restarts(), 2, "start + one failover");
+        rig.stop().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn all_down_stays_without_restarts_until_a_standby_comes_back() {
+        let rig = Rig::start(
+            "[failover]\nthreshold = \"1m\"\n",
+            &["EU"],
+            &["NAM", "EU", "APAC"],
+        );
+        sleep(5 * 60).await;
+        assert_eq!(rig.region().as_deref(), Some("EU"));
+        assert_eq!(rig.restarts(), 1, "only the start-up restart");
+        rig.standby_down.lock().unwrap().remove("APAC");
+        // two good checks (rise 2), then the next probe (fail_interval = interval 10 s)
+        sleep(15).await;
+        assert_eq!(rig.region().as_deref(), Some("APAC"));
+        assert_eq!(rig.restarts(), 2);
+        rig.stop().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn fail_interval_is_the_cadence_while_failing_only() {
+        let rig = Rig::start(
+            "[failover]\nthreshold = \"1m\"\n[probe]\ninterval = \"10s\"\nfail_interval = \"2s\"\n",
+            &[],
+            &[],
+        );
+        let t0 = Instant::now();
+        sleep(31).await;
+        rig.probe.down.lock().unwrap().insert("EU".into());
+        sleep(20).await;
+        rig.probe.down.lock().unwrap().clear();
+        sleep(60).await;
+        let calls = rig.probe.calls.lock().unwrap().clone();
+        let count = |from: u64, to: u64| {
+            calls
+                .iter()
+                .filter(|t| (from..to).contains(&(**t - t0).as_secs()))
+                .count()
+        };
+        // healthy: every 10 s; failing (the probe at 40 s is the first to fail): every 2 s;
+        // healthy again from the probe at 52 s: every 10 s.
+        assert_eq!(count(0, 31), 4, "{calls:?}");
+        assert_eq!(count(41, 51), 5, "{calls:?}");
+        assert_eq!(count(52, 53), 1, "{calls:?}");
+        assert_eq!(count(53, 111), 5, "{calls:?}");
+        assert_eq!(rig.region().as_deref(), Some("EU"), "no failover");
+        rig.stop().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failback_whose_write_is_retried_is_announced_once() {
+        use tracing_subscriber::prelude::*;
+        let (layer, logs) =
+            crate::report::logging::capture("t", crate::config::cli::LogFormat::Json);
+        let _guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));
+        let rig = Rig::start(
+            "[failover]\nthreshold = \"1m\"\nfailback = \"auto\"\nfailback_after = \"5m\"\n",
+            &["EU"],
+            &["EU"],
+        );
+        sleep(65).await;
+        assert_eq!(rig.region().as_deref(), Some("NAM"));
+        rig.probe.down.lock().unwrap().clear();
+        rig.standby_down.lock().unwrap().clear();
+        // a `switch` holds the env file's lock: every failback write is busy and retried
+        let held = std::fs::File::open(rig.config.env_file.lock_path()).unwrap();
+        held.lock().unwrap();
+        sleep(8 * 60).await;
+        assert_eq!(rig.region().as_deref(), Some("NAM"));
+        held.unlock().unwrap();
+        sleep(30).await;
+        assert_eq!(rig.region().as_deref(), Some("EU"));
+        let text = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
+        let count = |event: &str| {
+            text.lines()
+                .filter(|l| l.contains(&format!("\"event\":\"{event}\"")))
+                .count()
+        };
+        assert!(count("env_file_write_failed") > 1, "{text}");
+        assert_eq!(count("failback"), 1, "{text}");
+        rig.stop().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn auto_failback_after_failback_after_and_the_pin_file_holds_it() {
+        let rig = Rig::start(
+            "[failover]\nthreshold = \"1m\"\nfailback = \"auto\"\nfailback_after = \"5m\"\n",
+            &["EU"],
+            &["EU"],
+        );
+        sleep(65).await;
+        assert_eq!(rig.region().as_deref(), Some("NAM"));
+        let failover_at = Instant::now();
+        // EU recovers; failback five minutes after its checks say so
+        rig.probe.down.lock().unwrap().clear();
+        rig.standby_down.lock().unwrap().clear();
+        sleep(4 * 60).await;
+        assert_eq!(rig.region().as_deref(), Some("NAM"), "too early");
+        sleep(90).await;
+        assert_eq!(rig.region().as_deref(), Some("EU"));
+        assert!(failover_at.elapsed() >= Duration::from_secs(300));
+        assert_eq!(rig.restarts(), 3);
+
+        // a manual switch (env file + pin file, as `switch` writes them) holds it
+        let state = StateDir::open(&rig.config.state_dir);
+        crate::adapters::pin::write(&state, "APAC").unwrap();
+        let apac = rig.config.region("APAC").unwrap().clone();
+        rig.config.env_file.write(&apac).unwrap();
+        sleep(30 * 60).await;
+        assert_eq!(rig.region().as_deref(), Some("APAC"), "pinned");
+        // until it is unpinned
+        crate::adapters::pin::clear(&state).unwrap();
+        sleep(20).await;
+        assert_eq!(rig.region().as_deref(), Some("EU"));
+        rig.stop().await;
+    }
+}

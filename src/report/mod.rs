@@ -1,0 +1,14 @@
+//! What happened, told to people and machines: JSON log lines, the observer the daemon
+//! reports to, the metrics, the live view, the status page and its endpoints, the decision
+//! journal, Datadog, and the status file.
+
+pub mod datadog;
+pub mod journal;
+pub mod logging;
+pub mod metrics;
+pub mod observer;
+pub mod page;
+pub mod services;
+pub mod status;
+pub mod view;
+pub mod web;
