@@ -57,13 +57,9 @@ pub struct EnvContents {
     pub cloud: Option<String>,
 }
 
-/// The env file's location and the names of its two variables.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EnvFile {
-    pub path: PathBuf,
-    pub cloud_var: String,
-    pub region_var: String,
-}
+pub use crate::config::EnvFile;
+
+/// Reading, writing and locking are this module's; the location and names are the config's.
 
 impl EnvFile {
     /// Reads the file: `Ok(None)` when it does not exist.

@@ -5,6 +5,7 @@
 
 pub mod checks;
 pub mod envfile;
+pub mod error;
 pub mod net;
 pub mod pause;
 pub mod pin;

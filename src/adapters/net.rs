@@ -17,7 +17,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use url::Url;
 
-use crate::adapters::probe::{ErrorKind, ProbeError};
+use crate::adapters::error::{ErrorKind, ProbeError};
 
 /// How to verify the servers we talk to.
 #[derive(Debug, Clone, Default)]

@@ -2,84 +2,19 @@
 //! failure classified (status, timeout, refused, reset, tls, dns, protocol, io) because the
 //! logs, the metrics and the policy all need to know which it was.
 
-use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use http_body_util::BodyExt;
-use thiserror::Error;
 use tokio::time::Instant;
 use url::Url;
 
+pub use crate::adapters::error::{ErrorKind, ProbeError};
 use crate::adapters::net::{Connector, TlsSettings};
 
 /// Past this many body bytes the probe stops reading: a 200 with headers is the answer, and
 /// the body is never buffered.
 const MAX_BODY: u64 = 1024 * 1024;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ErrorKind {
-    Status,
-    Timeout,
-    Refused,
-    Reset,
-    Tls,
-    Dns,
-    Protocol,
-    Io,
-}
-
-impl ErrorKind {
-    pub const ALL: [ErrorKind; 8] = [
-        ErrorKind::Status,
-        ErrorKind::Timeout,
-        ErrorKind::Refused,
-        ErrorKind::Reset,
-        ErrorKind::Tls,
-        ErrorKind::Dns,
-        ErrorKind::Protocol,
-        ErrorKind::Io,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorKind::Status => "status",
-            ErrorKind::Timeout => "timeout",
-            ErrorKind::Refused => "refused",
-            ErrorKind::Reset => "reset",
-            ErrorKind::Tls => "tls",
-            ErrorKind::Dns => "dns",
-            ErrorKind::Protocol => "protocol",
-            ErrorKind::Io => "io",
-        }
-    }
-}
-
-impl fmt::Display for ErrorKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Why a probe failed: its kind, and a detail for people.
-#[derive(Debug, Clone, Error, PartialEq, Eq)]
-#[error("{kind}: {detail}")]
-pub struct ProbeError {
-    pub kind: ErrorKind,
-    pub detail: String,
-    /// The HTTP status, when the kind is `Status`.
-    pub http_status: Option<u16>,
-}
-
-impl ProbeError {
-    pub fn new(kind: ErrorKind, detail: impl Into<String>) -> Self {
-        ProbeError {
-            kind,
-            detail: detail.into(),
-            http_status: None,
-        }
-    }
-}
 
 /// One probe's result with its latency and traffic.
 #[derive(Debug, Clone)]

@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
+use crate::config::threshold_text;
 use crate::config::{Choose, Config, Failback, human};
-use crate::daemon::threshold_text;
 
 /// Worst case from the start of an outage to the policy's verdict.
 fn detect(c: &Config) -> Duration {

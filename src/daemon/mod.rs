@@ -3,6 +3,7 @@
 //! env-file write and finishing it.
 
 pub mod intel;
+pub mod pause;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,12 +14,11 @@ use tracing::{debug, error, info, warn};
 
 use crate::adapters::checks::CheckReport;
 use crate::adapters::envfile::{EnvContents, EnvFileError};
-use crate::adapters::pause;
 use crate::adapters::probe::{Probe, ProbeReport};
 use crate::adapters::restart::{Restart, RestartError};
 use crate::adapters::state::StateDir;
 use crate::adapters::throughput::Throughput;
-use crate::config::{Config, human};
+use crate::config::{Config, human, threshold_text};
 use crate::daemon::intel::Intel;
 use crate::kernel::health::Verdict;
 use crate::kernel::policy::{self, Cause, Decision, Outcome, Policy};
@@ -44,16 +44,6 @@ impl Reason {
             Reason::Outage => "outage",
             Reason::Failback => "failback",
         }
-    }
-}
-
-/// The threshold as the old script wrote it: `4 min` for whole minutes, else humantime.
-pub fn threshold_text(d: Duration) -> String {
-    let secs = d.as_secs();
-    if d.subsec_nanos() == 0 && secs > 0 && secs.is_multiple_of(60) {
-        format!("{} min", secs / 60)
-    } else {
-        human(d)
     }
 }
 
@@ -87,7 +77,7 @@ pub struct Daemon<P, R> {
 
 impl<P: Probe, R: Restart> Daemon<P, R> {
     pub fn new(config: Arc<Config>, probe: P, restarter: R, state: StateDir) -> Self {
-        let policy = Policy::from_config(&config, 0);
+        let policy = config.policy(0);
         let obs = Observer::new(&config);
         let pause = pause::Gate::new(state.clone());
         Daemon {
@@ -246,7 +236,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
             );
         }
         let start = policy::startup(self.config.preferred.is_some(), env_index);
-        self.policy = Policy::from_config(&self.config, start.active);
+        self.policy = self.config.policy(start.active);
         self.last_seen = env_index.map(|i| self.region(i).name.clone());
         self.obs.started(start.active, start.write);
         let active = self.active().clone();
@@ -589,15 +579,6 @@ mod tests {
     use super::*;
     use crate::adapters::probe::{ErrorKind, ProbeError};
     use std::sync::Mutex;
-
-    #[test]
-    fn threshold_text_matches_the_old_script() {
-        assert_eq!(threshold_text(Duration::from_secs(240)), "4 min");
-        assert_eq!(threshold_text(Duration::from_secs(60)), "1 min");
-        assert_eq!(threshold_text(Duration::from_secs(90)), "1m 30s");
-        assert_eq!(threshold_text(Duration::from_secs(1)), "1s");
-        assert_eq!(threshold_text(Duration::from_millis(1500)), "1s 500ms");
-    }
 
     /// A probe that answers from a script of outcomes keyed by elapsed time.
     struct ScriptedProbe {

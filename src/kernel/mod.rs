@@ -3,7 +3,9 @@
 //! file: `now` is handed in, and the settings are the kernel's own small structs.
 
 pub mod damping;
+pub mod decision;
 pub mod health;
 pub mod policy;
 pub mod region;
+pub mod rules;
 pub mod standby;

@@ -1,0 +1,70 @@
+//! Why a network call failed, as the logs, the metrics and the policy need it: a kind
+//! (timeout, refused, reset, tls, dns, status...) and a detail for people.
+
+use std::fmt;
+
+use thiserror::Error;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    Status,
+    Timeout,
+    Refused,
+    Reset,
+    Tls,
+    Dns,
+    Protocol,
+    Io,
+}
+
+impl ErrorKind {
+    pub const ALL: [ErrorKind; 8] = [
+        ErrorKind::Status,
+        ErrorKind::Timeout,
+        ErrorKind::Refused,
+        ErrorKind::Reset,
+        ErrorKind::Tls,
+        ErrorKind::Dns,
+        ErrorKind::Protocol,
+        ErrorKind::Io,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Status => "status",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Refused => "refused",
+            ErrorKind::Reset => "reset",
+            ErrorKind::Tls => "tls",
+            ErrorKind::Dns => "dns",
+            ErrorKind::Protocol => "protocol",
+            ErrorKind::Io => "io",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a probe failed: its kind, and a detail for people.
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
+#[error("{kind}: {detail}")]
+pub struct ProbeError {
+    pub kind: ErrorKind,
+    pub detail: String,
+    /// The HTTP status, when the kind is `Status`.
+    pub http_status: Option<u16>,
+}
+
+impl ProbeError {
+    pub fn new(kind: ErrorKind, detail: impl Into<String>) -> Self {
+        ProbeError {
+            kind,
+            detail: detail.into(),
+            http_status: None,
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! What the policy is told and what it answers: the start rule, a probe's outcome, why a
+//! switch is made, what holds one back, and the decision after one observation.
+
+use std::time::Duration;
+
+/// Which region to use at start, and whether the env file must be written for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Startup {
+    /// Index into the failover order.
+    pub active: usize,
+    /// False when the env file already names `active`: nothing to write, nothing to restart.
+    pub write: bool,
+}
+
+/// Rule 1 of the daemon: `--region` if given (it is first in the order), else the region the env
+/// file names if it is in the list, else the first of the list.
+pub fn startup(preferred_given: bool, env_region: Option<usize>) -> Startup {
+    match (preferred_given, env_region) {
+        (true, Some(0)) => Startup {
+            active: 0,
+            write: false,
+        },
+        (true, _) | (false, None) => Startup {
+            active: 0,
+            write: true,
+        },
+        (false, Some(i)) => Startup {
+            active: i,
+            write: false,
+        },
+    }
+}
+
+/// What a probe of the active region showed, as far as the policy cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    Failure,
+}
+
+/// Why an automatic switch is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+    /// The active region's outage lasted the threshold.
+    Outage,
+    /// The preferred region has been healthy for `failback_after`.
+    Failback,
+}
+
+impl Cause {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cause::Outage => "outage",
+            Cause::Failback => "failback",
+        }
+    }
+}
+
+/// What holds a due switch back.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Hold {
+    /// Every standby is down (or not known to be up): stay and keep probing.
+    AllRegionsDown,
+    /// Is-it-me: the active region, every standby and every reference target fail together.
+    HostNetwork,
+    /// Flap damping: the next automatic switch is allowed only after this long.
+    Damped { next_allowed_in: Duration },
+    /// The throughput gate: the measured figure (kbit/s; `None` when the download failed) is
+    /// below `network.min_mbps`.
+    LowThroughput { kbps: Option<u64> },
+}
+
+impl Hold {
+    /// The `reason` field of the log line.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Hold::AllRegionsDown => "all_regions_down",
+            Hold::HostNetwork => "host_network",
+            Hold::Damped { .. } => "damped",
+            Hold::LowThroughput { .. } => "low_throughput",
+        }
+    }
+}
+
+/// What the policy asks the daemon to do after one observation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Decision {
+    /// Healthy, and it was healthy before.
+    Healthy,
+    /// Healthy again after failures that did not last the threshold.
+    Recovered { failed_for: Duration },
+    /// Failing, for this long so far (zero on the first failure).
+    Failing { failing_for: Duration },
+    /// The outage lasted the threshold: move from `from` to `to` (indices into the order).
+    /// The policy moves only when the daemon confirms with [`Policy::moved`].
+    Failover {
+        from: usize,
+        to: usize,
+        failed_for: Duration,
+    },
+    /// A failover to `to` is due, but the throughput gate needs a measurement first: measure
+    /// and hand the figure to [`Policy::throughput`].
+    MeasureThroughput { from: usize, to: usize },
+    /// The preferred region (`to`) has been healthy for `healthy_for`: go back to it.
+    Failback {
+        from: usize,
+        to: usize,
+        healthy_for: Duration,
+    },
+    /// A switch is due but held back; `announce` is true once per change of what holds it.
+    Held {
+        cause: Cause,
+        from: usize,
+        to: Option<usize>,
+        reason: Hold,
+        announce: bool,
+    },
+}
