@@ -19,3 +19,5 @@ pub mod config;
 pub mod daemon;
 pub mod kernel;
 pub mod report;
+#[cfg(test)]
+mod testing;

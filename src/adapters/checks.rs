@@ -170,19 +170,9 @@ impl Checks {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
 
     fn config(toml: &str) -> Config {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("c.toml");
-        std::fs::write(&path, toml).unwrap();
-        let cli =
-            crate::config::cli::Cli::try_parse_from(["fh", "-c", path.to_str().unwrap()]).unwrap();
-        let vars = |k: &str| match k {
-            "CONNECTION_KEEPALIVE_ORG_ID" | "CONNECTION_KEEPALIVE_TXN_ID" => Some("x".to_string()),
-            _ => None,
-        };
-        Config::build(&cli.options, &vars).unwrap()
+        crate::testing::config_with_file(toml, &[])
     }
 
     fn closed_port() -> u16 {

@@ -59,8 +59,7 @@ pub struct EnvContents {
 
 pub use crate::config::EnvFile;
 
-/// Reading, writing and locking are this module's; the location and names are the config's.
-
+// Reading, writing and locking are this module's; the location and names are the config's.
 impl EnvFile {
     /// Reads the file: `Ok(None)` when it does not exist.
     pub fn read(&self) -> Result<Option<EnvContents>, EnvFileError> {

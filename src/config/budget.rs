@@ -168,21 +168,8 @@ pub fn doubtful(c: &Config) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
 
-    fn config(toml: &str, args: &[&str]) -> Config {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("c.toml");
-        std::fs::write(&path, toml).unwrap();
-        let mut argv = vec!["fh", "-c", path.to_str().unwrap()];
-        argv.extend_from_slice(args);
-        let cli = crate::config::cli::Cli::try_parse_from(argv).unwrap();
-        let vars = |k: &str| match k {
-            "CONNECTION_KEEPALIVE_ORG_ID" | "CONNECTION_KEEPALIVE_TXN_ID" => Some("x".to_string()),
-            _ => None,
-        };
-        Config::build(&cli.options, &vars).unwrap()
-    }
+    use crate::testing::config_with_file as config;
 
     const REGIONS: &str = "region = \"EU\"\n\
         [[regions]]\nname = \"NAM\"\ncloud = \"n\"\nhealth_url = \"tcp://127.0.0.1:1\"\n\

@@ -12,14 +12,11 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::adapters::checks::CheckReport;
-use crate::adapters::pin;
 use crate::adapters::probe::ProbeReport;
-use crate::adapters::state::StateDir;
 use crate::adapters::throughput::Throughput;
 use crate::config::{Config, human};
 use crate::kernel::health::Verdict;
 use crate::kernel::policy::{Cause, Decision, Hold, Policy};
-use crate::kernel::region;
 use crate::kernel::standby::Subject;
 
 fn ms(d: Duration) -> u64 {
@@ -34,8 +31,6 @@ pub struct Intel {
     config: Arc<Config>,
     checks: Option<mpsc::Receiver<Vec<CheckReport>>>,
     throughput: Option<Throughput>,
-    /// The pin file's content when last read, to notice `switch` and `switch --unpin`.
-    pin_seen: Option<String>,
     latency_file_failing: bool,
 }
 
@@ -45,7 +40,6 @@ impl Intel {
             config,
             checks: None,
             throughput: None,
-            pin_seen: None,
             latency_file_failing: false,
         }
     }
@@ -145,77 +139,6 @@ impl Intel {
                         .map(|l| format!(", smoothed latency {l} ms"))
                         .unwrap_or_default()
                 ),
-            }
-        }
-    }
-
-    /// Keeps the pin and the pin file in step: a change of the file (`switch`, `switch
-    /// --unpin`) sets the policy's pin; otherwise what the policy decided (a switch by hand
-    /// pins, an outage unpins) is written to the file. Without a state dir, or in a dry run,
-    /// nothing is written.
-    pub fn sync_pin(&mut self, policy: &mut Policy, state: &StateDir) {
-        let on_disk = pin::read(state);
-        if on_disk != self.pin_seen {
-            match &on_disk {
-                Some(name) => match region::find(&self.config.regions, name) {
-                    Some(i) => {
-                        policy.pin(Some(i));
-                        info!(
-                            event = "pinned",
-                            region = %self.config.regions[i].name,
-                            source = "state_dir",
-                            "Region {} is pinned by a manual switch: no automatic failback away from it until the next outage or `switch --unpin`",
-                            self.config.regions[i].name
-                        );
-                    }
-                    None => {
-                        policy.pin(None);
-                        warn!(event = "pin_unknown_region", region = %name, "The pin names region {name}, which is not in the failover list: ignored");
-                    }
-                },
-                None => {
-                    policy.pin(None);
-                    info!(
-                        event = "unpinned",
-                        region = self.pin_seen.as_deref().unwrap_or(""),
-                        reason = "unpin",
-                        "The pin of a manual switch was removed: automatic failback may apply again"
-                    );
-                }
-            }
-            self.pin_seen = on_disk;
-            return;
-        }
-        if self.config.dry_run || state.path().is_none() {
-            return;
-        }
-        let wanted = policy.pinned().map(|i| self.config.regions[i].name.clone());
-        if wanted == on_disk {
-            return;
-        }
-        let written = match &wanted {
-            Some(name) => pin::write(state, name).map(|()| {
-                info!(
-                    event = "pinned",
-                    region = %name,
-                    source = "env_file",
-                    "Region {name} was chosen by hand: pinned, no automatic failback away from it until the next outage or `switch --unpin`"
-                );
-            }),
-            None => pin::clear(state).map(|()| {
-                info!(
-                    event = "unpinned",
-                    region = on_disk.as_deref().unwrap_or(""),
-                    reason = "outage",
-                    "The outage ended the pin of region {}: automatic failback may apply again",
-                    on_disk.as_deref().unwrap_or("")
-                );
-            }),
-        };
-        match written {
-            Ok(()) => self.pin_seen = wanted,
-            Err(e) => {
-                warn!(event = "state_write_failed", error = %e, "Cannot update the pin in the state directory: {e}");
             }
         }
     }
@@ -395,25 +318,6 @@ impl Intel {
             }
         }
     }
-
-    /// Logs a failback before it is made.
-    pub fn failback(&self, from: usize, to: usize, healthy_for: Duration) {
-        let (from, to) = (&self.config.regions[from], &self.config.regions[to]);
-        info!(
-            event = "failback",
-            region = %from.name,
-            cloud = %from.cloud,
-            to_region = %to.name,
-            to_cloud = %to.cloud,
-            reason = "failback",
-            healthy_for_ms = ms(healthy_for),
-            "The preferred region {} ({}) has been healthy for {}: failing back from {}",
-            to.name,
-            to.cloud,
-            human_ms(healthy_for),
-            from.name
-        );
-    }
 }
 
 #[cfg(test)]
@@ -425,6 +329,7 @@ mod tests {
     use crate::adapters::envfile::EnvFile;
     use crate::adapters::probe::{ErrorKind, Probe, ProbeError};
     use crate::adapters::restart::{Restart, RestartError};
+    use crate::adapters::state::StateDir;
     use crate::daemon::Daemon;
     use clap::Parser;
     use std::collections::HashSet;

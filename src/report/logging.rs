@@ -25,6 +25,16 @@ struct Fields {
 
 impl Fields {
     fn push(&mut self, field: &Field, value: serde_json::Value) {
+        if field.name() == EVENT_FIELDS {
+            if let serde_json::Value::String(text) = &value
+                && let Ok(serde_json::Value::Object(map)) = serde_json::from_str(text)
+            {
+                for (name, value) in map {
+                    self.push_named(&name, value);
+                }
+            }
+            return;
+        }
         if field.name() == "message" {
             self.message = match value {
                 serde_json::Value::String(s) => s,
@@ -32,13 +42,31 @@ impl Fields {
             };
             return;
         }
-        let name = field.name();
+        self.push_named(field.name(), value);
+    }
+
+    fn push_named(&mut self, name: &str, value: serde_json::Value) {
         let name = if RESERVED.contains(&name) {
             format!("fh_{name}")
         } else {
             name.to_string()
         };
         self.pairs.push((name, value));
+    }
+}
+
+/// The field that carries an [`Event`](crate::report::event::Event)'s fields into its line.
+const EVENT_FIELDS: &str = "event_fields";
+
+/// Writes the log line of a decision: its level, `event` name, message and fields.
+pub fn event(e: &crate::report::event::Event) {
+    use crate::report::journal::Level as L;
+    let fields = serde_json::Value::Object(e.fields()).to_string();
+    let (name, message) = (e.name(), e.message());
+    match e.level() {
+        L::Info => tracing::info!(event = name, event_fields = fields, "{message}"),
+        L::Warn => tracing::warn!(event = name, event_fields = fields, "{message}"),
+        L::Error => tracing::error!(event = name, event_fields = fields, "{message}"),
     }
 }
 

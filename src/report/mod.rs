@@ -3,6 +3,7 @@
 //! journal, Datadog, and the status file.
 
 pub mod datadog;
+pub mod event;
 pub mod journal;
 pub mod logging;
 pub mod metrics;

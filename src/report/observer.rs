@@ -15,12 +15,14 @@ use tokio::time::Instant;
 use crate::adapters::pause::Pause;
 use crate::adapters::probe::ProbeReport;
 use crate::adapters::restart::RestartError;
-use crate::config::{Config, human};
+use crate::config::Config;
 use crate::kernel::region::Region;
 use crate::report::datadog::{self, Datadog};
-use crate::report::journal::{Journal, Level, Record, timestamp};
+use crate::report::event::{Event, Place, SwitchReason};
+use crate::report::journal::{Journal, Record};
+use crate::report::logging;
 use crate::report::metrics::Metrics;
-use crate::report::view::{Meta, OutageChange, Snapshot, View, ms};
+use crate::report::view::{Meta, OutageChange, Snapshot, View};
 
 /// Decisions kept in memory for `/history` and the status page.
 pub const HISTORY: usize = 200;
@@ -111,98 +113,81 @@ impl Observer {
         self.tx.subscribe()
     }
 
-    fn name(&self, i: usize) -> (String, String) {
+    fn place(&self, i: usize) -> Place {
         self.regions
             .get(i)
-            .map(|r| (r.name.clone(), r.cloud.clone()))
+            .map(|r| Place {
+                region: r.name.clone(),
+                cloud: r.cloud.clone(),
+            })
             .unwrap_or_default()
     }
 
-    /// The daemon chose its region at start; `wrote`: the env file did not name it yet.
-    pub fn started(&mut self, active: usize, wrote: bool) {
+    fn index(&self, region: &str) -> Option<usize> {
+        self.regions.iter().position(|r| r.name == region)
+    }
+
+    /// Reports a decision: its log line, its journal record (with `/history` and Datadog),
+    /// and what it changes in the live view and the metrics.
+    pub fn emit(&mut self, event: Event) {
         let wall = SystemTime::now();
-        self.view.set_active(active, wall);
-        self.metrics.set_active(&self.regions, active);
-        let (name, cloud) = self.name(active);
-        let how = if wrote {
-            "the env file did not name it: writing it and restarting the programs"
-        } else {
-            "the env file already names it"
-        };
-        self.record(
-            Record::new(
-                wall,
-                Level::Info,
-                "daemon_started",
-                format!("Started on region {name} (cloud {cloud}): {how}"),
-            )
-            .with("region", name)
-            .with("cloud", cloud)
-            .with("env_file_written", wrote)
-            .with("version", env!("CARGO_PKG_VERSION")),
-        );
+        match &event {
+            Event::DaemonStarted { at, .. } => {
+                let active = self.index(&at.region).unwrap_or(0);
+                self.view.set_active(active, wall);
+                self.metrics.set_active(&self.regions, active);
+            }
+            Event::FailoverHeld { .. } => self.view.hold_back(),
+            Event::Paused { .. } | Event::Resumed { .. } => {
+                let paused = matches!(event, Event::Paused { .. });
+                self.metrics.paused.set(i64::from(paused));
+            }
+            Event::Pinned { region, .. } => self.view.set_pin(Some(region.clone())),
+            Event::Unpinned { .. } => self.view.set_pin(None),
+            _ => {}
+        }
+        logging::event(&event);
+        self.record(event.record(wall));
         self.publish(wall);
     }
 
     /// A probe of the active region `region`; `failing_since` is the policy's outage timer
-    /// after it.
+    /// after it. The first failure of an outage and the recovery are decisions.
     pub fn probed(&mut self, region: usize, report: &ProbeReport, failing_since: Option<Instant>) {
         let now = Instant::now();
         let wall = SystemTime::now();
-        let (name, cloud) = self.name(region);
+        let at = self.place(region);
         let error = report.result.as_ref().err();
-        self.metrics.probed(&name, report.is_ok(), report.latency);
-        self.metrics.healthy(&name, report.is_ok());
+        self.metrics
+            .probed(&at.region, report.is_ok(), report.latency);
+        self.metrics.healthy(&at.region, report.is_ok());
         self.view
             .checked(region, report.latency, error.map(|e| e.to_string()), wall);
         let kind = error.map(|e| e.kind.as_str());
-        match self.view.outage_timer(failing_since, kind, now, wall) {
-            OutageChange::Started => {
-                let detail = error.map(|e| e.to_string()).unwrap_or_default();
-                self.record(
-                    Record::new(
-                        wall,
-                        Level::Warn,
-                        "outage_started",
-                        format!(
-                            "Region {name} ({cloud}) failing: {detail}; the outage timer starts"
-                        ),
-                    )
-                    .with("region", name)
-                    .with("cloud", cloud)
-                    .with("error_kind", kind)
-                    .with("http_status", error.and_then(|e| e.http_status)),
-                );
-            }
-            OutageChange::Recovered(failed_for) => {
-                self.record(
-                    Record::new(
-                        wall,
-                        Level::Info,
-                        "outage_ended",
-                        format!(
-                            "Region {name} ({cloud}) answers again after {} of failures",
-                            human(Duration::from_millis(ms(failed_for)))
-                        ),
-                    )
-                    .with("region", name)
-                    .with("cloud", cloud)
-                    .with("how", "recovered")
-                    .with("failed_for_ms", ms(failed_for)),
-                );
-            }
-            OutageChange::None => {}
-        }
+        let change = self.view.outage_timer(failing_since, kind, now, wall);
         let outage = self.view.outage().map_or(0.0, |(_, d)| d.as_secs_f64());
         self.metrics.outage_seconds.set(outage);
-        self.publish(wall);
+        match (change, error) {
+            (OutageChange::Started, Some(e)) => self.emit(Event::OutageStarted {
+                at,
+                error_kind: e.kind.as_str(),
+                http_status: e.http_status,
+                error: e.to_string(),
+            }),
+            (OutageChange::Recovered(failed_for), _) => self.emit(Event::OutageEnded {
+                at,
+                recovered: true,
+                failed_for,
+            }),
+            _ => self.publish(wall),
+        }
     }
 
     /// A standby region's own health check (rise/fall already applied by the caller).
     pub fn region_checked(&mut self, region: usize, healthy: bool, latency: Duration) {
         let wall = SystemTime::now();
-        let (name, _) = self.name(region);
-        self.metrics.healthy(&name, healthy);
+        let at = self.place(region);
+        self.metrics.healthy(&at.region, healthy);
         self.view.checked(
             region,
             latency,
@@ -212,35 +197,15 @@ impl Observer {
         self.publish(wall);
     }
 
-    /// An outage lasted the threshold but automatic switching is paused.
-    pub fn held_back(&mut self, from: &Region, to: &Region, failed_for: Duration, pause: &Pause) {
-        let wall = SystemTime::now();
-        self.view.hold_back();
-        self.record(
-            Record::new(
-                wall,
-                Level::Warn,
-                "failover_held",
-                format!(
-                    "Outage of {} lasted {}: failover to {} held back, automatic switching is paused {}",
-                    from.name,
-                    human(Duration::from_millis(ms(failed_for))),
-                    to.name,
-                    pause.describe(wall)
-                ),
-            )
-            .with("from", from.name.clone())
-            .with("to", to.name.clone())
-            .with("reason", "paused")
-            .with("failed_for_ms", ms(failed_for))
-            .with("pause_until", pause.until.map(timestamp)),
-        );
-        self.publish(wall);
-    }
-
-    /// The env file now names `to` (written by the daemon for `reason`, or by hand: "manual").
-    /// A start that writes the region it already had is not a switch.
-    pub fn switched(&mut self, from: usize, to: usize, reason: &str, failed_for: Option<Duration>) {
+    /// The env file now names `to`. A start that writes the region it already had is not a
+    /// switch; a switch ends the outage of the region it leaves.
+    pub fn switched(
+        &mut self,
+        from: usize,
+        to: usize,
+        reason: SwitchReason,
+        failed_for: Option<Duration>,
+    ) {
         let wall = SystemTime::now();
         self.metrics.set_active(&self.regions, to);
         if from == to {
@@ -248,170 +213,69 @@ impl Observer {
             self.publish(wall);
             return;
         }
-        let outage = self.view.outage();
-        let (from_name, from_cloud) = self.name(from);
-        let (to_name, to_cloud) = self.name(to);
-        if let Some((_, failing_for)) = outage {
-            self.record(
-                Record::new(
-                    wall,
-                    Level::Info,
-                    "outage_ended",
-                    format!(
-                        "Left region {from_name} after {} of failures",
-                        human(Duration::from_millis(ms(failing_for)))
-                    ),
-                )
-                .with("region", from_name.clone())
-                .with("cloud", from_cloud.clone())
-                .with("how", "switched")
-                .with("failed_for_ms", ms(failing_for)),
-            );
+        let (from_place, to_place) = (self.place(from), self.place(to));
+        if let Some((_, failing_for)) = self.view.outage() {
+            self.emit(Event::OutageEnded {
+                at: from_place.clone(),
+                recovered: false,
+                failed_for: failing_for,
+            });
         }
-        self.view.switched(from, to, reason, failed_for, wall);
+        self.view
+            .switched(from, to, reason.as_str(), failed_for, wall);
         self.metrics.outage_seconds.set(0.0);
-        self.metrics.switched(&from_name, &to_name, reason);
-        let why = match (reason, failed_for) {
-            ("outage", Some(d)) => {
-                format!("after {} of failures", human(Duration::from_millis(ms(d))))
-            }
-            ("manual", _) => {
-                "switched by hand (failover-handler switch or an edit of the env file)".to_string()
-            }
-            (r, _) => format!("reason: {r}"),
-        };
-        self.record(
-            Record::new(
-                wall,
-                if reason == "manual" {
-                    Level::Info
-                } else {
-                    Level::Warn
-                },
-                "switch",
-                format!(
-                    "Switched from {from_name} ({from_cloud}) to {to_name} ({to_cloud}): {why}"
-                ),
-            )
-            .with("from", from_name)
-            .with("from_cloud", from_cloud)
-            .with("to", to_name)
-            .with("to_cloud", to_cloud)
-            .with("reason", reason)
-            .with("failed_for_ms", failed_for.map(ms)),
-        );
-        self.publish(wall);
+        self.metrics
+            .switched(&from_place.region, &to_place.region, reason.as_str());
+        self.emit(Event::Switch {
+            from: from_place,
+            to: to_place,
+            reason,
+            failed_for,
+        });
     }
 
     /// The programs were restarted for `region` (or the restart ended otherwise).
     pub fn restarted(&mut self, region: &str, result: &Result<Duration, RestartError>) {
-        let wall = SystemTime::now();
         let failures = self.metrics.restart_failures.get();
         let failed_calls = failures.saturating_sub(self.restart_failures_seen);
         self.restart_failures_seen = failures;
-        let record = match result {
-            Ok(took) => Record::new(
-                wall,
-                Level::Info,
-                "restart",
-                format!(
-                    "Programs restarted for region {region} in {} ms{}",
-                    ms(*took),
-                    if failed_calls > 0 {
-                        format!(" ({failed_calls} failed supervisorctl calls retried)")
-                    } else {
-                        String::new()
-                    }
-                ),
-            )
-            .with("result", "ok")
-            .with("duration_ms", ms(*took)),
-            Err(RestartError::Cancelled(stopped)) => Record::new(
-                wall,
-                Level::Warn,
-                "restart",
-                format!(
-                    "Restart for region {region} interrupted by shutdown; left stopped: [{}]",
-                    stopped.join(", ")
-                ),
-            )
-            .with("result", "interrupted"),
-            Err(e) => Record::new(
-                wall,
-                Level::Error,
-                "restart",
-                format!("Restart for region {region} failed: {e}"),
-            )
-            .with("result", "failed"),
-        };
-        self.record(
-            record
-                .with("region", region)
-                .with("failed_calls", failed_calls),
-        );
-        self.publish(wall);
+        let region = region.to_string();
+        self.emit(match result {
+            Ok(took) => Event::RestartDone {
+                region,
+                took: *took,
+                failed_calls,
+            },
+            Err(RestartError::Cancelled(stopped)) => Event::RestartInterrupted {
+                region,
+                stopped: stopped.clone(),
+            },
+            Err(e) => Event::RestartGaveUp {
+                region,
+                error: e.to_string(),
+            },
+        });
     }
 
     /// The pause file changed: paused (`Some`), resumed, or ended by itself.
     pub fn pause_changed(&mut self, pause: Option<Pause>, ended_by_itself: bool, wall: SystemTime) {
         self.view.set_pause(pause);
-        self.metrics.paused.set(i64::from(pause.is_some()));
-        let record = match pause {
-            Some(p) => Record::new(
-                wall,
-                Level::Info,
-                "paused",
-                format!("Automatic switching paused {}", p.describe(wall)),
-            )
-            .with("since", timestamp(p.since))
-            .with("until", p.until.map(timestamp)),
-            None if ended_by_itself => Record::new(
-                wall,
-                Level::Info,
-                "resumed",
-                "The pause ended by itself: automatic switching resumes",
-            )
-            .with("how", "expired"),
-            None => Record::new(wall, Level::Info, "resumed", "Automatic switching resumed")
-                .with("how", "resume"),
-        };
-        self.record(record);
-        self.publish(wall);
-    }
-
-    /// A manual switch pinned `pin`, or the pin was lifted (`None`).
-    pub fn pin_changed(&mut self, pin: Option<&str>) {
-        let wall = SystemTime::now();
-        self.view.set_pin(pin.map(str::to_string));
-        let record = match pin {
-            Some(r) => Record::new(
-                wall,
-                Level::Info,
-                "pinned",
-                format!("Region {r} pinned by a manual switch: no automatic failback away from it"),
-            )
-            .with("region", r),
-            None => Record::new(wall, Level::Info, "unpinned", "The pin was lifted"),
-        };
-        self.record(record);
-        self.publish(wall);
+        self.emit(match pause {
+            Some(p) => Event::Paused {
+                since: p.since,
+                until: p.until,
+                describe: p.describe(wall),
+            },
+            None => Event::Resumed {
+                expired: ended_by_itself,
+            },
+        });
     }
 
     /// The daemon stops (SIGTERM/SIGINT).
     pub fn stopping(&mut self) {
-        let wall = SystemTime::now();
-        let (name, cloud) = self.name(self.view.active());
-        self.record(
-            Record::new(
-                wall,
-                Level::Info,
-                "daemon_stopped",
-                format!("Stopped; region {name} stays active"),
-            )
-            .with("region", name)
-            .with("cloud", cloud),
-        );
-        self.publish(wall);
+        let at = self.place(self.view.active());
+        self.emit(Event::DaemonStopped { at });
     }
 
     fn remember(&mut self, r: Record) {
@@ -444,41 +308,34 @@ impl Observer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adapters::probe::{ErrorKind, ProbeError};
+    use crate::adapters::probe::ErrorKind;
 
     fn config() -> Config {
-        use clap::Parser;
-        let cli = crate::config::cli::Cli::try_parse_from(["fh"]).unwrap();
-        let vars = |k: &str| match k {
-            "CONNECTION_KEEPALIVE_ORG_ID" | "CONNECTION_KEEPALIVE_TXN_ID" => Some("x".to_string()),
-            _ => None,
-        };
-        Config::build(&cli.options, &vars).unwrap()
+        crate::testing::config(&[])
     }
 
     fn report(ok: bool) -> ProbeReport {
-        ProbeReport {
-            latency: Duration::from_millis(8),
-            result: if ok {
-                Ok(200)
-            } else {
-                Err(ProbeError::new(ErrorKind::Refused, "refused"))
-            },
-            bytes_sent: 0,
-            bytes_received: 0,
-        }
+        crate::testing::report((!ok).then_some(ErrorKind::Refused))
     }
 
     #[test]
     fn decisions_become_history_metrics_and_a_snapshot() {
         let mut obs = Observer::new(&config());
         let rx = obs.subscribe();
-        obs.started(0, true);
+        obs.emit(Event::DaemonStarted {
+            at: obs.place(0),
+            order: vec!["NAM".into(), "EU".into(), "APAC".into()],
+            probe_url: String::new(),
+            interval: Duration::from_secs(10),
+            threshold: Duration::from_secs(240),
+            dry_run: false,
+            env_file_written: true,
+        });
         obs.probed(0, &report(true), None);
         let since = Instant::now();
         obs.probed(0, &report(false), Some(since));
         obs.probed(0, &report(false), Some(since));
-        obs.switched(0, 1, "outage", Some(Duration::from_secs(240)));
+        obs.switched(0, 1, SwitchReason::Outage, Some(Duration::from_secs(240)));
         obs.restarted("EU", &Ok(Duration::from_millis(30)));
         obs.stopping();
         let p = rx.borrow().clone();
@@ -490,13 +347,13 @@ mod tests {
                 "outage_started",
                 "outage_ended",
                 "switch",
-                "restart",
+                "restart_done",
                 "daemon_stopped"
             ]
         );
         let switch = &p.history[3];
-        assert_eq!(switch.str_field("from"), Some("NAM"));
-        assert_eq!(switch.str_field("to"), Some("EU"));
+        assert_eq!(switch.str_field("region"), Some("NAM"));
+        assert_eq!(switch.str_field("to_region"), Some("EU"));
         assert_eq!(switch.str_field("reason"), Some("outage"));
         assert_eq!(switch.fields["failed_for_ms"], 240_000);
         assert_eq!(p.snapshot.active.region, "EU");

@@ -222,8 +222,12 @@ fn timeline(history: &[Record]) -> String {
     } else {
         html.push_str("<ol class=\"timeline\">");
         for r in switches {
-            let from = r.str_field("from").unwrap_or("?");
-            let to = r.str_field("to").unwrap_or("?");
+            // Records of earlier versions name the regions `from` and `to`.
+            let from = r.str_field("region").or(r.str_field("from")).unwrap_or("?");
+            let to = r
+                .str_field("to_region")
+                .or(r.str_field("to"))
+                .unwrap_or("?");
             let reason = r.str_field("reason").unwrap_or("");
             let held = r.event == "failover_held";
             let after = r

@@ -1,0 +1,209 @@
+//! What a probe's outcome leads to: the policy's decision, its report, and the acts it asks
+//! for (a write of the env file, a restart of the programs).
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, error, info, warn};
+
+use crate::adapters::probe::{Probe, ProbeReport};
+use crate::adapters::restart::Restart;
+use crate::config::human;
+use crate::daemon::Daemon;
+use crate::kernel::health::Verdict;
+use crate::kernel::policy::{Cause, Decision, Outcome};
+use crate::kernel::standby::Subject;
+use crate::report::event::{Event, SwitchReason, ms};
+
+impl<P: Probe, R: Restart> Daemon<P, R> {
+    pub(super) async fn observe(&mut self, report: ProbeReport, cancel: &CancellationToken) {
+        let now = Instant::now();
+        let outcome = if report.is_ok() {
+            Outcome::Success
+        } else {
+            Outcome::Failure
+        };
+        self.intel.record_latency(&report).await;
+        let mut decision = self.policy.observe(now, outcome);
+        self.obs
+            .probed(self.policy.active(), &report, self.policy.failing_since());
+        let active = self.active().clone();
+        let latency_ms = ms(report.latency);
+        match (&report.result, decision) {
+            (Ok(code), Decision::Healthy) => {
+                debug!(event = "probe_ok", region = %active.name, cloud = %active.cloud, latency_ms, http_status = code, "Probe of {} ok in {latency_ms} ms", active.cloud);
+            }
+            (Err(e), _) => {
+                let failing_for = self
+                    .policy
+                    .failing_since()
+                    .map_or(Duration::ZERO, |s| now.saturating_duration_since(s));
+                warn!(
+                    event = "probe_failed",
+                    region = %active.name,
+                    cloud = %active.cloud,
+                    error_kind = e.kind.as_str(),
+                    http_status = e.http_status,
+                    latency_ms,
+                    failing_for_ms = ms(failing_for),
+                    "Probe of {} failed ({e}); failing for {} of {}",
+                    active.cloud,
+                    human(Duration::from_millis(ms(failing_for))),
+                    human(self.config.failover.threshold)
+                );
+            }
+            _ => {}
+        }
+        if let Decision::MeasureThroughput { .. } = decision {
+            decision = self.intel.measure(&mut self.policy, cancel).await;
+        }
+        if let Decision::Failback {
+            from,
+            to,
+            healthy_for,
+        } = decision
+        {
+            if self.pause.is_paused() {
+                debug!(
+                    event = "failback_paused",
+                    "Failback held: automatic switching is paused"
+                );
+            } else {
+                if self.failback_announced != Some(to) {
+                    self.failback_announced = Some(to);
+                    self.obs.emit(Event::Failback {
+                        from: self.place(from),
+                        to: self.place(to),
+                        healthy_for,
+                    });
+                }
+                self.apply(to, SwitchReason::Failback, cancel).await;
+            }
+        }
+        self.intel.held(&self.policy, &decision);
+        if let Decision::Failover {
+            from,
+            to,
+            failed_for,
+        } = decision
+        {
+            let since = self.policy.failing_since();
+            let (f, t) = (self.place(from), self.place(to));
+            if self.pause.hold(since, &f, &t, failed_for, &mut self.obs) {
+                return;
+            }
+            if self.announced != since {
+                self.announced = since;
+                self.obs.emit(Event::Failover {
+                    from: f,
+                    to: t,
+                    failed_for,
+                    threshold: self.config.failover.threshold,
+                });
+            }
+            self.apply(to, SwitchReason::Outage, cancel).await;
+        }
+    }
+
+    /// Makes region `to` active: writes the env file, then restarts the programs.
+    pub(super) async fn apply(
+        &mut self,
+        to: usize,
+        reason: SwitchReason,
+        cancel: &CancellationToken,
+    ) {
+        let region = self.region(to).clone();
+        if self.config.dry_run {
+            info!(
+                event = "dry_run",
+                region = %region.name,
+                cloud = %region.cloud,
+                "Dry run: would write region {} and cloud {} to {} and restart the programs",
+                region.name,
+                region.cloud,
+                self.config.env_file.path.display()
+            );
+            self.confirm(to, reason);
+            self.start_pending = false;
+            return;
+        }
+        if let Err(e) = self.write_env(to).await {
+            error!(
+                event = "env_file_write_failed",
+                region = %region.name,
+                error_kind = e.kind(),
+                "{e}; staying on region {} and retrying at the next probe",
+                self.active().name
+            );
+            self.start_pending = reason == SwitchReason::Start;
+            return;
+        }
+        self.start_pending = false;
+        self.last_seen = Some(region.name.clone());
+        let from = self.policy.active();
+        let failed_for = self
+            .policy
+            .failing_since()
+            .map(|s| Instant::now().saturating_duration_since(s));
+        self.confirm(to, reason);
+        self.obs.switched(from, to, reason, failed_for);
+        info!(
+            event = "env_file_written",
+            region = %region.name,
+            cloud = %region.cloud,
+            path = %self.config.env_file.path.display(),
+            "Wrote region {} and cloud {} to {}",
+            region.name,
+            region.cloud,
+            self.config.env_file.path.display()
+        );
+        if !self.config.restart.enabled {
+            info!(
+                event = "restart_skipped",
+                "Not restarting the programs (--no-restart)"
+            );
+            return;
+        }
+        self.obs.emit(Event::Restarting {
+            at: self.place(to),
+            reason,
+        });
+        self.restart(cancel).await;
+    }
+
+    /// Shows the standby checks' verdicts in the status view and the metrics.
+    pub(super) fn report_checks(&mut self, regions: &[usize]) {
+        for &i in regions {
+            let standbys = self.policy.standbys();
+            let subject = Subject::Region(i);
+            let Some(verdict) = standbys.verdict(subject).filter(|v| *v != Verdict::Unknown) else {
+                continue;
+            };
+            let latency = standbys.latency(subject).unwrap_or_default();
+            self.obs.region_checked(i, verdict == Verdict::Up, latency);
+        }
+    }
+
+    /// Tells the policy the switch to `to` is made; an automatic one counts for damping, and
+    /// an outage may end a pin (the pin file follows at the next tick).
+    fn confirm(&mut self, to: usize, reason: SwitchReason) {
+        self.failback_announced = None;
+        let cause = match reason {
+            SwitchReason::Start | SwitchReason::Manual => return self.policy.switched(to),
+            SwitchReason::Outage => Cause::Outage,
+            SwitchReason::Failback => Cause::Failback,
+        };
+        self.policy.moved(Instant::now(), to, cause);
+    }
+
+    pub(super) async fn restart(&mut self, cancel: &CancellationToken) {
+        let region = self.active().name.clone();
+        self.state.mark_restart_pending(&region);
+        let result = self.restarter.restart(cancel).await;
+        self.obs.restarted(&region, &result);
+        if result.is_ok() {
+            self.state.clear_restart_pending();
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! The daemon and its env file: the choice of region at start, and every tick's read that
+//! adopts a switch made by hand and restores a file that went missing.
+
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use crate::adapters::envfile::{EnvContents, EnvFileError};
+use crate::adapters::probe::Probe;
+use crate::adapters::restart::Restart;
+use crate::daemon::Daemon;
+use crate::kernel::policy;
+use crate::kernel::region;
+use crate::report::event::{Event, SwitchReason};
+
+impl<P: Probe, R: Restart> Daemon<P, R> {
+    pub(super) async fn read_env(&self) -> Result<Option<EnvContents>, EnvFileError> {
+        let env_file = self.config.env_file.clone();
+        tokio::task::spawn_blocking(move || env_file.read())
+            .await
+            .unwrap_or_else(|e| {
+                Err(EnvFileError::Read {
+                    path: self.config.env_file.path.clone(),
+                    source: std::io::Error::other(e.to_string()),
+                })
+            })
+    }
+
+    /// Writes the env file for region `i`; runs to completion even during shutdown.
+    pub(super) async fn write_env(&self, i: usize) -> Result<(), EnvFileError> {
+        let env_file = self.config.env_file.clone();
+        let region = self.region(i).clone();
+        tokio::task::spawn_blocking(move || env_file.write(&region))
+            .await
+            .unwrap_or_else(|e| {
+                Err(EnvFileError::Write {
+                    path: self.config.env_file.path.clone(),
+                    source: std::io::Error::other(e.to_string()),
+                })
+            })
+    }
+
+    pub(super) async fn start(&mut self, cancel: &CancellationToken) {
+        if let Ok(removed @ 1..) = self.config.env_file.remove_stale_temp_files() {
+            warn!(
+                event = "stale_temp_removed",
+                count = removed,
+                "Removed {removed} temp file(s) left beside {} by a writer that was killed mid-write",
+                self.config.env_file.path.display()
+            );
+        }
+        let on_disk = match self.read_env().await {
+            Ok(c) => c,
+            Err(e) => {
+                warn!(
+                    event = "env_file_unreadable",
+                    error_kind = e.kind(),
+                    "{e}; it will be rewritten"
+                );
+                None
+            }
+        };
+        let env_region = on_disk.as_ref().and_then(|c| c.region.as_deref());
+        let env_index = env_region.and_then(|r| region::find(&self.config.regions, r));
+        if let (Some(name), None) = (env_region, env_index) {
+            warn!(
+                event = "env_file_unknown_region",
+                region = name,
+                "The env file names region {name}, which is not in the failover list"
+            );
+        } else if on_disk.is_some() && env_region.is_none() {
+            warn!(
+                event = "env_file_unrecognised",
+                path = %self.config.env_file.path.display(),
+                "The env file {} names no region (or only unsafe values): it will be rewritten",
+                self.config.env_file.path.display()
+            );
+        }
+        let start = policy::startup(self.config.preferred.is_some(), env_index);
+        self.policy = self.config.policy(start.active);
+        self.last_seen = env_index.map(|i| self.region(i).name.clone());
+        let order = self.config.regions.iter().map(|r| r.name.clone()).collect();
+        self.obs.emit(Event::DaemonStarted {
+            at: self.place(start.active),
+            order,
+            probe_url: self.config.probe.url_template.clone(),
+            interval: self.config.probe.interval,
+            threshold: self.config.failover.threshold,
+            dry_run: self.config.dry_run,
+            env_file_written: start.write,
+        });
+        let active = self.active().clone();
+        for w in &self.config.warnings {
+            warn!(event = "config_warning", "{w}");
+        }
+        if start.write {
+            self.apply(start.active, SwitchReason::Start, cancel).await;
+            return;
+        }
+        info!(
+            event = "env_file_current",
+            region = %active.name,
+            cloud = %active.cloud,
+            path = %self.config.env_file.path.display(),
+            "The env file already names region {} and cloud {}: nothing to write, nothing to restart",
+            active.name,
+            active.cloud
+        );
+        if let Some(pending) = self.state.restart_pending() {
+            if pending.eq_ignore_ascii_case(&active.name) {
+                self.obs.emit(Event::RestartResumed {
+                    region: active.name.clone(),
+                });
+                self.restart(cancel).await;
+            } else {
+                self.state.clear_restart_pending();
+            }
+        }
+    }
+
+    /// Re-reads the env file: adopts a region switched by hand, restores a missing file.
+    pub(super) async fn sync_env_file(&mut self) {
+        let contents = self.read_env().await;
+        let named = match &contents {
+            Ok(Some(c)) => c
+                .region
+                .as_deref()
+                .and_then(|r| region::find(&self.config.regions, r)),
+            _ => None,
+        };
+        match named {
+            Some(i) => {
+                let name = self.region(i).name.clone();
+                if self.last_seen.as_deref() != Some(name.as_str()) {
+                    self.last_seen = Some(name.clone());
+                    if i != self.policy.active() {
+                        let from = self.policy.active();
+                        self.obs.emit(Event::Adopted {
+                            from: self.place(from),
+                            to: self.place(i),
+                        });
+                        self.obs.switched(from, i, SwitchReason::Manual, None);
+                        self.policy.adopt(i);
+                        self.start_pending = false;
+                        self.announced = None;
+                        self.failback_announced = None;
+                    }
+                }
+            }
+            None if self.config.dry_run || self.start_pending => {}
+            None => {
+                let why = match contents {
+                    Ok(None) => "is missing".to_string(),
+                    Ok(Some(_)) => "names no region of the list".to_string(),
+                    Err(e) => format!("cannot be read ({e})"),
+                };
+                let active = self.active().clone();
+                warn!(
+                    event = "env_file_restored",
+                    region = %active.name,
+                    path = %self.config.env_file.path.display(),
+                    "The env file {} {why}: writing region {} back (programs keep running)",
+                    self.config.env_file.path.display(),
+                    active.name
+                );
+                if let Err(e) = self.write_env(self.policy.active()).await {
+                    error!(
+                        event = "env_file_write_failed",
+                        error_kind = e.kind(),
+                        "{e}"
+                    );
+                } else {
+                    self.last_seen = Some(active.name);
+                }
+            }
+        }
+    }
+}
