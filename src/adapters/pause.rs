@@ -12,8 +12,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::adapters::state::StateDir;
-use crate::config::human;
-use crate::report::journal::timestamp;
+use crate::config::{human, timestamp};
 
 pub const PAUSE_FILE: &str = "pause.json";
 

@@ -1,6 +1,6 @@
 //! Durations as people read them, in messages and in `config`.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// Humantime text of a duration, e.g. `4m` or `1s 500ms`.
 pub fn human(d: Duration) -> String {
@@ -15,6 +15,11 @@ pub fn threshold_text(d: Duration) -> String {
     } else {
         human(d)
     }
+}
+
+/// RFC 3339 in UTC with milliseconds, as the log lines write it.
+pub fn timestamp(t: SystemTime) -> String {
+    humantime::format_rfc3339_millis(t).to_string()
 }
 
 #[cfg(test)]

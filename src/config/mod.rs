@@ -12,7 +12,7 @@ mod sections;
 mod settings;
 mod values;
 
-pub use human::{human, threshold_text};
+pub use human::{human, threshold_text, timestamp};
 pub use merge::process_env;
 pub use settings::*;
 pub use values::parse_listen_addr;

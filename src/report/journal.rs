@@ -26,10 +26,7 @@ pub const MAX_BYTES: u64 = 1024 * 1024;
 /// Decisions waiting for the writer; past this they are dropped and counted.
 const QUEUE: usize = 1024;
 
-/// RFC 3339 in UTC with milliseconds, as the log lines write it.
-pub fn timestamp(t: SystemTime) -> String {
-    humantime::format_rfc3339_millis(t).to_string()
-}
+pub use crate::config::timestamp;
 
 /// The level of a decision, as the log lines name them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -13,3 +13,4 @@ pub mod services;
 pub mod status;
 pub mod view;
 pub mod web;
+mod wording;

@@ -1,0 +1,151 @@
+//! The sentence for people that each [`Event`] carries, in the log line, the journal and
+//! Datadog alike. The old script's two messages are worded here, word for word.
+
+use crate::config::threshold_text;
+use crate::report::event::{Event, SwitchReason, human_ms, ms};
+
+impl Event {
+    /// The sentence for people.
+    pub fn message(&self) -> String {
+        match self {
+            Event::DaemonStarted { at, order, .. } => format!(
+                "failover-handler {} starting on region {} and cloud {}: failover order {}",
+                env!("CARGO_PKG_VERSION"),
+                at.region,
+                at.cloud,
+                order.join(" -> ")
+            ),
+            Event::DaemonStopped { at } => {
+                format!("Shutting down: region {} stays active", at.region)
+            }
+            Event::OutageStarted { at, error, .. } => format!(
+                "Region {} ({}) failing: {error}; the outage timer starts",
+                at.region, at.cloud
+            ),
+            Event::OutageEnded {
+                at,
+                recovered: true,
+                failed_for,
+            } => format!(
+                "Probe of {} ok again after {} of failures: outage timer reset",
+                at.cloud,
+                human_ms(*failed_for)
+            ),
+            Event::OutageEnded { at, failed_for, .. } => format!(
+                "Left region {} after {} of failures",
+                at.region,
+                human_ms(*failed_for)
+            ),
+            Event::Failover {
+                from, threshold, ..
+            } => format!(
+                "Waited for {}. Application restarting due to failure with Ext Cloud: {}",
+                threshold_text(*threshold),
+                from.cloud
+            ),
+            Event::Failback {
+                from,
+                to,
+                healthy_for,
+            } => format!(
+                "The preferred region {} ({}) has been healthy for {}: failing back from {}",
+                to.region,
+                to.cloud,
+                human_ms(*healthy_for),
+                from.region
+            ),
+            Event::Adopted { from, to } => format!(
+                "The env file was switched to region {} and cloud {} by hand: adopting it (was {})",
+                to.region, to.cloud, from.region
+            ),
+            Event::FailoverHeld {
+                from,
+                to,
+                failed_for,
+                pause,
+                ..
+            } => format!(
+                "Outage of {} ({}) lasted {}: failover to {} held back because automatic switching is paused {pause}",
+                from.region,
+                from.cloud,
+                human_ms(*failed_for),
+                to.region
+            ),
+            Event::Switch {
+                from,
+                to,
+                reason,
+                failed_for,
+            } => {
+                let why = match (reason, failed_for) {
+                    (SwitchReason::Outage, Some(d)) => {
+                        format!("after {} of failures", human_ms(*d))
+                    }
+                    (SwitchReason::Manual, _) => {
+                        "switched by hand (failover-handler switch or an edit of the env file)"
+                            .to_string()
+                    }
+                    (r, _) => format!("reason: {}", r.as_str()),
+                };
+                format!(
+                    "Switched from {} ({}) to {} ({}): {why}",
+                    from.region, from.cloud, to.region, to.cloud
+                )
+            }
+            Event::Restarting {
+                at,
+                reason: SwitchReason::Start,
+            } => format!(
+                "Starting on region {} and cloud {}: restarting the programs so they use it",
+                at.region, at.cloud
+            ),
+            Event::Restarting { at, .. } => format!(
+                "Re-starting application with the new region {} and cloud {}.",
+                at.region, at.cloud
+            ),
+            Event::RestartDone {
+                took, failed_calls, ..
+            } => format!(
+                "Programs restarted in {} ms{}",
+                ms(*took),
+                if *failed_calls > 0 {
+                    format!(" ({failed_calls} failed supervisorctl calls retried)")
+                } else {
+                    String::new()
+                }
+            ),
+            Event::RestartInterrupted { stopped, .. } => format!(
+                "Restart interrupted by shutdown; left stopped: [{}]; it resumes at the next start",
+                stopped.join(", ")
+            ),
+            Event::RestartGaveUp { region, error } => {
+                format!("Restart for region {region} failed: {error}")
+            }
+            Event::RestartResumed { region } => format!(
+                "A restart for region {region} was interrupted before it finished: restarting the programs now"
+            ),
+            Event::Paused { describe, .. } => format!(
+                "Automatic switching paused {describe}: probing and reporting continue, no automatic failover"
+            ),
+            Event::Resumed { expired: true } => {
+                "The pause ended by itself: automatic switching resumes".to_string()
+            }
+            Event::Resumed { expired: false } => {
+                "Automatic switching resumed (`failover-handler resume`)".to_string()
+            }
+            Event::Pinned { region, .. } => format!(
+                "Region {region} is pinned by a manual switch: no automatic failback away from it until the next outage or `switch --unpin`"
+            ),
+            Event::Unpinned {
+                region,
+                reason: "outage",
+            } => format!(
+                "The outage ended the pin of region {region}: automatic failback may apply again"
+            ),
+            Event::Unpinned { .. } => {
+                "The pin of a manual switch was removed: automatic failback may apply again"
+                    .to_string()
+            }
+        }
+    }
+}
