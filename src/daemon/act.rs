@@ -1,7 +1,7 @@
 //! What a probe's outcome leads to: the policy's decision, its report, and the acts it asks
 //! for (a write of the env file, a restart of the programs).
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -12,7 +12,7 @@ use crate::adapters::restart::Restart;
 use crate::config::human;
 use crate::daemon::Daemon;
 use crate::kernel::health::Verdict;
-use crate::kernel::policy::{Cause, Decision, Outcome};
+use crate::kernel::policy::{Cause, Decision, Hold, Input, Outcome};
 use crate::kernel::standby::Subject;
 use crate::report::event::{Event, SwitchReason, ms};
 
@@ -25,7 +25,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
             Outcome::Failure
         };
         self.intel.record_latency(&report).await;
-        let mut decision = self.policy.observe(now, outcome);
+        let mut decision = self.policy.step(now, Input::Probe(outcome));
         self.obs
             .probed(self.policy.active(), &report, self.policy.failing_since());
         let active = self.active().clone();
@@ -58,20 +58,14 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
         if let Decision::MeasureThroughput { .. } = decision {
             decision = self.intel.measure(&mut self.policy, cancel).await;
         }
-        if let Decision::Failback {
-            from,
-            to,
-            healthy_for,
-        } = decision
-        {
-            if self.pause.is_paused() {
-                debug!(
-                    event = "failback_paused",
-                    "Failback held: automatic switching is paused"
-                );
-            } else {
-                if self.failback_announced != Some(to) {
-                    self.failback_announced = Some(to);
+        match decision {
+            Decision::Failback {
+                from,
+                to,
+                healthy_for,
+                announce,
+            } => {
+                if announce {
                     self.obs.emit(Event::Failback {
                         from: self.place(from),
                         to: self.place(to),
@@ -80,29 +74,46 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
                 }
                 self.apply(to, SwitchReason::Failback, cancel).await;
             }
-        }
-        self.intel.held(&self.policy, &decision);
-        if let Decision::Failover {
-            from,
-            to,
-            failed_for,
-        } = decision
-        {
-            let since = self.policy.failing_since();
-            let (f, t) = (self.place(from), self.place(to));
-            if self.pause.hold(since, &f, &t, failed_for, &mut self.obs) {
-                return;
+            Decision::Failover {
+                from,
+                to,
+                failed_for,
+                announce,
+            } => {
+                if announce {
+                    self.obs.emit(Event::Failover {
+                        from: self.place(from),
+                        to: self.place(to),
+                        failed_for,
+                        threshold: self.config.failover.threshold,
+                    });
+                }
+                self.apply(to, SwitchReason::Outage, cancel).await;
             }
-            if self.announced != since {
-                self.announced = since;
-                self.obs.emit(Event::Failover {
-                    from: f,
-                    to: t,
+            Decision::Held {
+                cause: Cause::Outage,
+                from,
+                to: Some(to),
+                reason: Hold::Paused,
+                announce: true,
+            } => {
+                let failed_for = self
+                    .policy
+                    .failing_since()
+                    .map_or(Duration::ZERO, |s| now.saturating_duration_since(s));
+                let pause = self.pause.current();
+                self.obs.emit(Event::FailoverHeld {
+                    from: self.place(from),
+                    to: self.place(to),
                     failed_for,
-                    threshold: self.config.failover.threshold,
+                    pause: pause
+                        .map(|p| p.describe(SystemTime::now()))
+                        .unwrap_or_default(),
+                    pause_until: pause.and_then(|p| p.until),
                 });
             }
-            self.apply(to, SwitchReason::Outage, cancel).await;
+            Decision::Held { .. } => self.intel.held(&self.policy, &decision),
+            _ => {}
         }
     }
 
@@ -125,7 +136,6 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
                 self.config.env_file.path.display()
             );
             self.confirm(to, reason);
-            self.start_pending = false;
             return;
         }
         if let Err(e) = self.write_env(to).await {
@@ -136,10 +146,11 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
                 "{e}; staying on region {} and retrying at the next probe",
                 self.active().name
             );
-            self.start_pending = reason == SwitchReason::Start;
+            let cause = automatic(reason);
+            self.policy
+                .step(Instant::now(), Input::WriteFailed { to, cause });
             return;
         }
-        self.start_pending = false;
         self.last_seen = Some(region.name.clone());
         let from = self.policy.active();
         let failed_for = self
@@ -188,13 +199,8 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
     /// Tells the policy the switch to `to` is made; an automatic one counts for damping, and
     /// an outage may end a pin (the pin file follows at the next tick).
     fn confirm(&mut self, to: usize, reason: SwitchReason) {
-        self.failback_announced = None;
-        let cause = match reason {
-            SwitchReason::Start | SwitchReason::Manual => return self.policy.switched(to),
-            SwitchReason::Outage => Cause::Outage,
-            SwitchReason::Failback => Cause::Failback,
-        };
-        self.policy.moved(Instant::now(), to, cause);
+        let cause = automatic(reason);
+        self.policy.step(Instant::now(), Input::Moved { to, cause });
     }
 
     pub(super) async fn restart(&mut self, cancel: &CancellationToken) {
@@ -205,5 +211,14 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
         if result.is_ok() {
             self.state.clear_restart_pending();
         }
+    }
+}
+
+/// The kernel's cause of a switch: none for a start or a switch by hand (not automatic).
+fn automatic(reason: SwitchReason) -> Option<Cause> {
+    match reason {
+        SwitchReason::Outage => Some(Cause::Outage),
+        SwitchReason::Failback => Some(Cause::Failback),
+        SwitchReason::Start | SwitchReason::Manual => None,
     }
 }

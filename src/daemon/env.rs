@@ -1,6 +1,7 @@
 //! The daemon and its env file: the choice of region at start, and every tick's read that
 //! adopts a switch made by hand and restores a file that went missing.
 
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
@@ -8,7 +9,7 @@ use crate::adapters::envfile::{EnvContents, EnvFileError};
 use crate::adapters::probe::Probe;
 use crate::adapters::restart::Restart;
 use crate::daemon::Daemon;
-use crate::kernel::policy;
+use crate::kernel::policy::{self, Input};
 use crate::kernel::region;
 use crate::report::event::{Event, SwitchReason};
 
@@ -139,14 +140,11 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
                             to: self.place(i),
                         });
                         self.obs.switched(from, i, SwitchReason::Manual, None);
-                        self.policy.adopt(i);
-                        self.start_pending = false;
-                        self.announced = None;
-                        self.failback_announced = None;
+                        self.policy.step(Instant::now(), Input::Adopt(i));
                     }
                 }
             }
-            None if self.config.dry_run || self.start_pending => {}
+            None if self.config.dry_run || self.policy.owed().is_some() => {}
             None => {
                 let why = match contents {
                     Ok(None) => "is missing".to_string(),

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::adapters::checks::CheckReport;
 use crate::adapters::probe::ProbeReport;
@@ -292,6 +292,13 @@ impl Intel {
                 policy.recent_switches(),
                 self.config.failover.max_switches_per_hour,
                 human_ms(next_allowed_in)
+            ),
+            Hold::Paused => debug!(
+                event,
+                reason = why,
+                cause = cause.as_str(),
+                "The {} is held: automatic switching is paused",
+                cause.as_str()
             ),
             Hold::LowThroughput { kbps } => {
                 let mbps = kbps.map(|k| k as f64 / 1000.0);

@@ -22,7 +22,7 @@ use crate::adapters::throughput::Throughput;
 use crate::config::Config;
 use crate::daemon::intel::Intel;
 use crate::daemon::pin::PinSync;
-use crate::kernel::policy::Policy;
+use crate::kernel::policy::{Decision, Input, Policy};
 use crate::kernel::region::Region;
 use crate::kernel::standby::Subject;
 use crate::report::event::{Place, SwitchReason};
@@ -37,13 +37,6 @@ pub struct Daemon<P, R> {
     /// The region the env file named when we last read or wrote it: a different one on disk
     /// means somebody switched by hand.
     last_seen: Option<String>,
-    /// A start-up write that has not succeeded yet.
-    start_pending: bool,
-    /// The outage (by its start) whose failover was announced, so a retried write is not
-    /// announced twice.
-    announced: Option<Instant>,
-    /// The failback target already announced, so a retried write is not announced twice.
-    failback_announced: Option<usize>,
     /// Standby checks, throughput gate and latency file.
     intel: Intel,
     /// The pin of a manual switch, in step with the pin file.
@@ -67,9 +60,6 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
             restarter,
             state,
             last_seen: None,
-            start_pending: false,
-            announced: None,
-            failback_announced: None,
         }
     }
 
@@ -130,10 +120,9 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
             let started = Instant::now();
             self.sync_env_file().await;
             self.pin.sync(&mut self.policy, &self.state, &mut self.obs);
-            self.pause.refresh(&mut self.obs).await;
-            if self.start_pending {
-                self.apply(self.policy.active(), SwitchReason::Start, &cancel)
-                    .await;
+            self.pause.refresh(&mut self.policy, &mut self.obs).await;
+            if let Decision::Write { to } = self.policy.step(started, Input::Tick) {
+                self.apply(to, SwitchReason::Start, &cancel).await;
             }
             if cancel.is_cancelled() {
                 break;

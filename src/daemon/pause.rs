@@ -1,22 +1,20 @@
-//! The daemon's side of the pause: what it last saw in the pause file, and which outage's
-//! failover it already said it holds back.
+//! The daemon's side of the pause: what it last saw in the pause file. The rule (a due switch
+//! is held while paused, and said once) is the policy's.
 
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use tokio::time::Instant;
 
 use crate::adapters::pause::{PAUSE_FILE, Pause, PauseState, read};
 use crate::adapters::state::StateDir;
-use crate::report::event::{Event, Place};
+use crate::kernel::policy::{Input, Policy};
 use crate::report::observer::Observer;
 
-/// The daemon's side of the pause: what it last saw in the file, and which outage's failover
-/// it already said it holds back.
+/// What the daemon last saw in the pause file.
 #[derive(Debug)]
 pub struct Gate {
     state: StateDir,
     current: Option<Pause>,
-    held: Option<Instant>,
 }
 
 impl Gate {
@@ -24,17 +22,17 @@ impl Gate {
         Gate {
             state,
             current: None,
-            held: None,
         }
     }
 
-    pub fn is_paused(&self) -> bool {
-        self.current.is_some()
+    /// The pause in force, if any.
+    pub fn current(&self) -> Option<Pause> {
+        self.current
     }
 
     /// Re-reads the pause file (off the runtime thread) and reports what changed: paused,
     /// resumed, or ended by itself (then the file is removed).
-    pub async fn refresh(&mut self, obs: &mut Observer) {
+    pub async fn refresh(&mut self, policy: &mut Policy, obs: &mut Observer) {
         let state = self.state.clone();
         let now = SystemTime::now();
         let read = tokio::task::spawn_blocking(move || {
@@ -58,34 +56,8 @@ impl Gate {
                 .current
                 .is_some_and(|p| p.until.is_some_and(|u| u <= now));
         self.current = next;
-        self.held = None;
+        policy.step(Instant::now(), Input::Paused(next.is_some()));
         obs.pause_changed(next, ended_by_itself, now);
-    }
-
-    /// Whether the failover of the outage that began at `outage` must wait: true while paused.
-    /// Says so once per outage, with where it would go.
-    pub fn hold(
-        &mut self,
-        outage: Option<Instant>,
-        from: &Place,
-        to: &Place,
-        failed_for: Duration,
-        obs: &mut Observer,
-    ) -> bool {
-        let Some(p) = self.current else {
-            return false;
-        };
-        if self.held != outage || self.held.is_none() {
-            self.held = outage;
-            obs.emit(Event::FailoverHeld {
-                from: from.clone(),
-                to: to.clone(),
-                failed_for,
-                pause: p.describe(SystemTime::now()),
-                pause_until: p.until,
-            });
-        }
-        true
     }
 }
 
@@ -94,6 +66,7 @@ mod tests {
     use super::*;
     use crate::adapters::pause::{PauseError, pause, resume};
     use crate::adapters::probe::{ErrorKind, Probe, ProbeReport};
+    use std::time::Duration;
 
     /// A probe that always fails.
     struct Down;

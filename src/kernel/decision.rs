@@ -31,6 +31,28 @@ pub fn startup(preferred_given: bool, env_region: Option<usize>) -> Startup {
     }
 }
 
+/// What the policy is told, one at a time, each with the instant it was seen.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Input {
+    /// A probe of the active region.
+    Probe(Outcome),
+    /// The throughput measured after [`Decision::MeasureThroughput`] (kbit/s; `None` when the
+    /// download failed).
+    Throughput(Option<u64>),
+    /// Automatic switching was paused (`true`) or resumed.
+    Paused(bool),
+    /// The pin file names this region, or none.
+    Pin(Option<usize>),
+    /// Somebody switched by hand to this region: adopt it and pin it.
+    Adopt(usize),
+    /// The env file now names `to`: for `cause` (an automatic switch), or at start (`None`).
+    Moved { to: usize, cause: Option<Cause> },
+    /// Writing `to` into the env file failed; at start (`cause` `None`) the write is owed.
+    WriteFailed { to: usize, cause: Option<Cause> },
+    /// A tick before the probe: a write still owed is asked for again.
+    Tick,
+}
+
 /// What a probe of the active region showed, as far as the policy cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -68,6 +90,8 @@ pub enum Hold {
     /// The throughput gate: the measured figure (kbit/s; `None` when the download failed) is
     /// below `network.min_mbps`.
     LowThroughput { kbps: Option<u64> },
+    /// Automatic switching is paused (`failover-handler pause`).
+    Paused,
 }
 
 impl Hold {
@@ -78,6 +102,7 @@ impl Hold {
             Hold::HostNetwork => "host_network",
             Hold::Damped { .. } => "damped",
             Hold::LowThroughput { .. } => "low_throughput",
+            Hold::Paused => "paused",
         }
     }
 }
@@ -92,21 +117,27 @@ pub enum Decision {
     /// Failing, for this long so far (zero on the first failure).
     Failing { failing_for: Duration },
     /// The outage lasted the threshold: move from `from` to `to` (indices into the order).
-    /// The policy moves only when the daemon confirms with [`Policy::moved`].
+    /// The policy moves only when the daemon confirms with [`Input::Moved`]; until then the
+    /// decision repeats at each probe, with `announce` true only the first time.
     Failover {
         from: usize,
         to: usize,
         failed_for: Duration,
+        announce: bool,
     },
     /// A failover to `to` is due, but the throughput gate needs a measurement first: measure
     /// and hand the figure to [`Policy::throughput`].
     MeasureThroughput { from: usize, to: usize },
-    /// The preferred region (`to`) has been healthy for `healthy_for`: go back to it.
+    /// The preferred region (`to`) has been healthy for `healthy_for`: go back to it;
+    /// `announce` as for `Failover`.
     Failback {
         from: usize,
         to: usize,
         healthy_for: Duration,
+        announce: bool,
     },
+    /// The env file still owes region `to` (a write at start that failed): write it now.
+    Write { to: usize },
     /// A switch is due but held back; `announce` is true once per change of what holds it.
     Held {
         cause: Cause,

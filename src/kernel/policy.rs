@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::kernel::damping::Damping;
-pub use crate::kernel::decision::{Cause, Decision, Hold, Outcome, Startup, startup};
+pub use crate::kernel::decision::{Cause, Decision, Hold, Input, Outcome, Startup, startup};
 use crate::kernel::health::Verdict;
 pub use crate::kernel::rules::{Choose, Failback, Rules};
 use crate::kernel::standby::{Standbys, Subject};
@@ -43,6 +43,13 @@ pub struct Policy {
     /// What held the last due switch back, so it is announced once per change.
     held: Option<(Cause, Discriminant<Hold>)>,
     gate: Gate,
+    /// Automatic switching is paused: a due switch is held, never made.
+    paused: bool,
+    /// The switch already announced (why, where to, and for an outage when it began), so a
+    /// switch whose write is retried is announced once.
+    announced: Option<(Cause, usize, Option<Instant>)>,
+    /// A write the env file still owes (a start whose write failed).
+    owed: Option<usize>,
 }
 
 impl Policy {
@@ -68,7 +75,76 @@ impl Policy {
             left_preferred_at: None,
             held: None,
             gate: Gate::default(),
+            paused: false,
+            announced: None,
+            owed: None,
         }
+    }
+
+    /// The front door: one input at a time, seen at `now`, and what to do about it.
+    pub fn step(&mut self, now: Instant, input: Input) -> Decision {
+        match input {
+            Input::Probe(outcome) => self.observe(now, outcome),
+            Input::Throughput(kbps) => self.throughput(now, kbps),
+            Input::Paused(paused) => {
+                if self.paused != paused {
+                    self.paused = paused;
+                    self.held = None;
+                }
+                Decision::Healthy
+            }
+            Input::Pin(region) => {
+                self.pin(region);
+                Decision::Healthy
+            }
+            Input::Adopt(region) => {
+                self.adopt(region);
+                Decision::Healthy
+            }
+            Input::Moved { to, cause: None } => {
+                self.switched(to);
+                Decision::Healthy
+            }
+            Input::Moved {
+                to,
+                cause: Some(cause),
+            } => {
+                self.moved(now, to, cause);
+                Decision::Healthy
+            }
+            Input::WriteFailed { to, cause } => {
+                if cause.is_none() {
+                    self.owed = Some(to);
+                }
+                Decision::Healthy
+            }
+            Input::Tick => match self.owed {
+                Some(to) => Decision::Write { to },
+                None => Decision::Healthy,
+            },
+        }
+    }
+
+    /// The region a write is still owed for, if any.
+    pub fn owed(&self) -> Option<usize> {
+        self.owed
+    }
+
+    /// Whether automatic switching is paused.
+    pub fn paused(&self) -> bool {
+        self.paused
+    }
+
+    /// Marks a due switch announced; true the first time for this cause, target and outage.
+    fn announce(&mut self, cause: Cause, to: usize) -> bool {
+        let since = match cause {
+            Cause::Outage => self.failing_since,
+            Cause::Failback => None,
+        };
+        let key = Some((cause, to, since));
+        let first = self.announced != key;
+        self.announced = key;
+        first
     }
 
     pub fn active(&self) -> usize {
@@ -177,10 +253,14 @@ impl Policy {
             }
             return Decision::MeasureThroughput { from, to };
         }
+        if self.paused {
+            return self.hold(Cause::Outage, Some(to), Hold::Paused);
+        }
         Decision::Failover {
             from,
             to,
             failed_for,
+            announce: self.announce(Cause::Outage, to),
         }
     }
 
@@ -203,10 +283,14 @@ impl Policy {
             let next_allowed_in = at.saturating_duration_since(now);
             return Some(self.hold(Cause::Failback, Some(0), Hold::Damped { next_allowed_in }));
         }
+        if self.paused {
+            return Some(self.hold(Cause::Failback, Some(0), Hold::Paused));
+        }
         Some(Decision::Failback {
             from: self.active,
             to: 0,
             healthy_for,
+            announce: self.announce(Cause::Failback, 0),
         })
     }
 
@@ -230,6 +314,8 @@ impl Policy {
         self.failing_since = None;
         self.held = None;
         self.gate = Gate::default();
+        self.announced = None;
+        self.owed = None;
     }
 
     /// The daemon made the automatic switch it was asked for, at `now`: it counts for damping,
@@ -337,6 +423,7 @@ mod tests {
                     from: 0,
                     to: 1,
                     failed_for: secs(240),
+                    announce: true,
                 },
             ),
             (
@@ -347,6 +434,7 @@ mod tests {
                     from: 1,
                     to: 2,
                     failed_for: secs(250),
+                    announce: true,
                 },
             ),
             // wrap-around
@@ -358,6 +446,7 @@ mod tests {
                     from: 2,
                     to: 0,
                     failed_for: secs(240),
+                    announce: true,
                 },
             ),
             // a single success resets the timer
@@ -385,6 +474,7 @@ mod tests {
                     from: 0,
                     to: 1,
                     failed_for: secs(240),
+                    announce: true,
                 },
             ),
             // the timer runs from the first failure, not from the start
@@ -474,7 +564,7 @@ mod tests {
                         prop_assert!(!matches!(decision, Decision::Failover { .. }), "switched while healthy");
                     } else {
                         let since = *run_start.get_or_insert(now);
-                        if let Decision::Failover { from, to, failed_for } = decision {
+                        if let Decision::Failover { from, to, failed_for, .. } = decision {
                             prop_assert!(now - since >= threshold, "switched {:?} into a run, threshold {threshold:?}", now - since);
                             prop_assert_eq!(failed_for, now - since);
                             prop_assert_eq!(from, before);
@@ -1051,5 +1141,134 @@ mod tests {
             p.observe(at(30), F),
             Decision::Failback { from: 1, to: 0, .. }
         ));
+    }
+
+    #[test]
+    fn the_kernel_rules_beyond_the_threshold_as_a_table() {
+        // (inputs at seconds, the decision after the last)
+        let s = |n| Duration::from_secs(n);
+        let fail = Input::Probe(Outcome::Failure);
+        let ok = Input::Probe(Outcome::Success);
+        let cases: Vec<(&str, Vec<(u64, Input)>, Decision)> = vec![
+            (
+                "a due failover is announced once while its write is retried",
+                vec![(0, fail), (240, fail), (250, fail)],
+                Decision::Failover {
+                    from: 0,
+                    to: 1,
+                    failed_for: s(250),
+                    announce: false,
+                },
+            ),
+            (
+                "a new outage after a recovery is announced again",
+                vec![(0, fail), (240, fail), (245, ok), (300, fail), (540, fail)],
+                Decision::Failover {
+                    from: 0,
+                    to: 1,
+                    failed_for: s(240),
+                    announce: true,
+                },
+            ),
+            (
+                "paused: the failover is held and said once",
+                vec![(0, Input::Paused(true)), (0, fail), (240, fail)],
+                Decision::Held {
+                    cause: Cause::Outage,
+                    from: 0,
+                    to: Some(1),
+                    reason: Hold::Paused,
+                    announce: true,
+                },
+            ),
+            (
+                "paused: the second due probe is quiet",
+                vec![
+                    (0, Input::Paused(true)),
+                    (0, fail),
+                    (240, fail),
+                    (250, fail),
+                ],
+                Decision::Held {
+                    cause: Cause::Outage,
+                    from: 0,
+                    to: Some(1),
+                    reason: Hold::Paused,
+                    announce: false,
+                },
+            ),
+            (
+                "resumed: the held failover is made at the next probe",
+                vec![
+                    (0, Input::Paused(true)),
+                    (0, fail),
+                    (240, fail),
+                    (250, Input::Paused(false)),
+                    (251, fail),
+                ],
+                Decision::Failover {
+                    from: 0,
+                    to: 1,
+                    failed_for: s(251),
+                    announce: true,
+                },
+            ),
+            (
+                "a start write that failed is owed at the next tick",
+                vec![
+                    (0, Input::WriteFailed { to: 2, cause: None }),
+                    (10, Input::Tick),
+                ],
+                Decision::Write { to: 2 },
+            ),
+            (
+                "a write that succeeded owes nothing",
+                vec![
+                    (0, Input::WriteFailed { to: 2, cause: None }),
+                    (5, Input::Moved { to: 2, cause: None }),
+                    (10, Input::Tick),
+                ],
+                Decision::Healthy,
+            ),
+            (
+                "an automatic switch's failed write is not owed: the decision repeats",
+                vec![
+                    (
+                        0,
+                        Input::WriteFailed {
+                            to: 1,
+                            cause: Some(Cause::Outage),
+                        },
+                    ),
+                    (10, Input::Tick),
+                ],
+                Decision::Healthy,
+            ),
+            (
+                "after a switch the new region gets a full threshold",
+                vec![
+                    (0, fail),
+                    (240, fail),
+                    (
+                        241,
+                        Input::Moved {
+                            to: 1,
+                            cause: Some(Cause::Outage),
+                        },
+                    ),
+                    (250, fail),
+                ],
+                Decision::Failing { failing_for: s(0) },
+            ),
+        ];
+        for (name, inputs, want) in cases {
+            let mut p = Policy::new(3, 0, T);
+            let t0 = Instant::now();
+            let mut got = Decision::Healthy;
+            for (at, input) in inputs {
+                got = p.step(t0 + s(at), input);
+            }
+            assert_eq!(got, want, "{name}");
+        }
     }
 }
