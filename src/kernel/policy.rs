@@ -1149,7 +1149,8 @@ mod tests {
         let s = |n| Duration::from_secs(n);
         let fail = Input::Probe(Outcome::Failure);
         let ok = Input::Probe(Outcome::Success);
-        let cases: Vec<(&str, Vec<(u64, Input)>, Decision)> = vec![
+        type Case = (&'static str, Vec<(u64, Input)>, Decision);
+        let cases: Vec<Case> = vec![
             (
                 "a due failover is announced once while its write is retried",
                 vec![(0, fail), (240, fail), (250, fail)],
