@@ -3,24 +3,15 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Result;
 use clap::Parser;
-use tokio_util::sync::CancellationToken;
 
 use failover_handler::adapters::checks::Checks;
-use failover_handler::adapters::restart::Supervisorctl;
-use failover_handler::adapters::state::StateDir;
 use failover_handler::adapters::throughput::Throughput;
 use failover_handler::config::cli::{Cli, Command, LogFormat};
 use failover_handler::config::{Config, ConfigError, process_env};
-use failover_handler::daemon::Daemon;
-use failover_handler::{commands, report::logging, report::services};
-
-/// How long a stopping daemon waits for its journal, status file and Datadog to finish (the
-/// whole stop stays within a second of SIGTERM).
-const SERVICES_STOP: std::time::Duration = std::time::Duration::from_millis(700);
+use failover_handler::{commands, report::logging};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -97,7 +88,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 let checks = Checks::from_config(&config)?;
                 let throughput = Throughput::from_config(&config)?;
                 logging::init(&config.service, format, false);
-                run_daemon(config, probe, checks, throughput).await
+                failover_handler::daemon::run(config, probe, checks, throughput).await
             }
             Command::Switch { region, unpin } => {
                 logging::init(&config.service, format, true);
@@ -124,48 +115,6 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Command::Demo => failover_handler::commands::demo::run().await,
         }
     })
-}
-
-async fn run_daemon(
-    config: Config,
-    probe: failover_handler::adapters::probe::HttpProbe,
-    checks: Option<Checks>,
-    throughput: Option<Throughput>,
-) -> Result<ExitCode> {
-    let config = Arc::new(config);
-    let state = StateDir::open(&config.state_dir);
-    let (observer, services) = services::start(&config, &state).await;
-    let restarter = Supervisorctl::new(config.restart.clone(), None)
-        .count_failures(observer.metrics().restart_failures.clone());
-    let cancel = CancellationToken::new();
-    let signals = cancel.clone();
-    tokio::spawn(async move {
-        wait_for_signal().await;
-        signals.cancel();
-    });
-    let checks = checks.map(|c| c.spawn(cancel.clone()));
-    Daemon::new(config, probe, restarter, state)
-        .with_checks(checks, throughput)
-        .with_observer(observer)
-        .run(cancel)
-        .await;
-    let _ = tokio::task::spawn_blocking(move || services.stop(SERVICES_STOP)).await;
-    Ok(ExitCode::SUCCESS)
-}
-
-async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        }
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
 }
 
 /// One-shot commands end quietly when their reader goes away (`status | head`), as Unix

@@ -29,18 +29,6 @@ impl Action {
     }
 }
 
-/// Logs the restart for a new region with the old script's exact words: alerting keys on them.
-pub fn announce(region: &crate::kernel::region::Region) {
-    info!(
-        event = "restarting",
-        region = %region.name,
-        cloud = %region.cloud,
-        "Re-starting application with the new region {} and cloud {}.",
-        region.name,
-        region.cloud
-    );
-}
-
 /// One supervisorctl call that did not succeed.
 #[derive(Debug, Clone, Error, PartialEq, Eq)]
 pub enum CallError {

@@ -8,6 +8,9 @@ mod env;
 pub mod intel;
 pub mod pause;
 pub mod pin;
+mod wiring;
+
+pub use wiring::run;
 
 use std::sync::Arc;
 

@@ -6,18 +6,16 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
-use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use anyhow::Result;
 use http_body_util::BodyExt;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use crate::adapters::net::{Connector, TlsSettings};
-use crate::adapters::pause::{self, PauseState};
+
 use crate::adapters::state::StateDir;
 use crate::config::{Config, human};
 use crate::report::observer::Published;
@@ -100,7 +98,7 @@ pub enum Source {
 }
 
 impl Source {
-    fn text(&self) -> &str {
+    pub fn text(&self) -> &str {
         match self {
             Source::Endpoint(s) | Source::StatusFile(s) => s,
         }
@@ -178,7 +176,7 @@ pub async fn live_view(config: &Config) -> Option<(Snapshot, Source)> {
         .then(|| (snapshot, Source::StatusFile(path.display().to_string())))
 }
 
-fn pause_line(p: Option<&PauseView>) -> String {
+pub fn pause_line(p: Option<&PauseView>) -> String {
     match p {
         None => "automatic".to_string(),
         Some(p) => match (&p.until, p.remaining_ms) {
@@ -268,72 +266,6 @@ pub fn render_live(s: &Snapshot, source: &Source, env_file: &str) -> String {
         out += &format!("Pinned:        {pin}\n");
     }
     out
-}
-
-/// `status [--json]`.
-pub async fn run(config: &Config, json: bool) -> Result<ExitCode> {
-    let env_path = config.env_file.path.display().to_string();
-    let now = SystemTime::now();
-    let pause = match pause::read(&StateDir::read_only(&config.state_dir), now) {
-        PauseState::On(p) => Some(PauseView::of(&p, now)),
-        _ => None,
-    };
-    if let Some((snapshot, source)) = live_view(config).await {
-        if json {
-            let v = serde_json::json!({
-                "region": snapshot.active.region,
-                "cloud": snapshot.active.cloud,
-                "env_file": env_path,
-                "source": "daemon",
-                "view_from": source.text(),
-                "problem": null,
-                "pause": snapshot.pause,
-                "daemon": snapshot,
-            });
-            println!("{v}");
-        } else {
-            print!("{}", render_live(&snapshot, &source, &env_path));
-        }
-        return Ok(ExitCode::SUCCESS);
-    }
-    let (region, cloud, problem) = match config.env_file.read() {
-        Ok(Some(c)) if c.region.is_some() => (c.region, c.cloud, None),
-        Ok(Some(_)) => (None, None, Some(format!("{env_path} names no region"))),
-        Ok(None) => (None, None, Some(format!("{env_path} does not exist"))),
-        Err(e) => (None, None, Some(e.to_string())),
-    };
-    if json {
-        let v = serde_json::json!({
-            "region": region,
-            "cloud": cloud,
-            "env_file": env_path,
-            "source": "env_file",
-            "problem": problem,
-            "pause": pause,
-            "daemon": null,
-        });
-        println!("{v}");
-        return Ok(ExitCode::SUCCESS);
-    }
-    match (&region, &problem) {
-        (Some(r), _) => {
-            println!(
-                "Active region: {r} (cloud {})",
-                cloud.as_deref().unwrap_or("unknown")
-            );
-            println!("Env file:      {env_path}");
-            if config.region(r).is_none() {
-                println!("Warning:       {r} is not in the failover list");
-            }
-        }
-        (None, Some(p)) => println!("No active region: {p}"),
-        (None, None) => println!("No active region"),
-    }
-    println!("Daemon:        not running (no live view); this is what the env file says");
-    if pause.is_some() {
-        println!("Switching:     {}", pause_line(pause.as_ref()));
-    }
-    Ok(ExitCode::SUCCESS)
 }
 
 #[cfg(test)]

@@ -1,0 +1,69 @@
+//! `check`: one probe now, and the probe the daemon uses.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use crate::adapters::net::TlsSettings;
+use crate::adapters::probe::{HttpProbe, Probe};
+use crate::config::{Config, ConfigError};
+
+/// Builds the main probe from the config; a bad CA file is a configuration error.
+pub fn main_probe(config: &Config) -> Result<HttpProbe, ConfigError> {
+    if let Some(e) = &config.probe.missing_id {
+        return Err(e.clone());
+    }
+    let tls = TlsSettings {
+        ca_cert: config.probe.ca_cert.clone(),
+        insecure: config.probe.insecure,
+        ..TlsSettings::default()
+    };
+    HttpProbe::new(
+        config.probe.url.clone(),
+        config.probe.headers.clone(),
+        config.probe.timeout,
+        &tls,
+    )
+    .map_err(|e| {
+        let origin = if config.probe.ca_cert.is_some() {
+            "--ca-cert"
+        } else {
+            "--probe-url"
+        };
+        ConfigError::new(origin, e)
+    })
+}
+
+/// `check`: one probe now; exit 0 healthy, 1 unhealthy.
+pub async fn check(config: &Config) -> Result<ExitCode> {
+    let probe = main_probe(config)?;
+    let active = config
+        .env_file
+        .read()
+        .ok()
+        .flatten()
+        .and_then(|c| c.region)
+        .and_then(|r| config.region(&r).cloned());
+    let label = match &active {
+        Some(r) => format!("{} {}", r.name, r.cloud),
+        None => "(no active region)".to_string(),
+    };
+    let report = probe.probe().await;
+    let took = report.latency.as_millis();
+    match report.result {
+        Ok(code) => {
+            println!(
+                "healthy: {label} HTTP {code} in {took} ms ({})",
+                config.probe.url_template
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            println!(
+                "unhealthy: {label} {}: {} after {took} ms ({})",
+                e.kind, e.detail, config.probe.url_template
+            );
+            Ok(ExitCode::from(1))
+        }
+    }
+}

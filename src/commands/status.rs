@@ -1,0 +1,78 @@
+//! `status [--json]`: the daemon's live view when it runs, else what the env file says.
+
+use std::process::ExitCode;
+use std::time::SystemTime;
+
+use anyhow::Result;
+
+use crate::adapters::pause::{self, PauseState};
+use crate::adapters::state::StateDir;
+use crate::config::Config;
+use crate::report::status::{live_view, pause_line, render_live};
+use crate::report::view::PauseView;
+
+/// `status [--json]`.
+pub async fn status(config: &Config, json: bool) -> Result<ExitCode> {
+    let env_path = config.env_file.path.display().to_string();
+    let now = SystemTime::now();
+    let pause = match pause::read(&StateDir::read_only(&config.state_dir), now) {
+        PauseState::On(p) => Some(PauseView::of(&p, now)),
+        _ => None,
+    };
+    if let Some((snapshot, source)) = live_view(config).await {
+        if json {
+            let v = serde_json::json!({
+                "region": snapshot.active.region,
+                "cloud": snapshot.active.cloud,
+                "env_file": env_path,
+                "source": "daemon",
+                "view_from": source.text(),
+                "problem": null,
+                "pause": snapshot.pause,
+                "daemon": snapshot,
+            });
+            println!("{v}");
+        } else {
+            print!("{}", render_live(&snapshot, &source, &env_path));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (region, cloud, problem) = match config.env_file.read() {
+        Ok(Some(c)) if c.region.is_some() => (c.region, c.cloud, None),
+        Ok(Some(_)) => (None, None, Some(format!("{env_path} names no region"))),
+        Ok(None) => (None, None, Some(format!("{env_path} does not exist"))),
+        Err(e) => (None, None, Some(e.to_string())),
+    };
+    if json {
+        let v = serde_json::json!({
+            "region": region,
+            "cloud": cloud,
+            "env_file": env_path,
+            "source": "env_file",
+            "problem": problem,
+            "pause": pause,
+            "daemon": null,
+        });
+        println!("{v}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    match (&region, &problem) {
+        (Some(r), _) => {
+            println!(
+                "Active region: {r} (cloud {})",
+                cloud.as_deref().unwrap_or("unknown")
+            );
+            println!("Env file:      {env_path}");
+            if config.region(r).is_none() {
+                println!("Warning:       {r} is not in the failover list");
+            }
+        }
+        (None, Some(p)) => println!("No active region: {p}"),
+        (None, None) => println!("No active region"),
+    }
+    println!("Daemon:        not running (no live view); this is what the env file says");
+    if pause.is_some() {
+        println!("Switching:     {}", pause_line(pause.as_ref()));
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,162 @@
+//! `switch REGION` and `switch --unpin`: a manual switch, under the env file's lock, that
+//! pins its region.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+use crate::adapters::restart::{Restart, Supervisorctl};
+use crate::adapters::state::StateDir;
+use crate::config::{Config, ConfigError};
+use crate::report::event::{Event, Place, SwitchReason};
+use crate::report::logging;
+
+/// Attempts per supervisorctl call for a manual switch before it reports failure.
+const SWITCH_ATTEMPTS: u32 = 3;
+
+/// `switch REGION`: write the env file, restart, exit.
+pub async fn switch(config: &Config, name: &str) -> Result<ExitCode> {
+    let region = config
+        .region(name)
+        .ok_or_else(|| {
+            let known: Vec<&str> = config.regions.iter().map(|r| r.name.as_str()).collect();
+            ConfigError::new(
+                "switch",
+                format!("unknown region '{name}' (known: {})", known.join(", ")),
+            )
+        })?
+        .clone();
+    let env_file = &config.env_file;
+    // Held until the restart is done, so that two switches run one after the other and the
+    // last one wins whole; a killed switch releases it with its process.
+    let lock = if config.dry_run {
+        None
+    } else {
+        Some(match env_file.try_lock()? {
+            Some(lock) => lock,
+            None => {
+                info!(
+                    event = "switch_waiting",
+                    region = %region.name,
+                    lock = %env_file.lock_path().display(),
+                    "Another switch of {} is in progress: waiting for it to finish",
+                    env_file.path.display()
+                );
+                env_file.lock()?
+            }
+        })
+    };
+    let current = env_file.read().ok().flatten().and_then(|c| c.region);
+    if current
+        .as_deref()
+        .is_some_and(|c| c.eq_ignore_ascii_case(&region.name))
+    {
+        println!(
+            "{} (cloud {}) is already the active region: nothing written, nothing restarted.",
+            region.name, region.cloud
+        );
+        if !config.dry_run {
+            pin_region(config, &region.name);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let Some(lock) = lock else {
+        println!(
+            "Dry run: would write region {} and cloud {} to {}{}.",
+            region.name,
+            region.cloud,
+            config.env_file.path.display(),
+            if config.restart.enabled {
+                " and restart the programs"
+            } else {
+                ""
+            }
+        );
+        return Ok(ExitCode::SUCCESS);
+    };
+    lock.write(&region)?;
+    info!(
+        event = "manual_switch",
+        region = %region.name,
+        cloud = %region.cloud,
+        previous_region = current.as_deref().unwrap_or(""),
+        "Switched by hand to region {} and cloud {} in {}",
+        region.name,
+        region.cloud,
+        config.env_file.path.display()
+    );
+    pin_region(config, &region.name);
+    if !config.restart.enabled {
+        println!(
+            "Wrote region {} and cloud {} to {}; restarted nothing (--no-restart).",
+            region.name,
+            region.cloud,
+            config.env_file.path.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    logging::event(&Event::Restarting {
+        at: Place {
+            region: region.name.clone(),
+            cloud: region.cloud.clone(),
+        },
+        reason: SwitchReason::Manual,
+    });
+    let restarter = Supervisorctl::new(config.restart.clone(), Some(SWITCH_ATTEMPTS));
+    let cancel = CancellationToken::new();
+    let took = restarter.restart(&cancel).await.with_context(|| {
+        format!(
+            "the env file names {} now, but restarting the programs failed; run the switch again or restart them with supervisorctl",
+            region.name
+        )
+    })?;
+    println!(
+        "Switched to region {} (cloud {}): env file written, {} programs restarted in {} ms.",
+        region.name,
+        region.cloud,
+        config.restart.programs.len(),
+        took.as_millis()
+    );
+    drop(lock);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Pins `name` in the state dir, so that no automatic failback moves away from it.
+fn pin_region(config: &Config, name: &str) {
+    let state = StateDir::open(&config.state_dir);
+    if state.path().is_none() {
+        println!("Could not pin {name}: the state directory is not usable.");
+        return;
+    }
+    match crate::adapters::pin::write(&state, name) {
+        Ok(()) => {
+            info!(event = "pinned", region = %name, source = "switch", "Pinned region {name}");
+            println!(
+                "Pinned {name}: no automatic failback away from it until the next outage or `failover-handler switch --unpin`."
+            );
+        }
+        Err(e) => println!(
+            "Could not pin {name} in {}: {e}",
+            config.state_dir.display()
+        ),
+    }
+}
+
+/// `switch --unpin`: removes the pin of a manual switch, so automatic failback may apply again.
+pub fn unpin(config: &Config) -> Result<ExitCode> {
+    let state = StateDir::read_only(&config.state_dir);
+    match crate::adapters::pin::read(&state) {
+        None => println!("No region is pinned."),
+        Some(name) => {
+            crate::adapters::pin::clear(&state)
+                .with_context(|| format!("removing the pin in {}", config.state_dir.display()))?;
+            info!(event = "unpinned", region = %name, reason = "unpin", "Unpinned region {name}");
+            println!(
+                "Unpinned {name}: automatic failback may apply again (a running daemon sees it at its next probe)."
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,64 @@
+//! The daemon wired to the world: the reporting services beside it (journal, endpoints,
+//! Datadog), supervisorctl, the standby checks, and SIGTERM/SIGINT.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Result;
+use tokio_util::sync::CancellationToken;
+
+use crate::adapters::checks::Checks;
+use crate::adapters::probe::HttpProbe;
+use crate::adapters::restart::Supervisorctl;
+use crate::adapters::state::StateDir;
+use crate::adapters::throughput::Throughput;
+use crate::config::Config;
+use crate::daemon::Daemon;
+use crate::report::services;
+
+/// How long a stopping daemon waits for its journal, status file and Datadog to finish (the
+/// whole stop stays within a second of SIGTERM).
+const SERVICES_STOP: std::time::Duration = std::time::Duration::from_millis(700);
+
+/// Runs the daemon until SIGTERM or SIGINT, then stops its services.
+pub async fn run(
+    config: Config,
+    probe: HttpProbe,
+    checks: Option<Checks>,
+    throughput: Option<Throughput>,
+) -> Result<ExitCode> {
+    let config = Arc::new(config);
+    let state = StateDir::open(&config.state_dir);
+    let (observer, services) = services::start(&config, &state).await;
+    let restarter = Supervisorctl::new(config.restart.clone(), None)
+        .count_failures(observer.metrics().restart_failures.clone());
+    let cancel = CancellationToken::new();
+    let signals = cancel.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        signals.cancel();
+    });
+    let checks = checks.map(|c| c.spawn(cancel.clone()));
+    Daemon::new(config, probe, restarter, state)
+        .with_checks(checks, throughput)
+        .with_observer(observer)
+        .run(cancel)
+        .await;
+    let _ = tokio::task::spawn_blocking(move || services.stop(SERVICES_STOP)).await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
