@@ -3,9 +3,7 @@
 //! cloud values stopped at every input, no secret in any output, loopback listeners, and the
 //! modes of the files the daemon leaves behind.
 
-mod common;
-
-use common::{Cmd, FakeTunnel, Mode, RESTART_ORDER, TestDir, env_for, wait_until};
+use crate::support::{Cmd, FakeTunnel, Mode, RESTART_ORDER, TestDir, env_for, wait_until};
 use std::collections::HashSet;
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};

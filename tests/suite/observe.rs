@@ -3,9 +3,7 @@
 //! holding back a failover and `resume` letting it through; decisions reaching a Datadog intake
 //! stand-in on 127.0.0.1 in gzip batches, with a 429 retried.
 
-mod common;
-
-use common::{Cmd, Daemon, FakeTunnel, Mode, TestDir, env_for, wait_until};
+use crate::support::{Cmd, Daemon, FakeTunnel, Mode, TestDir, env_for, wait_until};
 use serde_json::Value;
 use std::collections::VecDeque;
 use std::io::{Read, Write};
@@ -521,8 +519,8 @@ fn a_pause_with_a_duration_ends_by_itself() {
     assert_eq!(json["pause"]["until"], pause["until"], "{json}");
     let ended = d.wait_for_event("pause_ended", WAIT);
     let failover = d.wait_for_event("failover", WAIT);
-    assert!(common::timestamp(&ended) >= until, "{ended}");
-    assert!(common::timestamp(&failover) >= until, "{failover}");
+    assert!(crate::support::timestamp(&ended) >= until, "{ended}");
+    assert!(crate::support::timestamp(&failover) >= until, "{failover}");
     d.wait_for(
         |v| v["event"] == "restart_done" && v["region"] == "EU",
         WAIT,
@@ -644,7 +642,7 @@ fn decisions_reach_a_datadog_intake_in_gzip_batches_and_a_429_is_retried() {
         assert!(!r.entries.is_empty() && r.entries.len() <= 1000);
         for e in &r.entries {
             assert_eq!(e["ddsource"], "failover-handler", "{e}");
-            assert_eq!(e["service"], common::SERVICE, "{e}");
+            assert_eq!(e["service"], crate::support::SERVICE, "{e}");
             assert!(e["hostname"].as_str().is_some_and(|h| !h.is_empty()), "{e}");
             assert!(e["message"].as_str().is_some(), "{e}");
             assert!(e["timestamp"].as_str().unwrap().ends_with('Z'), "{e}");

@@ -1,9 +1,7 @@
 //! The daemon as a user sees it: the env file it writes, the supervisorctl calls it makes,
 //! the log lines it prints, against a fake tunnel on 127.0.0.1.
 
-mod common;
-
-use common::{
+use crate::support::{
     Cmd, DEFAULT_LIST, FakeTunnel, Mode, SUPERVISOR_ERROR, TestDir, cloud_of, env_for,
     restart_order, timestamp, wait_for_probes, wait_until,
 };

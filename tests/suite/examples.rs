@@ -2,10 +2,8 @@
 //! example parses as supervisord parses it and matches the config, and the env file example is
 //! what the handler writes.
 
-mod common;
-
-use common::stack::which;
-use common::{Cmd, TestDir, env_for};
+use crate::support::stack::which;
+use crate::support::{Cmd, TestDir, env_for};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::PathBuf;

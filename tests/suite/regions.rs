@@ -2,9 +2,7 @@
 //! and TCP servers on 127.0.0.1 (the harness's fake tunnel, one per region, serves as each
 //! region's health endpoint), short timings (probe every 100 ms, threshold 1 s).
 
-mod common;
-
-use common::{Cmd, FakeTunnel, Mode, RESTART_ORDER, TestDir, cloud_of, env_for, timestamp};
+use crate::support::{Cmd, FakeTunnel, Mode, RESTART_ORDER, TestDir, cloud_of, env_for, timestamp};
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
@@ -126,7 +124,7 @@ fn eu_failing_with_nam_down_and_apac_up_moves_straight_to_apac() {
     assert_eq!(w.restarts(), 1);
 
     // APAC answers through the tunnel: the latency file holds the last latency in ms
-    common::wait_until(WAIT, "the latency file", || {
+    crate::support::wait_until(WAIT, "the latency file", || {
         std::fs::read_to_string(&latency_file)
             .is_ok_and(|t| t.ends_with('\n') && t.trim().parse::<u64>().is_ok())
     });
@@ -231,7 +229,7 @@ fn auto_failback_comes_only_after_failback_after_of_health() {
         restarting["message"],
         "Re-starting application with the new region EU and cloud cloud.eu.ext.com."
     );
-    common::wait_until(WAIT, "two restarts", || w.restarts() == 2);
+    crate::support::wait_until(WAIT, "two restarts", || w.restarts() == 2);
     assert_eq!(w.dir.read_env(), Some(env_for("EU")));
     d.finish();
 }
@@ -265,7 +263,7 @@ fn no_failback_away_from_a_pinned_region_until_unpin() {
     let failback = d.wait_for_event("failback", WAIT);
     assert_eq!(failback["to_region"], "EU", "{failback}");
     d.wait_for_count(event("restart_done"), 1, WAIT);
-    common::wait_until(WAIT, "the failback's restart", || w.restarts() == 2);
+    crate::support::wait_until(WAIT, "the failback's restart", || w.restarts() == 2);
     assert_eq!(w.dir.read_env(), Some(env_for("EU")));
     d.finish();
 }
@@ -286,7 +284,7 @@ fn a_flapping_preferred_region_is_held_back_by_damping() {
     // 2: EU comes back, the daemon fails back
     w.eu(true);
     d.wait_for_event("failback", WAIT);
-    common::wait_until(WAIT, "the failback", || {
+    crate::support::wait_until(WAIT, "the failback", || {
         w.dir.read_env() == Some(env_for("EU"))
     });
     // 3: EU fails again: the third automatic switch within the hour is held back

@@ -2,10 +2,8 @@
 //! cloud-client and an application (all sourcing the env file), three regional clouds on
 //! 127.0.0.1, and failover-handler restarting them through the real supervisorctl.
 
-mod common;
-
-use common::stack::{PROGRAMS, WAIT};
-use common::{Mode, Stack, StackOptions, Start, env_for, wait_until};
+use crate::support::stack::{PROGRAMS, WAIT};
+use crate::support::{Mode, Stack, StackOptions, Start, env_for, wait_until};
 
 /// A restart as supervisord records it: stop application, cloud-client, stunnel; start
 /// stunnel, cloud-client, application.

@@ -2,9 +2,7 @@
 //! mounts) and what a user then sees: log lines with their event and error_kind, exit codes,
 //! the env file's bytes, the supervisorctl calls. docs/faults.md has the table.
 
-mod common;
-
-use common::{
+use crate::support::{
     Cert, Cmd, Daemon, FakeTunnel, HUGE_BODY, Mode, TestDir, Tmpfs, env_for, peak_rss_kib,
     restart_order, timestamp, wait_for_probes, wait_until,
 };

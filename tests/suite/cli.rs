@@ -1,9 +1,7 @@
 //! The one-shot side of the command line: bad input, `switch`, `status`, `check`,
 //! `config`, `--help` and `--version`, as a user running them sees them.
 
-mod common;
-
-use common::{Cmd, FakeTunnel, Mode, Output, RESTART_ORDER, SIG_SHA256, TestDir, env_for};
+use crate::support::{Cmd, FakeTunnel, Mode, Output, RESTART_ORDER, SIG_SHA256, TestDir, env_for};
 use serde_json::Value;
 use std::time::Duration;
 

@@ -1,0 +1,16 @@
+//! The integration tests as one binary: each module is a theme, and `support` (temp dirs, the
+//! binary under test, the fake tunnel, the real stack) is compiled once for all of them.
+//! Run one theme with `cargo test --test suite cli::`.
+
+mod support;
+
+mod cli;
+mod daemon;
+mod demo;
+mod e2e_supervisord;
+mod examples;
+mod faults;
+mod harness;
+mod observe;
+mod regions;
+mod security;
