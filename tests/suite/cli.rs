@@ -1,7 +1,9 @@
 //! The one-shot side of the command line: bad input, `switch`, `status`, `check`,
 //! `config`, `--help` and `--version`, as a user running them sees them.
 
-use crate::support::{Cmd, FakeTunnel, Mode, Output, RESTART_ORDER, SIG_SHA256, TestDir, env_for};
+use crate::support::{
+    Cmd, FakeTunnel, Mode, Output, RESTART_ORDER, SIG_SHA256, TestDir, env_for, in_region,
+};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -30,98 +32,58 @@ fn assert_bad_input(dir: &TestDir, cmd: Cmd, names: &[&str]) {
     assert!(!dir.state_dir().exists(), "state dir created");
 }
 
-fn run_with_list(list: &str) {
+/// Runs `sub` in a fresh temp dir with what `with` adds to the command, and asserts it is
+/// refused as bad input naming one of `names`.
+fn rejects(sub: &[&str], names: &[&str], with: impl FnOnce(&TestDir, Cmd) -> Cmd) {
     let dir = TestDir::new();
-    let cmd = Cmd::new(&dir)
-        .sub(&["run"])
-        .env("EXT_CLOUD_FAILOVER_LIST", list);
-    assert_bad_input(&dir, cmd, &["EXT_CLOUD_FAILOVER_LIST"]);
-}
-
-#[test]
-fn run_rejects_empty_list() {
-    run_with_list("");
-}
-
-#[test]
-fn run_rejects_pair_without_equals() {
-    run_with_list("NAM");
-}
-
-#[test]
-fn run_rejects_duplicate_region() {
-    run_with_list("NAM=a,NAM=b");
-}
-
-#[test]
-fn run_rejects_semicolon_in_host() {
-    run_with_list("NAM=a;reboot");
-}
-
-#[test]
-fn run_rejects_command_substitution_in_host() {
-    run_with_list("NAM=$(id)");
-}
-
-#[test]
-fn run_rejects_space_in_host() {
-    run_with_list("EU=a b");
-}
-
-fn run_with_flag(flag: &str, value: &str, names: &[&str]) {
-    let dir = TestDir::new();
-    let cmd = Cmd::new(&dir).sub(&["run"]).flag(flag, value);
+    let cmd = with(&dir, Cmd::new(&dir).sub(sub));
     assert_bad_input(&dir, cmd, names);
 }
 
-#[test]
-fn run_rejects_unknown_region() {
-    run_with_flag("--region", "XX", &["region"]);
-}
-
-#[test]
-fn run_rejects_unparsable_interval() {
-    run_with_flag("--interval", "abc", &["interval"]);
-}
-
-#[test]
-fn run_rejects_zero_interval() {
-    run_with_flag("--interval", "0s", &["interval"]);
-}
-
-#[test]
-fn run_rejects_unparsable_timeout() {
-    run_with_flag("--timeout", "soon", &["timeout"]);
-}
-
-#[test]
-fn run_rejects_threshold_below_interval() {
-    let dir = TestDir::new();
-    let cmd = Cmd::new(&dir)
-        .sub(&["run"])
-        .flag("--interval", "10s")
-        .flag("--threshold", "5s");
-    assert_bad_input(&dir, cmd, &["threshold"]);
-}
-
-#[test]
-fn run_rejects_unknown_config_key() {
-    let dir = TestDir::new();
+/// A config file with a key the product does not know, and its path.
+fn bogus_config(dir: &TestDir) -> String {
     let config = dir.write_file("failover.toml", "[probe]\nbogus = 1\n");
-    let cmd = Cmd::new(&dir)
-        .sub(&["run"])
-        .flag("--config", config.to_str().unwrap());
-    assert_bad_input(&dir, cmd, &["bogus"]);
+    config.to_str().unwrap().to_owned()
 }
 
-#[test]
-fn run_rejects_unknown_key_in_config_from_env() {
-    let dir = TestDir::new();
-    let config = dir.write_file("failover.toml", "[probe]\nbogus = 1\n");
-    let cmd = Cmd::new(&dir)
-        .sub(&["run"])
-        .env("FAILOVER_HANDLER_CONFIG", config.to_str().unwrap());
-    assert_bad_input(&dir, cmd, &["bogus"]);
+/// The bad-input cases, one test a row: its name, the subcommand, what stderr may name, and
+/// what the row adds to the command (given the test's temp dir).
+macro_rules! rejects {
+    ($($name:ident: $sub:expr, $names:expr, |$dir:pat, $cmd:ident| $with:expr;)+) => {$(
+        #[test]
+        fn $name() {
+            rejects(&$sub, &$names, |$dir: &TestDir, $cmd: Cmd| $with);
+        }
+    )+};
+}
+
+const LIST: &str = "EXT_CLOUD_FAILOVER_LIST";
+
+rejects! {
+    run_rejects_empty_list: ["run"], [LIST], |_, cmd| cmd.env(LIST, "");
+    run_rejects_pair_without_equals: ["run"], [LIST], |_, cmd| cmd.env(LIST, "NAM");
+    run_rejects_duplicate_region: ["run"], [LIST], |_, cmd| cmd.env(LIST, "NAM=a,NAM=b");
+    run_rejects_semicolon_in_host: ["run"], [LIST], |_, cmd| cmd.env(LIST, "NAM=a;reboot");
+    run_rejects_command_substitution_in_host: ["run"], [LIST], |_, cmd| cmd.env(LIST, "NAM=$(id)");
+    run_rejects_space_in_host: ["run"], [LIST], |_, cmd| cmd.env(LIST, "EU=a b");
+    run_rejects_unknown_region: ["run"], ["region"], |_, cmd| cmd.flag("--region", "XX");
+    run_rejects_unparsable_interval: ["run"], ["interval"], |_, cmd| cmd.flag("--interval", "abc");
+    run_rejects_zero_interval: ["run"], ["interval"], |_, cmd| cmd.flag("--interval", "0s");
+    run_rejects_unparsable_timeout: ["run"], ["timeout"], |_, cmd| cmd.flag("--timeout", "soon");
+    run_rejects_threshold_below_interval: ["run"], ["threshold"],
+        |_, cmd| cmd.flag("--interval", "10s").flag("--threshold", "5s");
+    run_rejects_unknown_config_key: ["run"], ["bogus"],
+        |dir, cmd| cmd.flag("--config", &bogus_config(dir));
+    run_rejects_unknown_key_in_config_from_env: ["run"], ["bogus"],
+        |dir, cmd| cmd.env("FAILOVER_HANDLER_CONFIG", &bogus_config(dir));
+    run_rejects_missing_config_file: ["run"], ["config", "/nonexistent"],
+        |_, cmd| cmd.flag("--config", "/nonexistent");
+    switch_rejects_bad_list: ["switch", "EU"], [LIST], |_, cmd| cmd.env(LIST, "NAM");
+    switch_rejects_unparsable_interval: ["switch", "EU"], ["interval"],
+        |_, cmd| cmd.flag("--interval", "abc");
+    switch_rejects_unknown_config_key: ["switch", "EU"], ["bogus"],
+        |dir, cmd| cmd.flag("--config", &bogus_config(dir));
+    switch_rejects_unknown_region: ["switch", "XX"], ["XX", "region"], |_, cmd| cmd;
 }
 
 #[test]
@@ -131,50 +93,6 @@ fn run_rejects_config_that_is_not_toml() {
     let path = config.to_str().unwrap().to_owned();
     let cmd = Cmd::new(&dir).sub(&["run"]).flag("--config", &path);
     assert_bad_input(&dir, cmd, &["config", &path]);
-}
-
-#[test]
-fn run_rejects_missing_config_file() {
-    let dir = TestDir::new();
-    let cmd = Cmd::new(&dir)
-        .sub(&["run"])
-        .flag("--config", "/nonexistent");
-    assert_bad_input(&dir, cmd, &["config", "/nonexistent"]);
-}
-
-#[test]
-fn switch_rejects_bad_list() {
-    let dir = TestDir::new();
-    let cmd = Cmd::new(&dir)
-        .sub(&["switch", "EU"])
-        .env("EXT_CLOUD_FAILOVER_LIST", "NAM");
-    assert_bad_input(&dir, cmd, &["EXT_CLOUD_FAILOVER_LIST"]);
-}
-
-#[test]
-fn switch_rejects_unparsable_interval() {
-    let dir = TestDir::new();
-    let cmd = Cmd::new(&dir)
-        .sub(&["switch", "EU"])
-        .flag("--interval", "abc");
-    assert_bad_input(&dir, cmd, &["interval"]);
-}
-
-#[test]
-fn switch_rejects_unknown_config_key() {
-    let dir = TestDir::new();
-    let config = dir.write_file("failover.toml", "[probe]\nbogus = 1\n");
-    let cmd = Cmd::new(&dir)
-        .sub(&["switch", "EU"])
-        .flag("--config", config.to_str().unwrap());
-    assert_bad_input(&dir, cmd, &["bogus"]);
-}
-
-#[test]
-fn switch_rejects_unknown_region() {
-    let dir = TestDir::new();
-    let cmd = Cmd::new(&dir).sub(&["switch", "XX"]);
-    assert_bad_input(&dir, cmd, &["XX", "region"]);
 }
 
 #[test]
@@ -294,9 +212,7 @@ fn has_millis(text: &str) -> bool {
 
 #[test]
 fn check_healthy_exits_zero_with_latency() {
-    let dir = TestDir::new();
-    dir.write_env(&env_for("EU"));
-    let tunnel = FakeTunnel::start(&dir);
+    let (dir, tunnel) = in_region("EU");
     let out = check(&dir, &tunnel);
     assert_eq!(out.code, Some(0), "{out:#?}");
     assert!(out.stdout.contains("healthy"), "{out:#?}");
@@ -329,9 +245,7 @@ fn check_refused_exits_one_and_says_refused() {
 
 #[test]
 fn check_untrusted_certificate_exits_one_and_says_tls() {
-    let dir = TestDir::new();
-    dir.write_env(&env_for("EU"));
-    let tunnel = FakeTunnel::start(&dir);
+    let (dir, tunnel) = in_region("EU");
     let out = Cmd::new(&dir)
         .tunnel(&tunnel)
         .without("--ca-cert")
@@ -344,9 +258,7 @@ fn check_untrusted_certificate_exits_one_and_says_tls() {
 
 #[test]
 fn check_insecure_accepts_untrusted_certificate() {
-    let dir = TestDir::new();
-    dir.write_env(&env_for("EU"));
-    let tunnel = FakeTunnel::start(&dir);
+    let (dir, tunnel) = in_region("EU");
     let out = Cmd::new(&dir)
         .tunnel(&tunnel)
         .without("--ca-cert")
@@ -360,9 +272,7 @@ fn check_insecure_accepts_untrusted_certificate() {
 
 #[test]
 fn probe_sends_signature_header_and_fills_url() {
-    let dir = TestDir::new();
-    dir.write_env(&env_for("EU"));
-    let tunnel = FakeTunnel::start(&dir);
+    let (dir, tunnel) = in_region("EU");
     let out = check(&dir, &tunnel);
     assert_eq!(out.code, Some(0), "{out:#?}");
     let requests = tunnel.requests();

@@ -2,7 +2,7 @@
 //! the log lines it prints, against a fake tunnel on 127.0.0.1.
 
 use crate::support::{
-    Cmd, DEFAULT_LIST, FakeTunnel, Mode, SUPERVISOR_ERROR, TestDir, cloud_of, env_for,
+    Cmd, DEFAULT_LIST, FakeTunnel, Mode, SUPERVISOR_ERROR, TestDir, cloud_of, env_for, in_region,
     restart_order, timestamp, wait_for_probes, wait_until,
 };
 use serde_json::Value;
@@ -56,9 +56,7 @@ fn startup_without_env_file_writes_it_and_restarts_in_order() {
 
 #[test]
 fn start_line_names_region_cloud_and_version() {
-    let dir = TestDir::new();
-    dir.write_env(&env_for("EU"));
-    let tunnel = FakeTunnel::start(&dir);
+    let (dir, tunnel) = in_region("EU");
     let d = Cmd::new(&dir).tunnel(&tunnel).spawn_daemon();
     let start = d.wait_for_event("start", WAIT);
     assert_eq!(start["level"], "INFO", "{start}");
@@ -287,9 +285,7 @@ fn single_success_resets_the_outage_timer() {
 
 #[test]
 fn manual_switch_is_adopted_not_fought() {
-    let dir = TestDir::new();
-    dir.write_env(&env_for("EU"));
-    let tunnel = FakeTunnel::start(&dir);
+    let (dir, tunnel) = in_region("EU");
     let d = Cmd::new(&dir).tunnel(&tunnel).spawn_daemon();
     d.wait_for_event("start", WAIT);
     wait_for_probes(&tunnel, "EU", 2);
@@ -317,9 +313,7 @@ fn manual_switch_is_adopted_not_fought() {
 
 #[test]
 fn sigterm_exits_zero_within_a_second() {
-    let dir = TestDir::new();
-    dir.write_env(&env_for("EU"));
-    let tunnel = FakeTunnel::start(&dir);
+    let (dir, tunnel) = in_region("EU");
     let mut d = Cmd::new(&dir).tunnel(&tunnel).spawn_daemon();
     d.wait_for_event("start", WAIT);
     wait_for_probes(&tunnel, "EU", 2);

@@ -3,8 +3,8 @@
 //! the env file's bytes, the supervisorctl calls. docs/faults.md has the table.
 
 use crate::support::{
-    Cert, Cmd, Daemon, FakeTunnel, HUGE_BODY, Mode, TestDir, Tmpfs, env_for, peak_rss_kib,
-    restart_order, timestamp, wait_for_probes, wait_until,
+    Cert, Cmd, Daemon, FakeTunnel, HUGE_BODY, Mode, TestDir, Tmpfs, env_for, in_region,
+    peak_rss_kib, restart_order, timestamp, wait_for_probes, wait_until,
 };
 use serde_json::Value;
 use std::fs;
@@ -148,9 +148,7 @@ fn tls_fault(cmd: Cmd, dir: &TestDir, tunnel: &FakeTunnel, detail: &str) {
 
 #[test]
 fn endpoint_with_untrusted_certificate_is_a_tls_failure() {
-    let dir = TestDir::new();
-    dir.write_env(&env_for("EU"));
-    let tunnel = FakeTunnel::start(&dir);
+    let (dir, tunnel) = in_region("EU");
     let cmd = Cmd::new(&dir).tunnel(&tunnel).without("--ca-cert");
     tls_fault(cmd, &dir, &tunnel, "certificate");
 }
@@ -184,9 +182,7 @@ fn endpoint_name_that_does_not_resolve_is_a_dns_failure() {
 /// EU answers with `cycle` in turn; after `probes` probes spanning well past the threshold
 /// the daemon is still on EU, has restarted nothing, and logged each recovery.
 fn flapping_never_fails_over(cycle: &[Mode], interval: &str, probes: usize) -> Vec<Value> {
-    let dir = TestDir::new();
-    dir.write_env(&env_for("EU"));
-    let tunnel = FakeTunnel::start(&dir);
+    let (dir, tunnel) = in_region("EU");
     tunnel.set_cycle("EU", cycle);
     let d = Cmd::new(&dir)
         .tunnel(&tunnel)
@@ -491,9 +487,7 @@ fn huge_env_file_at_start_is_not_read_and_is_replaced() {
 
 #[test]
 fn env_file_deleted_while_running_is_written_back_without_a_restart() {
-    let dir = TestDir::new();
-    dir.write_env(&env_for("EU"));
-    let tunnel = FakeTunnel::start(&dir);
+    let (dir, tunnel) = in_region("EU");
     let d = Cmd::new(&dir).tunnel(&tunnel).spawn_daemon();
     d.wait_for_event("env_file_current", WAIT);
     wait_for_probes(&tunnel, "EU", 2);

@@ -3,7 +3,7 @@
 //! holding back a failover and `resume` letting it through; decisions reaching a Datadog intake
 //! stand-in on 127.0.0.1 in gzip batches, with a 429 retried.
 
-use crate::support::{Cmd, Daemon, FakeTunnel, Mode, TestDir, env_for, wait_until};
+use crate::support::{Cmd, Daemon, FakeTunnel, Mode, TestDir, env_for, in_region, wait_until};
 use serde_json::Value;
 use std::collections::VecDeque;
 use std::io::{Read, Write};
@@ -159,9 +159,7 @@ fn journal_lines(dir: &TestDir) -> Vec<Value> {
 
 #[test]
 fn metrics_status_history_and_journal_follow_a_failover() {
-    let dir = TestDir::new();
-    dir.write_env(&env_for("NAM"));
-    let tunnel = FakeTunnel::start(&dir);
+    let (dir, tunnel) = in_region("NAM");
     let d = Cmd::new(&dir)
         .tunnel(&tunnel)
         .flag("--metrics-addr", "127.0.0.1:0")

@@ -3,7 +3,9 @@
 //! cloud values stopped at every input, no secret in any output, loopback listeners, and the
 //! modes of the files the daemon leaves behind.
 
-use crate::support::{Cmd, FakeTunnel, Mode, RESTART_ORDER, TestDir, env_for, wait_until};
+use crate::support::{
+    Cmd, FakeTunnel, Mode, RESTART_ORDER, TestDir, env_for, in_region, wait_until,
+};
 use std::collections::HashSet;
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -25,9 +27,7 @@ fn mode(path: &Path) -> u32 {
 
 #[test]
 fn insecure_warns_at_start_and_then_accepts_the_untrusted_tunnel() {
-    let dir = TestDir::new();
-    dir.write_env(&env_for("EU"));
-    let tunnel = FakeTunnel::start(&dir);
+    let (dir, tunnel) = in_region("EU");
     let d = Cmd::new(&dir)
         .tunnel(&tunnel)
         .without("--ca-cert")
@@ -55,9 +55,7 @@ fn insecure_warns_at_start_and_then_accepts_the_untrusted_tunnel() {
 
 #[test]
 fn without_insecure_there_is_no_warning_and_verification_is_on() {
-    let dir = TestDir::new();
-    dir.write_env(&env_for("EU"));
-    let tunnel = FakeTunnel::start(&dir);
+    let (dir, tunnel) = in_region("EU");
     let d = Cmd::new(&dir)
         .tunnel(&tunnel)
         .without("--ca-cert")

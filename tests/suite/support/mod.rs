@@ -77,6 +77,15 @@ pub fn env_for(region: &str) -> String {
     )
 }
 
+/// A temp dir whose env file names `region` of the default list, and a fake tunnel for it:
+/// how most tests start.
+pub fn in_region(region: &str) -> (TestDir, FakeTunnel) {
+    let dir = TestDir::new();
+    dir.write_env(&env_for(region));
+    let tunnel = FakeTunnel::start(&dir);
+    (dir, tunnel)
+}
+
 /// Polls `cond` until it holds, or panics after `timeout` with `what`.
 /// The supervisorctl calls of one restart of the default programs, in order.
 pub fn restart_order() -> Vec<String> {
