@@ -46,45 +46,73 @@ fn bogus_config(dir: &TestDir) -> String {
     config.to_str().unwrap().to_owned()
 }
 
-/// The bad-input cases, one test a row: its name, the subcommand, what stderr may name, and
-/// what the row adds to the command (given the test's temp dir).
-macro_rules! rejects {
-    ($($name:ident: $sub:expr, $names:expr, |$dir:pat, $cmd:ident| $with:expr;)+) => {$(
-        #[test]
-        fn $name() {
-            rejects(&$sub, &$names, |$dir: &TestDir, $cmd: Cmd| $with);
-        }
-    )+};
-}
-
 const LIST: &str = "EXT_CLOUD_FAILOVER_LIST";
 
-rejects! {
-    run_rejects_empty_list: ["run"], [LIST], |_, cmd| cmd.env(LIST, "");
-    run_rejects_pair_without_equals: ["run"], [LIST], |_, cmd| cmd.env(LIST, "NAM");
-    run_rejects_duplicate_region: ["run"], [LIST], |_, cmd| cmd.env(LIST, "NAM=a,NAM=b");
-    run_rejects_semicolon_in_host: ["run"], [LIST], |_, cmd| cmd.env(LIST, "NAM=a;reboot");
-    run_rejects_command_substitution_in_host: ["run"], [LIST], |_, cmd| cmd.env(LIST, "NAM=$(id)");
-    run_rejects_space_in_host: ["run"], [LIST], |_, cmd| cmd.env(LIST, "EU=a b");
-    run_rejects_unknown_region: ["run"], ["region"], |_, cmd| cmd.flag("--region", "XX");
-    run_rejects_unparsable_interval: ["run"], ["interval"], |_, cmd| cmd.flag("--interval", "abc");
-    run_rejects_zero_interval: ["run"], ["interval"], |_, cmd| cmd.flag("--interval", "0s");
-    run_rejects_unparsable_timeout: ["run"], ["timeout"], |_, cmd| cmd.flag("--timeout", "soon");
-    run_rejects_threshold_below_interval: ["run"], ["threshold"],
-        |_, cmd| cmd.flag("--interval", "10s").flag("--threshold", "5s");
-    run_rejects_unknown_config_key: ["run"], ["bogus"],
-        |dir, cmd| cmd.flag("--config", &bogus_config(dir));
-    run_rejects_unknown_key_in_config_from_env: ["run"], ["bogus"],
-        |dir, cmd| cmd.env("FAILOVER_HANDLER_CONFIG", &bogus_config(dir));
-    run_rejects_missing_config_file: ["run"], ["config", "/nonexistent"],
-        |_, cmd| cmd.flag("--config", "/nonexistent");
-    switch_rejects_bad_list: ["switch", "EU"], [LIST], |_, cmd| cmd.env(LIST, "NAM");
-    switch_rejects_unparsable_interval: ["switch", "EU"], ["interval"],
-        |_, cmd| cmd.flag("--interval", "abc");
-    switch_rejects_unknown_config_key: ["switch", "EU"], ["bogus"],
-        |dir, cmd| cmd.flag("--config", &bogus_config(dir));
-    switch_rejects_unknown_region: ["switch", "XX"], ["XX", "region"], |_, cmd| cmd;
-}
+cases!(rejects {
+    run_rejects_empty_list: (&["run"], &[LIST], |_, cmd| cmd.env(LIST, ""));
+    run_rejects_pair_without_equals: (&["run"], &[LIST], |_, cmd| cmd.env(LIST, "NAM"));
+    run_rejects_duplicate_region: (&["run"], &[LIST], |_, cmd| cmd.env(LIST, "NAM=a,NAM=b"));
+    run_rejects_semicolon_in_host: (&["run"], &[LIST], |_, cmd| cmd.env(LIST, "NAM=a;reboot"));
+    run_rejects_command_substitution_in_host: (
+        &["run"],
+        &[LIST],
+        |_,
+        cmd| cmd.env(LIST, "NAM=$(id)"),
+    );
+    run_rejects_space_in_host: (&["run"], &[LIST], |_, cmd| cmd.env(LIST, "EU=a b"));
+    run_rejects_unknown_region: (&["run"], &["region"], |_, cmd| cmd.flag("--region", "XX"));
+    run_rejects_unparsable_interval: (
+        &["run"],
+        &["interval"],
+        |_,
+        cmd| cmd.flag("--interval", "abc"),
+    );
+    run_rejects_zero_interval: (&["run"], &["interval"], |_, cmd| cmd.flag("--interval", "0s"));
+    run_rejects_unparsable_timeout: (
+        &["run"],
+        &["timeout"],
+        |_,
+        cmd| cmd.flag("--timeout", "soon"),
+    );
+    run_rejects_threshold_below_interval: (
+        &["run"],
+        &["threshold"],
+        |_,
+        cmd| cmd.flag("--interval", "10s").flag("--threshold", "5s"),
+    );
+    run_rejects_unknown_config_key: (
+        &["run"],
+        &["bogus"],
+        |dir,
+        cmd| cmd.flag("--config", &bogus_config(dir)),
+    );
+    run_rejects_unknown_key_in_config_from_env: (
+        &["run"],
+        &["bogus"],
+        |dir,
+        cmd| cmd.env("FAILOVER_HANDLER_CONFIG", &bogus_config(dir)),
+    );
+    run_rejects_missing_config_file: (
+        &["run"],
+        &["config", "/nonexistent"],
+        |_,
+        cmd| cmd.flag("--config", "/nonexistent"),
+    );
+    switch_rejects_bad_list: (&["switch", "EU"], &[LIST], |_, cmd| cmd.env(LIST, "NAM"));
+    switch_rejects_unparsable_interval: (
+        &["switch", "EU"],
+        &["interval"],
+        |_,
+        cmd| cmd.flag("--interval", "abc"),
+    );
+    switch_rejects_unknown_config_key: (
+        &["switch", "EU"],
+        &["bogus"],
+        |dir,
+        cmd| cmd.flag("--config", &bogus_config(dir)),
+    );
+    switch_rejects_unknown_region: (&["switch", "XX"], &["XX", "region"], |_, cmd| cmd);
+});
 
 #[test]
 fn run_rejects_config_that_is_not_toml() {

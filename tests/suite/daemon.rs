@@ -92,15 +92,12 @@ fn assert_startup_leaves_env_file_alone(contents: &str) {
     d.finish();
 }
 
-#[test]
-fn startup_on_env_file_naming_the_region_touches_nothing() {
-    assert_startup_leaves_env_file_alone(&env_for("EU"));
-}
-
-#[test]
-fn startup_accepts_old_env_file_without_trailing_newline() {
-    assert_startup_leaves_env_file_alone("export EXT_CLOUD=cloud.eu.ext.com\nexport EXT_REGION=EU");
-}
+cases!(assert_startup_leaves_env_file_alone {
+    startup_on_env_file_naming_the_region_touches_nothing: (&env_for("EU"));
+    startup_accepts_old_env_file_without_trailing_newline: (
+        "export EXT_CLOUD=cloud.eu.ext.com\nexport EXT_REGION=EU",
+    );
+});
 
 /// Which failover a scenario expects: from `from` (failing with `mode`) to `to`.
 struct Outage<'a> {
@@ -192,25 +189,12 @@ fn eu_outage(mode: Mode, kind: &str) -> Outage<'_> {
     }
 }
 
-#[test]
-fn outage_503_fails_over_after_threshold() {
-    assert_outage_fails_over(eu_outage(Mode::Status(503), "status"));
-}
-
-#[test]
-fn outage_refused_fails_over_after_threshold() {
-    assert_outage_fails_over(eu_outage(Mode::Refuse, "refused"));
-}
-
-#[test]
-fn outage_reset_fails_over_after_threshold() {
-    assert_outage_fails_over(eu_outage(Mode::Reset, "reset"));
-}
-
-#[test]
-fn outage_hang_fails_over_after_threshold() {
-    assert_outage_fails_over(eu_outage(Mode::Hang, "timeout"));
-}
+cases!(assert_outage_fails_over {
+    outage_503_fails_over_after_threshold: (eu_outage(Mode::Status(503), "status"));
+    outage_refused_fails_over_after_threshold: (eu_outage(Mode::Refuse, "refused"));
+    outage_reset_fails_over_after_threshold: (eu_outage(Mode::Reset, "reset"));
+    outage_hang_fails_over_after_threshold: (eu_outage(Mode::Hang, "timeout"));
+});
 
 #[test]
 fn outage_with_region_apac_moves_to_nam() {

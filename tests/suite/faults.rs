@@ -69,35 +69,22 @@ fn eu_fault_fails_over_to_nam(mode: Mode, kind: &str, detail: &str) {
     d.finish();
 }
 
-#[test]
-fn endpoint_500_is_a_status_failure() {
-    eu_fault_fails_over_to_nam(Mode::Status(500), "status", "HTTP 500");
-}
-
-#[test]
-fn endpoint_503_is_a_status_failure() {
-    eu_fault_fails_over_to_nam(Mode::Status(503), "status", "HTTP 503");
-}
-
-#[test]
-fn endpoint_reset_mid_response_is_a_reset() {
-    eu_fault_fails_over_to_nam(Mode::ResetMidResponse, "reset", "reset");
-}
-
-#[test]
-fn endpoint_hanging_after_accept_times_out_in_the_tls_handshake() {
-    eu_fault_fails_over_to_nam(Mode::HangAfterAccept, "timeout", "in the TLS handshake");
-}
-
-#[test]
-fn endpoint_trickling_headers_times_out() {
-    eu_fault_fails_over_to_nam(Mode::TrickleHeaders, "timeout", "waiting for the response");
-}
-
-#[test]
-fn endpoint_trickling_body_times_out() {
-    eu_fault_fails_over_to_nam(Mode::TrickleBody, "timeout", "reading the body");
-}
+cases!(eu_fault_fails_over_to_nam {
+    endpoint_500_is_a_status_failure: (Mode::Status(500), "status", "HTTP 500");
+    endpoint_503_is_a_status_failure: (Mode::Status(503), "status", "HTTP 503");
+    endpoint_reset_mid_response_is_a_reset: (Mode::ResetMidResponse, "reset", "reset");
+    endpoint_hanging_after_accept_times_out_in_the_tls_handshake: (
+        Mode::HangAfterAccept,
+        "timeout",
+        "in the TLS handshake",
+    );
+    endpoint_trickling_headers_times_out: (
+        Mode::TrickleHeaders,
+        "timeout",
+        "waiting for the response",
+    );
+    endpoint_trickling_body_times_out: (Mode::TrickleBody, "timeout", "reading the body");
+});
 
 #[test]
 fn endpoint_100_mb_body_is_healthy_and_not_buffered() {

@@ -2,6 +2,19 @@
 //! binary under test, the fake tunnel, the real stack) is compiled once for all of them.
 //! Run one theme with `cargo test --test suite cli::`.
 
+/// Tests that differ only by values, as a table: one named test a row, each calling `$run`
+/// with the row's arguments.
+macro_rules! cases {
+    ($run:ident { $($name:ident: ($($arg:expr),+ $(,)?);)+ }) => {
+        $(
+            #[test]
+            fn $name() {
+                $run($($arg),+);
+            }
+        )+
+    };
+}
+
 mod support;
 
 mod cli;

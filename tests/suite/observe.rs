@@ -79,6 +79,14 @@ fn must_sample(text: &str, series: &str) -> f64 {
     sample(text, series).unwrap_or_else(|| panic!("no sample {series} in\n{text}"))
 }
 
+/// Asserts each series of `expected` has its value in `text`, one at a time, in order.
+#[track_caller]
+fn assert_samples(text: &str, expected: &[(&str, f64)]) {
+    for &(series, value) in expected {
+        assert_eq!(must_sample(text, series), value, "{series}");
+    }
+}
+
 /// Whether `tool` runs; when it does not, fails under CI and says SKIPPED elsewhere.
 fn have(tool: &str, package: &str) -> bool {
     let found = Command::new(tool)
@@ -181,22 +189,23 @@ fn metrics_status_history_and_journal_follow_a_failover() {
     let active_eu = "failover_handler_active_region{region=\"EU\",cloud=\"cloud.eu.ext.com\"}";
     let switched = "failover_handler_failovers_total{from=\"NAM\",to=\"EU\",reason=\"outage\"}";
     let nam_probes = "failover_handler_probe_duration_seconds_count{region=\"NAM\"}";
-    assert_eq!(must_sample(&m0, active_nam), 1.0);
-    assert_eq!(must_sample(&m0, active_eu), 0.0);
-    assert_eq!(
-        must_sample(&m0, "failover_handler_probe_success{region=\"NAM\"}"),
-        1.0
-    );
-    assert_eq!(
-        must_sample(&m0, "failover_handler_region_healthy{region=\"NAM\"}"),
-        1.0
+    assert_samples(
+        &m0,
+        &[
+            (active_nam, 1.0),
+            (active_eu, 0.0),
+            ("failover_handler_probe_success{region=\"NAM\"}", 1.0),
+            ("failover_handler_region_healthy{region=\"NAM\"}", 1.0),
+        ],
     );
     assert_eq!(sample(&m0, switched), None);
-    assert_eq!(must_sample(&m0, "failover_handler_outage_seconds"), 0.0);
-    assert_eq!(must_sample(&m0, "failover_handler_paused"), 0.0);
-    assert_eq!(
-        must_sample(&m0, "failover_handler_restart_failures_total"),
-        0.0
+    assert_samples(
+        &m0,
+        &[
+            ("failover_handler_outage_seconds", 0.0),
+            ("failover_handler_paused", 0.0),
+            ("failover_handler_restart_failures_total", 0.0),
+        ],
     );
     let probes_before = must_sample(&m0, nam_probes);
     assert!(probes_before >= 1.0);
@@ -237,20 +246,16 @@ fn metrics_status_history_and_journal_follow_a_failover() {
 
     let m1 = scrape(&addr);
     promtool_check(&m1);
-    assert_eq!(must_sample(&m1, active_nam), 0.0);
-    assert_eq!(must_sample(&m1, active_eu), 1.0);
-    assert_eq!(must_sample(&m1, switched), 1.0);
-    assert_eq!(
-        must_sample(&m1, "failover_handler_probe_success{region=\"NAM\"}"),
-        0.0
-    );
-    assert_eq!(
-        must_sample(&m1, "failover_handler_region_healthy{region=\"NAM\"}"),
-        0.0
-    );
-    assert_eq!(
-        must_sample(&m1, "failover_handler_probe_success{region=\"EU\"}"),
-        1.0
+    assert_samples(
+        &m1,
+        &[
+            (active_nam, 0.0),
+            (active_eu, 1.0),
+            (switched, 1.0),
+            ("failover_handler_probe_success{region=\"NAM\"}", 0.0),
+            ("failover_handler_region_healthy{region=\"NAM\"}", 0.0),
+            ("failover_handler_probe_success{region=\"EU\"}", 1.0),
+        ],
     );
     assert!(must_sample(&m1, nam_probes) > probes_before);
 
