@@ -126,11 +126,10 @@ fn run_rejects_config_that_is_not_toml() {
 #[test]
 fn switch_no_restart_writes_env_file_only() {
     let dir = TestDir::new();
-    let out = Cmd::new(&dir)
+    Cmd::new(&dir)
         .sub(&["switch", "NAM"])
         .switch("--no-restart")
-        .output();
-    assert_eq!(out.code, Some(0), "{out:#?}");
+        .exits(0);
     assert_eq!(dir.read_env(), Some(env_for("NAM")));
     assert_eq!(dir.calls(), Vec::<String>::new());
 }
@@ -138,24 +137,21 @@ fn switch_no_restart_writes_env_file_only() {
 #[test]
 fn switch_and_status_work_without_the_probe_ids_but_check_names_them() {
     let dir = TestDir::new();
-    let out = Cmd::new(&dir)
+    Cmd::new(&dir)
         .env_remove("CONNECTION_KEEPALIVE_ORG_ID")
         .env_remove("CONNECTION_KEEPALIVE_TXN_ID")
         .sub(&["switch", "NAM"])
         .switch("--no-restart")
-        .output();
-    assert_eq!(out.code, Some(0), "{out:#?}");
+        .exits(0);
     assert_eq!(dir.read_env(), Some(env_for("NAM")));
-    let status = Cmd::new(&dir)
+    Cmd::new(&dir)
         .env_remove("CONNECTION_KEEPALIVE_ORG_ID")
         .sub(&["status"])
-        .output();
-    assert_eq!(status.code, Some(0), "{status:#?}");
+        .exits(0);
     let check = Cmd::new(&dir)
         .env_remove("CONNECTION_KEEPALIVE_ORG_ID")
         .sub(&["check"])
-        .output();
-    assert_eq!(check.code, Some(2), "{check:#?}");
+        .exits(2);
     assert!(
         check.stderr.contains("CONNECTION_KEEPALIVE_ORG_ID"),
         "{check:#?}"
@@ -164,26 +160,17 @@ fn switch_and_status_work_without_the_probe_ids_but_check_names_them() {
 
 #[test]
 fn switch_writes_env_file_and_restarts_in_order() {
-    let dir = TestDir::new();
-    dir.write_env(&env_for("EU"));
-    let out = Cmd::new(&dir).sub(&["switch", "NAM"]).output();
-    assert_eq!(out.code, Some(0), "{out:#?}");
+    let dir = TestDir::with_env("EU");
+    Cmd::new(&dir).sub(&["switch", "NAM"]).exits(0);
     assert_eq!(dir.read_env(), Some(env_for("NAM")));
     assert_eq!(dir.calls(), RESTART_ORDER.to_vec());
-    assert_eq!(
-        dir.app_dir_entries(),
-        vec![
-            ".ext_cloud.env.lock".to_string(),
-            "ext_cloud.env".to_string()
-        ]
-    );
+    dir.assert_env_file_and_lock_only();
 }
 
 #[test]
 fn status_without_env_file_says_no_active_region() {
     let dir = TestDir::new();
-    let out = Cmd::new(&dir).sub(&["status"]).output();
-    assert_eq!(out.code, Some(0), "{out:#?}");
+    let out = Cmd::new(&dir).sub(&["status"]).exits(0);
     assert!(
         out.stdout.to_lowercase().contains("no active region"),
         "{out:#?}"
@@ -192,24 +179,20 @@ fn status_without_env_file_says_no_active_region() {
 
 #[test]
 fn status_names_region_and_cloud_of_env_file() {
-    let dir = TestDir::new();
-    dir.write_env(&env_for("EU"));
-    let out = Cmd::new(&dir).sub(&["status"]).output();
-    assert_eq!(out.code, Some(0), "{out:#?}");
+    let dir = TestDir::with_env("EU");
+    let out = Cmd::new(&dir).sub(&["status"]).exits(0);
     assert!(out.stdout.contains("EU"), "{out:#?}");
     assert!(out.stdout.contains("cloud.eu.ext.com"), "{out:#?}");
 }
 
 fn status_json(dir: &TestDir) -> Value {
-    let out = Cmd::new(dir).sub(&["status"]).switch("--json").output();
-    assert_eq!(out.code, Some(0), "{out:#?}");
+    let out = Cmd::new(dir).sub(&["status"]).switch("--json").exits(0);
     serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:#?}"))
 }
 
 #[test]
 fn status_json_names_region_and_cloud() {
-    let dir = TestDir::new();
-    dir.write_env(&env_for("EU"));
+    let dir = TestDir::with_env("EU");
     let status = status_json(&dir);
     assert_eq!(status["region"], "EU", "{status}");
     assert_eq!(status["cloud"], "cloud.eu.ext.com", "{status}");
@@ -251,8 +234,7 @@ fn check_healthy_exits_zero_with_latency() {
 
 #[test]
 fn check_503_exits_one_and_says_status() {
-    let dir = TestDir::new();
-    dir.write_env(&env_for("EU"));
+    let dir = TestDir::with_env("EU");
     let tunnel = FakeTunnel::start_with(&dir, Mode::Status(503), &[]);
     let out = check(&dir, &tunnel);
     assert_eq!(out.code, Some(1), "{out:#?}");
@@ -262,8 +244,7 @@ fn check_503_exits_one_and_says_status() {
 
 #[test]
 fn check_refused_exits_one_and_says_refused() {
-    let dir = TestDir::new();
-    dir.write_env(&env_for("EU"));
+    let dir = TestDir::with_env("EU");
     let tunnel = FakeTunnel::start_with(&dir, Mode::Refuse, &[]);
     let out = check(&dir, &tunnel);
     assert_eq!(out.code, Some(1), "{out:#?}");
@@ -274,12 +255,7 @@ fn check_refused_exits_one_and_says_refused() {
 #[test]
 fn check_untrusted_certificate_exits_one_and_says_tls() {
     let (dir, tunnel) = in_region("EU");
-    let out = Cmd::new(&dir)
-        .tunnel(&tunnel)
-        .without("--ca-cert")
-        .sub(&["check"])
-        .output();
-    assert_eq!(out.code, Some(1), "{out:#?}");
+    let out = Cmd::new(&dir).untrusted(&tunnel).sub(&["check"]).exits(1);
     assert!(out.stdout.contains("tls"), "{out:#?}");
     assert_eq!(tunnel.request_count(), 0, "a request went through");
 }
@@ -288,12 +264,10 @@ fn check_untrusted_certificate_exits_one_and_says_tls() {
 fn check_insecure_accepts_untrusted_certificate() {
     let (dir, tunnel) = in_region("EU");
     let out = Cmd::new(&dir)
-        .tunnel(&tunnel)
-        .without("--ca-cert")
+        .untrusted(&tunnel)
         .switch("--insecure")
         .sub(&["check"])
-        .output();
-    assert_eq!(out.code, Some(0), "{out:#?}");
+        .exits(0);
     assert!(out.stdout.contains("healthy"), "{out:#?}");
     assert!(!out.stdout.contains("unhealthy"), "{out:#?}");
 }
@@ -312,16 +286,14 @@ fn probe_sends_signature_header_and_fills_url() {
 #[test]
 fn version_prints_the_version() {
     let dir = TestDir::new();
-    let out = Cmd::bare(&dir).arg("--version").output();
-    assert_eq!(out.code, Some(0), "{out:#?}");
+    let out = Cmd::bare(&dir).arg("--version").exits(0);
     assert!(out.stdout.contains(env!("CARGO_PKG_VERSION")), "{out:#?}");
 }
 
 #[test]
 fn help_mentions_every_subcommand() {
     let dir = TestDir::new();
-    let out = Cmd::bare(&dir).arg("--help").output();
-    assert_eq!(out.code, Some(0), "{out:#?}");
+    let out = Cmd::bare(&dir).arg("--help").exits(0);
     for sub in [
         "run", "switch", "status", "check", "config", "demo", "pause", "resume",
     ] {
@@ -335,8 +307,7 @@ fn help_mentions_every_subcommand() {
 #[test]
 fn config_prints_effective_configuration() {
     let dir = TestDir::new();
-    let out = Cmd::new(&dir).sub(&["config"]).output();
-    assert_eq!(out.code, Some(0), "{out:#?}");
+    let out = Cmd::new(&dir).sub(&["config"]).exits(0);
     let env_file = dir.env_file();
     assert!(out.stdout.contains(env_file.to_str().unwrap()), "{out:#?}");
     for cloud in [
@@ -366,15 +337,13 @@ fn config_shows_interval_from_file_and_flag_wins() {
         .without("--threshold")
         .flag("--config", config.to_str().unwrap())
         .sub(&["config"]);
-    let out = from_file.output();
-    assert_eq!(out.code, Some(0), "{out:#?}");
+    let out = from_file.exits(0);
     assert!(
         interval_lines(&out).iter().any(|l| l.contains("7s")),
         "{out:#?}"
     );
 
-    let out = from_file.flag("--interval", "3s").output();
-    assert_eq!(out.code, Some(0), "{out:#?}");
+    let out = from_file.flag("--interval", "3s").exits(0);
     let lines = interval_lines(&out);
     assert!(lines.iter().any(|l| l.contains("3s")), "{out:#?}");
     assert!(!lines.iter().any(|l| l.contains("7s")), "{out:#?}");

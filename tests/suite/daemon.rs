@@ -3,7 +3,7 @@
 
 use crate::support::{
     Cmd, DEFAULT_LIST, FakeTunnel, Mode, SUPERVISOR_ERROR, TestDir, cloud_of, env_for, in_region,
-    restart_order, timestamp, wait_for_probes, wait_until,
+    restart_order, settled_daemon, timestamp, wait_for_probes, wait_until,
 };
 use serde_json::Value;
 use std::fs;
@@ -223,8 +223,7 @@ fn outage_of_last_region_wraps_around_to_first() {
 #[test]
 fn single_success_resets_the_outage_timer() {
     let threshold = Duration::from_secs(2);
-    let dir = TestDir::new();
-    dir.write_env(&env_for("EU"));
+    let dir = TestDir::with_env("EU");
     let tunnel = FakeTunnel::start_with(&dir, Mode::Up, &[("EU", Mode::Status(503))]);
     let d = Cmd::new(&dir)
         .tunnel(&tunnel)
@@ -269,16 +268,12 @@ fn single_success_resets_the_outage_timer() {
 
 #[test]
 fn manual_switch_is_adopted_not_fought() {
-    let (dir, tunnel) = in_region("EU");
-    let d = Cmd::new(&dir).tunnel(&tunnel).spawn_daemon();
-    d.wait_for_event("start", WAIT);
-    wait_for_probes(&tunnel, "EU", 2);
+    let (dir, tunnel, d) = settled_daemon("EU", "start");
 
-    let out = Cmd::new(&dir)
+    Cmd::new(&dir)
         .tunnel(&tunnel)
         .sub(&["switch", "APAC"])
-        .output();
-    assert_eq!(out.code, Some(0), "{out:#?}");
+        .exits(0);
     assert_eq!(dir.read_env(), Some(env_for("APAC")));
     assert_eq!(dir.calls(), restart_order());
 
@@ -297,10 +292,7 @@ fn manual_switch_is_adopted_not_fought() {
 
 #[test]
 fn sigterm_exits_zero_within_a_second() {
-    let (dir, tunnel) = in_region("EU");
-    let mut d = Cmd::new(&dir).tunnel(&tunnel).spawn_daemon();
-    d.wait_for_event("start", WAIT);
-    wait_for_probes(&tunnel, "EU", 2);
+    let (_dir, _tunnel, mut d) = settled_daemon("EU", "start");
 
     let (status, took) = d.terminate();
     println!("SIGTERM to exit: {took:?}");
@@ -313,8 +305,7 @@ fn sigterm_exits_zero_within_a_second() {
 
 #[test]
 fn sigterm_during_hanging_probe_exits_zero_quickly() {
-    let dir = TestDir::new();
-    dir.write_env(&env_for("EU"));
+    let dir = TestDir::with_env("EU");
     let tunnel = FakeTunnel::start_with(&dir, Mode::Hang, &[]);
     let mut d = Cmd::new(&dir)
         .tunnel(&tunnel)

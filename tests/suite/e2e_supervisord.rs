@@ -132,8 +132,7 @@ fn manual_switch_while_the_daemon_runs_is_adopted_without_a_second_restart() {
     let events_before = stack.program_events().len();
     let starts_before = stack.starts().len();
 
-    let out = stack.handler_cmd().sub(&["switch", "APAC"]).output();
-    assert_eq!(out.code, Some(0), "{out:#?}");
+    stack.handler_cmd().sub(&["switch", "APAC"]).exits(0);
     let adopted = log.wait_for_event("adopted", WAIT);
     assert_eq!(adopted["region"], "APAC", "{adopted}");
     stack.wait_ok_probes("APAC", 3);

@@ -4,7 +4,7 @@
 
 use crate::support::{
     Cert, Cmd, Daemon, FakeTunnel, HUGE_BODY, Mode, TestDir, Tmpfs, env_for, in_region,
-    peak_rss_kib, restart_order, timestamp, wait_for_probes, wait_until,
+    peak_rss_kib, restart_order, settled_daemon, timestamp, wait_for_probes, wait_until,
 };
 use serde_json::Value;
 use std::fs;
@@ -50,8 +50,7 @@ fn assert_failed_then_failed_over(d: &Daemon, kind: &str, detail: &str) -> Value
 /// EU fails with `mode`, NAM is up: the daemon logs the failures with `kind`, fails over to
 /// NAM after the threshold, restarts once, and stays on NAM.
 fn eu_fault_fails_over_to_nam(mode: Mode, kind: &str, detail: &str) {
-    let dir = TestDir::new();
-    dir.write_env(&env_for("EU"));
+    let dir = TestDir::with_env("EU");
     let tunnel = FakeTunnel::start_with(&dir, Mode::Up, &[("EU", mode)]);
     let d = Cmd::new(&dir)
         .tunnel(&tunnel)
@@ -88,8 +87,7 @@ cases!(eu_fault_fails_over_to_nam {
 
 #[test]
 fn endpoint_100_mb_body_is_healthy_and_not_buffered() {
-    let dir = TestDir::new();
-    dir.write_env(&env_for("EU"));
+    let dir = TestDir::with_env("EU");
     let tunnel = FakeTunnel::start_with(&dir, Mode::HugeBody, &[]);
     let mut d = Cmd::new(&dir)
         .tunnel(&tunnel)
@@ -136,14 +134,13 @@ fn tls_fault(cmd: Cmd, dir: &TestDir, tunnel: &FakeTunnel, detail: &str) {
 #[test]
 fn endpoint_with_untrusted_certificate_is_a_tls_failure() {
     let (dir, tunnel) = in_region("EU");
-    let cmd = Cmd::new(&dir).tunnel(&tunnel).without("--ca-cert");
+    let cmd = Cmd::new(&dir).untrusted(&tunnel);
     tls_fault(cmd, &dir, &tunnel, "certificate");
 }
 
 #[test]
 fn endpoint_with_wrong_name_is_a_tls_failure() {
-    let dir = TestDir::new();
-    dir.write_env(&env_for("EU"));
+    let dir = TestDir::with_env("EU");
     let tunnel = FakeTunnel::start_with_cert(&dir, Mode::Up, &[], Cert::WrongName);
     let cmd = Cmd::new(&dir).tunnel(&tunnel);
     tls_fault(cmd, &dir, &tunnel, "not valid for name");
@@ -151,8 +148,7 @@ fn endpoint_with_wrong_name_is_a_tls_failure() {
 
 #[test]
 fn endpoint_name_that_does_not_resolve_is_a_dns_failure() {
-    let dir = TestDir::new();
-    dir.write_env(&env_for("EU"));
+    let dir = TestDir::with_env("EU");
     let d = Cmd::new(&dir)
         .flag(
             "--probe-url",
@@ -474,10 +470,7 @@ fn huge_env_file_at_start_is_not_read_and_is_replaced() {
 
 #[test]
 fn env_file_deleted_while_running_is_written_back_without_a_restart() {
-    let (dir, tunnel) = in_region("EU");
-    let d = Cmd::new(&dir).tunnel(&tunnel).spawn_daemon();
-    d.wait_for_event("env_file_current", WAIT);
-    wait_for_probes(&tunnel, "EU", 2);
+    let (dir, tunnel, d) = settled_daemon("EU", "env_file_current");
     fs::remove_file(dir.env_file()).unwrap();
     let restored = d.wait_for_event("env_file_restored", WAIT);
     assert_eq!(restored["region"], "EU", "{restored}");
@@ -526,8 +519,7 @@ fn quiet(cmd: &Cmd) -> Child {
 
 #[test]
 fn sigkill_at_random_moments_during_switches_leaves_old_or_new_file_whole() {
-    let dir = TestDir::new();
-    dir.write_env(&env_for("EU"));
+    let dir = TestDir::with_env("EU");
     let switch = |region: &str| {
         Cmd::new(&dir)
             .sub(&["switch", region])
@@ -590,19 +582,12 @@ fn sigkill_at_random_moments_during_switches_leaves_old_or_new_file_whole() {
     assert!(quiet(&switch(new)).wait().unwrap().success());
     assert_eq!(dir.read_env(), Some(env_for(new)));
     assert!(dir.temp_files().is_empty(), "{:?}", dir.app_dir_entries());
-    assert_eq!(
-        dir.app_dir_entries(),
-        vec![
-            ".ext_cloud.env.lock".to_string(),
-            "ext_cloud.env".to_string()
-        ]
-    );
+    dir.assert_env_file_and_lock_only();
 }
 
 #[test]
 fn daemon_start_removes_temp_files_of_a_killed_writer() {
-    let dir = TestDir::new();
-    dir.write_env(&env_for("EU"));
+    let dir = TestDir::with_env("EU");
     let stale = dir.path().join("app").join(".ext_cloud.env.Xy12Zw.tmp");
     fs::write(&stale, "export EXT_CLOUD=cloud.na").unwrap();
     let tunnel = FakeTunnel::start(&dir);
@@ -662,8 +647,7 @@ fn sigterm_during_a_restart_exits_promptly_and_the_restart_resumes_at_next_start
 
 #[test]
 fn two_switches_at_once_run_one_after_the_other_and_the_last_wins() {
-    let dir = TestDir::new();
-    dir.write_env(&env_for("NAM"));
+    let dir = TestDir::with_env("NAM");
     let slow = dir.slow_supervisorctl(0.15);
     let switch = |region: &str| {
         Cmd::new(&dir)

@@ -291,8 +291,7 @@ fn metrics_status_history_and_journal_follow_a_failover() {
     let out = Cmd::new(&dir)
         .flag("--metrics-addr", &addr)
         .sub(&["status"])
-        .output();
-    assert_eq!(out.code, Some(0), "{out:#?}");
+        .exits(0);
     assert!(out.stdout.contains("Active region: EU"), "{out:#?}");
     assert!(
         out.stdout.contains("Last switch:   NAM -> EU (outage"),
@@ -372,8 +371,7 @@ fn chromium(profile: &Path, args: &[&str]) -> std::process::Output {
 
 #[test]
 fn the_status_page_shows_regions_and_the_switch_in_headless_chromium() {
-    let dir = TestDir::new();
-    dir.write_env(&env_for("NAM"));
+    let dir = TestDir::with_env("NAM");
     let tunnel = FakeTunnel::start_with(&dir, Mode::Up, &[("NAM", Mode::Status(503))]);
     let d = Cmd::new(&dir)
         .tunnel(&tunnel)
@@ -438,10 +436,8 @@ fn the_status_page_shows_regions_and_the_switch_in_headless_chromium() {
 
 #[test]
 fn pause_holds_back_a_failover_and_resume_lets_it_through() {
-    let dir = TestDir::new();
-    dir.write_env(&env_for("NAM"));
-    let out = Cmd::new(&dir).sub(&["pause"]).output();
-    assert_eq!(out.code, Some(0), "{out:#?}");
+    let dir = TestDir::with_env("NAM");
+    let out = Cmd::new(&dir).sub(&["pause"]).exits(0);
     assert!(out.stdout.contains("paused"), "{out:#?}");
     let tunnel = FakeTunnel::start_with(&dir, Mode::Up, &[("NAM", Mode::Status(503))]);
     let d = Cmd::new(&dir)
@@ -480,8 +476,7 @@ fn pause_holds_back_a_failover_and_resume_lets_it_through() {
     assert!(out.stdout.contains("Switching:     PAUSED"), "{out:#?}");
     assert!(out.stdout.contains("failover held back"), "{out:#?}");
 
-    let out = Cmd::new(&dir).sub(&["resume"]).output();
-    assert_eq!(out.code, Some(0), "{out:#?}");
+    let out = Cmd::new(&dir).sub(&["resume"]).exits(0);
     assert!(out.stdout.contains("resumed"), "{out:#?}");
     d.wait_for_event("resumed", WAIT);
     let failover = d.wait_for_event("failover", WAIT);
@@ -506,10 +501,8 @@ fn pause_holds_back_a_failover_and_resume_lets_it_through() {
 
 #[test]
 fn a_pause_with_a_duration_ends_by_itself() {
-    let dir = TestDir::new();
-    dir.write_env(&env_for("NAM"));
-    let out = Cmd::new(&dir).sub(&["pause", "--for", "2s"]).output();
-    assert_eq!(out.code, Some(0), "{out:#?}");
+    let dir = TestDir::with_env("NAM");
+    Cmd::new(&dir).sub(&["pause", "--for", "2s"]).exits(0);
     let pause: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.state_dir().join("pause.json")).unwrap())
             .unwrap();
@@ -597,8 +590,7 @@ fn intake_stand_in(script: Vec<u16>) -> (String, Arc<Mutex<Vec<Intake>>>) {
 fn decisions_reach_a_datadog_intake_in_gzip_batches_and_a_429_is_retried() {
     const KEY: &str = "dd-test-key-0123456789abcdef";
     let (url, seen) = intake_stand_in(vec![429]);
-    let dir = TestDir::new();
-    dir.write_env(&env_for("NAM"));
+    let dir = TestDir::with_env("NAM");
     let tunnel = FakeTunnel::start_with(&dir, Mode::Up, &[("NAM", Mode::Status(503))]);
     let d = Cmd::new(&dir)
         .tunnel(&tunnel)
@@ -672,16 +664,14 @@ fn decisions_reach_a_datadog_intake_in_gzip_batches_and_a_429_is_retried() {
 
 #[test]
 fn an_unusable_state_dir_is_a_warning_and_failover_still_happens() {
-    let dir = TestDir::new();
-    dir.write_env(&env_for("NAM"));
+    let dir = TestDir::with_env("NAM");
     let blocker = dir.write_file("not-a-dir", "x");
     let state = blocker.join("state");
     let state = state.to_str().unwrap();
     let out = Cmd::new(&dir)
         .flag("--state-dir", state)
         .sub(&["pause"])
-        .output();
-    assert_eq!(out.code, Some(1), "{out:#?}");
+        .exits(1);
     assert!(out.stderr.contains("state directory"), "{out:#?}");
 
     let tunnel = FakeTunnel::start_with(&dir, Mode::Up, &[("NAM", Mode::Status(503))]);

@@ -241,8 +241,7 @@ fn no_failback_away_from_a_pinned_region_until_unpin() {
     let d = w.cmd(failover, "").spawn_daemon();
     d.wait_for(health_event("EU", "up"), WAIT);
 
-    let out = w.cmd(failover, "").sub(&["switch", "NAM"]).output();
-    assert_eq!(out.code, Some(0), "{out:#?}");
+    let out = w.cmd(failover, "").sub(&["switch", "NAM"]).exits(0);
     assert!(out.stdout.contains("Pinned NAM"), "{out:#?}");
     let pin = w.dir.state_dir().join("pin");
     assert_eq!(std::fs::read_to_string(&pin).unwrap(), "NAM\n");
@@ -255,8 +254,7 @@ fn no_failback_away_from_a_pinned_region_until_unpin() {
     assert!(d.events("failback").is_empty(), "{}", d.dump());
     assert_eq!(w.dir.read_env(), Some(env_for("NAM")));
 
-    let out = w.cmd(failover, "").sub(&["switch"]).arg("--unpin").output();
-    assert_eq!(out.code, Some(0), "{out:#?}");
+    let out = w.cmd(failover, "").sub(&["switch"]).arg("--unpin").exits(0);
     assert!(out.stdout.contains("Unpinned NAM"), "{out:#?}");
     assert!(!pin.exists());
     d.wait_for(|v| v["event"] == "unpinned" && v["reason"] == "unpin", WAIT);
@@ -317,8 +315,7 @@ fn config_prints_the_time_budget_and_doubtful_settings() {
     let out = w
         .cmd("failback = \"auto\"\nfailback_after = \"10m\"\n", "")
         .sub(&["config"])
-        .output();
-    assert_eq!(out.code, Some(0), "{out:#?}");
+        .exits(0);
     for words in [
         "outage detected at worst",
         "switched at worst",
@@ -337,12 +334,10 @@ fn switch_takes_a_region_or_unpin_not_both() {
     let out = Cmd::new(&dir)
         .sub(&["switch", "NAM"])
         .arg("--unpin")
-        .output();
-    assert_eq!(out.code, Some(2), "{out:#?}");
+        .exits(2);
     assert!(out.stderr.contains("--unpin"), "{out:#?}");
     assert_eq!(dir.read_env(), None);
-    let out = Cmd::new(&dir).sub(&["switch"]).arg("--unpin").output();
-    assert_eq!(out.code, Some(0), "{out:#?}");
+    let out = Cmd::new(&dir).sub(&["switch"]).arg("--unpin").exits(0);
     assert!(out.stdout.contains("No region is pinned"), "{out:#?}");
 }
 

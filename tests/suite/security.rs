@@ -29,8 +29,7 @@ fn mode(path: &Path) -> u32 {
 fn insecure_warns_at_start_and_then_accepts_the_untrusted_tunnel() {
     let (dir, tunnel) = in_region("EU");
     let d = Cmd::new(&dir)
-        .tunnel(&tunnel)
-        .without("--ca-cert")
+        .untrusted(&tunnel)
         .switch("--insecure")
         .spawn_daemon();
     let lines = d.wait_for_count(|v| v["event"] == "config_warning", 2, WAIT);
@@ -56,10 +55,7 @@ fn insecure_warns_at_start_and_then_accepts_the_untrusted_tunnel() {
 #[test]
 fn without_insecure_there_is_no_warning_and_verification_is_on() {
     let (dir, tunnel) = in_region("EU");
-    let d = Cmd::new(&dir)
-        .tunnel(&tunnel)
-        .without("--ca-cert")
-        .spawn_daemon();
+    let d = Cmd::new(&dir).untrusted(&tunnel).spawn_daemon();
     let failed = d.wait_for_event("probe_failed", WAIT);
     assert_eq!(failed["error_kind"], "tls", "{failed}");
     assert!(
@@ -118,11 +114,10 @@ fn a_supervisorctl_path_with_shell_characters_is_run_as_a_path() {
     let dir = TestDir::new();
     let odd = dir.path().join("odd name;touch pwned");
     fs::copy(dir.supervisorctl(), &odd).unwrap();
-    let out = Cmd::new(&dir)
+    Cmd::new(&dir)
         .sub(&["switch", "APAC"])
         .flag("--supervisorctl", odd.to_str().unwrap())
-        .output();
-    assert_eq!(out.code, Some(0), "{out:#?}");
+        .exits(0);
     assert_eq!(dir.calls(), RESTART_ORDER.to_vec());
     assert!(!dir.path().join("pwned").exists());
 }
@@ -162,8 +157,7 @@ fn toml_str(v: &str) -> String {
 
 #[test]
 fn hostile_region_and_cloud_values_are_rejected_at_every_input() {
-    let dir = TestDir::new();
-    dir.write_env(&env_for("EU"));
+    let dir = TestDir::with_env("EU");
     for v in HOSTILE {
         for list in [
             format!("NAM={v},EU=cloud.eu.ext.com"),
@@ -207,14 +201,12 @@ fn hostile_region_and_cloud_values_are_rejected_at_every_input() {
 fn hostile_env_file_values_never_come_back_out() {
     let dir = TestDir::new();
     dir.write_env("export EXT_CLOUD=$(reboot)\nexport EXT_REGION=\"EU;reboot\"\n");
-    let out = Cmd::new(&dir).sub(&["status"]).output();
-    assert_eq!(out.code, Some(0), "{out:#?}");
+    let out = Cmd::new(&dir).sub(&["status"]).exits(0);
     assert!(!out.stdout.contains("reboot"), "{out:#?}");
-    let out = Cmd::new(&dir)
+    Cmd::new(&dir)
         .sub(&["switch", "APAC"])
         .switch("--no-restart")
-        .output();
-    assert_eq!(out.code, Some(0), "{out:#?}");
+        .exits(0);
     let written = dir.read_env().unwrap();
     assert_eq!(written, env_for("APAC"));
     assert!(
@@ -278,8 +270,7 @@ fn intake_stand_in() -> (String, Arc<Mutex<Vec<String>>>) {
 
 #[test]
 fn no_secret_in_any_output() {
-    let dir = TestDir::new();
-    dir.write_env(&env_for("EU"));
+    let dir = TestDir::with_env("EU");
     let config = dir.write_file(
         "failover.toml",
         &format!(
@@ -388,8 +379,7 @@ fn decode_addr(hex: &str) -> String {
 
 #[test]
 fn listeners_are_on_loopback_by_default() {
-    let dir = TestDir::new();
-    dir.write_env(&env_for("EU"));
+    let dir = TestDir::with_env("EU");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -398,8 +388,7 @@ fn listeners_are_on_loopback_by_default() {
     let out = Cmd::new(&dir)
         .sub(&["config"])
         .flag("--metrics-addr", &port.to_string())
-        .output();
-    assert_eq!(out.code, Some(0), "{out:#?}");
+        .exits(0);
     assert!(
         out.stdout.contains(&format!("127.0.0.1:{port}")),
         "{out:#?}"

@@ -80,10 +80,19 @@ pub fn env_for(region: &str) -> String {
 /// A temp dir whose env file names `region` of the default list, and a fake tunnel for it:
 /// how most tests start.
 pub fn in_region(region: &str) -> (TestDir, FakeTunnel) {
-    let dir = TestDir::new();
-    dir.write_env(&env_for(region));
+    let dir = TestDir::with_env(region);
     let tunnel = FakeTunnel::start(&dir);
     (dir, tunnel)
+}
+
+/// A daemon with the default options in `region`, settled: its log line `event` seen and
+/// two probes of the region answered.
+pub fn settled_daemon(region: &str, event: &str) -> (TestDir, FakeTunnel, Daemon) {
+    let (dir, tunnel) = in_region(region);
+    let d = Cmd::new(&dir).tunnel(&tunnel).spawn_daemon();
+    d.wait_for_event(event, Duration::from_secs(10));
+    wait_for_probes(&tunnel, region, 2);
+    (dir, tunnel, d)
 }
 
 /// Polls `cond` until it holds, or panics after `timeout` with `what`.
@@ -142,6 +151,13 @@ impl TestDir {
         let pki = tunnel::Pki::generate();
         fs::write(tmp.path().join("ca.pem"), &pki.ca_pem).unwrap();
         TestDir { tmp, pki }
+    }
+
+    /// A temp dir whose env file names `region` of the default list.
+    pub fn with_env(region: &str) -> TestDir {
+        let dir = TestDir::new();
+        dir.write_env(&env_for(region));
+        dir
     }
 
     pub fn path(&self) -> &Path {
@@ -218,6 +234,18 @@ impl TestDir {
 }
 
 impl TestDir {
+    /// Asserts the env file's directory holds the env file and its lock, nothing else.
+    #[track_caller]
+    pub fn assert_env_file_and_lock_only(&self) {
+        assert_eq!(
+            self.app_dir_entries(),
+            vec![
+                ".ext_cloud.env.lock".to_string(),
+                "ext_cloud.env".to_string()
+            ]
+        );
+    }
+
     /// Temp files of the env file's writer left in `app/` (`.ext_cloud.env.*.tmp`).
     pub fn temp_files(&self) -> Vec<String> {
         self.app_dir_entries()
@@ -392,6 +420,11 @@ impl Cmd {
         self.flag("--probe-url", &tunnel.url())
     }
 
+    /// Probes through `tunnel` without the test CA, so that its certificate is untrusted.
+    pub fn untrusted(self, tunnel: &FakeTunnel) -> Cmd {
+        self.tunnel(tunnel).without("--ca-cert")
+    }
+
     /// The subcommand and its positional arguments, e.g. `&["switch", "EU"]`.
     pub fn sub(mut self, args: &[&str]) -> Cmd {
         self.sub = args.iter().map(|s| s.to_string()).collect();
@@ -488,6 +521,14 @@ impl Cmd {
     /// Runs a one-shot command to its end (killed and failed after 20 s).
     pub fn output(&self) -> Output {
         self.output_within(Duration::from_secs(20))
+    }
+
+    /// Runs a one-shot command to its end and asserts its exit code.
+    #[track_caller]
+    pub fn exits(&self, code: i32) -> Output {
+        let out = self.output();
+        assert_eq!(out.code, Some(code), "{out:#?}");
+        out
     }
 
     pub fn output_within(&self, timeout: Duration) -> Output {
