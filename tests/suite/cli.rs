@@ -3,6 +3,7 @@
 
 use crate::support::{
     Cmd, FakeTunnel, Mode, Output, RESTART_ORDER, SIG_SHA256, TestDir, env_for, in_region,
+    in_region_with,
 };
 use serde_json::Value;
 use std::time::Duration;
@@ -48,7 +49,8 @@ fn bogus_config(dir: &TestDir) -> String {
 
 const LIST: &str = "EXT_CLOUD_FAILOVER_LIST";
 
-cases!(rejects {
+cases! {
+    rejects;
     run_rejects_empty_list: (&["run"], &[LIST], |_, cmd| cmd.env(LIST, ""));
     run_rejects_pair_without_equals: (&["run"], &[LIST], |_, cmd| cmd.env(LIST, "NAM"));
     run_rejects_duplicate_region: (&["run"], &[LIST], |_, cmd| cmd.env(LIST, "NAM=a,NAM=b"));
@@ -56,63 +58,54 @@ cases!(rejects {
     run_rejects_command_substitution_in_host: (
         &["run"],
         &[LIST],
-        |_,
-        cmd| cmd.env(LIST, "NAM=$(id)"),
+        |_, cmd| cmd.env(LIST, "NAM=$(id)"),
     );
     run_rejects_space_in_host: (&["run"], &[LIST], |_, cmd| cmd.env(LIST, "EU=a b"));
     run_rejects_unknown_region: (&["run"], &["region"], |_, cmd| cmd.flag("--region", "XX"));
     run_rejects_unparsable_interval: (
         &["run"],
         &["interval"],
-        |_,
-        cmd| cmd.flag("--interval", "abc"),
+        |_, cmd| cmd.flag("--interval", "abc"),
     );
     run_rejects_zero_interval: (&["run"], &["interval"], |_, cmd| cmd.flag("--interval", "0s"));
     run_rejects_unparsable_timeout: (
         &["run"],
         &["timeout"],
-        |_,
-        cmd| cmd.flag("--timeout", "soon"),
+        |_, cmd| cmd.flag("--timeout", "soon"),
     );
     run_rejects_threshold_below_interval: (
         &["run"],
         &["threshold"],
-        |_,
-        cmd| cmd.flag("--interval", "10s").flag("--threshold", "5s"),
+        |_, cmd| cmd.flag("--interval", "10s").flag("--threshold", "5s"),
     );
     run_rejects_unknown_config_key: (
         &["run"],
         &["bogus"],
-        |dir,
-        cmd| cmd.flag("--config", &bogus_config(dir)),
+        |dir, cmd| cmd.flag("--config", &bogus_config(dir)),
     );
     run_rejects_unknown_key_in_config_from_env: (
         &["run"],
         &["bogus"],
-        |dir,
-        cmd| cmd.env("FAILOVER_HANDLER_CONFIG", &bogus_config(dir)),
+        |dir, cmd| cmd.env("FAILOVER_HANDLER_CONFIG", &bogus_config(dir)),
     );
     run_rejects_missing_config_file: (
         &["run"],
         &["config", "/nonexistent"],
-        |_,
-        cmd| cmd.flag("--config", "/nonexistent"),
+        |_, cmd| cmd.flag("--config", "/nonexistent"),
     );
     switch_rejects_bad_list: (&["switch", "EU"], &[LIST], |_, cmd| cmd.env(LIST, "NAM"));
     switch_rejects_unparsable_interval: (
         &["switch", "EU"],
         &["interval"],
-        |_,
-        cmd| cmd.flag("--interval", "abc"),
+        |_, cmd| cmd.flag("--interval", "abc"),
     );
     switch_rejects_unknown_config_key: (
         &["switch", "EU"],
         &["bogus"],
-        |dir,
-        cmd| cmd.flag("--config", &bogus_config(dir)),
+        |dir, cmd| cmd.flag("--config", &bogus_config(dir)),
     );
     switch_rejects_unknown_region: (&["switch", "XX"], &["XX", "region"], |_, cmd| cmd);
-});
+}
 
 #[test]
 fn run_rejects_config_that_is_not_toml() {
@@ -234,8 +227,7 @@ fn check_healthy_exits_zero_with_latency() {
 
 #[test]
 fn check_503_exits_one_and_says_status() {
-    let dir = TestDir::with_env("EU");
-    let tunnel = FakeTunnel::start_with(&dir, Mode::Status(503), &[]);
+    let (dir, tunnel) = in_region_with("EU", Mode::Status(503), &[]);
     let out = check(&dir, &tunnel);
     assert_eq!(out.code, Some(1), "{out:#?}");
     assert!(out.stdout.contains("status"), "{out:#?}");
@@ -244,8 +236,7 @@ fn check_503_exits_one_and_says_status() {
 
 #[test]
 fn check_refused_exits_one_and_says_refused() {
-    let dir = TestDir::with_env("EU");
-    let tunnel = FakeTunnel::start_with(&dir, Mode::Refuse, &[]);
+    let (dir, tunnel) = in_region_with("EU", Mode::Refuse, &[]);
     let out = check(&dir, &tunnel);
     assert_eq!(out.code, Some(1), "{out:#?}");
     assert!(out.stdout.contains("refused"), "{out:#?}");

@@ -2,8 +2,9 @@
 //! the log lines it prints, against a fake tunnel on 127.0.0.1.
 
 use crate::support::{
-    Cmd, DEFAULT_LIST, FakeTunnel, Mode, SUPERVISOR_ERROR, TestDir, cloud_of, env_for, in_region,
-    restart_order, settled_daemon, timestamp, wait_for_probes, wait_until,
+    Cmd, DEFAULT_LIST, FakeTunnel, Mode, SUPERVISOR_ERROR, TestDir, assert_fields, cloud_of,
+    env_for, in_region, in_region_with, restart_order, settled_daemon, timestamp, wait_for_probes,
+    wait_until,
 };
 use serde_json::Value;
 use std::fs;
@@ -59,10 +60,15 @@ fn start_line_names_region_cloud_and_version() {
     let (dir, tunnel) = in_region("EU");
     let d = Cmd::new(&dir).tunnel(&tunnel).spawn_daemon();
     let start = d.wait_for_event("start", WAIT);
-    assert_eq!(start["level"], "INFO", "{start}");
-    assert_eq!(start["version"], env!("CARGO_PKG_VERSION"), "{start}");
-    assert_eq!(start["region"], "EU", "{start}");
-    assert_eq!(start["cloud"], "cloud.eu.ext.com", "{start}");
+    assert_fields(
+        &start,
+        &[
+            ("level", "INFO"),
+            ("version", env!("CARGO_PKG_VERSION")),
+            ("region", "EU"),
+            ("cloud", "cloud.eu.ext.com"),
+        ],
+    );
     d.finish();
 }
 
@@ -92,12 +98,13 @@ fn assert_startup_leaves_env_file_alone(contents: &str) {
     d.finish();
 }
 
-cases!(assert_startup_leaves_env_file_alone {
+cases! {
+    assert_startup_leaves_env_file_alone;
     startup_on_env_file_naming_the_region_touches_nothing: (&env_for("EU"));
     startup_accepts_old_env_file_without_trailing_newline: (
         "export EXT_CLOUD=cloud.eu.ext.com\nexport EXT_REGION=EU",
     );
-});
+}
 
 /// Which failover a scenario expects: from `from` (failing with `mode`) to `to`.
 struct Outage<'a> {
@@ -189,12 +196,13 @@ fn eu_outage(mode: Mode, kind: &str) -> Outage<'_> {
     }
 }
 
-cases!(assert_outage_fails_over {
+cases! {
+    assert_outage_fails_over;
     outage_503_fails_over_after_threshold: (eu_outage(Mode::Status(503), "status"));
     outage_refused_fails_over_after_threshold: (eu_outage(Mode::Refuse, "refused"));
     outage_reset_fails_over_after_threshold: (eu_outage(Mode::Reset, "reset"));
     outage_hang_fails_over_after_threshold: (eu_outage(Mode::Hang, "timeout"));
-});
+}
 
 #[test]
 fn outage_with_region_apac_moves_to_nam() {
@@ -223,8 +231,7 @@ fn outage_of_last_region_wraps_around_to_first() {
 #[test]
 fn single_success_resets_the_outage_timer() {
     let threshold = Duration::from_secs(2);
-    let dir = TestDir::with_env("EU");
-    let tunnel = FakeTunnel::start_with(&dir, Mode::Up, &[("EU", Mode::Status(503))]);
+    let (dir, tunnel) = in_region_with("EU", Mode::Up, &[("EU", Mode::Status(503))]);
     let d = Cmd::new(&dir)
         .tunnel(&tunnel)
         .flag("--region", "EU")
@@ -278,9 +285,14 @@ fn manual_switch_is_adopted_not_fought() {
     assert_eq!(dir.calls(), restart_order());
 
     let adopted = d.wait_for(|v| v["event"] == "adopted", WAIT);
-    assert_eq!(adopted["region"], "APAC", "{adopted}");
-    assert_eq!(adopted["cloud"], "cloud.apac.ext.com", "{adopted}");
-    assert_eq!(adopted["previous_region"], "EU", "{adopted}");
+    assert_fields(
+        &adopted,
+        &[
+            ("region", "APAC"),
+            ("cloud", "cloud.apac.ext.com"),
+            ("previous_region", "EU"),
+        ],
+    );
     wait_for_probes(&tunnel, "APAC", 5);
     assert_eq!(dir.read_env(), Some(env_for("APAC")));
     assert_eq!(dir.calls(), restart_order(), "{}", d.dump());
@@ -305,8 +317,7 @@ fn sigterm_exits_zero_within_a_second() {
 
 #[test]
 fn sigterm_during_hanging_probe_exits_zero_quickly() {
-    let dir = TestDir::with_env("EU");
-    let tunnel = FakeTunnel::start_with(&dir, Mode::Hang, &[]);
+    let (dir, tunnel) = in_region_with("EU", Mode::Hang, &[]);
     let mut d = Cmd::new(&dir)
         .tunnel(&tunnel)
         .flag("--timeout", "5s")

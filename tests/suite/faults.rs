@@ -4,7 +4,8 @@
 
 use crate::support::{
     Cert, Cmd, Daemon, FakeTunnel, HUGE_BODY, Mode, TestDir, Tmpfs, env_for, in_region,
-    peak_rss_kib, restart_order, settled_daemon, timestamp, wait_for_probes, wait_until,
+    in_region_with, peak_rss_kib, restart_order, settled_daemon, timestamp, wait_for_probes,
+    wait_until,
 };
 use serde_json::Value;
 use std::fs;
@@ -50,8 +51,7 @@ fn assert_failed_then_failed_over(d: &Daemon, kind: &str, detail: &str) -> Value
 /// EU fails with `mode`, NAM is up: the daemon logs the failures with `kind`, fails over to
 /// NAM after the threshold, restarts once, and stays on NAM.
 fn eu_fault_fails_over_to_nam(mode: Mode, kind: &str, detail: &str) {
-    let dir = TestDir::with_env("EU");
-    let tunnel = FakeTunnel::start_with(&dir, Mode::Up, &[("EU", mode)]);
+    let (dir, tunnel) = in_region_with("EU", Mode::Up, &[("EU", mode)]);
     let d = Cmd::new(&dir)
         .tunnel(&tunnel)
         .flag("--region", "EU")
@@ -68,7 +68,8 @@ fn eu_fault_fails_over_to_nam(mode: Mode, kind: &str, detail: &str) {
     d.finish();
 }
 
-cases!(eu_fault_fails_over_to_nam {
+cases! {
+    eu_fault_fails_over_to_nam;
     endpoint_500_is_a_status_failure: (Mode::Status(500), "status", "HTTP 500");
     endpoint_503_is_a_status_failure: (Mode::Status(503), "status", "HTTP 503");
     endpoint_reset_mid_response_is_a_reset: (Mode::ResetMidResponse, "reset", "reset");
@@ -83,12 +84,11 @@ cases!(eu_fault_fails_over_to_nam {
         "waiting for the response",
     );
     endpoint_trickling_body_times_out: (Mode::TrickleBody, "timeout", "reading the body");
-});
+}
 
 #[test]
 fn endpoint_100_mb_body_is_healthy_and_not_buffered() {
-    let dir = TestDir::with_env("EU");
-    let tunnel = FakeTunnel::start_with(&dir, Mode::HugeBody, &[]);
+    let (dir, tunnel) = in_region_with("EU", Mode::HugeBody, &[]);
     let mut d = Cmd::new(&dir)
         .tunnel(&tunnel)
         .flag("--timeout", "2s")

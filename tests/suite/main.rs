@@ -2,10 +2,10 @@
 //! binary under test, the fake tunnel, the real stack) is compiled once for all of them.
 //! Run one theme with `cargo test --test suite cli::`.
 
-/// Tests that differ only by values, as a table: one named test a row, each calling `$run`
-/// with the row's arguments.
+/// Tests that differ only by values, as a table: the function that runs a case, then one row a
+/// test, its name and the function's arguments.
 macro_rules! cases {
-    ($run:ident { $($name:ident: ($($arg:expr),+ $(,)?);)+ }) => {
+    ($run:ident; $($name:ident: ($($arg:expr),+ $(,)?);)+) => {
         $(
             #[test]
             fn $name() {

@@ -3,7 +3,10 @@
 //! holding back a failover and `resume` letting it through; decisions reaching a Datadog intake
 //! stand-in on 127.0.0.1 in gzip batches, with a 429 retried.
 
-use crate::support::{Cmd, Daemon, FakeTunnel, Mode, TestDir, env_for, in_region, wait_until};
+use crate::support::{
+    Cmd, Daemon, FakeTunnel, Mode, TestDir, assert_fields, env_for, in_region, in_region_with,
+    wait_until,
+};
 use serde_json::Value;
 use std::collections::VecDeque;
 use std::io::{Read, Write};
@@ -278,9 +281,10 @@ fn metrics_status_history_and_journal_follow_a_failover() {
         .find(|r| r["event"] == "switch")
         .unwrap()
         .clone();
-    assert_eq!(switch["from"], "NAM", "{switch}");
-    assert_eq!(switch["to"], "EU", "{switch}");
-    assert_eq!(switch["reason"], "outage", "{switch}");
+    assert_fields(
+        &switch,
+        &[("from", "NAM"), ("to", "EU"), ("reason", "outage")],
+    );
     assert!(
         switch["failed_for_ms"].as_u64().unwrap() >= 1000,
         "{switch}"
@@ -303,9 +307,14 @@ fn metrics_status_history_and_journal_follow_a_failover() {
     );
     let out = Cmd::new(&dir).sub(&["status", "--json"]).output();
     let json: Value = serde_json::from_str(&out.stdout).unwrap();
-    assert_eq!(json["region"], "EU", "{json}");
-    assert_eq!(json["cloud"], "cloud.eu.ext.com", "{json}");
-    assert_eq!(json["source"], "daemon", "{json}");
+    assert_fields(
+        &json,
+        &[
+            ("region", "EU"),
+            ("cloud", "cloud.eu.ext.com"),
+            ("source", "daemon"),
+        ],
+    );
     assert!(
         json["view_from"].as_str().unwrap().ends_with("status.json"),
         "{json}"
@@ -371,8 +380,7 @@ fn chromium(profile: &Path, args: &[&str]) -> std::process::Output {
 
 #[test]
 fn the_status_page_shows_regions_and_the_switch_in_headless_chromium() {
-    let dir = TestDir::with_env("NAM");
-    let tunnel = FakeTunnel::start_with(&dir, Mode::Up, &[("NAM", Mode::Status(503))]);
+    let (dir, tunnel) = in_region_with("NAM", Mode::Up, &[("NAM", Mode::Status(503))]);
     let d = Cmd::new(&dir)
         .tunnel(&tunnel)
         .flag("--metrics-addr", "127.0.0.1:0")
@@ -447,9 +455,10 @@ fn pause_holds_back_a_failover_and_resume_lets_it_through() {
     let addr = listening(&d);
     d.wait_for_event("paused", WAIT);
     let held = d.wait_for_event("failover_held", WAIT);
-    assert_eq!(held["level"], "WARN", "{held}");
-    assert_eq!(held["region"], "NAM", "{held}");
-    assert_eq!(held["to_region"], "EU", "{held}");
+    assert_fields(
+        &held,
+        &[("level", "WARN"), ("region", "NAM"), ("to_region", "EU")],
+    );
     assert!(
         held["message"].as_str().unwrap().contains("paused"),
         "{held}"
@@ -590,8 +599,7 @@ fn intake_stand_in(script: Vec<u16>) -> (String, Arc<Mutex<Vec<Intake>>>) {
 fn decisions_reach_a_datadog_intake_in_gzip_batches_and_a_429_is_retried() {
     const KEY: &str = "dd-test-key-0123456789abcdef";
     let (url, seen) = intake_stand_in(vec![429]);
-    let dir = TestDir::with_env("NAM");
-    let tunnel = FakeTunnel::start_with(&dir, Mode::Up, &[("NAM", Mode::Status(503))]);
+    let (dir, tunnel) = in_region_with("NAM", Mode::Up, &[("NAM", Mode::Status(503))]);
     let d = Cmd::new(&dir)
         .tunnel(&tunnel)
         .env("DD_API_KEY", KEY)
@@ -649,10 +657,15 @@ fn decisions_reach_a_datadog_intake_in_gzip_batches_and_a_429_is_retried() {
         .flat_map(|r| &r.entries)
         .collect();
     let switch = delivered.iter().find(|e| e["event"] == "switch").unwrap();
-    assert_eq!(switch["from"], "NAM", "{switch}");
-    assert_eq!(switch["to"], "EU", "{switch}");
-    assert_eq!(switch["reason"], "outage", "{switch}");
-    assert_eq!(switch["level"], "WARN", "{switch}");
+    assert_fields(
+        switch,
+        &[
+            ("from", "NAM"),
+            ("to", "EU"),
+            ("reason", "outage"),
+            ("level", "WARN"),
+        ],
+    );
     assert!(delivered.iter().any(|e| e["event"] == "outage_started"));
 
     let mut d = d;

@@ -80,9 +80,26 @@ pub fn env_for(region: &str) -> String {
 /// A temp dir whose env file names `region` of the default list, and a fake tunnel for it:
 /// how most tests start.
 pub fn in_region(region: &str) -> (TestDir, FakeTunnel) {
+    in_region_with(region, Mode::Up, &[])
+}
+
+/// Like `in_region`, with the tunnel answering in `default` and per-region `modes`.
+pub fn in_region_with(
+    region: &str,
+    default: Mode,
+    modes: &[(&str, Mode)],
+) -> (TestDir, FakeTunnel) {
     let dir = TestDir::with_env(region);
-    let tunnel = FakeTunnel::start(&dir);
+    let tunnel = FakeTunnel::start_with(&dir, default, modes);
     (dir, tunnel)
+}
+
+/// Asserts each field of a log line or JSON document has its value, one at a time, in order.
+#[track_caller]
+pub fn assert_fields(v: &serde_json::Value, expected: &[(&str, &str)]) {
+    for &(key, value) in expected {
+        assert_eq!(v[key], value, "{v}");
+    }
 }
 
 /// A daemon with the default options in `region`, settled: its log line `event` seen and
