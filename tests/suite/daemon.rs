@@ -2,8 +2,8 @@
 //! the log lines it prints, against a fake tunnel on 127.0.0.1.
 
 use crate::support::{
-    Cmd, DEFAULT_LIST, FakeTunnel, Mode, SUPERVISOR_ERROR, TestDir, assert_fields, cloud_of,
-    env_for, in_region, in_region_with, restart_order, settled_daemon, timestamp, wait_for_probes,
+    Cmd, DEFAULT_LIST, FakeTunnel, Mode, SUPERVISOR_ERROR, TestDir, assert_fields, between,
+    cloud_of, env_for, in_region, in_region_with, restart_order, settled_daemon, wait_for_probes,
     wait_until,
 };
 use serde_json::Value;
@@ -133,9 +133,7 @@ fn assert_outage_fails_over(o: Outage) {
 
     let failover = d.wait_for_event("failover", WAIT);
     let first_failure = d.wait_for_event("probe_failed", WAIT);
-    let waited = timestamp(&failover)
-        .duration_since(timestamp(&first_failure))
-        .unwrap_or_default();
+    let waited = between(&first_failure, &failover);
     println!("failover {waited:?} after the first failed probe");
     assert!(
         waited >= THRESHOLD,
@@ -259,9 +257,7 @@ fn single_success_resets_the_outage_timer() {
         .iter()
         .find(|v| v["event"] == "probe_failed")
         .unwrap();
-    let waited = timestamp(&failover)
-        .duration_since(timestamp(second_start))
-        .unwrap_or_default();
+    let waited = between(second_start, &failover);
     println!("failover {waited:?} after the failures resumed");
     assert!(
         waited >= threshold,

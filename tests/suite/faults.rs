@@ -3,13 +3,13 @@
 //! the env file's bytes, the supervisorctl calls. docs/faults.md has the table.
 
 use crate::support::{
-    Cert, Cmd, Daemon, FakeTunnel, HUGE_BODY, Mode, TestDir, Tmpfs, env_for, in_region,
-    in_region_with, peak_rss_kib, restart_order, settled_daemon, timestamp, wait_for_probes,
-    wait_until,
+    Cert, Cmd, Daemon, FakeTunnel, HUGE_BODY, Mode, TestDir, Tmpfs, between, env_for, in_region,
+    in_region_with, peak_rss_kib, restart_order, settled_daemon, wait_for_probes, wait_until,
 };
 use serde_json::Value;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
@@ -37,9 +37,7 @@ fn assert_failed_then_failed_over(d: &Daemon, kind: &str, detail: &str) -> Value
     // which trails the measure by the scheduling delay of a loaded machine.
     let failed_for = Duration::from_millis(failover["failed_for_ms"].as_u64().unwrap_or(0));
     assert!(failed_for >= THRESHOLD, "{failover}\n{}", d.dump());
-    let waited = timestamp(&failover)
-        .duration_since(timestamp(&failed))
-        .unwrap_or_default();
+    let waited = between(&failed, &failover);
     assert!(
         waited + LOG_SLACK >= THRESHOLD,
         "failover after {waited:?}\n{}",
@@ -178,9 +176,7 @@ fn flapping_never_fails_over(cycle: &[Mode], interval: &str, probes: usize) -> V
     let lines = d.json_lines();
     let first_failure = lines.iter().find(|v| v["event"] == "probe_failed").unwrap();
     let last = lines.last().unwrap();
-    let span = timestamp(last)
-        .duration_since(timestamp(first_failure))
-        .unwrap_or_default();
+    let span = between(first_failure, last);
     println!("{probes} probes, failures over {span:?}");
     assert!(span > THRESHOLD * 2, "only {span:?} of flapping");
     assert!(d.events("failover").is_empty(), "{}", d.dump());
@@ -287,9 +283,7 @@ fn supervisorctl_hanging_past_its_timeout_is_killed_and_retried() {
         "{failed}"
     );
     let restarting = d.wait_for_event("restarting", WAIT);
-    let took = timestamp(&failed)
-        .duration_since(timestamp(&restarting))
-        .unwrap_or_default();
+    let took = between(&restarting, &failed);
     assert!(
         took < Duration::from_secs(2),
         "the first call took {took:?}"
@@ -369,6 +363,16 @@ fn env_file_directory_missing_is_retried_until_it_appears() {
 /// EU is failing and the env file cannot be written: the failover (to APAC, next in the
 /// default order) is announced once, the write failure logged with `kind` and retried at each
 /// probe, nothing restarted, the file untouched; once `mend` runs, the failover completes.
+/// A temp dir with a tmpfs of `size` mounted on `name` and the env file of EU on it; `None`
+/// where no tmpfs can be mounted (the test then passes as SKIPPED).
+fn env_file_on_tmpfs(name: &str, size: &str) -> Option<(TestDir, Tmpfs, PathBuf)> {
+    let dir = TestDir::new();
+    let mount = Tmpfs::mount(&dir.path().join(name), size)?;
+    let env_file = dir.path().join(name).join("ext_cloud.env");
+    fs::write(&env_file, env_for("EU")).unwrap();
+    Some((dir, mount, env_file))
+}
+
 fn failover_blocked_by_env_file(
     dir: &TestDir,
     env_file: &std::path::Path,
@@ -414,24 +418,18 @@ fn failover_blocked_by_env_file(
 
 #[test]
 fn env_file_on_read_only_file_system_blocks_the_failover_until_writable() {
-    let dir = TestDir::new();
-    let Some(mount) = Tmpfs::mount(&dir.path().join("ro"), "1m") else {
+    let Some((dir, mount, env_file)) = env_file_on_tmpfs("ro", "1m") else {
         return;
     };
-    let env_file = dir.path().join("ro").join("ext_cloud.env");
-    fs::write(&env_file, env_for("EU")).unwrap();
     mount.set_read_only(true);
     failover_blocked_by_env_file(&dir, &env_file, "read_only", || mount.set_read_only(false));
 }
 
 #[test]
 fn env_file_on_full_file_system_blocks_the_failover_until_space_is_freed() {
-    let dir = TestDir::new();
-    let Some(mount) = Tmpfs::mount(&dir.path().join("full"), "64k") else {
+    let Some((dir, mount, env_file)) = env_file_on_tmpfs("full", "64k") else {
         return;
     };
-    let env_file = dir.path().join("full").join("ext_cloud.env");
-    fs::write(&env_file, env_for("EU")).unwrap();
     let filler = mount.fill();
     failover_blocked_by_env_file(&dir, &env_file, "disk_full", || {
         fs::remove_file(filler).unwrap()

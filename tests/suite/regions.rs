@@ -3,7 +3,7 @@
 //! region's health endpoint), short timings (probe every 100 ms, threshold 1 s).
 
 use crate::support::{
-    Cmd, FakeTunnel, Mode, RESTART_ORDER, TestDir, assert_fields, cloud_of, env_for, timestamp,
+    Cmd, FakeTunnel, Mode, RESTART_ORDER, TestDir, assert_fields, between, cloud_of, env_for,
 };
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
@@ -219,9 +219,7 @@ fn auto_failback_comes_only_after_failback_after_of_health() {
     w.eu(true);
     let eu_up = d.wait_for(health_event("EU", "up"), WAIT);
     let failback = d.wait_for_event("failback", WAIT);
-    let waited = timestamp(&failback)
-        .duration_since(timestamp(&eu_up))
-        .unwrap_or_default();
+    let waited = between(&eu_up, &failback);
     println!("failback {waited:?} after EU's checks said up");
     assert!(
         waited >= Duration::from_secs(2),
@@ -364,9 +362,7 @@ fn low_throughput_defers_the_failover_and_is_measured_only_when_one_is_due() {
 
     let first_failure = d.wait_for_event("probe_failed", WAIT);
     let measured = d.wait_for_event("throughput_measured", WAIT);
-    let after = timestamp(&measured)
-        .duration_since(timestamp(&first_failure))
-        .unwrap_or_default();
+    let after = between(&first_failure, &measured);
     assert!(
         after >= Duration::from_secs(1),
         "measured {after:?} after the first failure"

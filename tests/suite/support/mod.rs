@@ -10,7 +10,7 @@ pub mod stack;
 mod tunnel;
 
 #[allow(unused_imports)]
-pub use daemon::{Daemon, timestamp};
+pub use daemon::{Daemon, between, timestamp};
 #[allow(unused_imports)]
 pub use stack::{Cloud, HandlerLog, Stack, StackOptions, Start};
 #[allow(unused_imports)]
@@ -21,7 +21,7 @@ use std::fs;
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, ChildStderr, ChildStdout, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -549,14 +549,7 @@ impl Cmd {
     }
 
     pub fn output_within(&self, timeout: Duration) -> Output {
-        let mut child = self
-            .command()
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut out = child.stdout.take().unwrap();
-        let mut err = child.stderr.take().unwrap();
+        let (mut child, mut out, mut err) = spawn_piped(self.command());
         let out = thread::spawn(move || {
             let mut buf = Vec::new();
             let _ = out.read_to_end(&mut buf);
@@ -597,6 +590,18 @@ impl Cmd {
     pub fn spawn_daemon(&self) -> Daemon {
         Daemon::spawn(self)
     }
+}
+
+/// Spawns `command` with its stdout and stderr piped, and takes both pipes.
+pub fn spawn_piped(mut command: Command) -> (Child, ChildStdout, ChildStderr) {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    (child, stdout, stderr)
 }
 
 /// The probe URL template on a port of 127.0.0.1.
