@@ -254,11 +254,7 @@ fn check_untrusted_certificate_exits_one_and_says_tls() {
 #[test]
 fn check_insecure_accepts_untrusted_certificate() {
     let (dir, tunnel) = in_region("EU");
-    let out = Cmd::new(&dir)
-        .untrusted(&tunnel)
-        .switch("--insecure")
-        .sub(&["check"])
-        .exits(0);
+    let out = Cmd::new(&dir).insecure(&tunnel).sub(&["check"]).exits(0);
     assert!(out.stdout.contains("healthy"), "{out:#?}");
     assert!(!out.stdout.contains("unhealthy"), "{out:#?}");
 }

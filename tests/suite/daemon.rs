@@ -18,10 +18,7 @@ const THRESHOLD: Duration = Duration::from_secs(1);
 fn startup_without_env_file_writes_it_and_restarts_in_order() {
     let dir = TestDir::new();
     let tunnel = FakeTunnel::start(&dir);
-    let d = Cmd::new(&dir)
-        .tunnel(&tunnel)
-        .flag("--region", "EU")
-        .spawn_daemon();
+    let d = Cmd::new(&dir).tunnel_in(&tunnel, "EU").spawn_daemon();
 
     wait_until(WAIT, "six supervisorctl calls", || dir.calls().len() >= 6);
     assert_eq!(
@@ -77,10 +74,7 @@ fn assert_startup_leaves_env_file_alone(contents: &str) {
     dir.write_env(contents);
     let before = fs::metadata(dir.env_file()).unwrap();
     let tunnel = FakeTunnel::start(&dir);
-    let d = Cmd::new(&dir)
-        .tunnel(&tunnel)
-        .flag("--region", "EU")
-        .spawn_daemon();
+    let d = Cmd::new(&dir).tunnel_in(&tunnel, "EU").spawn_daemon();
 
     let current = d.wait_for_event("env_file_current", WAIT);
     assert_eq!(current["region"], "EU", "{current}");
@@ -231,8 +225,7 @@ fn single_success_resets_the_outage_timer() {
     let threshold = Duration::from_secs(2);
     let (dir, tunnel) = in_region_with("EU", Mode::Up, &[("EU", Mode::Status(503))]);
     let d = Cmd::new(&dir)
-        .tunnel(&tunnel)
-        .flag("--region", "EU")
+        .tunnel_in(&tunnel, "EU")
         .flag("--threshold", "2s")
         .spawn_daemon();
 
@@ -341,10 +334,7 @@ fn failing_supervisorctl_is_logged_retried_and_completed() {
     let dir = TestDir::new();
     dir.fail_supervisorctl(true);
     let tunnel = FakeTunnel::start(&dir);
-    let mut d = Cmd::new(&dir)
-        .tunnel(&tunnel)
-        .flag("--region", "EU")
-        .spawn_daemon();
+    let mut d = Cmd::new(&dir).tunnel_in(&tunnel, "EU").spawn_daemon();
 
     let first = d.wait_for_event("restart_failed", WAIT);
     assert_eq!(first["level"], "ERROR", "{first}");

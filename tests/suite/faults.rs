@@ -4,7 +4,7 @@
 
 use crate::support::{
     Cert, Cmd, Daemon, FakeTunnel, HUGE_BODY, Mode, TestDir, Tmpfs, between, env_for, in_region,
-    in_region_with, peak_rss_kib, restart_order, settled_daemon, wait_for_probes, wait_until,
+    in_region_with, peak_rss_kib, restart_order, settled_daemon, text, wait_for_probes, wait_until,
 };
 use serde_json::Value;
 use std::fs;
@@ -50,10 +50,7 @@ fn assert_failed_then_failed_over(d: &Daemon, kind: &str, detail: &str) -> Value
 /// NAM after the threshold, restarts once, and stays on NAM.
 fn eu_fault_fails_over_to_nam(mode: Mode, kind: &str, detail: &str) {
     let (dir, tunnel) = in_region_with("EU", Mode::Up, &[("EU", mode)]);
-    let d = Cmd::new(&dir)
-        .tunnel(&tunnel)
-        .flag("--region", "EU")
-        .spawn_daemon();
+    let d = Cmd::new(&dir).tunnel_in(&tunnel, "EU").spawn_daemon();
 
     let failover = assert_failed_then_failed_over(&d, kind, detail);
     assert_eq!(failover["to_region"], "NAM", "{failover}");
@@ -436,18 +433,30 @@ fn env_file_on_full_file_system_blocks_the_failover_until_space_is_freed() {
     });
 }
 
+/// Starts the daemon on the env file `dir` holds, waits for its warning `event` (checked by
+/// `check`), then for the env file rewritten for NAM by a restart.
+fn env_file_replaced_at_start(
+    dir: &TestDir,
+    event: &str,
+    check: impl FnOnce(&Value),
+) -> (FakeTunnel, Daemon) {
+    let tunnel = FakeTunnel::start(dir);
+    let d = Cmd::new(dir).tunnel(&tunnel).spawn_daemon();
+    check(&d.wait_for_event(event, WAIT));
+    d.wait_for_event("restart_done", WAIT);
+    assert_eq!(dir.read_env(), Some(env_for("NAM")));
+    (tunnel, d)
+}
+
 #[test]
 fn garbage_env_file_at_start_is_replaced_whole() {
     let dir = TestDir::new();
     let garbage: &[u8] =
         b"\x00\xff\xfeEXT_REGION=$(reboot)\nexport EXT_CLOUD=`id`;\n\xc3\x28 EXT_REGION=EU X\n";
     fs::write(dir.env_file(), garbage).unwrap();
-    let tunnel = FakeTunnel::start(&dir);
-    let d = Cmd::new(&dir).tunnel(&tunnel).spawn_daemon();
-    let warned = d.wait_for_event("env_file_unrecognised", WAIT);
-    assert_eq!(warned["level"], "WARN", "{warned}");
-    d.wait_for_event("restart_done", WAIT);
-    assert_eq!(dir.read_env(), Some(env_for("NAM")));
+    let (_tunnel, d) = env_file_replaced_at_start(&dir, "env_file_unrecognised", |warned| {
+        assert_eq!(warned["level"], "WARN", "{warned}");
+    });
     assert_eq!(dir.calls(), restart_order());
     d.finish();
 }
@@ -456,12 +465,9 @@ fn garbage_env_file_at_start_is_replaced_whole() {
 fn huge_env_file_at_start_is_not_read_and_is_replaced() {
     let dir = TestDir::new();
     dir.write_env(&"export EXT_REGION=EU # padding padding padding\n".repeat(50_000));
-    let tunnel = FakeTunnel::start(&dir);
-    let d = Cmd::new(&dir).tunnel(&tunnel).spawn_daemon();
-    let warned = d.wait_for_event("env_file_unreadable", WAIT);
-    assert_eq!(warned["error_kind"], "too_large", "{warned}");
-    d.wait_for_event("restart_done", WAIT);
-    assert_eq!(dir.read_env(), Some(env_for("NAM")));
+    let (_tunnel, d) = env_file_replaced_at_start(&dir, "env_file_unreadable", |warned| {
+        assert_eq!(warned["error_kind"], "too_large", "{warned}");
+    });
     assert!(peak_rss_kib(d.pid()) < 64 * 1024);
     d.finish();
 }
@@ -604,8 +610,7 @@ fn sigterm_during_a_restart_exits_promptly_and_the_restart_resumes_at_next_start
     let slow = dir.slow_supervisorctl(0.3);
     let tunnel = FakeTunnel::start(&dir);
     let mut d = Cmd::new(&dir)
-        .tunnel(&tunnel)
-        .flag("--region", "EU")
+        .tunnel_in(&tunnel, "EU")
         .flag("--supervisorctl", slow.to_str().unwrap())
         .spawn_daemon();
     wait_until(WAIT, "the restart under way", || dir.calls().len() >= 2);
@@ -616,10 +621,7 @@ fn sigterm_during_a_restart_exits_promptly_and_the_restart_resumes_at_next_start
     let interrupted = d.wait_for_event("restart_interrupted", WAIT);
     assert_eq!(interrupted["region"], "EU", "{interrupted}");
     assert!(
-        interrupted["stopped"]
-            .as_str()
-            .unwrap()
-            .starts_with("app:application"),
+        text(&interrupted["stopped"]).starts_with("app:application"),
         "{interrupted}"
     );
     d.assert_log_contract();
@@ -631,10 +633,7 @@ fn sigterm_during_a_restart_exits_promptly_and_the_restart_resumes_at_next_start
     let mode = fs::metadata(&marker).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "marker mode {mode:o}");
 
-    let d = Cmd::new(&dir)
-        .tunnel(&tunnel)
-        .flag("--region", "EU")
-        .spawn_daemon();
+    let d = Cmd::new(&dir).tunnel_in(&tunnel, "EU").spawn_daemon();
     let resumed = d.wait_for_event("restart_resumed", WAIT);
     assert_eq!(resumed["region"], "EU", "{resumed}");
     d.wait_for_event("restart_done", WAIT);

@@ -5,7 +5,7 @@
 
 use crate::support::{
     Cmd, Daemon, FakeTunnel, Mode, TestDir, assert_fields, env_for, in_region, in_region_with,
-    wait_until,
+    text, wait_until,
 };
 use serde_json::Value;
 use std::collections::VecDeque;
@@ -239,12 +239,7 @@ fn metrics_status_history_and_journal_follow_a_failover() {
     );
     assert!(last["failed_for_ms"].as_u64().unwrap() >= 1000, "{after}");
     assert_eq!(after["regions"][0]["healthy"], false, "{after}");
-    assert!(
-        after["regions"][0]["error"]
-            .as_str()
-            .unwrap()
-            .contains("503")
-    );
+    assert!(text(&after["regions"][0]["error"]).contains("503"));
     assert_eq!(after["switches"], 1, "{after}");
 
     let m1 = scrape(&addr);

@@ -3,7 +3,8 @@
 //! region's health endpoint), short timings (probe every 100 ms, threshold 1 s).
 
 use crate::support::{
-    Cmd, FakeTunnel, Mode, RESTART_ORDER, TestDir, assert_fields, between, cloud_of, env_for,
+    Cmd, Daemon, FakeTunnel, Mode, RESTART_ORDER, TestDir, assert_fields, between, cloud_of,
+    env_for,
 };
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
@@ -204,15 +205,19 @@ fn a_host_network_fault_defers_the_failover() {
     d.finish();
 }
 
-#[test]
-fn auto_failback_comes_only_after_failback_after_of_health() {
+/// The daemon with the `[failover]` settings `failover`, EU failing, NAM and APAC healthy, once
+/// it has failed over to NAM.
+fn failed_over_to_nam(failover: &str) -> (World, Daemon) {
     let w = World::new(Mode::Status(503), true, false, true);
-    let d = w
-        .cmd("failback = \"auto\"\nfailback_after = \"2s\"\n", "")
-        .spawn_daemon();
-
+    let d = w.cmd(failover, "").spawn_daemon();
     let failover = d.wait_for_event("failover", WAIT);
     assert_eq!(failover["to_region"], "NAM", "{failover}");
+    (w, d)
+}
+
+#[test]
+fn auto_failback_comes_only_after_failback_after_of_health() {
+    let (w, d) = failed_over_to_nam("failback = \"auto\"\nfailback_after = \"2s\"\n");
     d.wait_for_event("restart_done", WAIT);
     assert_eq!(w.dir.read_env(), Some(env_for("NAM")));
 
@@ -273,17 +278,10 @@ fn no_failback_away_from_a_pinned_region_until_unpin() {
 
 #[test]
 fn a_flapping_preferred_region_is_held_back_by_damping() {
-    let w = World::new(Mode::Status(503), true, false, true);
-    let d = w
-        .cmd(
-            "failback = \"auto\"\nfailback_after = \"300ms\"\nmax_switches_per_hour = 2\n",
-            "",
-        )
-        .spawn_daemon();
-
     // 1: EU fails, the daemon moves to NAM
-    let failover = d.wait_for_event("failover", WAIT);
-    assert_eq!(failover["to_region"], "NAM", "{failover}");
+    let (w, d) = failed_over_to_nam(
+        "failback = \"auto\"\nfailback_after = \"300ms\"\nmax_switches_per_hour = 2\n",
+    );
     // 2: EU comes back, the daemon fails back
     w.eu(true);
     d.wait_for_event("failback", WAIT);

@@ -4,7 +4,7 @@
 //! modes of the files the daemon leaves behind.
 
 use crate::support::{
-    Cmd, FakeTunnel, Mode, RESTART_ORDER, TestDir, env_for, in_region, wait_until,
+    Cmd, FakeTunnel, Mode, RESTART_ORDER, TestDir, env_for, in_region, text, wait_until,
 };
 use std::collections::HashSet;
 use std::fs;
@@ -28,10 +28,7 @@ fn mode(path: &Path) -> u32 {
 #[test]
 fn insecure_warns_at_start_and_then_accepts_the_untrusted_tunnel() {
     let (dir, tunnel) = in_region("EU");
-    let d = Cmd::new(&dir)
-        .untrusted(&tunnel)
-        .switch("--insecure")
-        .spawn_daemon();
+    let d = Cmd::new(&dir).insecure(&tunnel).spawn_daemon();
     let lines = d.wait_for_count(|v| v["event"] == "config_warning", 2, WAIT);
     let warning = lines
         .iter()
@@ -39,10 +36,7 @@ fn insecure_warns_at_start_and_then_accepts_the_untrusted_tunnel() {
         .unwrap_or_else(|| panic!("no --insecure warning\n{}", d.dump()));
     assert_eq!(warning["level"], "WARN", "{warning}");
     assert!(
-        warning["message"]
-            .as_str()
-            .unwrap()
-            .contains("TLS verification"),
+        text(&warning["message"]).contains("TLS verification"),
         "{warning}"
     );
     let first_probe = d.json_lines().iter().position(|v| v["event"] == "start");

@@ -94,6 +94,11 @@ pub fn in_region_with(
     (dir, tunnel)
 }
 
+/// The string in a JSON value; panics if it holds anything else.
+pub fn text(v: &serde_json::Value) -> &str {
+    v.as_str().unwrap_or_else(|| panic!("not a string: {v}"))
+}
+
 /// Asserts each field of a log line or JSON document has its value, one at a time, in order.
 #[track_caller]
 pub fn assert_fields(v: &serde_json::Value, expected: &[(&str, &str)]) {
@@ -440,6 +445,16 @@ impl Cmd {
     /// Probes through `tunnel` without the test CA, so that its certificate is untrusted.
     pub fn untrusted(self, tunnel: &FakeTunnel) -> Cmd {
         self.tunnel(tunnel).without("--ca-cert")
+    }
+
+    /// Probes through `tunnel`, starting in `region` (`--region`).
+    pub fn tunnel_in(self, tunnel: &FakeTunnel, region: &str) -> Cmd {
+        self.tunnel(tunnel).flag("--region", region)
+    }
+
+    /// Probes through `tunnel` without the test CA, and says `--insecure` to accept it.
+    pub fn insecure(self, tunnel: &FakeTunnel) -> Cmd {
+        self.untrusted(tunnel).switch("--insecure")
     }
 
     /// The subcommand and its positional arguments, e.g. `&["switch", "EU"]`.
