@@ -3,18 +3,14 @@
 //! real binary with a clean environment, a running daemon whose stdout log lines are
 //! collected (`daemon.rs`), an in-process HTTPS fake of the local tunnel (`tunnel.rs`), and
 //! the real stack: supervisord, stunnel and three fake regional clouds (`stack.rs`).
-#![allow(dead_code)]
 
 mod daemon;
 pub mod stack;
 mod tunnel;
 
-#[allow(unused_imports)]
 pub use daemon::{Daemon, between, timestamp};
-#[allow(unused_imports)]
-pub use stack::{Cloud, HandlerLog, Stack, StackOptions, Start};
-#[allow(unused_imports)]
-pub use tunnel::{Cert, FakeTunnel, HUGE_BODY, Leaf, Mode, Pki, Request};
+pub use stack::{HandlerLog, Stack, StackOptions, Start};
+pub use tunnel::{Cert, FakeTunnel, HUGE_BODY, Mode};
 
 use std::ffi::OsString;
 use std::fs;
