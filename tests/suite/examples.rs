@@ -2,10 +2,8 @@
 //! example parses as supervisord parses it and matches the config, and the env file example is
 //! what the handler writes.
 
-mod common;
-
-use common::stack::which;
-use common::{Cmd, TestDir, env_for};
+use crate::support::stack::which;
+use crate::support::{Cmd, TestDir, env_for};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -53,8 +51,7 @@ fn example_config_validates_and_sets_every_key() {
     let out = Cmd::bare(&dir)
         .sub(&["config"])
         .flag("-c", &path.display().to_string())
-        .output();
-    assert_eq!(out.code, Some(0), "{out:#?}");
+        .exits(0);
 
     let body: String = out
         .stdout
@@ -183,8 +180,7 @@ fn env_file_example_is_what_the_handler_writes_and_reads() {
             "--env-file",
             &example("ext_cloud.env.example").display().to_string(),
         )
-        .output();
-    assert_eq!(out.code, Some(0), "{out:#?}");
+        .exits(0);
     assert!(
         out.stdout
             .contains("Active region: EU (cloud cloud.eu.ext.com)"),

@@ -3,9 +3,9 @@
 //! cloud values stopped at every input, no secret in any output, loopback listeners, and the
 //! modes of the files the daemon leaves behind.
 
-mod common;
-
-use common::{Cmd, FakeTunnel, Mode, RESTART_ORDER, TestDir, env_for, wait_until};
+use crate::support::{
+    Cmd, FakeTunnel, Mode, RESTART_ORDER, TestDir, env_for, in_region, text, wait_until,
+};
 use std::collections::HashSet;
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -27,14 +27,8 @@ fn mode(path: &Path) -> u32 {
 
 #[test]
 fn insecure_warns_at_start_and_then_accepts_the_untrusted_tunnel() {
-    let dir = TestDir::new();
-    dir.write_env(&env_for("EU"));
-    let tunnel = FakeTunnel::start(&dir);
-    let d = Cmd::new(&dir)
-        .tunnel(&tunnel)
-        .without("--ca-cert")
-        .switch("--insecure")
-        .spawn_daemon();
+    let (dir, tunnel) = in_region("EU");
+    let d = Cmd::new(&dir).insecure(&tunnel).spawn_daemon();
     let lines = d.wait_for_count(|v| v["event"] == "config_warning", 2, WAIT);
     let warning = lines
         .iter()
@@ -42,10 +36,7 @@ fn insecure_warns_at_start_and_then_accepts_the_untrusted_tunnel() {
         .unwrap_or_else(|| panic!("no --insecure warning\n{}", d.dump()));
     assert_eq!(warning["level"], "WARN", "{warning}");
     assert!(
-        warning["message"]
-            .as_str()
-            .unwrap()
-            .contains("TLS verification"),
+        text(&warning["message"]).contains("TLS verification"),
         "{warning}"
     );
     let first_probe = d.json_lines().iter().position(|v| v["event"] == "start");
@@ -57,13 +48,8 @@ fn insecure_warns_at_start_and_then_accepts_the_untrusted_tunnel() {
 
 #[test]
 fn without_insecure_there_is_no_warning_and_verification_is_on() {
-    let dir = TestDir::new();
-    dir.write_env(&env_for("EU"));
-    let tunnel = FakeTunnel::start(&dir);
-    let d = Cmd::new(&dir)
-        .tunnel(&tunnel)
-        .without("--ca-cert")
-        .spawn_daemon();
+    let (dir, tunnel) = in_region("EU");
+    let d = Cmd::new(&dir).untrusted(&tunnel).spawn_daemon();
     let failed = d.wait_for_event("probe_failed", WAIT);
     assert_eq!(failed["error_kind"], "tls", "{failed}");
     assert!(
@@ -122,11 +108,10 @@ fn a_supervisorctl_path_with_shell_characters_is_run_as_a_path() {
     let dir = TestDir::new();
     let odd = dir.path().join("odd name;touch pwned");
     fs::copy(dir.supervisorctl(), &odd).unwrap();
-    let out = Cmd::new(&dir)
+    Cmd::new(&dir)
         .sub(&["switch", "APAC"])
         .flag("--supervisorctl", odd.to_str().unwrap())
-        .output();
-    assert_eq!(out.code, Some(0), "{out:#?}");
+        .exits(0);
     assert_eq!(dir.calls(), RESTART_ORDER.to_vec());
     assert!(!dir.path().join("pwned").exists());
 }
@@ -166,8 +151,7 @@ fn toml_str(v: &str) -> String {
 
 #[test]
 fn hostile_region_and_cloud_values_are_rejected_at_every_input() {
-    let dir = TestDir::new();
-    dir.write_env(&env_for("EU"));
+    let dir = TestDir::with_env("EU");
     for v in HOSTILE {
         for list in [
             format!("NAM={v},EU=cloud.eu.ext.com"),
@@ -211,14 +195,12 @@ fn hostile_region_and_cloud_values_are_rejected_at_every_input() {
 fn hostile_env_file_values_never_come_back_out() {
     let dir = TestDir::new();
     dir.write_env("export EXT_CLOUD=$(reboot)\nexport EXT_REGION=\"EU;reboot\"\n");
-    let out = Cmd::new(&dir).sub(&["status"]).output();
-    assert_eq!(out.code, Some(0), "{out:#?}");
+    let out = Cmd::new(&dir).sub(&["status"]).exits(0);
     assert!(!out.stdout.contains("reboot"), "{out:#?}");
-    let out = Cmd::new(&dir)
+    Cmd::new(&dir)
         .sub(&["switch", "APAC"])
         .switch("--no-restart")
-        .output();
-    assert_eq!(out.code, Some(0), "{out:#?}");
+        .exits(0);
     let written = dir.read_env().unwrap();
     assert_eq!(written, env_for("APAC"));
     assert!(
@@ -282,8 +264,7 @@ fn intake_stand_in() -> (String, Arc<Mutex<Vec<String>>>) {
 
 #[test]
 fn no_secret_in_any_output() {
-    let dir = TestDir::new();
-    dir.write_env(&env_for("EU"));
+    let dir = TestDir::with_env("EU");
     let config = dir.write_file(
         "failover.toml",
         &format!(
@@ -392,8 +373,7 @@ fn decode_addr(hex: &str) -> String {
 
 #[test]
 fn listeners_are_on_loopback_by_default() {
-    let dir = TestDir::new();
-    dir.write_env(&env_for("EU"));
+    let dir = TestDir::with_env("EU");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -402,8 +382,7 @@ fn listeners_are_on_loopback_by_default() {
     let out = Cmd::new(&dir)
         .sub(&["config"])
         .flag("--metrics-addr", &port.to_string())
-        .output();
-    assert_eq!(out.code, Some(0), "{out:#?}");
+        .exits(0);
     assert!(
         out.stdout.contains(&format!("127.0.0.1:{port}")),
         "{out:#?}"

@@ -2,15 +2,14 @@
 //! mounts) and what a user then sees: log lines with their event and error_kind, exit codes,
 //! the env file's bytes, the supervisorctl calls. docs/faults.md has the table.
 
-mod common;
-
-use common::{
-    Cert, Cmd, Daemon, FakeTunnel, HUGE_BODY, Mode, TestDir, Tmpfs, env_for, peak_rss_kib,
-    restart_order, timestamp, wait_for_probes, wait_until,
+use crate::support::{
+    Cert, Cmd, Daemon, FakeTunnel, HUGE_BODY, Mode, TestDir, Tmpfs, between, env_for, in_region,
+    in_region_with, peak_rss_kib, restart_order, settled_daemon, text, wait_for_probes, wait_until,
 };
 use serde_json::Value;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
@@ -38,9 +37,7 @@ fn assert_failed_then_failed_over(d: &Daemon, kind: &str, detail: &str) -> Value
     // which trails the measure by the scheduling delay of a loaded machine.
     let failed_for = Duration::from_millis(failover["failed_for_ms"].as_u64().unwrap_or(0));
     assert!(failed_for >= THRESHOLD, "{failover}\n{}", d.dump());
-    let waited = timestamp(&failover)
-        .duration_since(timestamp(&failed))
-        .unwrap_or_default();
+    let waited = between(&failed, &failover);
     assert!(
         waited + LOG_SLACK >= THRESHOLD,
         "failover after {waited:?}\n{}",
@@ -52,13 +49,8 @@ fn assert_failed_then_failed_over(d: &Daemon, kind: &str, detail: &str) -> Value
 /// EU fails with `mode`, NAM is up: the daemon logs the failures with `kind`, fails over to
 /// NAM after the threshold, restarts once, and stays on NAM.
 fn eu_fault_fails_over_to_nam(mode: Mode, kind: &str, detail: &str) {
-    let dir = TestDir::new();
-    dir.write_env(&env_for("EU"));
-    let tunnel = FakeTunnel::start_with(&dir, Mode::Up, &[("EU", mode)]);
-    let d = Cmd::new(&dir)
-        .tunnel(&tunnel)
-        .flag("--region", "EU")
-        .spawn_daemon();
+    let (dir, tunnel) = in_region_with("EU", Mode::Up, &[("EU", mode)]);
+    let d = Cmd::new(&dir).tunnel_in(&tunnel, "EU").spawn_daemon();
 
     let failover = assert_failed_then_failed_over(&d, kind, detail);
     assert_eq!(failover["to_region"], "NAM", "{failover}");
@@ -71,41 +63,27 @@ fn eu_fault_fails_over_to_nam(mode: Mode, kind: &str, detail: &str) {
     d.finish();
 }
 
-#[test]
-fn endpoint_500_is_a_status_failure() {
-    eu_fault_fails_over_to_nam(Mode::Status(500), "status", "HTTP 500");
-}
-
-#[test]
-fn endpoint_503_is_a_status_failure() {
-    eu_fault_fails_over_to_nam(Mode::Status(503), "status", "HTTP 503");
-}
-
-#[test]
-fn endpoint_reset_mid_response_is_a_reset() {
-    eu_fault_fails_over_to_nam(Mode::ResetMidResponse, "reset", "reset");
-}
-
-#[test]
-fn endpoint_hanging_after_accept_times_out_in_the_tls_handshake() {
-    eu_fault_fails_over_to_nam(Mode::HangAfterAccept, "timeout", "in the TLS handshake");
-}
-
-#[test]
-fn endpoint_trickling_headers_times_out() {
-    eu_fault_fails_over_to_nam(Mode::TrickleHeaders, "timeout", "waiting for the response");
-}
-
-#[test]
-fn endpoint_trickling_body_times_out() {
-    eu_fault_fails_over_to_nam(Mode::TrickleBody, "timeout", "reading the body");
+cases! {
+    eu_fault_fails_over_to_nam;
+    endpoint_500_is_a_status_failure: (Mode::Status(500), "status", "HTTP 500");
+    endpoint_503_is_a_status_failure: (Mode::Status(503), "status", "HTTP 503");
+    endpoint_reset_mid_response_is_a_reset: (Mode::ResetMidResponse, "reset", "reset");
+    endpoint_hanging_after_accept_times_out_in_the_tls_handshake: (
+        Mode::HangAfterAccept,
+        "timeout",
+        "in the TLS handshake",
+    );
+    endpoint_trickling_headers_times_out: (
+        Mode::TrickleHeaders,
+        "timeout",
+        "waiting for the response",
+    );
+    endpoint_trickling_body_times_out: (Mode::TrickleBody, "timeout", "reading the body");
 }
 
 #[test]
 fn endpoint_100_mb_body_is_healthy_and_not_buffered() {
-    let dir = TestDir::new();
-    dir.write_env(&env_for("EU"));
-    let tunnel = FakeTunnel::start_with(&dir, Mode::HugeBody, &[]);
+    let (dir, tunnel) = in_region_with("EU", Mode::HugeBody, &[]);
     let mut d = Cmd::new(&dir)
         .tunnel(&tunnel)
         .flag("--timeout", "2s")
@@ -150,17 +128,14 @@ fn tls_fault(cmd: Cmd, dir: &TestDir, tunnel: &FakeTunnel, detail: &str) {
 
 #[test]
 fn endpoint_with_untrusted_certificate_is_a_tls_failure() {
-    let dir = TestDir::new();
-    dir.write_env(&env_for("EU"));
-    let tunnel = FakeTunnel::start(&dir);
-    let cmd = Cmd::new(&dir).tunnel(&tunnel).without("--ca-cert");
+    let (dir, tunnel) = in_region("EU");
+    let cmd = Cmd::new(&dir).untrusted(&tunnel);
     tls_fault(cmd, &dir, &tunnel, "certificate");
 }
 
 #[test]
 fn endpoint_with_wrong_name_is_a_tls_failure() {
-    let dir = TestDir::new();
-    dir.write_env(&env_for("EU"));
+    let dir = TestDir::with_env("EU");
     let tunnel = FakeTunnel::start_with_cert(&dir, Mode::Up, &[], Cert::WrongName);
     let cmd = Cmd::new(&dir).tunnel(&tunnel);
     tls_fault(cmd, &dir, &tunnel, "not valid for name");
@@ -168,8 +143,7 @@ fn endpoint_with_wrong_name_is_a_tls_failure() {
 
 #[test]
 fn endpoint_name_that_does_not_resolve_is_a_dns_failure() {
-    let dir = TestDir::new();
-    dir.write_env(&env_for("EU"));
+    let dir = TestDir::with_env("EU");
     let d = Cmd::new(&dir)
         .flag(
             "--probe-url",
@@ -186,9 +160,7 @@ fn endpoint_name_that_does_not_resolve_is_a_dns_failure() {
 /// EU answers with `cycle` in turn; after `probes` probes spanning well past the threshold
 /// the daemon is still on EU, has restarted nothing, and logged each recovery.
 fn flapping_never_fails_over(cycle: &[Mode], interval: &str, probes: usize) -> Vec<Value> {
-    let dir = TestDir::new();
-    dir.write_env(&env_for("EU"));
-    let tunnel = FakeTunnel::start(&dir);
+    let (dir, tunnel) = in_region("EU");
     tunnel.set_cycle("EU", cycle);
     let d = Cmd::new(&dir)
         .tunnel(&tunnel)
@@ -201,9 +173,7 @@ fn flapping_never_fails_over(cycle: &[Mode], interval: &str, probes: usize) -> V
     let lines = d.json_lines();
     let first_failure = lines.iter().find(|v| v["event"] == "probe_failed").unwrap();
     let last = lines.last().unwrap();
-    let span = timestamp(last)
-        .duration_since(timestamp(first_failure))
-        .unwrap_or_default();
+    let span = between(first_failure, last);
     println!("{probes} probes, failures over {span:?}");
     assert!(span > THRESHOLD * 2, "only {span:?} of flapping");
     assert!(d.events("failover").is_empty(), "{}", d.dump());
@@ -310,9 +280,7 @@ fn supervisorctl_hanging_past_its_timeout_is_killed_and_retried() {
         "{failed}"
     );
     let restarting = d.wait_for_event("restarting", WAIT);
-    let took = timestamp(&failed)
-        .duration_since(timestamp(&restarting))
-        .unwrap_or_default();
+    let took = between(&restarting, &failed);
     assert!(
         took < Duration::from_secs(2),
         "the first call took {took:?}"
@@ -392,6 +360,16 @@ fn env_file_directory_missing_is_retried_until_it_appears() {
 /// EU is failing and the env file cannot be written: the failover (to APAC, next in the
 /// default order) is announced once, the write failure logged with `kind` and retried at each
 /// probe, nothing restarted, the file untouched; once `mend` runs, the failover completes.
+/// A temp dir with a tmpfs of `size` mounted on `name` and the env file of EU on it; `None`
+/// where no tmpfs can be mounted (the test then passes as SKIPPED).
+fn env_file_on_tmpfs(name: &str, size: &str) -> Option<(TestDir, Tmpfs, PathBuf)> {
+    let dir = TestDir::new();
+    let mount = Tmpfs::mount(&dir.path().join(name), size)?;
+    let env_file = dir.path().join(name).join("ext_cloud.env");
+    fs::write(&env_file, env_for("EU")).unwrap();
+    Some((dir, mount, env_file))
+}
+
 fn failover_blocked_by_env_file(
     dir: &TestDir,
     env_file: &std::path::Path,
@@ -437,28 +415,37 @@ fn failover_blocked_by_env_file(
 
 #[test]
 fn env_file_on_read_only_file_system_blocks_the_failover_until_writable() {
-    let dir = TestDir::new();
-    let Some(mount) = Tmpfs::mount(&dir.path().join("ro"), "1m") else {
+    let Some((dir, mount, env_file)) = env_file_on_tmpfs("ro", "1m") else {
         return;
     };
-    let env_file = dir.path().join("ro").join("ext_cloud.env");
-    fs::write(&env_file, env_for("EU")).unwrap();
     mount.set_read_only(true);
     failover_blocked_by_env_file(&dir, &env_file, "read_only", || mount.set_read_only(false));
 }
 
 #[test]
 fn env_file_on_full_file_system_blocks_the_failover_until_space_is_freed() {
-    let dir = TestDir::new();
-    let Some(mount) = Tmpfs::mount(&dir.path().join("full"), "64k") else {
+    let Some((dir, mount, env_file)) = env_file_on_tmpfs("full", "64k") else {
         return;
     };
-    let env_file = dir.path().join("full").join("ext_cloud.env");
-    fs::write(&env_file, env_for("EU")).unwrap();
     let filler = mount.fill();
     failover_blocked_by_env_file(&dir, &env_file, "disk_full", || {
         fs::remove_file(filler).unwrap()
     });
+}
+
+/// Starts the daemon on the env file `dir` holds, waits for its warning `event` (checked by
+/// `check`), then for the env file rewritten for NAM by a restart.
+fn env_file_replaced_at_start(
+    dir: &TestDir,
+    event: &str,
+    check: impl FnOnce(&Value),
+) -> (FakeTunnel, Daemon) {
+    let tunnel = FakeTunnel::start(dir);
+    let d = Cmd::new(dir).tunnel(&tunnel).spawn_daemon();
+    check(&d.wait_for_event(event, WAIT));
+    d.wait_for_event("restart_done", WAIT);
+    assert_eq!(dir.read_env(), Some(env_for("NAM")));
+    (tunnel, d)
 }
 
 #[test]
@@ -467,12 +454,9 @@ fn garbage_env_file_at_start_is_replaced_whole() {
     let garbage: &[u8] =
         b"\x00\xff\xfeEXT_REGION=$(reboot)\nexport EXT_CLOUD=`id`;\n\xc3\x28 EXT_REGION=EU X\n";
     fs::write(dir.env_file(), garbage).unwrap();
-    let tunnel = FakeTunnel::start(&dir);
-    let d = Cmd::new(&dir).tunnel(&tunnel).spawn_daemon();
-    let warned = d.wait_for_event("env_file_unrecognised", WAIT);
-    assert_eq!(warned["level"], "WARN", "{warned}");
-    d.wait_for_event("restart_done", WAIT);
-    assert_eq!(dir.read_env(), Some(env_for("NAM")));
+    let (_tunnel, d) = env_file_replaced_at_start(&dir, "env_file_unrecognised", |warned| {
+        assert_eq!(warned["level"], "WARN", "{warned}");
+    });
     assert_eq!(dir.calls(), restart_order());
     d.finish();
 }
@@ -481,24 +465,16 @@ fn garbage_env_file_at_start_is_replaced_whole() {
 fn huge_env_file_at_start_is_not_read_and_is_replaced() {
     let dir = TestDir::new();
     dir.write_env(&"export EXT_REGION=EU # padding padding padding\n".repeat(50_000));
-    let tunnel = FakeTunnel::start(&dir);
-    let d = Cmd::new(&dir).tunnel(&tunnel).spawn_daemon();
-    let warned = d.wait_for_event("env_file_unreadable", WAIT);
-    assert_eq!(warned["error_kind"], "too_large", "{warned}");
-    d.wait_for_event("restart_done", WAIT);
-    assert_eq!(dir.read_env(), Some(env_for("NAM")));
+    let (_tunnel, d) = env_file_replaced_at_start(&dir, "env_file_unreadable", |warned| {
+        assert_eq!(warned["error_kind"], "too_large", "{warned}");
+    });
     assert!(peak_rss_kib(d.pid()) < 64 * 1024);
     d.finish();
 }
 
 #[test]
 fn env_file_deleted_while_running_is_written_back_without_a_restart() {
-    let dir = TestDir::new();
-    dir.write_env(&env_for("EU"));
-    let tunnel = FakeTunnel::start(&dir);
-    let d = Cmd::new(&dir).tunnel(&tunnel).spawn_daemon();
-    d.wait_for_event("env_file_current", WAIT);
-    wait_for_probes(&tunnel, "EU", 2);
+    let (dir, tunnel, d) = settled_daemon("EU", "env_file_current");
     fs::remove_file(dir.env_file()).unwrap();
     let restored = d.wait_for_event("env_file_restored", WAIT);
     assert_eq!(restored["region"], "EU", "{restored}");
@@ -547,8 +523,7 @@ fn quiet(cmd: &Cmd) -> Child {
 
 #[test]
 fn sigkill_at_random_moments_during_switches_leaves_old_or_new_file_whole() {
-    let dir = TestDir::new();
-    dir.write_env(&env_for("EU"));
+    let dir = TestDir::with_env("EU");
     let switch = |region: &str| {
         Cmd::new(&dir)
             .sub(&["switch", region])
@@ -611,19 +586,12 @@ fn sigkill_at_random_moments_during_switches_leaves_old_or_new_file_whole() {
     assert!(quiet(&switch(new)).wait().unwrap().success());
     assert_eq!(dir.read_env(), Some(env_for(new)));
     assert!(dir.temp_files().is_empty(), "{:?}", dir.app_dir_entries());
-    assert_eq!(
-        dir.app_dir_entries(),
-        vec![
-            ".ext_cloud.env.lock".to_string(),
-            "ext_cloud.env".to_string()
-        ]
-    );
+    dir.assert_env_file_and_lock_only();
 }
 
 #[test]
 fn daemon_start_removes_temp_files_of_a_killed_writer() {
-    let dir = TestDir::new();
-    dir.write_env(&env_for("EU"));
+    let dir = TestDir::with_env("EU");
     let stale = dir.path().join("app").join(".ext_cloud.env.Xy12Zw.tmp");
     fs::write(&stale, "export EXT_CLOUD=cloud.na").unwrap();
     let tunnel = FakeTunnel::start(&dir);
@@ -642,8 +610,7 @@ fn sigterm_during_a_restart_exits_promptly_and_the_restart_resumes_at_next_start
     let slow = dir.slow_supervisorctl(0.3);
     let tunnel = FakeTunnel::start(&dir);
     let mut d = Cmd::new(&dir)
-        .tunnel(&tunnel)
-        .flag("--region", "EU")
+        .tunnel_in(&tunnel, "EU")
         .flag("--supervisorctl", slow.to_str().unwrap())
         .spawn_daemon();
     wait_until(WAIT, "the restart under way", || dir.calls().len() >= 2);
@@ -654,10 +621,7 @@ fn sigterm_during_a_restart_exits_promptly_and_the_restart_resumes_at_next_start
     let interrupted = d.wait_for_event("restart_interrupted", WAIT);
     assert_eq!(interrupted["region"], "EU", "{interrupted}");
     assert!(
-        interrupted["stopped"]
-            .as_str()
-            .unwrap()
-            .starts_with("app:application"),
+        text(&interrupted["stopped"]).starts_with("app:application"),
         "{interrupted}"
     );
     d.assert_log_contract();
@@ -669,10 +633,7 @@ fn sigterm_during_a_restart_exits_promptly_and_the_restart_resumes_at_next_start
     let mode = fs::metadata(&marker).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "marker mode {mode:o}");
 
-    let d = Cmd::new(&dir)
-        .tunnel(&tunnel)
-        .flag("--region", "EU")
-        .spawn_daemon();
+    let d = Cmd::new(&dir).tunnel_in(&tunnel, "EU").spawn_daemon();
     let resumed = d.wait_for_event("restart_resumed", WAIT);
     assert_eq!(resumed["region"], "EU", "{resumed}");
     d.wait_for_event("restart_done", WAIT);
@@ -683,8 +644,7 @@ fn sigterm_during_a_restart_exits_promptly_and_the_restart_resumes_at_next_start
 
 #[test]
 fn two_switches_at_once_run_one_after_the_other_and_the_last_wins() {
-    let dir = TestDir::new();
-    dir.write_env(&env_for("NAM"));
+    let dir = TestDir::with_env("NAM");
     let slow = dir.slow_supervisorctl(0.15);
     let switch = |region: &str| {
         Cmd::new(&dir)

@@ -3,9 +3,10 @@
 //! holding back a failover and `resume` letting it through; decisions reaching a Datadog intake
 //! stand-in on 127.0.0.1 in gzip batches, with a 429 retried.
 
-mod common;
-
-use common::{Cmd, Daemon, FakeTunnel, Mode, TestDir, env_for, wait_until};
+use crate::support::{
+    Cmd, Daemon, FakeTunnel, Mode, TestDir, assert_fields, env_for, in_region, in_region_with,
+    text, wait_until,
+};
 use serde_json::Value;
 use std::collections::VecDeque;
 use std::io::{Read, Write};
@@ -79,6 +80,14 @@ fn sample(text: &str, series: &str) -> Option<f64> {
 
 fn must_sample(text: &str, series: &str) -> f64 {
     sample(text, series).unwrap_or_else(|| panic!("no sample {series} in\n{text}"))
+}
+
+/// Asserts each series of `expected` has its value in `text`, one at a time, in order.
+#[track_caller]
+fn assert_samples(text: &str, expected: &[(&str, f64)]) {
+    for &(series, value) in expected {
+        assert_eq!(must_sample(text, series), value, "{series}");
+    }
 }
 
 /// Whether `tool` runs; when it does not, fails under CI and says SKIPPED elsewhere.
@@ -161,9 +170,7 @@ fn journal_lines(dir: &TestDir) -> Vec<Value> {
 
 #[test]
 fn metrics_status_history_and_journal_follow_a_failover() {
-    let dir = TestDir::new();
-    dir.write_env(&env_for("NAM"));
-    let tunnel = FakeTunnel::start(&dir);
+    let (dir, tunnel) = in_region("NAM");
     let d = Cmd::new(&dir)
         .tunnel(&tunnel)
         .flag("--metrics-addr", "127.0.0.1:0")
@@ -185,22 +192,23 @@ fn metrics_status_history_and_journal_follow_a_failover() {
     let active_eu = "failover_handler_active_region{region=\"EU\",cloud=\"cloud.eu.ext.com\"}";
     let switched = "failover_handler_failovers_total{from=\"NAM\",to=\"EU\",reason=\"outage\"}";
     let nam_probes = "failover_handler_probe_duration_seconds_count{region=\"NAM\"}";
-    assert_eq!(must_sample(&m0, active_nam), 1.0);
-    assert_eq!(must_sample(&m0, active_eu), 0.0);
-    assert_eq!(
-        must_sample(&m0, "failover_handler_probe_success{region=\"NAM\"}"),
-        1.0
-    );
-    assert_eq!(
-        must_sample(&m0, "failover_handler_region_healthy{region=\"NAM\"}"),
-        1.0
+    assert_samples(
+        &m0,
+        &[
+            (active_nam, 1.0),
+            (active_eu, 0.0),
+            ("failover_handler_probe_success{region=\"NAM\"}", 1.0),
+            ("failover_handler_region_healthy{region=\"NAM\"}", 1.0),
+        ],
     );
     assert_eq!(sample(&m0, switched), None);
-    assert_eq!(must_sample(&m0, "failover_handler_outage_seconds"), 0.0);
-    assert_eq!(must_sample(&m0, "failover_handler_paused"), 0.0);
-    assert_eq!(
-        must_sample(&m0, "failover_handler_restart_failures_total"),
-        0.0
+    assert_samples(
+        &m0,
+        &[
+            ("failover_handler_outage_seconds", 0.0),
+            ("failover_handler_paused", 0.0),
+            ("failover_handler_restart_failures_total", 0.0),
+        ],
     );
     let probes_before = must_sample(&m0, nam_probes);
     assert!(probes_before >= 1.0);
@@ -231,30 +239,21 @@ fn metrics_status_history_and_journal_follow_a_failover() {
     );
     assert!(last["failed_for_ms"].as_u64().unwrap() >= 1000, "{after}");
     assert_eq!(after["regions"][0]["healthy"], false, "{after}");
-    assert!(
-        after["regions"][0]["error"]
-            .as_str()
-            .unwrap()
-            .contains("503")
-    );
+    assert!(text(&after["regions"][0]["error"]).contains("503"));
     assert_eq!(after["switches"], 1, "{after}");
 
     let m1 = scrape(&addr);
     promtool_check(&m1);
-    assert_eq!(must_sample(&m1, active_nam), 0.0);
-    assert_eq!(must_sample(&m1, active_eu), 1.0);
-    assert_eq!(must_sample(&m1, switched), 1.0);
-    assert_eq!(
-        must_sample(&m1, "failover_handler_probe_success{region=\"NAM\"}"),
-        0.0
-    );
-    assert_eq!(
-        must_sample(&m1, "failover_handler_region_healthy{region=\"NAM\"}"),
-        0.0
-    );
-    assert_eq!(
-        must_sample(&m1, "failover_handler_probe_success{region=\"EU\"}"),
-        1.0
+    assert_samples(
+        &m1,
+        &[
+            (active_nam, 0.0),
+            (active_eu, 1.0),
+            (switched, 1.0),
+            ("failover_handler_probe_success{region=\"NAM\"}", 0.0),
+            ("failover_handler_region_healthy{region=\"NAM\"}", 0.0),
+            ("failover_handler_probe_success{region=\"EU\"}", 1.0),
+        ],
     );
     assert!(must_sample(&m1, nam_probes) > probes_before);
 
@@ -277,9 +276,10 @@ fn metrics_status_history_and_journal_follow_a_failover() {
         .find(|r| r["event"] == "switch")
         .unwrap()
         .clone();
-    assert_eq!(switch["from"], "NAM", "{switch}");
-    assert_eq!(switch["to"], "EU", "{switch}");
-    assert_eq!(switch["reason"], "outage", "{switch}");
+    assert_fields(
+        &switch,
+        &[("from", "NAM"), ("to", "EU"), ("reason", "outage")],
+    );
     assert!(
         switch["failed_for_ms"].as_u64().unwrap() >= 1000,
         "{switch}"
@@ -290,8 +290,7 @@ fn metrics_status_history_and_journal_follow_a_failover() {
     let out = Cmd::new(&dir)
         .flag("--metrics-addr", &addr)
         .sub(&["status"])
-        .output();
-    assert_eq!(out.code, Some(0), "{out:#?}");
+        .exits(0);
     assert!(out.stdout.contains("Active region: EU"), "{out:#?}");
     assert!(
         out.stdout.contains("Last switch:   NAM -> EU (outage"),
@@ -303,9 +302,14 @@ fn metrics_status_history_and_journal_follow_a_failover() {
     );
     let out = Cmd::new(&dir).sub(&["status", "--json"]).output();
     let json: Value = serde_json::from_str(&out.stdout).unwrap();
-    assert_eq!(json["region"], "EU", "{json}");
-    assert_eq!(json["cloud"], "cloud.eu.ext.com", "{json}");
-    assert_eq!(json["source"], "daemon", "{json}");
+    assert_fields(
+        &json,
+        &[
+            ("region", "EU"),
+            ("cloud", "cloud.eu.ext.com"),
+            ("source", "daemon"),
+        ],
+    );
     assert!(
         json["view_from"].as_str().unwrap().ends_with("status.json"),
         "{json}"
@@ -371,9 +375,7 @@ fn chromium(profile: &Path, args: &[&str]) -> std::process::Output {
 
 #[test]
 fn the_status_page_shows_regions_and_the_switch_in_headless_chromium() {
-    let dir = TestDir::new();
-    dir.write_env(&env_for("NAM"));
-    let tunnel = FakeTunnel::start_with(&dir, Mode::Up, &[("NAM", Mode::Status(503))]);
+    let (dir, tunnel) = in_region_with("NAM", Mode::Up, &[("NAM", Mode::Status(503))]);
     let d = Cmd::new(&dir)
         .tunnel(&tunnel)
         .flag("--metrics-addr", "127.0.0.1:0")
@@ -437,10 +439,8 @@ fn the_status_page_shows_regions_and_the_switch_in_headless_chromium() {
 
 #[test]
 fn pause_holds_back_a_failover_and_resume_lets_it_through() {
-    let dir = TestDir::new();
-    dir.write_env(&env_for("NAM"));
-    let out = Cmd::new(&dir).sub(&["pause"]).output();
-    assert_eq!(out.code, Some(0), "{out:#?}");
+    let dir = TestDir::with_env("NAM");
+    let out = Cmd::new(&dir).sub(&["pause"]).exits(0);
     assert!(out.stdout.contains("paused"), "{out:#?}");
     let tunnel = FakeTunnel::start_with(&dir, Mode::Up, &[("NAM", Mode::Status(503))]);
     let d = Cmd::new(&dir)
@@ -450,9 +450,10 @@ fn pause_holds_back_a_failover_and_resume_lets_it_through() {
     let addr = listening(&d);
     d.wait_for_event("paused", WAIT);
     let held = d.wait_for_event("failover_held", WAIT);
-    assert_eq!(held["level"], "WARN", "{held}");
-    assert_eq!(held["region"], "NAM", "{held}");
-    assert_eq!(held["to_region"], "EU", "{held}");
+    assert_fields(
+        &held,
+        &[("level", "WARN"), ("region", "NAM"), ("to_region", "EU")],
+    );
     assert!(
         held["message"].as_str().unwrap().contains("paused"),
         "{held}"
@@ -479,8 +480,7 @@ fn pause_holds_back_a_failover_and_resume_lets_it_through() {
     assert!(out.stdout.contains("Switching:     PAUSED"), "{out:#?}");
     assert!(out.stdout.contains("failover held back"), "{out:#?}");
 
-    let out = Cmd::new(&dir).sub(&["resume"]).output();
-    assert_eq!(out.code, Some(0), "{out:#?}");
+    let out = Cmd::new(&dir).sub(&["resume"]).exits(0);
     assert!(out.stdout.contains("resumed"), "{out:#?}");
     d.wait_for_event("resumed", WAIT);
     let failover = d.wait_for_event("failover", WAIT);
@@ -505,10 +505,8 @@ fn pause_holds_back_a_failover_and_resume_lets_it_through() {
 
 #[test]
 fn a_pause_with_a_duration_ends_by_itself() {
-    let dir = TestDir::new();
-    dir.write_env(&env_for("NAM"));
-    let out = Cmd::new(&dir).sub(&["pause", "--for", "2s"]).output();
-    assert_eq!(out.code, Some(0), "{out:#?}");
+    let dir = TestDir::with_env("NAM");
+    Cmd::new(&dir).sub(&["pause", "--for", "2s"]).exits(0);
     let pause: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.state_dir().join("pause.json")).unwrap())
             .unwrap();
@@ -521,8 +519,8 @@ fn a_pause_with_a_duration_ends_by_itself() {
     assert_eq!(json["pause"]["until"], pause["until"], "{json}");
     let ended = d.wait_for_event("pause_ended", WAIT);
     let failover = d.wait_for_event("failover", WAIT);
-    assert!(common::timestamp(&ended) >= until, "{ended}");
-    assert!(common::timestamp(&failover) >= until, "{failover}");
+    assert!(crate::support::timestamp(&ended) >= until, "{ended}");
+    assert!(crate::support::timestamp(&failover) >= until, "{failover}");
     d.wait_for(
         |v| v["event"] == "restart_done" && v["region"] == "EU",
         WAIT,
@@ -596,9 +594,7 @@ fn intake_stand_in(script: Vec<u16>) -> (String, Arc<Mutex<Vec<Intake>>>) {
 fn decisions_reach_a_datadog_intake_in_gzip_batches_and_a_429_is_retried() {
     const KEY: &str = "dd-test-key-0123456789abcdef";
     let (url, seen) = intake_stand_in(vec![429]);
-    let dir = TestDir::new();
-    dir.write_env(&env_for("NAM"));
-    let tunnel = FakeTunnel::start_with(&dir, Mode::Up, &[("NAM", Mode::Status(503))]);
+    let (dir, tunnel) = in_region_with("NAM", Mode::Up, &[("NAM", Mode::Status(503))]);
     let d = Cmd::new(&dir)
         .tunnel(&tunnel)
         .env("DD_API_KEY", KEY)
@@ -644,7 +640,7 @@ fn decisions_reach_a_datadog_intake_in_gzip_batches_and_a_429_is_retried() {
         assert!(!r.entries.is_empty() && r.entries.len() <= 1000);
         for e in &r.entries {
             assert_eq!(e["ddsource"], "failover-handler", "{e}");
-            assert_eq!(e["service"], common::SERVICE, "{e}");
+            assert_eq!(e["service"], crate::support::SERVICE, "{e}");
             assert!(e["hostname"].as_str().is_some_and(|h| !h.is_empty()), "{e}");
             assert!(e["message"].as_str().is_some(), "{e}");
             assert!(e["timestamp"].as_str().unwrap().ends_with('Z'), "{e}");
@@ -656,10 +652,15 @@ fn decisions_reach_a_datadog_intake_in_gzip_batches_and_a_429_is_retried() {
         .flat_map(|r| &r.entries)
         .collect();
     let switch = delivered.iter().find(|e| e["event"] == "switch").unwrap();
-    assert_eq!(switch["from"], "NAM", "{switch}");
-    assert_eq!(switch["to"], "EU", "{switch}");
-    assert_eq!(switch["reason"], "outage", "{switch}");
-    assert_eq!(switch["level"], "WARN", "{switch}");
+    assert_fields(
+        switch,
+        &[
+            ("from", "NAM"),
+            ("to", "EU"),
+            ("reason", "outage"),
+            ("level", "WARN"),
+        ],
+    );
     assert!(delivered.iter().any(|e| e["event"] == "outage_started"));
 
     let mut d = d;
@@ -671,16 +672,14 @@ fn decisions_reach_a_datadog_intake_in_gzip_batches_and_a_429_is_retried() {
 
 #[test]
 fn an_unusable_state_dir_is_a_warning_and_failover_still_happens() {
-    let dir = TestDir::new();
-    dir.write_env(&env_for("NAM"));
+    let dir = TestDir::with_env("NAM");
     let blocker = dir.write_file("not-a-dir", "x");
     let state = blocker.join("state");
     let state = state.to_str().unwrap();
     let out = Cmd::new(&dir)
         .flag("--state-dir", state)
         .sub(&["pause"])
-        .output();
-    assert_eq!(out.code, Some(1), "{out:#?}");
+        .exits(1);
     assert!(out.stderr.contains("state directory"), "{out:#?}");
 
     let tunnel = FakeTunnel::start_with(&dir, Mode::Up, &[("NAM", Mode::Status(503))]);

@@ -2,10 +2,8 @@
 //! cloud-client and an application (all sourcing the env file), three regional clouds on
 //! 127.0.0.1, and failover-handler restarting them through the real supervisorctl.
 
-mod common;
-
-use common::stack::{PROGRAMS, WAIT};
-use common::{Mode, Stack, StackOptions, Start, env_for, wait_until};
+use crate::support::stack::{PROGRAMS, WAIT};
+use crate::support::{HandlerLog, Mode, Stack, StackOptions, Start, env_for, wait_until};
 
 /// A restart as supervisord records it: stop application, cloud-client, stunnel; start
 /// stunnel, cloud-client, application.
@@ -17,6 +15,17 @@ const RESTART: [&str; 6] = [
     "spawned cloud-client",
     "spawned application",
 ];
+
+/// A stack with `opts` whose handler has started, found the env file current and seen
+/// `probes` good probes of NAM; `None` where the stack cannot run (the test then passes as
+/// SKIPPED).
+fn settled_on_nam(opts: StackOptions, probes: usize) -> Option<(Stack, HandlerLog)> {
+    let stack = Stack::start(opts)?;
+    let log = stack.start_handler();
+    log.wait_for_event("env_file_current", WAIT);
+    stack.wait_ok_probes("NAM", probes);
+    Some((stack, log))
+}
 
 fn programs(starts: &[Start]) -> Vec<&str> {
     starts.iter().map(|s| s.program.as_str()).collect()
@@ -70,12 +79,9 @@ fn first_start_writes_env_file_and_starts_programs_and_a_handler_restart_leaves_
 
 #[test]
 fn outage_moves_every_program_to_the_next_region_in_order() {
-    let Some(stack) = Stack::start(StackOptions::default()) else {
+    let Some((stack, log)) = settled_on_nam(StackOptions::default(), 2) else {
         return;
     };
-    let log = stack.start_handler();
-    log.wait_for_event("env_file_current", WAIT);
-    stack.wait_ok_probes("NAM", 2);
     let events_before = stack.program_events().len();
     let starts_before = stack.starts().len();
 
@@ -114,20 +120,19 @@ fn outage_moves_every_program_to_the_next_region_in_order() {
 
 #[test]
 fn manual_switch_while_the_daemon_runs_is_adopted_without_a_second_restart() {
-    let Some(stack) = Stack::start(StackOptions {
-        threshold: "5s",
-        ..StackOptions::default()
-    }) else {
+    let Some((stack, log)) = settled_on_nam(
+        StackOptions {
+            threshold: "5s",
+            ..StackOptions::default()
+        },
+        2,
+    ) else {
         return;
     };
-    let log = stack.start_handler();
-    log.wait_for_event("env_file_current", WAIT);
-    stack.wait_ok_probes("NAM", 2);
     let events_before = stack.program_events().len();
     let starts_before = stack.starts().len();
 
-    let out = stack.handler_cmd().sub(&["switch", "APAC"]).output();
-    assert_eq!(out.code, Some(0), "{out:#?}");
+    stack.handler_cmd().sub(&["switch", "APAC"]).exits(0);
     let adopted = log.wait_for_event("adopted", WAIT);
     assert_eq!(adopted["region"], "APAC", "{adopted}");
     stack.wait_ok_probes("APAC", 3);
@@ -180,12 +185,9 @@ fn supervisord_down_during_a_failover_is_retried_until_it_is_back() {
 
 #[test]
 fn supervisorctl_stop_terminates_the_handler_cleanly() {
-    let Some(stack) = Stack::start(StackOptions::default()) else {
+    let Some((stack, log)) = settled_on_nam(StackOptions::default(), 1) else {
         return;
     };
-    let log = stack.start_handler();
-    log.wait_for_event("env_file_current", WAIT);
-    stack.wait_ok_probes("NAM", 1);
     let pids = stack.pids();
 
     let out = stack.ctl(&["stop", "failover-handler"]);

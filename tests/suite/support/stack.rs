@@ -77,10 +77,6 @@ impl Cloud {
             .filter(|r| r.mode == Mode::Up)
             .count()
     }
-
-    pub fn request_count(&self) -> usize {
-        self.server.request_count()
-    }
 }
 
 /// One start of a program, as it recorded it after sourcing the env file.

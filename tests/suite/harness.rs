@@ -1,9 +1,7 @@
 //! Checks of the test harness itself, independent of the binary: the supervisorctl
 //! stand-in and each mode of the fake tunnel, seen by a plain TLS client.
 
-mod common;
-
-use common::{FakeTunnel, Mode, SUPERVISOR_ERROR, TestDir, env_for, wait_until};
+use crate::support::{FakeTunnel, Mode, SUPERVISOR_ERROR, TestDir, env_for, wait_until};
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, RootCertStore};
 use std::io::ErrorKind;

@@ -185,6 +185,22 @@ struct State {
 }
 
 impl State {
+    /// A fresh state: nothing served yet, no cycles, nothing answered once.
+    fn new(env_file: Option<PathBuf>, default: Mode, regions: HashMap<String, Mode>) -> State {
+        State {
+            env_file,
+            default,
+            regions,
+            up_once: HashSet::new(),
+            cycles: HashMap::new(),
+            requests: Vec::new(),
+            connections: 0,
+            body_bytes_sent: 0,
+            generation: 0,
+            applied: 0,
+        }
+    }
+
     fn active_region(&self) -> Option<String> {
         let text = std::fs::read_to_string(self.env_file.as_ref()?).ok()?;
         region_in(&text)
@@ -253,36 +269,15 @@ impl FakeTunnel {
         regions: &[(&str, Mode)],
         cert: Cert,
     ) -> FakeTunnel {
-        let state = State {
-            env_file: Some(dir.env_file()),
-            default,
-            regions: regions.iter().map(|(r, m)| (r.to_string(), *m)).collect(),
-            up_once: HashSet::new(),
-            cycles: HashMap::new(),
-            requests: Vec::new(),
-            connections: 0,
-            body_bytes_sent: 0,
-            generation: 0,
-            applied: 0,
-        };
+        let regions = regions.iter().map(|(r, m)| (r.to_string(), *m)).collect();
+        let state = State::new(Some(dir.env_file()), default, regions);
         FakeTunnel::serve_with(state, dir.pki().server_config(cert))
     }
 
     /// A server that ignores the env file and answers in `mode` (changed with `set_default`)
     /// with the certificate `leaf`: a regional cloud behind the real tunnel.
     pub fn fixed(leaf: &Leaf, mode: Mode) -> FakeTunnel {
-        let state = State {
-            env_file: None,
-            default: mode,
-            regions: HashMap::new(),
-            up_once: HashSet::new(),
-            cycles: HashMap::new(),
-            requests: Vec::new(),
-            connections: 0,
-            body_bytes_sent: 0,
-            generation: 0,
-            applied: 0,
-        };
+        let state = State::new(None, mode, HashMap::new());
         FakeTunnel::serve_with(state, leaf.server_config())
     }
 

@@ -1,10 +1,10 @@
 //! The daemon under test: a child process whose stdout lines are read on a thread, parsed
 //! as JSON and kept, so a test can wait for a log line and check every line afterwards.
 
-use super::{Cmd, SERVICE};
+use super::{Cmd, SERVICE, spawn_piped};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime};
@@ -43,16 +43,9 @@ impl Daemon {
         } else {
             cmd.clone().sub(&["run"])
         };
-        let mut child = cmd
-            .command()
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let (child, stdout, mut err) = spawn_piped(cmd.command());
         let shared = Arc::new(Shared::default());
         let stderr = Arc::new(Mutex::new(String::new()));
-        let stdout = child.stdout.take().unwrap();
-        let mut err = child.stderr.take().unwrap();
         let out_shared = Arc::clone(&shared);
         let out_reader = thread::spawn(move || {
             let mut reader = BufReader::new(stdout);
@@ -297,4 +290,11 @@ pub fn timestamp(line: &Value) -> SystemTime {
         .as_str()
         .unwrap_or_else(|| panic!("no timestamp in {line}"));
     humantime::parse_rfc3339(text).unwrap_or_else(|e| panic!("timestamp {text:?}: {e}"))
+}
+
+/// The time from one log line to a later one (zero if `later` is not later).
+pub fn between(earlier: &Value, later: &Value) -> Duration {
+    timestamp(later)
+        .duration_since(timestamp(earlier))
+        .unwrap_or_default()
 }

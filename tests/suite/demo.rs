@@ -1,9 +1,7 @@
 //! `failover-handler demo`, the README's first command: it runs by itself on loopback, fails
 //! over, and ends within 30 s with a summary and exit 0, leaving nothing behind.
 
-mod common;
-
-use common::{Cmd, TestDir};
+use crate::support::{Cmd, TestDir};
 use std::time::{Duration, Instant};
 
 #[test]

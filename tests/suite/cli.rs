@@ -1,9 +1,10 @@
 //! The one-shot side of the command line: bad input, `switch`, `status`, `check`,
 //! `config`, `--help` and `--version`, as a user running them sees them.
 
-mod common;
-
-use common::{Cmd, FakeTunnel, Mode, Output, RESTART_ORDER, SIG_SHA256, TestDir, env_for};
+use crate::support::{
+    Cmd, FakeTunnel, Mode, Output, RESTART_ORDER, SIG_SHA256, TestDir, env_for, in_region,
+    in_region_with,
+};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -32,98 +33,78 @@ fn assert_bad_input(dir: &TestDir, cmd: Cmd, names: &[&str]) {
     assert!(!dir.state_dir().exists(), "state dir created");
 }
 
-fn run_with_list(list: &str) {
+/// Runs `sub` in a fresh temp dir with what `with` adds to the command, and asserts it is
+/// refused as bad input naming one of `names`.
+fn rejects(sub: &[&str], names: &[&str], with: impl FnOnce(&TestDir, Cmd) -> Cmd) {
     let dir = TestDir::new();
-    let cmd = Cmd::new(&dir)
-        .sub(&["run"])
-        .env("EXT_CLOUD_FAILOVER_LIST", list);
-    assert_bad_input(&dir, cmd, &["EXT_CLOUD_FAILOVER_LIST"]);
-}
-
-#[test]
-fn run_rejects_empty_list() {
-    run_with_list("");
-}
-
-#[test]
-fn run_rejects_pair_without_equals() {
-    run_with_list("NAM");
-}
-
-#[test]
-fn run_rejects_duplicate_region() {
-    run_with_list("NAM=a,NAM=b");
-}
-
-#[test]
-fn run_rejects_semicolon_in_host() {
-    run_with_list("NAM=a;reboot");
-}
-
-#[test]
-fn run_rejects_command_substitution_in_host() {
-    run_with_list("NAM=$(id)");
-}
-
-#[test]
-fn run_rejects_space_in_host() {
-    run_with_list("EU=a b");
-}
-
-fn run_with_flag(flag: &str, value: &str, names: &[&str]) {
-    let dir = TestDir::new();
-    let cmd = Cmd::new(&dir).sub(&["run"]).flag(flag, value);
+    let cmd = with(&dir, Cmd::new(&dir).sub(sub));
     assert_bad_input(&dir, cmd, names);
 }
 
-#[test]
-fn run_rejects_unknown_region() {
-    run_with_flag("--region", "XX", &["region"]);
-}
-
-#[test]
-fn run_rejects_unparsable_interval() {
-    run_with_flag("--interval", "abc", &["interval"]);
-}
-
-#[test]
-fn run_rejects_zero_interval() {
-    run_with_flag("--interval", "0s", &["interval"]);
-}
-
-#[test]
-fn run_rejects_unparsable_timeout() {
-    run_with_flag("--timeout", "soon", &["timeout"]);
-}
-
-#[test]
-fn run_rejects_threshold_below_interval() {
-    let dir = TestDir::new();
-    let cmd = Cmd::new(&dir)
-        .sub(&["run"])
-        .flag("--interval", "10s")
-        .flag("--threshold", "5s");
-    assert_bad_input(&dir, cmd, &["threshold"]);
-}
-
-#[test]
-fn run_rejects_unknown_config_key() {
-    let dir = TestDir::new();
+/// A config file with a key the product does not know, and its path.
+fn bogus_config(dir: &TestDir) -> String {
     let config = dir.write_file("failover.toml", "[probe]\nbogus = 1\n");
-    let cmd = Cmd::new(&dir)
-        .sub(&["run"])
-        .flag("--config", config.to_str().unwrap());
-    assert_bad_input(&dir, cmd, &["bogus"]);
+    config.to_str().unwrap().to_owned()
 }
 
-#[test]
-fn run_rejects_unknown_key_in_config_from_env() {
-    let dir = TestDir::new();
-    let config = dir.write_file("failover.toml", "[probe]\nbogus = 1\n");
-    let cmd = Cmd::new(&dir)
-        .sub(&["run"])
-        .env("FAILOVER_HANDLER_CONFIG", config.to_str().unwrap());
-    assert_bad_input(&dir, cmd, &["bogus"]);
+const LIST: &str = "EXT_CLOUD_FAILOVER_LIST";
+
+cases! {
+    rejects;
+    run_rejects_empty_list: (&["run"], &[LIST], |_, cmd| cmd.env(LIST, ""));
+    run_rejects_pair_without_equals: (&["run"], &[LIST], |_, cmd| cmd.env(LIST, "NAM"));
+    run_rejects_duplicate_region: (&["run"], &[LIST], |_, cmd| cmd.env(LIST, "NAM=a,NAM=b"));
+    run_rejects_semicolon_in_host: (&["run"], &[LIST], |_, cmd| cmd.env(LIST, "NAM=a;reboot"));
+    run_rejects_command_substitution_in_host: (
+        &["run"],
+        &[LIST],
+        |_, cmd| cmd.env(LIST, "NAM=$(id)"),
+    );
+    run_rejects_space_in_host: (&["run"], &[LIST], |_, cmd| cmd.env(LIST, "EU=a b"));
+    run_rejects_unknown_region: (&["run"], &["region"], |_, cmd| cmd.flag("--region", "XX"));
+    run_rejects_unparsable_interval: (
+        &["run"],
+        &["interval"],
+        |_, cmd| cmd.flag("--interval", "abc"),
+    );
+    run_rejects_zero_interval: (&["run"], &["interval"], |_, cmd| cmd.flag("--interval", "0s"));
+    run_rejects_unparsable_timeout: (
+        &["run"],
+        &["timeout"],
+        |_, cmd| cmd.flag("--timeout", "soon"),
+    );
+    run_rejects_threshold_below_interval: (
+        &["run"],
+        &["threshold"],
+        |_, cmd| cmd.flag("--interval", "10s").flag("--threshold", "5s"),
+    );
+    run_rejects_unknown_config_key: (
+        &["run"],
+        &["bogus"],
+        |dir, cmd| cmd.flag("--config", &bogus_config(dir)),
+    );
+    run_rejects_unknown_key_in_config_from_env: (
+        &["run"],
+        &["bogus"],
+        |dir, cmd| cmd.env("FAILOVER_HANDLER_CONFIG", &bogus_config(dir)),
+    );
+    run_rejects_missing_config_file: (
+        &["run"],
+        &["config", "/nonexistent"],
+        |_, cmd| cmd.flag("--config", "/nonexistent"),
+    );
+    switch_rejects_bad_list: (&["switch", "EU"], &[LIST], |_, cmd| cmd.env(LIST, "NAM"));
+    switch_rejects_unparsable_interval: (
+        &["switch", "EU"],
+        &["interval"],
+        |_, cmd| cmd.flag("--interval", "abc"),
+    );
+    switch_rejects_unknown_config_key: (
+        &["switch", "EU"],
+        &["bogus"],
+        |dir, cmd| cmd.flag("--config", &bogus_config(dir)),
+    );
+    switch_rejects_unknown_region: (&["switch", "XX"], &["XX", "region"], |_, cmd| cmd);
 }
 
 #[test]
@@ -136,57 +117,12 @@ fn run_rejects_config_that_is_not_toml() {
 }
 
 #[test]
-fn run_rejects_missing_config_file() {
-    let dir = TestDir::new();
-    let cmd = Cmd::new(&dir)
-        .sub(&["run"])
-        .flag("--config", "/nonexistent");
-    assert_bad_input(&dir, cmd, &["config", "/nonexistent"]);
-}
-
-#[test]
-fn switch_rejects_bad_list() {
-    let dir = TestDir::new();
-    let cmd = Cmd::new(&dir)
-        .sub(&["switch", "EU"])
-        .env("EXT_CLOUD_FAILOVER_LIST", "NAM");
-    assert_bad_input(&dir, cmd, &["EXT_CLOUD_FAILOVER_LIST"]);
-}
-
-#[test]
-fn switch_rejects_unparsable_interval() {
-    let dir = TestDir::new();
-    let cmd = Cmd::new(&dir)
-        .sub(&["switch", "EU"])
-        .flag("--interval", "abc");
-    assert_bad_input(&dir, cmd, &["interval"]);
-}
-
-#[test]
-fn switch_rejects_unknown_config_key() {
-    let dir = TestDir::new();
-    let config = dir.write_file("failover.toml", "[probe]\nbogus = 1\n");
-    let cmd = Cmd::new(&dir)
-        .sub(&["switch", "EU"])
-        .flag("--config", config.to_str().unwrap());
-    assert_bad_input(&dir, cmd, &["bogus"]);
-}
-
-#[test]
-fn switch_rejects_unknown_region() {
-    let dir = TestDir::new();
-    let cmd = Cmd::new(&dir).sub(&["switch", "XX"]);
-    assert_bad_input(&dir, cmd, &["XX", "region"]);
-}
-
-#[test]
 fn switch_no_restart_writes_env_file_only() {
     let dir = TestDir::new();
-    let out = Cmd::new(&dir)
+    Cmd::new(&dir)
         .sub(&["switch", "NAM"])
         .switch("--no-restart")
-        .output();
-    assert_eq!(out.code, Some(0), "{out:#?}");
+        .exits(0);
     assert_eq!(dir.read_env(), Some(env_for("NAM")));
     assert_eq!(dir.calls(), Vec::<String>::new());
 }
@@ -194,24 +130,21 @@ fn switch_no_restart_writes_env_file_only() {
 #[test]
 fn switch_and_status_work_without_the_probe_ids_but_check_names_them() {
     let dir = TestDir::new();
-    let out = Cmd::new(&dir)
+    Cmd::new(&dir)
         .env_remove("CONNECTION_KEEPALIVE_ORG_ID")
         .env_remove("CONNECTION_KEEPALIVE_TXN_ID")
         .sub(&["switch", "NAM"])
         .switch("--no-restart")
-        .output();
-    assert_eq!(out.code, Some(0), "{out:#?}");
+        .exits(0);
     assert_eq!(dir.read_env(), Some(env_for("NAM")));
-    let status = Cmd::new(&dir)
+    Cmd::new(&dir)
         .env_remove("CONNECTION_KEEPALIVE_ORG_ID")
         .sub(&["status"])
-        .output();
-    assert_eq!(status.code, Some(0), "{status:#?}");
+        .exits(0);
     let check = Cmd::new(&dir)
         .env_remove("CONNECTION_KEEPALIVE_ORG_ID")
         .sub(&["check"])
-        .output();
-    assert_eq!(check.code, Some(2), "{check:#?}");
+        .exits(2);
     assert!(
         check.stderr.contains("CONNECTION_KEEPALIVE_ORG_ID"),
         "{check:#?}"
@@ -220,26 +153,17 @@ fn switch_and_status_work_without_the_probe_ids_but_check_names_them() {
 
 #[test]
 fn switch_writes_env_file_and_restarts_in_order() {
-    let dir = TestDir::new();
-    dir.write_env(&env_for("EU"));
-    let out = Cmd::new(&dir).sub(&["switch", "NAM"]).output();
-    assert_eq!(out.code, Some(0), "{out:#?}");
+    let dir = TestDir::with_env("EU");
+    Cmd::new(&dir).sub(&["switch", "NAM"]).exits(0);
     assert_eq!(dir.read_env(), Some(env_for("NAM")));
     assert_eq!(dir.calls(), RESTART_ORDER.to_vec());
-    assert_eq!(
-        dir.app_dir_entries(),
-        vec![
-            ".ext_cloud.env.lock".to_string(),
-            "ext_cloud.env".to_string()
-        ]
-    );
+    dir.assert_env_file_and_lock_only();
 }
 
 #[test]
 fn status_without_env_file_says_no_active_region() {
     let dir = TestDir::new();
-    let out = Cmd::new(&dir).sub(&["status"]).output();
-    assert_eq!(out.code, Some(0), "{out:#?}");
+    let out = Cmd::new(&dir).sub(&["status"]).exits(0);
     assert!(
         out.stdout.to_lowercase().contains("no active region"),
         "{out:#?}"
@@ -248,24 +172,20 @@ fn status_without_env_file_says_no_active_region() {
 
 #[test]
 fn status_names_region_and_cloud_of_env_file() {
-    let dir = TestDir::new();
-    dir.write_env(&env_for("EU"));
-    let out = Cmd::new(&dir).sub(&["status"]).output();
-    assert_eq!(out.code, Some(0), "{out:#?}");
+    let dir = TestDir::with_env("EU");
+    let out = Cmd::new(&dir).sub(&["status"]).exits(0);
     assert!(out.stdout.contains("EU"), "{out:#?}");
     assert!(out.stdout.contains("cloud.eu.ext.com"), "{out:#?}");
 }
 
 fn status_json(dir: &TestDir) -> Value {
-    let out = Cmd::new(dir).sub(&["status"]).switch("--json").output();
-    assert_eq!(out.code, Some(0), "{out:#?}");
+    let out = Cmd::new(dir).sub(&["status"]).switch("--json").exits(0);
     serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:#?}"))
 }
 
 #[test]
 fn status_json_names_region_and_cloud() {
-    let dir = TestDir::new();
-    dir.write_env(&env_for("EU"));
+    let dir = TestDir::with_env("EU");
     let status = status_json(&dir);
     assert_eq!(status["region"], "EU", "{status}");
     assert_eq!(status["cloud"], "cloud.eu.ext.com", "{status}");
@@ -296,9 +216,7 @@ fn has_millis(text: &str) -> bool {
 
 #[test]
 fn check_healthy_exits_zero_with_latency() {
-    let dir = TestDir::new();
-    dir.write_env(&env_for("EU"));
-    let tunnel = FakeTunnel::start(&dir);
+    let (dir, tunnel) = in_region("EU");
     let out = check(&dir, &tunnel);
     assert_eq!(out.code, Some(0), "{out:#?}");
     assert!(out.stdout.contains("healthy"), "{out:#?}");
@@ -309,9 +227,7 @@ fn check_healthy_exits_zero_with_latency() {
 
 #[test]
 fn check_503_exits_one_and_says_status() {
-    let dir = TestDir::new();
-    dir.write_env(&env_for("EU"));
-    let tunnel = FakeTunnel::start_with(&dir, Mode::Status(503), &[]);
+    let (dir, tunnel) = in_region_with("EU", Mode::Status(503), &[]);
     let out = check(&dir, &tunnel);
     assert_eq!(out.code, Some(1), "{out:#?}");
     assert!(out.stdout.contains("status"), "{out:#?}");
@@ -320,9 +236,7 @@ fn check_503_exits_one_and_says_status() {
 
 #[test]
 fn check_refused_exits_one_and_says_refused() {
-    let dir = TestDir::new();
-    dir.write_env(&env_for("EU"));
-    let tunnel = FakeTunnel::start_with(&dir, Mode::Refuse, &[]);
+    let (dir, tunnel) = in_region_with("EU", Mode::Refuse, &[]);
     let out = check(&dir, &tunnel);
     assert_eq!(out.code, Some(1), "{out:#?}");
     assert!(out.stdout.contains("refused"), "{out:#?}");
@@ -331,40 +245,23 @@ fn check_refused_exits_one_and_says_refused() {
 
 #[test]
 fn check_untrusted_certificate_exits_one_and_says_tls() {
-    let dir = TestDir::new();
-    dir.write_env(&env_for("EU"));
-    let tunnel = FakeTunnel::start(&dir);
-    let out = Cmd::new(&dir)
-        .tunnel(&tunnel)
-        .without("--ca-cert")
-        .sub(&["check"])
-        .output();
-    assert_eq!(out.code, Some(1), "{out:#?}");
+    let (dir, tunnel) = in_region("EU");
+    let out = Cmd::new(&dir).untrusted(&tunnel).sub(&["check"]).exits(1);
     assert!(out.stdout.contains("tls"), "{out:#?}");
     assert_eq!(tunnel.request_count(), 0, "a request went through");
 }
 
 #[test]
 fn check_insecure_accepts_untrusted_certificate() {
-    let dir = TestDir::new();
-    dir.write_env(&env_for("EU"));
-    let tunnel = FakeTunnel::start(&dir);
-    let out = Cmd::new(&dir)
-        .tunnel(&tunnel)
-        .without("--ca-cert")
-        .switch("--insecure")
-        .sub(&["check"])
-        .output();
-    assert_eq!(out.code, Some(0), "{out:#?}");
+    let (dir, tunnel) = in_region("EU");
+    let out = Cmd::new(&dir).insecure(&tunnel).sub(&["check"]).exits(0);
     assert!(out.stdout.contains("healthy"), "{out:#?}");
     assert!(!out.stdout.contains("unhealthy"), "{out:#?}");
 }
 
 #[test]
 fn probe_sends_signature_header_and_fills_url() {
-    let dir = TestDir::new();
-    dir.write_env(&env_for("EU"));
-    let tunnel = FakeTunnel::start(&dir);
+    let (dir, tunnel) = in_region("EU");
     let out = check(&dir, &tunnel);
     assert_eq!(out.code, Some(0), "{out:#?}");
     let requests = tunnel.requests();
@@ -376,16 +273,14 @@ fn probe_sends_signature_header_and_fills_url() {
 #[test]
 fn version_prints_the_version() {
     let dir = TestDir::new();
-    let out = Cmd::bare(&dir).arg("--version").output();
-    assert_eq!(out.code, Some(0), "{out:#?}");
+    let out = Cmd::bare(&dir).arg("--version").exits(0);
     assert!(out.stdout.contains(env!("CARGO_PKG_VERSION")), "{out:#?}");
 }
 
 #[test]
 fn help_mentions_every_subcommand() {
     let dir = TestDir::new();
-    let out = Cmd::bare(&dir).arg("--help").output();
-    assert_eq!(out.code, Some(0), "{out:#?}");
+    let out = Cmd::bare(&dir).arg("--help").exits(0);
     for sub in [
         "run", "switch", "status", "check", "config", "demo", "pause", "resume",
     ] {
@@ -399,8 +294,7 @@ fn help_mentions_every_subcommand() {
 #[test]
 fn config_prints_effective_configuration() {
     let dir = TestDir::new();
-    let out = Cmd::new(&dir).sub(&["config"]).output();
-    assert_eq!(out.code, Some(0), "{out:#?}");
+    let out = Cmd::new(&dir).sub(&["config"]).exits(0);
     let env_file = dir.env_file();
     assert!(out.stdout.contains(env_file.to_str().unwrap()), "{out:#?}");
     for cloud in [
@@ -430,15 +324,13 @@ fn config_shows_interval_from_file_and_flag_wins() {
         .without("--threshold")
         .flag("--config", config.to_str().unwrap())
         .sub(&["config"]);
-    let out = from_file.output();
-    assert_eq!(out.code, Some(0), "{out:#?}");
+    let out = from_file.exits(0);
     assert!(
         interval_lines(&out).iter().any(|l| l.contains("7s")),
         "{out:#?}"
     );
 
-    let out = from_file.flag("--interval", "3s").output();
-    assert_eq!(out.code, Some(0), "{out:#?}");
+    let out = from_file.flag("--interval", "3s").exits(0);
     let lines = interval_lines(&out);
     assert!(lines.iter().any(|l| l.contains("3s")), "{out:#?}");
     assert!(!lines.iter().any(|l| l.contains("7s")), "{out:#?}");

@@ -2,9 +2,10 @@
 //! and TCP servers on 127.0.0.1 (the harness's fake tunnel, one per region, serves as each
 //! region's health endpoint), short timings (probe every 100 ms, threshold 1 s).
 
-mod common;
-
-use common::{Cmd, FakeTunnel, Mode, RESTART_ORDER, TestDir, cloud_of, env_for, timestamp};
+use crate::support::{
+    Cmd, Daemon, FakeTunnel, Mode, RESTART_ORDER, TestDir, assert_fields, between, cloud_of,
+    env_for,
+};
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
@@ -126,7 +127,7 @@ fn eu_failing_with_nam_down_and_apac_up_moves_straight_to_apac() {
     assert_eq!(w.restarts(), 1);
 
     // APAC answers through the tunnel: the latency file holds the last latency in ms
-    common::wait_until(WAIT, "the latency file", || {
+    crate::support::wait_until(WAIT, "the latency file", || {
         std::fs::read_to_string(&latency_file)
             .is_ok_and(|t| t.ends_with('\n') && t.trim().parse::<u64>().is_ok())
     });
@@ -140,10 +141,15 @@ fn all_regions_down_causes_no_switch_and_no_restart_then_moves_when_one_recovers
     let d = w.cmd("", "").spawn_daemon();
 
     let deferred = d.wait_for_event("failover_deferred", WAIT);
-    assert_eq!(deferred["reason"], "all_regions_down", "{deferred}");
-    assert_eq!(deferred["level"], "WARN", "{deferred}");
-    assert_eq!(deferred["region"], "EU", "{deferred}");
-    assert_eq!(deferred["cloud"], "cloud.eu.ext.com", "{deferred}");
+    assert_fields(
+        &deferred,
+        &[
+            ("reason", "all_regions_down"),
+            ("level", "WARN"),
+            ("region", "EU"),
+            ("cloud", "cloud.eu.ext.com"),
+        ],
+    );
     // several thresholds more: no switch, no restart, said once
     std::thread::sleep(Duration::from_millis(3500));
     assert!(d.events("failover").is_empty(), "{}", d.dump());
@@ -199,24 +205,26 @@ fn a_host_network_fault_defers_the_failover() {
     d.finish();
 }
 
-#[test]
-fn auto_failback_comes_only_after_failback_after_of_health() {
+/// The daemon with the `[failover]` settings `failover`, EU failing, NAM and APAC healthy, once
+/// it has failed over to NAM.
+fn failed_over_to_nam(failover: &str) -> (World, Daemon) {
     let w = World::new(Mode::Status(503), true, false, true);
-    let d = w
-        .cmd("failback = \"auto\"\nfailback_after = \"2s\"\n", "")
-        .spawn_daemon();
-
+    let d = w.cmd(failover, "").spawn_daemon();
     let failover = d.wait_for_event("failover", WAIT);
     assert_eq!(failover["to_region"], "NAM", "{failover}");
+    (w, d)
+}
+
+#[test]
+fn auto_failback_comes_only_after_failback_after_of_health() {
+    let (w, d) = failed_over_to_nam("failback = \"auto\"\nfailback_after = \"2s\"\n");
     d.wait_for_event("restart_done", WAIT);
     assert_eq!(w.dir.read_env(), Some(env_for("NAM")));
 
     w.eu(true);
     let eu_up = d.wait_for(health_event("EU", "up"), WAIT);
     let failback = d.wait_for_event("failback", WAIT);
-    let waited = timestamp(&failback)
-        .duration_since(timestamp(&eu_up))
-        .unwrap_or_default();
+    let waited = between(&eu_up, &failback);
     println!("failback {waited:?} after EU's checks said up");
     assert!(
         waited >= Duration::from_secs(2),
@@ -231,7 +239,7 @@ fn auto_failback_comes_only_after_failback_after_of_health() {
         restarting["message"],
         "Re-starting application with the new region EU and cloud cloud.eu.ext.com."
     );
-    common::wait_until(WAIT, "two restarts", || w.restarts() == 2);
+    crate::support::wait_until(WAIT, "two restarts", || w.restarts() == 2);
     assert_eq!(w.dir.read_env(), Some(env_for("EU")));
     d.finish();
 }
@@ -243,8 +251,7 @@ fn no_failback_away_from_a_pinned_region_until_unpin() {
     let d = w.cmd(failover, "").spawn_daemon();
     d.wait_for(health_event("EU", "up"), WAIT);
 
-    let out = w.cmd(failover, "").sub(&["switch", "NAM"]).output();
-    assert_eq!(out.code, Some(0), "{out:#?}");
+    let out = w.cmd(failover, "").sub(&["switch", "NAM"]).exits(0);
     assert!(out.stdout.contains("Pinned NAM"), "{out:#?}");
     let pin = w.dir.state_dir().join("pin");
     assert_eq!(std::fs::read_to_string(&pin).unwrap(), "NAM\n");
@@ -257,36 +264,28 @@ fn no_failback_away_from_a_pinned_region_until_unpin() {
     assert!(d.events("failback").is_empty(), "{}", d.dump());
     assert_eq!(w.dir.read_env(), Some(env_for("NAM")));
 
-    let out = w.cmd(failover, "").sub(&["switch"]).arg("--unpin").output();
-    assert_eq!(out.code, Some(0), "{out:#?}");
+    let out = w.cmd(failover, "").sub(&["switch"]).arg("--unpin").exits(0);
     assert!(out.stdout.contains("Unpinned NAM"), "{out:#?}");
     assert!(!pin.exists());
     d.wait_for(|v| v["event"] == "unpinned" && v["reason"] == "unpin", WAIT);
     let failback = d.wait_for_event("failback", WAIT);
     assert_eq!(failback["to_region"], "EU", "{failback}");
     d.wait_for_count(event("restart_done"), 1, WAIT);
-    common::wait_until(WAIT, "the failback's restart", || w.restarts() == 2);
+    crate::support::wait_until(WAIT, "the failback's restart", || w.restarts() == 2);
     assert_eq!(w.dir.read_env(), Some(env_for("EU")));
     d.finish();
 }
 
 #[test]
 fn a_flapping_preferred_region_is_held_back_by_damping() {
-    let w = World::new(Mode::Status(503), true, false, true);
-    let d = w
-        .cmd(
-            "failback = \"auto\"\nfailback_after = \"300ms\"\nmax_switches_per_hour = 2\n",
-            "",
-        )
-        .spawn_daemon();
-
     // 1: EU fails, the daemon moves to NAM
-    let failover = d.wait_for_event("failover", WAIT);
-    assert_eq!(failover["to_region"], "NAM", "{failover}");
+    let (w, d) = failed_over_to_nam(
+        "failback = \"auto\"\nfailback_after = \"300ms\"\nmax_switches_per_hour = 2\n",
+    );
     // 2: EU comes back, the daemon fails back
     w.eu(true);
     d.wait_for_event("failback", WAIT);
-    common::wait_until(WAIT, "the failback", || {
+    crate::support::wait_until(WAIT, "the failback", || {
         w.dir.read_env() == Some(env_for("EU"))
     });
     // 3: EU fails again: the third automatic switch within the hour is held back
@@ -319,8 +318,7 @@ fn config_prints_the_time_budget_and_doubtful_settings() {
     let out = w
         .cmd("failback = \"auto\"\nfailback_after = \"10m\"\n", "")
         .sub(&["config"])
-        .output();
-    assert_eq!(out.code, Some(0), "{out:#?}");
+        .exits(0);
     for words in [
         "outage detected at worst",
         "switched at worst",
@@ -339,12 +337,10 @@ fn switch_takes_a_region_or_unpin_not_both() {
     let out = Cmd::new(&dir)
         .sub(&["switch", "NAM"])
         .arg("--unpin")
-        .output();
-    assert_eq!(out.code, Some(2), "{out:#?}");
+        .exits(2);
     assert!(out.stderr.contains("--unpin"), "{out:#?}");
     assert_eq!(dir.read_env(), None);
-    let out = Cmd::new(&dir).sub(&["switch"]).arg("--unpin").output();
-    assert_eq!(out.code, Some(0), "{out:#?}");
+    let out = Cmd::new(&dir).sub(&["switch"]).arg("--unpin").exits(0);
     assert!(out.stdout.contains("No region is pinned"), "{out:#?}");
 }
 
@@ -364,9 +360,7 @@ fn low_throughput_defers_the_failover_and_is_measured_only_when_one_is_due() {
 
     let first_failure = d.wait_for_event("probe_failed", WAIT);
     let measured = d.wait_for_event("throughput_measured", WAIT);
-    let after = timestamp(&measured)
-        .duration_since(timestamp(&first_failure))
-        .unwrap_or_default();
+    let after = between(&first_failure, &measured);
     assert!(
         after >= Duration::from_secs(1),
         "measured {after:?} after the first failure"

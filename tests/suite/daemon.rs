@@ -1,11 +1,10 @@
 //! The daemon as a user sees it: the env file it writes, the supervisorctl calls it makes,
 //! the log lines it prints, against a fake tunnel on 127.0.0.1.
 
-mod common;
-
-use common::{
-    Cmd, DEFAULT_LIST, FakeTunnel, Mode, SUPERVISOR_ERROR, TestDir, cloud_of, env_for,
-    restart_order, timestamp, wait_for_probes, wait_until,
+use crate::support::{
+    Cmd, DEFAULT_LIST, FakeTunnel, Mode, SUPERVISOR_ERROR, TestDir, assert_fields, between,
+    cloud_of, env_for, in_region, in_region_with, restart_order, settled_daemon, wait_for_probes,
+    wait_until,
 };
 use serde_json::Value;
 use std::fs;
@@ -19,10 +18,7 @@ const THRESHOLD: Duration = Duration::from_secs(1);
 fn startup_without_env_file_writes_it_and_restarts_in_order() {
     let dir = TestDir::new();
     let tunnel = FakeTunnel::start(&dir);
-    let d = Cmd::new(&dir)
-        .tunnel(&tunnel)
-        .flag("--region", "EU")
-        .spawn_daemon();
+    let d = Cmd::new(&dir).tunnel_in(&tunnel, "EU").spawn_daemon();
 
     wait_until(WAIT, "six supervisorctl calls", || dir.calls().len() >= 6);
     assert_eq!(
@@ -58,15 +54,18 @@ fn startup_without_env_file_writes_it_and_restarts_in_order() {
 
 #[test]
 fn start_line_names_region_cloud_and_version() {
-    let dir = TestDir::new();
-    dir.write_env(&env_for("EU"));
-    let tunnel = FakeTunnel::start(&dir);
+    let (dir, tunnel) = in_region("EU");
     let d = Cmd::new(&dir).tunnel(&tunnel).spawn_daemon();
     let start = d.wait_for_event("start", WAIT);
-    assert_eq!(start["level"], "INFO", "{start}");
-    assert_eq!(start["version"], env!("CARGO_PKG_VERSION"), "{start}");
-    assert_eq!(start["region"], "EU", "{start}");
-    assert_eq!(start["cloud"], "cloud.eu.ext.com", "{start}");
+    assert_fields(
+        &start,
+        &[
+            ("level", "INFO"),
+            ("version", env!("CARGO_PKG_VERSION")),
+            ("region", "EU"),
+            ("cloud", "cloud.eu.ext.com"),
+        ],
+    );
     d.finish();
 }
 
@@ -75,10 +74,7 @@ fn assert_startup_leaves_env_file_alone(contents: &str) {
     dir.write_env(contents);
     let before = fs::metadata(dir.env_file()).unwrap();
     let tunnel = FakeTunnel::start(&dir);
-    let d = Cmd::new(&dir)
-        .tunnel(&tunnel)
-        .flag("--region", "EU")
-        .spawn_daemon();
+    let d = Cmd::new(&dir).tunnel_in(&tunnel, "EU").spawn_daemon();
 
     let current = d.wait_for_event("env_file_current", WAIT);
     assert_eq!(current["region"], "EU", "{current}");
@@ -96,14 +92,12 @@ fn assert_startup_leaves_env_file_alone(contents: &str) {
     d.finish();
 }
 
-#[test]
-fn startup_on_env_file_naming_the_region_touches_nothing() {
-    assert_startup_leaves_env_file_alone(&env_for("EU"));
-}
-
-#[test]
-fn startup_accepts_old_env_file_without_trailing_newline() {
-    assert_startup_leaves_env_file_alone("export EXT_CLOUD=cloud.eu.ext.com\nexport EXT_REGION=EU");
+cases! {
+    assert_startup_leaves_env_file_alone;
+    startup_on_env_file_naming_the_region_touches_nothing: (&env_for("EU"));
+    startup_accepts_old_env_file_without_trailing_newline: (
+        "export EXT_CLOUD=cloud.eu.ext.com\nexport EXT_REGION=EU",
+    );
 }
 
 /// Which failover a scenario expects: from `from` (failing with `mode`) to `to`.
@@ -133,9 +127,7 @@ fn assert_outage_fails_over(o: Outage) {
 
     let failover = d.wait_for_event("failover", WAIT);
     let first_failure = d.wait_for_event("probe_failed", WAIT);
-    let waited = timestamp(&failover)
-        .duration_since(timestamp(&first_failure))
-        .unwrap_or_default();
+    let waited = between(&first_failure, &failover);
     println!("failover {waited:?} after the first failed probe");
     assert!(
         waited >= THRESHOLD,
@@ -196,24 +188,12 @@ fn eu_outage(mode: Mode, kind: &str) -> Outage<'_> {
     }
 }
 
-#[test]
-fn outage_503_fails_over_after_threshold() {
-    assert_outage_fails_over(eu_outage(Mode::Status(503), "status"));
-}
-
-#[test]
-fn outage_refused_fails_over_after_threshold() {
-    assert_outage_fails_over(eu_outage(Mode::Refuse, "refused"));
-}
-
-#[test]
-fn outage_reset_fails_over_after_threshold() {
-    assert_outage_fails_over(eu_outage(Mode::Reset, "reset"));
-}
-
-#[test]
-fn outage_hang_fails_over_after_threshold() {
-    assert_outage_fails_over(eu_outage(Mode::Hang, "timeout"));
+cases! {
+    assert_outage_fails_over;
+    outage_503_fails_over_after_threshold: (eu_outage(Mode::Status(503), "status"));
+    outage_refused_fails_over_after_threshold: (eu_outage(Mode::Refuse, "refused"));
+    outage_reset_fails_over_after_threshold: (eu_outage(Mode::Reset, "reset"));
+    outage_hang_fails_over_after_threshold: (eu_outage(Mode::Hang, "timeout"));
 }
 
 #[test]
@@ -243,12 +223,9 @@ fn outage_of_last_region_wraps_around_to_first() {
 #[test]
 fn single_success_resets_the_outage_timer() {
     let threshold = Duration::from_secs(2);
-    let dir = TestDir::new();
-    dir.write_env(&env_for("EU"));
-    let tunnel = FakeTunnel::start_with(&dir, Mode::Up, &[("EU", Mode::Status(503))]);
+    let (dir, tunnel) = in_region_with("EU", Mode::Up, &[("EU", Mode::Status(503))]);
     let d = Cmd::new(&dir)
-        .tunnel(&tunnel)
-        .flag("--region", "EU")
+        .tunnel_in(&tunnel, "EU")
         .flag("--threshold", "2s")
         .spawn_daemon();
 
@@ -273,9 +250,7 @@ fn single_success_resets_the_outage_timer() {
         .iter()
         .find(|v| v["event"] == "probe_failed")
         .unwrap();
-    let waited = timestamp(&failover)
-        .duration_since(timestamp(second_start))
-        .unwrap_or_default();
+    let waited = between(second_start, &failover);
     println!("failover {waited:?} after the failures resumed");
     assert!(
         waited >= threshold,
@@ -289,25 +264,24 @@ fn single_success_resets_the_outage_timer() {
 
 #[test]
 fn manual_switch_is_adopted_not_fought() {
-    let dir = TestDir::new();
-    dir.write_env(&env_for("EU"));
-    let tunnel = FakeTunnel::start(&dir);
-    let d = Cmd::new(&dir).tunnel(&tunnel).spawn_daemon();
-    d.wait_for_event("start", WAIT);
-    wait_for_probes(&tunnel, "EU", 2);
+    let (dir, tunnel, d) = settled_daemon("EU", "start");
 
-    let out = Cmd::new(&dir)
+    Cmd::new(&dir)
         .tunnel(&tunnel)
         .sub(&["switch", "APAC"])
-        .output();
-    assert_eq!(out.code, Some(0), "{out:#?}");
+        .exits(0);
     assert_eq!(dir.read_env(), Some(env_for("APAC")));
     assert_eq!(dir.calls(), restart_order());
 
     let adopted = d.wait_for(|v| v["event"] == "adopted", WAIT);
-    assert_eq!(adopted["region"], "APAC", "{adopted}");
-    assert_eq!(adopted["cloud"], "cloud.apac.ext.com", "{adopted}");
-    assert_eq!(adopted["previous_region"], "EU", "{adopted}");
+    assert_fields(
+        &adopted,
+        &[
+            ("region", "APAC"),
+            ("cloud", "cloud.apac.ext.com"),
+            ("previous_region", "EU"),
+        ],
+    );
     wait_for_probes(&tunnel, "APAC", 5);
     assert_eq!(dir.read_env(), Some(env_for("APAC")));
     assert_eq!(dir.calls(), restart_order(), "{}", d.dump());
@@ -319,12 +293,7 @@ fn manual_switch_is_adopted_not_fought() {
 
 #[test]
 fn sigterm_exits_zero_within_a_second() {
-    let dir = TestDir::new();
-    dir.write_env(&env_for("EU"));
-    let tunnel = FakeTunnel::start(&dir);
-    let mut d = Cmd::new(&dir).tunnel(&tunnel).spawn_daemon();
-    d.wait_for_event("start", WAIT);
-    wait_for_probes(&tunnel, "EU", 2);
+    let (_dir, _tunnel, mut d) = settled_daemon("EU", "start");
 
     let (status, took) = d.terminate();
     println!("SIGTERM to exit: {took:?}");
@@ -337,9 +306,7 @@ fn sigterm_exits_zero_within_a_second() {
 
 #[test]
 fn sigterm_during_hanging_probe_exits_zero_quickly() {
-    let dir = TestDir::new();
-    dir.write_env(&env_for("EU"));
-    let tunnel = FakeTunnel::start_with(&dir, Mode::Hang, &[]);
+    let (dir, tunnel) = in_region_with("EU", Mode::Hang, &[]);
     let mut d = Cmd::new(&dir)
         .tunnel(&tunnel)
         .flag("--timeout", "5s")
@@ -367,10 +334,7 @@ fn failing_supervisorctl_is_logged_retried_and_completed() {
     let dir = TestDir::new();
     dir.fail_supervisorctl(true);
     let tunnel = FakeTunnel::start(&dir);
-    let mut d = Cmd::new(&dir)
-        .tunnel(&tunnel)
-        .flag("--region", "EU")
-        .spawn_daemon();
+    let mut d = Cmd::new(&dir).tunnel_in(&tunnel, "EU").spawn_daemon();
 
     let first = d.wait_for_event("restart_failed", WAIT);
     assert_eq!(first["level"], "ERROR", "{first}");

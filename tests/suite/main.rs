@@ -1,0 +1,29 @@
+//! The integration tests as one binary: each module is a theme, and `support` (temp dirs, the
+//! binary under test, the fake tunnel, the real stack) is compiled once for all of them.
+//! Run one theme with `cargo test --test suite cli::`.
+
+/// Tests that differ only by values, as a table: the function that runs a case, then one row a
+/// test, its name and the function's arguments.
+macro_rules! cases {
+    ($run:ident; $($name:ident: ($($arg:expr),+ $(,)?);)+) => {
+        $(
+            #[test]
+            fn $name() {
+                $run($($arg),+);
+            }
+        )+
+    };
+}
+
+mod support;
+
+mod cli;
+mod daemon;
+mod demo;
+mod e2e_supervisord;
+mod examples;
+mod faults;
+mod harness;
+mod observe;
+mod regions;
+mod security;
