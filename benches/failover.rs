@@ -8,7 +8,8 @@
 //! Not a test: it asserts only that each measurement happened. `BENCH_TRIALS` sets the trials
 //! per figure (default 7).
 
-#[path = "../tests/common/mod.rs"]
+#[allow(dead_code, unused_imports)]
+#[path = "../tests/suite/support/mod.rs"]
 mod common;
 
 use common::stack::which;

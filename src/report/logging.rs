@@ -101,6 +101,14 @@ fn level_name(level: &Level) -> &'static str {
     }
 }
 
+/// A tracing event's message and fields as the log line shows them (an Event's fields
+/// spelled out, reserved names renamed), for readers of the daemon's events such as the demo.
+pub fn read_fields(event: &Event<'_>) -> (String, Vec<(String, serde_json::Value)>) {
+    let mut fields = Fields::default();
+    event.record(&mut fields);
+    (fields.message, fields.pairs)
+}
+
 /// Renders one event as a JSON line.
 pub fn json_line(
     service: &str,

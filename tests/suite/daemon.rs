@@ -56,7 +56,7 @@ fn startup_without_env_file_writes_it_and_restarts_in_order() {
 fn start_line_names_region_cloud_and_version() {
     let (dir, tunnel) = in_region("EU");
     let d = Cmd::new(&dir).tunnel(&tunnel).spawn_daemon();
-    let start = d.wait_for_event("start", WAIT);
+    let start = d.wait_for_event("daemon_started", WAIT);
     assert_fields(
         &start,
         &[
@@ -239,7 +239,7 @@ fn single_success_resets_the_outage_timer() {
     let lines = d.json_lines();
     let recovered_at = lines
         .iter()
-        .position(|v| v["event"] == "recovered")
+        .position(|v| v["event"] == "outage_ended")
         .unwrap_or_else(|| panic!("no `recovered` line after the success\n{}", d.dump()));
     let failover_at = lines.iter().position(|v| v["event"] == "failover").unwrap();
     assert!(recovered_at < failover_at, "{}", d.dump());
@@ -264,7 +264,7 @@ fn single_success_resets_the_outage_timer() {
 
 #[test]
 fn manual_switch_is_adopted_not_fought() {
-    let (dir, tunnel, d) = settled_daemon("EU", "start");
+    let (dir, tunnel, d) = settled_daemon("EU", "daemon_started");
 
     Cmd::new(&dir)
         .tunnel(&tunnel)
@@ -293,13 +293,13 @@ fn manual_switch_is_adopted_not_fought() {
 
 #[test]
 fn sigterm_exits_zero_within_a_second() {
-    let (_dir, _tunnel, mut d) = settled_daemon("EU", "start");
+    let (_dir, _tunnel, mut d) = settled_daemon("EU", "daemon_started");
 
     let (status, took) = d.terminate();
     println!("SIGTERM to exit: {took:?}");
     assert_eq!(status.code(), Some(0), "{status:?}\n{}", d.dump());
     assert!(took < Duration::from_secs(2), "took {took:?}");
-    let shutdown = d.wait_for_event("shutdown", WAIT);
+    let shutdown = d.wait_for_event("daemon_stopped", WAIT);
     assert_eq!(shutdown["level"], "INFO", "{shutdown}");
     d.assert_log_contract();
 }
@@ -312,7 +312,7 @@ fn sigterm_during_hanging_probe_exits_zero_quickly() {
         .flag("--timeout", "5s")
         .flag("--threshold", "30s")
         .spawn_daemon();
-    d.wait_for_event("start", WAIT);
+    d.wait_for_event("daemon_started", WAIT);
     wait_until(WAIT, "a hanging probe", || tunnel.request_count() >= 1);
 
     let (status, took) = d.terminate();

@@ -68,7 +68,7 @@ fn first_start_writes_env_file_and_starts_programs_and_a_handler_restart_leaves_
 
     let out = stack.ctl(&["restart", "failover-handler"]);
     assert!(out.status.success(), "{out:?}");
-    log.wait_for_count("start", 2, WAIT);
+    log.wait_for_count("daemon_started", 2, WAIT);
     let current = log.wait_for_event("env_file_current", WAIT);
     assert_eq!(current["region"], "NAM", "{current}");
     stack.wait_ok_probes("NAM", 3);
@@ -200,7 +200,7 @@ fn supervisorctl_stop_terminates_the_handler_cleanly() {
             .supervisord_log()
             .contains("stopped: failover-handler (exit status 0)")
     });
-    let shutdown = log.wait_for_event("shutdown", WAIT);
+    let shutdown = log.wait_for_event("daemon_stopped", WAIT);
     assert_eq!(shutdown["region"], "NAM", "{shutdown}");
     assert_eq!(
         stack.pids(),

@@ -179,7 +179,7 @@ fn flapping_never_fails_over(cycle: &[Mode], interval: &str, probes: usize) -> V
     assert!(d.events("failover").is_empty(), "{}", d.dump());
     assert_eq!(dir.read_env(), Some(env_for("EU")));
     assert_eq!(dir.calls(), Vec::<String>::new());
-    let recovered = d.events("recovered");
+    let recovered = d.events("outage_ended");
     assert!(recovered.len() >= probes / cycle.len() - 2, "{}", d.dump());
     d.finish();
     recovered

@@ -262,11 +262,28 @@ fn metrics_status_history_and_journal_follow_a_failover() {
     let order: Vec<&str> = seen
         .iter()
         .map(String::as_str)
-        .filter(|e| ["outage_started", "outage_ended", "switch", "restart"].contains(e))
+        .filter(|e| {
+            [
+                "outage_started",
+                "failover",
+                "outage_ended",
+                "switch",
+                "restarting",
+                "restart_done",
+            ]
+            .contains(e)
+        })
         .collect();
     assert_eq!(
         order,
-        ["outage_started", "outage_ended", "switch", "restart"],
+        [
+            "outage_started",
+            "failover",
+            "outage_ended",
+            "switch",
+            "restarting",
+            "restart_done"
+        ],
         "{history}"
     );
     let switch = history["decisions"]
@@ -278,7 +295,7 @@ fn metrics_status_history_and_journal_follow_a_failover() {
         .clone();
     assert_fields(
         &switch,
-        &[("from", "NAM"), ("to", "EU"), ("reason", "outage")],
+        &[("region", "NAM"), ("to_region", "EU"), ("reason", "outage")],
     );
     assert!(
         switch["failed_for_ms"].as_u64().unwrap() >= 1000,
@@ -528,11 +545,11 @@ fn a_pause_with_a_duration_ends_by_itself() {
     assert_eq!(dir.read_env(), Some(env_for("EU")));
     assert!(!dir.state_dir().join("pause.json").exists());
     d.finish();
-    let resumed = journal_lines(&dir)
+    let ended = journal_lines(&dir)
         .into_iter()
-        .find(|l| l["event"] == "resumed")
+        .find(|l| l["event"] == "pause_ended")
         .unwrap();
-    assert_eq!(resumed["how"], "expired", "{resumed}");
+    assert_eq!(ended["how"], "expired", "{ended}");
 }
 
 /// One request the intake stand-in received.
@@ -655,8 +672,8 @@ fn decisions_reach_a_datadog_intake_in_gzip_batches_and_a_429_is_retried() {
     assert_fields(
         switch,
         &[
-            ("from", "NAM"),
-            ("to", "EU"),
+            ("region", "NAM"),
+            ("to_region", "EU"),
             ("reason", "outage"),
             ("level", "WARN"),
         ],

@@ -39,7 +39,10 @@ fn insecure_warns_at_start_and_then_accepts_the_untrusted_tunnel() {
         text(&warning["message"]).contains("TLS verification"),
         "{warning}"
     );
-    let first_probe = d.json_lines().iter().position(|v| v["event"] == "start");
+    let first_probe = d
+        .json_lines()
+        .iter()
+        .position(|v| v["event"] == "daemon_started");
     assert_eq!(first_probe, Some(0), "{}", d.dump());
     wait_until(WAIT, "three probes", || tunnel.request_count() >= 3);
     assert!(d.events("probe_failed").is_empty(), "{}", d.dump());
@@ -393,7 +396,7 @@ fn listeners_are_on_loopback_by_default() {
         .tunnel(&tunnel)
         .flag("--metrics-addr", &port.to_string())
         .spawn_daemon();
-    d.wait_for_event("start", WAIT);
+    d.wait_for_event("daemon_started", WAIT);
     wait_until(WAIT, "two probes", || tunnel.request_count() >= 2);
     let sockets = listening(d.pid());
     println!("the daemon listens on {sockets:?}");

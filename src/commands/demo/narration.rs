@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::layer::{Context as LayerContext, Layer};
 
@@ -49,35 +48,6 @@ impl Journal {
     }
 }
 
-#[derive(Default)]
-struct Fields {
-    message: String,
-    event: String,
-    pairs: Vec<(String, String)>,
-}
-
-impl Visit for Fields {
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.record_str(field, &format!("{value:?}"));
-    }
-    fn record_str(&mut self, field: &Field, value: &str) {
-        match field.name() {
-            "message" => self.message = value.to_string(),
-            "event" => self.event = value.to_string(),
-            name => self.pairs.push((name.to_string(), value.to_string())),
-        }
-    }
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.record_str(field, &value.to_string());
-    }
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.record_str(field, &value.to_string());
-    }
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        self.record_str(field, &value.to_string());
-    }
-}
-
 /// Prints the daemon's log events as readable lines, with the time since the demo began,
 /// and records them in the journal.
 pub(super) struct Narrator {
@@ -95,25 +65,33 @@ impl<S: Subscriber> Layer<S> for Narrator {
         if !meta.target().starts_with("failover_handler") || *meta.level() == Level::TRACE {
             return;
         }
-        let mut fields = Fields::default();
-        event.record(&mut fields);
+        let (message, pairs) = crate::report::logging::read_fields(event);
+        let mut name = String::new();
+        let mut fields = Vec::with_capacity(pairs.len());
+        for (key, value) in pairs {
+            let text = match value {
+                serde_json::Value::String(s) => s,
+                other => other.to_string(),
+            };
+            if key == "event" {
+                name = text;
+            } else {
+                fields.push((key, text));
+            }
+        }
         let at = Instant::now();
-        let tag = match (*meta.level(), fields.event.as_str()) {
+        let tag = match (*meta.level(), name.as_str()) {
             (_, "probe_ok") => "ok",
             (_, "restart_step") => "  step",
             (Level::ERROR, _) => "ERROR",
             (Level::WARN, _) => "WARN",
             _ => "info",
         };
-        say(&format!(
-            "{:>7}  {tag:<5} {}",
-            elapsed(self.t0, at),
-            fields.message
-        ));
+        say(&format!("{:>7}  {tag:<5} {message}", elapsed(self.t0, at)));
         lock(&self.journal.0).push(Seen {
             at,
-            event: fields.event,
-            fields: fields.pairs,
+            event: name,
+            fields,
         });
     }
 }
