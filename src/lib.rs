@@ -32,6 +32,7 @@
 //! - `page`: the self-contained HTML status page.
 //! - `status`: `status` in the shell, and the status file the daemon keeps for it.
 //! - `services`: the reporting threads beside the daemon (journal, endpoints, Datadog).
+//! - `ship`: the man page and shell completions, for `man`, `completions` and the package.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
@@ -61,6 +62,7 @@ pub mod probe;
 pub mod region;
 pub mod restart;
 pub mod services;
+pub mod ship;
 pub mod standby;
 pub mod state;
 pub mod status;

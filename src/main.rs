@@ -6,17 +6,17 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Result;
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use tokio_util::sync::CancellationToken;
 
 use failover_handler::checks::Checks;
-use failover_handler::cli::{Cli, Command, LogFormat};
+use failover_handler::cli::{Cli, Command, LogFormat, Shell};
 use failover_handler::config::{Config, ConfigError, process_env};
 use failover_handler::daemon::Daemon;
 use failover_handler::restart::Supervisorctl;
 use failover_handler::state::StateDir;
 use failover_handler::throughput::Throughput;
-use failover_handler::{commands, logging, services};
+use failover_handler::{commands, logging, services, ship};
 
 /// How long a stopping daemon waits for its journal, status file and Datadog to finish (the
 /// whole stop stays within a second of SIGTERM).
@@ -81,6 +81,23 @@ fn run(cli: Cli) -> Result<ExitCode> {
     if !daemon {
         restore_sigpipe();
     }
+    // Made from the command line's own definitions: no option, variable or file applies.
+    let shipped = match command {
+        Command::Man => Some(ship::man_page(Cli::command())?),
+        Command::Completions { shell } => Some(ship::completions(
+            match shell {
+                Shell::Bash => clap_complete::Shell::Bash,
+                Shell::Zsh => clap_complete::Shell::Zsh,
+                Shell::Fish => clap_complete::Shell::Fish,
+            },
+            Cli::command(),
+        )),
+        _ => None,
+    };
+    if let Some(bytes) = shipped {
+        std::io::Write::write_all(&mut std::io::stdout(), &bytes)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let config = Config::build(&cli.options, &process_env)?;
     let format = if daemon || config.log_format_explicit {
         config.log_format
@@ -122,6 +139,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 commands::resume(&config)
             }
             Command::Demo => failover_handler::demo::run().await,
+            Command::Man | Command::Completions { .. } => Ok(ExitCode::SUCCESS),
         }
     })
 }
