@@ -76,7 +76,16 @@ const FILES: [(&str, &str); 4] = [
 /// The man page failover-handler(1), in roff: clap_mangen's sections for the top-level command,
 /// then one entry per subcommand with its own arguments, the environment and the files.
 pub fn man_page(cmd: Command) -> io::Result<Vec<u8>> {
-    let mut cmd = cmd.disable_help_subcommand(true);
+    // NAME (what `whatis` and `apropos` show) is the about's first clause; DESCRIPTION all of it.
+    let about = cmd.get_about().map(ToString::to_string).unwrap_or_default();
+    let long_about = cmd
+        .get_long_about()
+        .map_or(about.clone(), ToString::to_string);
+    let name = about.split(':').next().unwrap_or_default().to_owned();
+    let mut cmd = cmd
+        .disable_help_subcommand(true)
+        .long_about(long_about)
+        .about(name);
     cmd.build();
     let man = clap_mangen::Man::new(cmd.clone()).manual("failover-handler manual");
     let mut page = Page::default();
@@ -227,6 +236,12 @@ mod tests {
             "{page}"
         );
         assert!(page.contains(".SH ENVIRONMENT"));
+        let name = ".SH NAME\nfailover\\-handler \\- Keeps an application connected to a multi\\-region external cloud\n";
+        assert!(page.contains(name), "{page}");
+        assert!(
+            page.contains("restarts them through supervisorctl."),
+            "{page}"
+        );
         assert_eq!(page.matches(".ds Aq").count(), 2, "one preamble: {page}");
     }
 
