@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh machine: installs what the end-to-end tests need
-# (supervisord, stunnel, promtool, Chromium) when missing, then runs every test.
+# (supervisord, stunnel, promtool, Chromium; lintian and man-db for the package test) when
+# missing, then runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +10,8 @@ command -v supervisord >/dev/null || need+=(supervisor)
 command -v stunnel4 >/dev/null || command -v stunnel >/dev/null || need+=(stunnel4)
 command -v promtool >/dev/null || need+=(prometheus)
 command -v chromium >/dev/null || need+=(chromium)
+command -v lintian >/dev/null || need+=(lintian)
+command -v man >/dev/null || need+=(man-db)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   SUDO=""
@@ -27,6 +30,8 @@ cargo clippy --all-targets --quiet -- -D warnings
 # left out: their database is fetched from GitHub, which these machines cannot reach.
 command -v cargo-deny >/dev/null || cargo install --locked --quiet cargo-deny
 cargo deny --log-level error check bans licenses sources
+# tests/package.rs builds the Debian package with cargo-deb.
+command -v cargo-deb >/dev/null || cargo install --locked --quiet cargo-deb
 # Benches are built and started without `--bench`, which measures nothing (`cargo bench` does).
 cargo test --all-targets
 # A brief run of each fuzz target (the parsers of the failover list, the env file and the

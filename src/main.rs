@@ -5,11 +5,12 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 use failover_handler::adapters::checks::Checks;
 use failover_handler::adapters::throughput::Throughput;
-use failover_handler::config::cli::{Cli, Command, LogFormat};
+use failover_handler::commands::ship;
+use failover_handler::config::cli::{Cli, Command, LogFormat, Shell};
 use failover_handler::config::{Config, ConfigError, process_env};
 use failover_handler::{commands, report::logging};
 
@@ -72,6 +73,23 @@ fn run(cli: Cli) -> Result<ExitCode> {
     if !daemon {
         restore_sigpipe();
     }
+    // Made from the command line's own definitions: no option, variable or file applies.
+    let shipped = match command {
+        Command::Man => Some(ship::man_page(Cli::command())?),
+        Command::Completions { shell } => Some(ship::completions(
+            match shell {
+                Shell::Bash => clap_complete::Shell::Bash,
+                Shell::Zsh => clap_complete::Shell::Zsh,
+                Shell::Fish => clap_complete::Shell::Fish,
+            },
+            Cli::command(),
+        )),
+        _ => None,
+    };
+    if let Some(bytes) = shipped {
+        std::io::Write::write_all(&mut std::io::stdout(), &bytes)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let config = Config::build(&cli.options, &process_env)?;
     let format = if daemon || config.log_format_explicit {
         config.log_format
@@ -113,6 +131,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 commands::resume(&config)
             }
             Command::Demo => failover_handler::commands::demo::run().await,
+            Command::Man | Command::Completions { .. } => Ok(ExitCode::SUCCESS),
         }
     })
 }

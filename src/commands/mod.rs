@@ -6,6 +6,7 @@ mod check;
 mod config;
 pub mod demo;
 mod pause;
+pub mod ship;
 mod status;
 mod switch;
 

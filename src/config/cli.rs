@@ -74,6 +74,22 @@ pub enum Command {
     },
     /// Restart automatic switching after `pause`.
     Resume,
+    /// Print the completion script for SHELL (the package installs them).
+    Completions {
+        /// The shell to complete in.
+        #[arg(value_enum, value_name = "SHELL")]
+        shell: Shell,
+    },
+    /// Print the man page failover-handler(1) in roff (the package installs it).
+    Man,
+}
+
+/// The shells `completions` writes a script for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize, serde::Serialize)]

@@ -25,5 +25,6 @@ mod examples;
 mod faults;
 mod harness;
 mod observe;
+mod package;
 mod regions;
 mod security;
