@@ -28,3 +28,4 @@ mod observe;
 mod package;
 mod regions;
 mod security;
+mod vocabulary;

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 const WAIT: Duration = Duration::from_secs(15);
 
 /// The address the daemon's endpoints listen on (it binds port 0 and says which it got).
-fn listening(d: &Daemon) -> String {
+pub(crate) fn listening(d: &Daemon) -> String {
     let line = d.wait_for_event("metrics_listening", WAIT);
     line["addr"].as_str().unwrap().to_owned()
 }
@@ -56,7 +56,7 @@ fn get(addr: &str, path: &str) -> (u16, String, String) {
     (status, ctype, body.to_owned())
 }
 
-fn get_json(addr: &str, path: &str) -> Value {
+pub(crate) fn get_json(addr: &str, path: &str) -> Value {
     let (status, ctype, body) = get(addr, path);
     assert_eq!(status, 200, "{path}: {body}");
     assert!(ctype.starts_with("application/json"), "{path}: {ctype}");
@@ -160,7 +160,7 @@ fn events(history: &Value) -> Vec<String> {
         .collect()
 }
 
-fn journal_lines(dir: &TestDir) -> Vec<Value> {
+pub(crate) fn journal_lines(dir: &TestDir) -> Vec<Value> {
     std::fs::read_to_string(dir.state_dir().join("journal.jsonl"))
         .unwrap_or_default()
         .lines()
@@ -554,15 +554,15 @@ fn a_pause_with_a_duration_ends_by_itself() {
 
 /// One request the intake stand-in received.
 #[derive(Clone, Debug)]
-struct Intake {
+pub(crate) struct Intake {
     headers: Vec<(String, String)>,
-    entries: Vec<Value>,
+    pub(crate) entries: Vec<Value>,
     answered: u16,
 }
 
 /// A stand-in for Datadog's log intake on 127.0.0.1, answering from a script of statuses
 /// (then 202). It runs on a thread of its own until the test ends.
-fn intake_stand_in(script: Vec<u16>) -> (String, Arc<Mutex<Vec<Intake>>>) {
+pub(crate) fn intake_stand_in(script: Vec<u16>) -> (String, Arc<Mutex<Vec<Intake>>>) {
     use axum::http::{HeaderMap, StatusCode};
     let seen = Arc::new(Mutex::new(Vec::new()));
     let script = Arc::new(Mutex::new(VecDeque::from(script)));
