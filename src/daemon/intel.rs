@@ -16,7 +16,7 @@ use crate::adapters::probe::ProbeReport;
 use crate::adapters::throughput::Throughput;
 use crate::config::{Config, human};
 use crate::kernel::health::Verdict;
-use crate::kernel::policy::{Cause, Decision, Hold, Policy};
+use crate::kernel::policy::{Cause, Decision, Hold, Input, Policy};
 use crate::kernel::standby::Subject;
 
 fn ms(d: Duration) -> u64 {
@@ -79,8 +79,12 @@ impl Intel {
         let now = Instant::now();
         for report in batch {
             let ok = report.result.is_ok();
-            let Some(verdict) = policy.observe_check(now, report.subject, ok, report.latency)
-            else {
+            let check = Input::Check {
+                subject: report.subject,
+                ok,
+                latency: report.latency,
+            };
+            let Decision::Flipped(verdict) = policy.step(now, check) else {
                 continue;
             };
             let standbys = policy.standbys();

@@ -3,6 +3,9 @@
 
 use std::time::Duration;
 
+use crate::kernel::health::Verdict;
+use crate::kernel::standby::Subject;
+
 /// Which region to use at start, and whether the env file must be written for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Startup {
@@ -36,6 +39,12 @@ pub fn startup(preferred_given: bool, env_region: Option<usize>) -> Startup {
 pub enum Input {
     /// A probe of the active region.
     Probe(Outcome),
+    /// A standby check of a region or a reference target.
+    Check {
+        subject: Subject,
+        ok: bool,
+        latency: Duration,
+    },
     /// The throughput measured after [`Decision::MeasureThroughput`] (kbit/s; `None` when the
     /// download failed).
     Throughput(Option<u64>),
@@ -138,6 +147,8 @@ pub enum Decision {
     },
     /// The env file still owes region `to` (a write at start that failed): write it now.
     Write { to: usize },
+    /// A standby check made its subject's verdict flip to this.
+    Flipped(Verdict),
     /// A switch is due but held back; `announce` is true once per change of what holds it.
     Held {
         cause: Cause,

@@ -12,9 +12,8 @@ use tokio::time::Instant;
 
 use crate::kernel::damping::Damping;
 pub use crate::kernel::decision::{Cause, Decision, Hold, Input, Outcome, Startup, startup};
-use crate::kernel::health::Verdict;
 pub use crate::kernel::rules::{Choose, Failback, Rules};
-use crate::kernel::standby::{Standbys, Subject};
+use crate::kernel::standby::Standbys;
 
 /// The throughput gate's memory within one outage.
 #[derive(Debug, Clone, Copy, Default)]
@@ -85,6 +84,14 @@ impl Policy {
     pub fn step(&mut self, now: Instant, input: Input) -> Decision {
         match input {
             Input::Probe(outcome) => self.observe(now, outcome),
+            Input::Check {
+                subject,
+                ok,
+                latency,
+            } => match self.standbys.observe(now, subject, ok, latency) {
+                Some(verdict) => Decision::Flipped(verdict),
+                None => Decision::Healthy,
+            },
             Input::Throughput(kbps) => self.throughput(now, kbps),
             Input::Paused(paused) => {
                 if self.paused != paused {
@@ -164,17 +171,6 @@ impl Policy {
     /// What the standby checks say.
     pub fn standbys(&self) -> &Standbys {
         &self.standbys
-    }
-
-    /// Takes one standby check result seen at `now`; the new verdict when it flipped.
-    pub fn observe_check(
-        &mut self,
-        now: Instant,
-        subject: Subject,
-        ok: bool,
-        latency: Duration,
-    ) -> Option<Verdict> {
-        self.standbys.observe(now, subject, ok, latency)
     }
 
     /// Takes in one probe outcome seen at `now`.
@@ -358,6 +354,7 @@ impl Policy {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernel::standby::Subject;
 
     const T: Duration = Duration::from_secs(240);
 
@@ -648,7 +645,14 @@ mod tests {
                     Some(p.observe(now, o))
                 }
                 Ev::C(subject, ok, ms) => {
-                    p.observe_check(now, subject, ok, Duration::from_millis(ms));
+                    p.step(
+                        now,
+                        Input::Check {
+                            subject,
+                            ok,
+                            latency: Duration::from_millis(ms),
+                        },
+                    );
                     None
                 }
                 Ev::Pin(r) => {
@@ -870,9 +874,9 @@ mod tests {
         );
     }
 
-    #[test]
-    fn throughput_gate_measures_only_when_a_failover_is_due() {
-        let mut p = policy(
+    /// A policy with the throughput gate at 1 Mbit/s, and the instant `s` seconds from now.
+    fn gated() -> (Policy, impl Fn(u64) -> Instant) {
+        let p = policy(
             [false; 3],
             0,
             Rules {
@@ -881,7 +885,12 @@ mod tests {
             },
         );
         let t0 = Instant::now();
-        let at = |s| t0 + Duration::from_secs(s);
+        (p, move |s| t0 + Duration::from_secs(s))
+    }
+
+    #[test]
+    fn throughput_gate_measures_only_when_a_failover_is_due() {
+        let (mut p, at) = gated();
         for s in (0..240).step_by(10) {
             assert!(
                 matches!(p.observe(at(s), F), Decision::Failing { .. }),
@@ -920,16 +929,7 @@ mod tests {
 
     #[test]
     fn a_recovery_resets_the_throughput_gate() {
-        let mut p = policy(
-            [false; 3],
-            0,
-            Rules {
-                min_kbps: Some(1000),
-                ..rules()
-            },
-        );
-        let t0 = Instant::now();
-        let at = |s| t0 + Duration::from_secs(s);
+        let (mut p, at) = gated();
         p.observe(at(0), F);
         assert!(matches!(
             p.observe(at(240), F),
@@ -1135,7 +1135,14 @@ mod tests {
         let at = |s| t0 + Duration::from_secs(s);
         p.adopt(1);
         p.pin(None);
-        p.observe_check(at(0), Reg(0), true, Duration::from_millis(5));
+        p.step(
+            at(0),
+            Input::Check {
+                subject: Reg(0),
+                ok: true,
+                latency: Duration::from_millis(5),
+            },
+        );
         assert!(matches!(p.observe(at(10), F), Decision::Failing { .. }));
         assert!(matches!(
             p.observe(at(30), F),

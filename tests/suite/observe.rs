@@ -19,6 +19,16 @@ use std::time::{Duration, Instant};
 
 const WAIT: Duration = Duration::from_secs(15);
 
+/// The decisions of a failover, in the order they are made.
+pub(crate) const FAILOVER_DECISIONS: [&str; 6] = [
+    "outage_started",
+    "failover",
+    "outage_ended",
+    "switch",
+    "restarting",
+    "restart_done",
+];
+
 /// The address the daemon's endpoints listen on (it binds port 0 and says which it got).
 pub(crate) fn listening(d: &Daemon) -> String {
     let line = d.wait_for_event("metrics_listening", WAIT);
@@ -262,30 +272,9 @@ fn metrics_status_history_and_journal_follow_a_failover() {
     let order: Vec<&str> = seen
         .iter()
         .map(String::as_str)
-        .filter(|e| {
-            [
-                "outage_started",
-                "failover",
-                "outage_ended",
-                "switch",
-                "restarting",
-                "restart_done",
-            ]
-            .contains(e)
-        })
+        .filter(|e| FAILOVER_DECISIONS.contains(e))
         .collect();
-    assert_eq!(
-        order,
-        [
-            "outage_started",
-            "failover",
-            "outage_ended",
-            "switch",
-            "restarting",
-            "restart_done"
-        ],
-        "{history}"
-    );
+    assert_eq!(order, FAILOVER_DECISIONS, "{history}");
     let switch = history["decisions"]
         .as_array()
         .unwrap()
