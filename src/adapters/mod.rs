@@ -6,6 +6,8 @@
 pub mod checks;
 pub mod envfile;
 pub mod error;
+pub mod etcd;
+pub mod fleet_store;
 pub mod net;
 pub mod pause;
 pub mod pin;
