@@ -5,6 +5,7 @@
 
 mod act;
 mod env;
+pub mod fleet;
 pub mod intel;
 pub mod pause;
 pub mod pin;
@@ -48,6 +49,8 @@ pub struct Daemon<P, R> {
     obs: Observer,
     /// `pause`/`resume` as the state directory says.
     pause: pause::Gate,
+    /// `[fleet]`: the hosts keep one region through the store.
+    fleet: Option<fleet::Fleet>,
 }
 
 impl<P: Probe, R: Restart> Daemon<P, R> {
@@ -63,6 +66,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
             restarter,
             state,
             last_seen: None,
+            fleet: None,
         }
     }
 
@@ -127,6 +131,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
             if let Decision::Write { to } = self.policy.step(started, Input::Tick) {
                 self.apply(to, SwitchReason::Start, &cancel).await;
             }
+            self.fleet_tick(&cancel).await;
             if cancel.is_cancelled() {
                 break;
             }
@@ -142,6 +147,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
             };
             next = started + cadence;
         }
+        self.fleet_leave().await;
         self.obs.stopping();
     }
 }

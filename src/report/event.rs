@@ -144,6 +144,25 @@ pub enum Event {
         region: String,
         reason: &'static str,
     },
+    /// Fleet mode: the store (etcd) cannot be reached or has lost its own quorum; said once
+    /// per loss. `local`: the host falls back to its own rules, else it keeps its region.
+    FleetStoreLost {
+        region: String,
+        error: String,
+        local: bool,
+    },
+    /// Fleet mode: the store answers again.
+    FleetStoreBack { region: String },
+    /// Fleet mode: this host leads the fleet (it alone may move `active`).
+    FleetLeader { host: String, fleet: String },
+    /// Fleet mode: the leader moved the fleet, `outage` of `voters` live hosts agreeing.
+    FleetMoved {
+        from: String,
+        to: String,
+        epoch: u64,
+        outage: usize,
+        voters: usize,
+    },
 }
 
 impl Event {
@@ -169,6 +188,10 @@ impl Event {
             Event::Resumed { expired: true } => "pause_ended",
             Event::Pinned { .. } => "pinned",
             Event::Unpinned { .. } => "unpinned",
+            Event::FleetStoreLost { .. } => "fleet_store_lost",
+            Event::FleetStoreBack { .. } => "fleet_store_back",
+            Event::FleetLeader { .. } => "fleet_leader",
+            Event::FleetMoved { .. } => "fleet_moved",
         }
     }
 
@@ -178,7 +201,9 @@ impl Event {
             | Event::Failover { .. }
             | Event::FailoverHeld { .. }
             | Event::RestartInterrupted { .. }
-            | Event::RestartResumed { .. } => Level::Warn,
+            | Event::RestartResumed { .. }
+            | Event::FleetStoreLost { .. }
+            | Event::FleetMoved { .. } => Level::Warn,
             Event::Switch { reason, .. } if *reason == SwitchReason::Outage => Level::Warn,
             Event::RestartGaveUp { .. } => Level::Error,
             _ => Level::Info,
@@ -302,6 +327,33 @@ impl Event {
             Event::Unpinned { region, reason } => {
                 f.put("region", region.as_str());
                 f.put("reason", *reason);
+            }
+            Event::FleetStoreLost {
+                region,
+                error,
+                local,
+            } => {
+                f.put("region", region.as_str());
+                f.put("error", error.as_str());
+                f.put("on_store_loss", if *local { "local" } else { "keep" });
+            }
+            Event::FleetStoreBack { region } => f.put("region", region.as_str()),
+            Event::FleetLeader { host, fleet } => {
+                f.put("host", host.as_str());
+                f.put("fleet", fleet.as_str());
+            }
+            Event::FleetMoved {
+                from,
+                to,
+                epoch,
+                outage,
+                voters,
+            } => {
+                f.put("region", from.as_str());
+                f.put("to_region", to.as_str());
+                f.put("epoch", *epoch);
+                f.put("outage_hosts", *outage as u64);
+                f.put("voters", *voters as u64);
             }
         }
         f.0
