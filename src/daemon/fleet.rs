@@ -130,7 +130,8 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
             Some(_) => Health::Failing,
         };
         let active = self.policy.active();
-        let standbys = (0..self.config.regions.len())
+        // Sorted by name, as the store gives them back: an unchanged view compares equal.
+        let mut standbys: Vec<(String, bool)> = (0..self.config.regions.len())
             .filter(|&i| i != active)
             .filter_map(|i| {
                 let up = match self.policy.standbys().verdict(Subject::Region(i))? {
@@ -141,6 +142,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
                 Some((self.region(i).name.clone(), up))
             })
             .collect();
+        standbys.sort();
         let blames_self = matches!(
             decision,
             Decision::Held {
