@@ -82,6 +82,8 @@ struct Setup {
     slow_restart: Option<f64>,
     /// Endpoints of host `i`, instead of the cluster's.
     endpoints: Endpoints,
+    /// A host with `on_store_loss = "local"`.
+    local: Option<usize>,
 }
 
 impl Default for Setup {
@@ -91,6 +93,7 @@ impl Default for Setup {
             max_concurrent_restarts: 2,
             slow_restart: Some(0.05),
             endpoints: Box::new(|_, c| c.endpoints_toml()),
+            local: None,
         }
     }
 }
@@ -111,11 +114,17 @@ impl Fleet {
                 let tunnel = FakeTunnel::start(&dir);
                 let text = format!(
                     "{}[fleet]\nendpoints = {}\nname = \"{name}\"\nhost = \"h{i}\"\n\
-                     min_voters = 2\nmax_concurrent_restarts = {}\nlease_ttl = \"{}s\"\n",
+                     min_voters = 2\nmax_concurrent_restarts = {}\nlease_ttl = \"{}s\"\n\
+                     on_store_loss = \"{}\"\n",
                     setup.before,
                     (setup.endpoints)(i, &cluster),
                     setup.max_concurrent_restarts,
-                    LEASE.as_secs()
+                    LEASE.as_secs(),
+                    if setup.local == Some(i) {
+                        "local"
+                    } else {
+                        "keep"
+                    }
                 );
                 let config = dir.write_file("fleet.toml", &text);
                 let mut cmd = Cmd::new(&dir)
@@ -289,7 +298,11 @@ fn one_host_alone_moves_nothing_three_of_five_move_all_once_and_restarts_are_cap
 
 #[test]
 fn a_lost_store_keeps_every_region_and_is_said_once() {
-    let mut fleet = Fleet::start(Setup::default());
+    // Host 4 alone says `on_store_loss = "local"`.
+    let mut fleet = Fleet::start(Setup {
+        local: Some(4),
+        ..Setup::default()
+    });
     // 4) etcd loses its quorum (2 of 3 members killed) during an outage seen by all.
     fleet.cluster.kill(0);
     fleet.cluster.kill(1);
@@ -297,17 +310,58 @@ fn a_lost_store_keeps_every_region_and_is_said_once() {
         h.fail("EU");
     }
     std::thread::sleep(THRESHOLD + Duration::from_secs(4));
+    let keep = &fleet.hosts[..4];
     assert!(
-        fleet.all_on("EU"),
+        keep.iter().all(|h| h.region().as_deref() == Some("EU")),
         "{:?}\n{}",
         fleet.regions(),
         fleet.dump()
     );
-    for h in &fleet.hosts {
-        assert_eq!(h.events("fleet_store_lost").len(), 1, "{}", fleet.dump());
+    for h in keep {
+        let lost = h.events("fleet_store_lost");
+        assert_eq!(lost.len(), 1, "{}", fleet.dump());
+        assert_eq!(lost[0]["on_store_loss"], "keep");
         assert!(h.events("switch").is_empty(), "{}", fleet.dump());
         assert!(h.dir.calls().is_empty());
     }
+    // The local host follows its own rules: its own failover to NAM.
+    let local = &fleet.hosts[4];
+    assert_eq!(
+        local.events("fleet_store_lost")[0]["on_store_loss"],
+        "local"
+    );
+    assert_eq!(local.region().as_deref(), Some("NAM"), "{}", fleet.dump());
+    assert_eq!(local.events("failover").len(), 1, "{}", fleet.dump());
+}
+
+#[test]
+fn fleet_settings_are_validated_by_key_and_shown_without_credentials() {
+    let dir = TestDir::with_env("EU");
+    let bad = dir.write_file(
+        "bad.toml",
+        "[fleet]\nendpoints = [\"http://127.0.0.1:1\"]\nname = \"pay\"\nquorum = 2\n",
+    );
+    let out = Cmd::new(&dir)
+        .sub(&["config"])
+        .flag("--config", bad.to_str().unwrap())
+        .exits(2);
+    assert!(out.stderr.contains("fleet.quorum"), "{out:?}");
+    let good = dir.write_file(
+        "good.toml",
+        "[fleet]\nendpoints = [\"http://127.0.0.1:1\"]\nname = \"pay\"\nhost = \"web-1\"\n",
+    );
+    let out = Cmd::new(&dir)
+        .sub(&["config"])
+        .flag("--config", good.to_str().unwrap())
+        .env("FAILOVER_HANDLER_ETCD_USER", "root")
+        .env("FAILOVER_HANDLER_ETCD_PASSWORD", "hunter2")
+        .exits(0);
+    assert!(out.stdout.contains("[fleet]"), "{out:?}");
+    assert!(out.stdout.contains("host = \"web-1\""), "{out:?}");
+    assert!(!out.stdout.contains("hunter2") && !out.stderr.contains("hunter2"));
+    // Without [fleet], --fleet is a usage error that says what is missing.
+    let out = Cmd::new(&dir).sub(&["status", "--fleet"]).exits(2);
+    assert!(out.stderr.contains("[fleet]"), "{out:?}");
 }
 
 #[test]
