@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info};
+use tracing::error;
 
 use crate::adapters::etcd::{Etcd, EtcdError};
 use crate::adapters::fleet_store::{Active, Snapshot, Store};
@@ -334,14 +334,6 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
         if !holders.contains(&host) {
             return Ok(());
         }
-        info!(
-            event = "fleet_follow",
-            region = %active.region,
-            epoch = active.epoch,
-            "Following the fleet to region {} (epoch {})",
-            active.region,
-            active.epoch
-        );
         let reason = if active.reason == "manual" {
             SwitchReason::Manual
         } else {
