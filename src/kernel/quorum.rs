@@ -121,7 +121,7 @@ impl Rule {
         let n = order.len();
         let to = (1..n)
             .map(|k| (active + k) % n)
-            .find(|&i| !reported_down(&outage, &order[i].name));
+            .find(|&i| !reported_down(&voters, &order[i].name));
         match to {
             None => Verdict::Stay(Stay::AllRegionsDown),
             Some(to) if paused => Verdict::Stay(Stay::Paused { to }),
@@ -134,7 +134,7 @@ impl Rule {
     }
 }
 
-/// A standby is down when most of the hosts that know its health say so.
+/// A standby is down when most of the voters that know its health say so.
 fn reported_down(views: &[&View], region: &str) -> bool {
     let known: Vec<bool> = views
         .iter()
@@ -318,6 +318,20 @@ mod tests {
                 vec!["EU o APAC-", "EU o APAC+", "EU o APAC+"],
                 false,
                 to(2, 3, 3),
+            ),
+            (
+                "healthy voters know the standbys too",
+                0.5,
+                1,
+                vec![
+                    "EU o APAC-",
+                    "EU o APAC-",
+                    "EU o APAC+",
+                    "EU u APAC+",
+                    "EU u APAC+",
+                ],
+                false,
+                to(2, 3, 5),
             ),
             (
                 "a pause holds an agreed move",
