@@ -75,8 +75,8 @@ type Endpoints = Box<dyn Fn(usize, &EtcdCluster) -> String>;
 
 /// How a test's fleet is set up.
 struct Setup {
-    /// Config text before `[fleet]` (regions, checks).
-    before: String,
+    /// Config text of host `i` before `[fleet]` (regions, checks).
+    before: Box<dyn Fn(usize) -> String>,
     max_concurrent_restarts: u32,
     /// Seconds each supervisorctl call takes.
     slow_restart: Option<f64>,
@@ -89,7 +89,7 @@ struct Setup {
 impl Default for Setup {
     fn default() -> Self {
         Setup {
-            before: String::new(),
+            before: Box::new(|_| String::new()),
             max_concurrent_restarts: 2,
             slow_restart: Some(0.05),
             endpoints: Box::new(|_, c| c.endpoints_toml()),
@@ -116,7 +116,7 @@ impl Fleet {
                     "{}[fleet]\nendpoints = {}\nname = \"{name}\"\nhost = \"h{i}\"\n\
                      min_voters = 2\nmax_concurrent_restarts = {}\nlease_ttl = \"{}s\"\n\
                      on_store_loss = \"{}\"\n",
-                    setup.before,
+                    (setup.before)(i),
                     (setup.endpoints)(i, &cluster),
                     setup.max_concurrent_restarts,
                     LEASE.as_secs(),
@@ -408,7 +408,7 @@ fn every_region_down_moves_nobody() {
         crate::support::cloud_of("APAC"),
     );
     let fleet = Fleet::start(Setup {
-        before,
+        before: Box::new(move |_| before.clone()),
         ..Setup::default()
     });
     for h in &fleet.hosts {
@@ -624,4 +624,63 @@ fn bench_steady_state_writes_and_convergence() {
         took.saturating_sub(THRESHOLD)
     );
     assert_eq!(writes, 0, "{}", fleet.dump());
+}
+
+/// Regions with standby checks on TCP ports, and one reference target.
+fn checked_regions(nam: u16, apac: u16, reference: u16) -> String {
+    format!(
+        "[[regions]]\nname = \"EU\"\ncloud = \"{}\"\n\
+         [[regions]]\nname = \"NAM\"\ncloud = \"{}\"\nhealth_url = \"tcp://127.0.0.1:{nam}\"\n\
+         [[regions]]\nname = \"APAC\"\ncloud = \"{}\"\nhealth_url = \"tcp://127.0.0.1:{apac}\"\n\
+         [region_checks]\ninterval = \"100ms\"\ntimeout = \"400ms\"\nrise = 2\nfall = 2\n\
+         [network]\nreference = [\"tcp://127.0.0.1:{reference}\"]\n",
+        crate::support::cloud_of("EU"),
+        crate::support::cloud_of("NAM"),
+        crate::support::cloud_of("APAC"),
+    )
+}
+
+#[test]
+fn hosts_that_blame_their_own_network_abstain() {
+    // Hosts 0-2 lose their own network: the active region, every standby and the reference
+    // all fail for them (closed ports). Hosts 3 and 4 reach everything. The three say so in
+    // their views and abstain; the two voters left see no outage. (Which of abstention or the
+    // standbys' health holds the move here is the kernel's table to tell.)
+    let open = TcpListener::bind("127.0.0.1:0").unwrap();
+    let up = open.local_addr().unwrap().port();
+    let down = free_port();
+    let fleet = Fleet::start(Setup {
+        before: Box::new(move |i| {
+            if i < 3 {
+                checked_regions(down, down, down)
+            } else {
+                checked_regions(up, up, up)
+            }
+        }),
+        ..Setup::default()
+    });
+    for h in &fleet.hosts[..3] {
+        h.fail("EU");
+    }
+    wait_until(
+        Duration::from_secs(5),
+        "three hosts to blame themselves",
+        || {
+            fleet
+                .keys("views/")
+                .iter()
+                .filter(|(_, v)| v.contains("\"blames_self\":true"))
+                .count()
+                == 3
+        },
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        fleet.all_on("EU"),
+        "{:?}\n{}",
+        fleet.regions(),
+        fleet.dump()
+    );
+    assert!(fleet.moves().is_empty(), "{}", fleet.dump());
+    drop(open);
 }
