@@ -684,3 +684,97 @@ fn hosts_that_blame_their_own_network_abstain() {
     assert!(fleet.moves().is_empty(), "{}", fleet.dump());
     drop(open);
 }
+
+/// One handler alone on a one-member cluster, with `extra` keys in its `[fleet]`.
+fn lone_host(cluster: &EtcdCluster, dir: &TestDir, extra: &str) -> Cmd {
+    let config = dir.write_file(
+        "fleet.toml",
+        &format!(
+            "[fleet]\nendpoints = {}\nname = \"lone\"\nhost = \"h0\"\nlease_ttl = \"3s\"\n{extra}",
+            cluster.endpoints_toml()
+        ),
+    );
+    Cmd::new(dir)
+        .flag("--region", "EU")
+        .flag("--config", config.to_str().unwrap())
+}
+
+#[test]
+fn etcd_over_tls_with_a_client_certificate() {
+    let dir = TestDir::with_env("EU");
+    let server = dir.pki().tunnel();
+    let client = dir.pki().issue(&["failover-handler"]);
+    let file = |name: &str, text: &str| dir.write_file(name, text);
+    let (cert, key) = (
+        file("etcd.pem", &server.cert_pem),
+        file("etcd.key", &server.key_pem),
+    );
+    let (ccert, ckey) = (
+        file("client.pem", &client.cert_pem),
+        file("client.key", &client.key_pem),
+    );
+    let cluster = EtcdCluster::start_tls(&cert, &key, &dir.ca_pem());
+    let tunnel = FakeTunnel::start(&dir);
+    let ca = format!("ca_cert = \"{}\"\n", dir.ca_pem().display());
+    let extra = format!(
+        "{ca}client_cert = \"{}\"\nclient_key = \"{}\"\n",
+        ccert.display(),
+        ckey.display()
+    );
+    let cmd = lone_host(&cluster, &dir, &extra).tunnel(&tunnel);
+    let d = cmd.spawn_daemon();
+    d.wait_for_event("fleet_leader", Duration::from_secs(10));
+    wait_until(Duration::from_secs(5), "active = EU through TLS", || {
+        let out = cmd.clone().sub(&["status", "--fleet", "--json"]).output();
+        out.code == Some(0) && out.stdout.contains("\"region\":\"EU\"")
+    });
+    // Without the client certificate, etcd refuses the connection.
+    let bare = TestDir::new();
+    let out = lone_host(&cluster, &bare, &ca)
+        .sub(&["status", "--fleet"])
+        .exits(1);
+    assert!(
+        out.stderr.contains("cannot reach the fleet's store"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn etcd_with_a_user_and_password_from_the_environment() {
+    let cluster = EtcdCluster::start(1);
+    for (path, body) in [
+        (
+            "/v3/auth/user/add",
+            serde_json::json!({"name": "root", "password": "pw-secret-1"}),
+        ),
+        ("/v3/auth/role/add", serde_json::json!({"name": "root"})),
+        (
+            "/v3/auth/user/grant",
+            serde_json::json!({"user": "root", "role": "root"}),
+        ),
+        ("/v3/auth/enable", serde_json::json!({})),
+    ] {
+        cluster.post(0, path, &body);
+    }
+    let dir = TestDir::with_env("EU");
+    let tunnel = FakeTunnel::start(&dir);
+    let without = lone_host(&cluster, &dir, "")
+        .sub(&["status", "--fleet"])
+        .exits(1);
+    assert!(without.stderr.contains("user name is empty"), "{without:?}");
+    let cmd = lone_host(&cluster, &dir, "")
+        .tunnel(&tunnel)
+        .env("FAILOVER_HANDLER_ETCD_USER", "root")
+        .env("FAILOVER_HANDLER_ETCD_PASSWORD", "pw-secret-1");
+    let d = cmd.spawn_daemon();
+    d.wait_for_event("fleet_leader", Duration::from_secs(10));
+    let out = cmd.clone().sub(&["status", "--fleet", "--json"]).exits(0);
+    assert!(out.stdout.contains("\"leader\":\"h0\""), "{out:?}");
+    // A wrong password: no access, and the password is in no line.
+    let wrong = cmd
+        .clone()
+        .env("FAILOVER_HANDLER_ETCD_PASSWORD", "pw-wrong-2");
+    let out = wrong.sub(&["status", "--fleet"]).exits(1);
+    assert!(!out.stderr.contains("pw-wrong-2") && !out.stdout.contains("pw-wrong-2"));
+    assert!(!d.dump().contains("pw-secret-1"));
+}

@@ -218,9 +218,13 @@ impl Etcd {
         for k in 0..n {
             let i = (first + k) % n;
             let endpoint = &self.endpoints[i];
+            let unauthenticated = self.token.lock().map(|t| t.is_none()).unwrap_or(true);
+            if unauthenticated && self.credentials.is_some() {
+                let _ = self.authenticate(endpoint).await;
+            }
             let mut result = self.attempt(endpoint, path, &body).await;
-            if matches!(&result, Err(e) if e.contains("auth")) && self.credentials.is_some() {
-                // The token expired or was never made: authenticate once and retry.
+            if matches!(&result, Err(e) if needs_token(e)) && self.credentials.is_some() {
+                // The token expired (or the member does not know it): authenticate, retry once.
                 if let Ok(()) = self.authenticate(endpoint).await {
                     result = self.attempt(endpoint, path, &body).await;
                 }
@@ -272,6 +276,11 @@ impl Etcd {
             Err(_) => Err(format!("no answer within {:?}", self.timeout)),
         }
     }
+}
+
+/// Whether an error of the gateway asks for a (new) auth token.
+fn needs_token(error: &str) -> bool {
+    error.contains("auth token") || error.contains("user name is empty")
 }
 
 fn b64(text: &str) -> String {

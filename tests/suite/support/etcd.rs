@@ -4,7 +4,7 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -23,6 +23,7 @@ struct Member {
 pub struct EtcdCluster {
     members: Vec<Member>,
     _dir: tempfile::TempDir,
+    scheme: &'static str,
 }
 
 /// A port free now on 127.0.0.1.
@@ -42,6 +43,29 @@ pub fn etcd_binary() -> Option<PathBuf> {
 impl EtcdCluster {
     /// Starts `n` members and waits until the cluster serves writes.
     pub fn start(n: usize) -> EtcdCluster {
+        let cluster = EtcdCluster::launch(n, None);
+        super::wait_until(Duration::from_secs(20), "the etcd cluster to serve", || {
+            (0..n).all(|i| {
+                let body = json!({"key": "aGVsbG8=", "value": "MQ=="});
+                cluster.post(i, "/v3/kv/put", &body).is_some()
+            })
+        });
+        cluster
+    }
+
+    /// One member that serves clients over TLS only, with `cert`/`key`, and asks each client
+    /// for a certificate signed by `ca`; returns once its port accepts connections.
+    pub fn start_tls(cert: &Path, key: &Path, ca: &Path) -> EtcdCluster {
+        let cluster = EtcdCluster::launch(1, Some([cert, key, ca]));
+        let port = cluster.members[0].client;
+        super::wait_until(Duration::from_secs(20), "etcd to listen", || {
+            TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        std::thread::sleep(Duration::from_secs(1));
+        cluster
+    }
+
+    fn launch(n: usize, tls: Option<[&Path; 3]>) -> EtcdCluster {
         static COUNT: AtomicUsize = AtomicUsize::new(0);
         let bin = etcd_binary().expect("etcd is not installed (scripts/test.sh installs it)");
         let dir = tempfile::Builder::new()
@@ -66,11 +90,23 @@ impl EtcdCluster {
             .map(|m| format!("{}=http://127.0.0.1:{}", m.name, m.peer))
             .collect();
         let initial = initial.join(",");
+        let scheme = if tls.is_some() { "https" } else { "http" };
         for m in &mut members {
-            let client = format!("http://127.0.0.1:{}", m.client);
+            let client = format!("{scheme}://127.0.0.1:{}", m.client);
             let peer = format!("http://127.0.0.1:{}", m.peer);
             let log = std::fs::File::create(dir.path().join(format!("{}.log", m.name))).unwrap();
-            let child = Command::new(&bin)
+            let mut command = Command::new(&bin);
+            if let Some([cert, key, ca]) = tls {
+                command
+                    .arg("--cert-file")
+                    .arg(cert)
+                    .arg("--key-file")
+                    .arg(key)
+                    .arg("--trusted-ca-file")
+                    .arg(ca)
+                    .arg("--client-cert-auth");
+            }
+            let child = command
                 .args(["--name", &m.name])
                 .arg("--data-dir")
                 .arg(dir.path().join(&m.name))
@@ -90,26 +126,18 @@ impl EtcdCluster {
                 .unwrap();
             m.child = Some(child);
         }
-        let cluster = EtcdCluster { members, _dir: dir };
-        super::wait_until(Duration::from_secs(20), "the etcd cluster to serve", || {
-            (0..n).all(|i| {
-                cluster
-                    .post(
-                        i,
-                        "/v3/kv/put",
-                        &json!({"key": "aGVsbG8=", "value": "MQ=="}),
-                    )
-                    .is_some()
-            })
-        });
-        cluster
+        EtcdCluster {
+            members,
+            _dir: dir,
+            scheme,
+        }
     }
 
     /// The client URLs as the config file lists them.
     pub fn endpoints(&self) -> Vec<String> {
         self.members
             .iter()
-            .map(|m| format!("http://127.0.0.1:{}", m.client))
+            .map(|m| format!("{}://127.0.0.1:{}", self.scheme, m.client))
             .collect()
     }
 
