@@ -80,13 +80,13 @@ pub async fn status_fleet(config: &Config, as_json: bool) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     println!("fleet:   {}", s.name);
-    println!(
-        "active:  {} (epoch {}, {} by {})",
-        v["active"]["region"].as_str().unwrap_or("none yet"),
-        v["active"]["epoch"],
-        v["active"]["reason"].as_str().unwrap_or("-"),
-        v["active"]["by"].as_str().unwrap_or("-")
-    );
+    match &snap.active {
+        Some((a, _)) => println!(
+            "active:  {} (epoch {}, {} by {})",
+            a.region, a.epoch, a.reason, a.by
+        ),
+        None => println!("active:  none yet"),
+    }
     println!("leader:  {}", v["leader"].as_str().unwrap_or("none"));
     println!("paused:  {}", v["paused"].as_str().unwrap_or("no"));
     println!("hosts:");

@@ -314,10 +314,18 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
             }
             return Ok(());
         };
-        if to == self.policy.active() {
+        let host = fleet.settings.host.clone();
+        // A slot of an older epoch (the fleet moved on while this host waited), or one left
+        // by a release that failed, is given back.
+        let done = to == self.policy.active();
+        for slot in snap.slots.iter().filter(|s| s.host == host) {
+            if slot.epoch != active.epoch || done {
+                fleet.store.release_slot(slot.epoch, &host).await?;
+            }
+        }
+        if done {
             return Ok(());
         }
-        let host = fleet.settings.host.clone();
         let max = fleet.settings.max_concurrent_restarts as usize;
         let mut holders = snap.holders(active.epoch, max);
         if !snap

@@ -559,6 +559,10 @@ fn pause_holds_the_fleet_switch_moves_it_and_a_dead_slot_holder_does_not_block()
     let status: Value = serde_json::from_str(&status.stdout).unwrap();
     assert!(status["paused"].is_string(), "{status}");
     assert_eq!(status["hosts"].as_array().unwrap().len(), HOSTS);
+    let text = cmd(&["status", "--fleet"]).exits(0).stdout;
+    assert!(text.contains("active:  EU (epoch 1"), "{text}");
+    assert!(text.contains("paused:  paused by h0"), "{text}");
+    assert_eq!(text.matches(" outage").count(), 3, "{text}");
     // switch --fleet APAC moves all, one restart at a time.
     let out = cmd(&["switch", "APAC", "--fleet"]).exits(0);
     assert!(out.stdout.contains("APAC"), "{out:?}");
