@@ -28,6 +28,9 @@ use crate::kernel::region;
 use crate::kernel::standby::Subject;
 use crate::report::event::{Event, SwitchReason};
 
+/// The longest time between two reads of the fleet's keys.
+const FLEET_POLL: Duration = Duration::from_millis(500);
+
 /// A host's membership of the fleet.
 pub struct Fleet {
     settings: FleetSettings,
@@ -169,6 +172,19 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
             }
             d => d,
         }
+    }
+
+    /// How often a host reads the fleet's keys: every probe interval, and at least twice a
+    /// second, so that a decision reaches every host within a second or so of being made.
+    pub(super) fn fleet_poll(&self) -> Duration {
+        self.config.probe.interval.min(FLEET_POLL)
+    }
+
+    /// Whether the last probe changed this host's view: it is published at once.
+    pub(super) fn fleet_view_changed(&self) -> bool {
+        self.fleet
+            .as_ref()
+            .is_some_and(|f| f.lost.is_none() && f.view != f.written)
     }
 
     /// One round with the store: lease, view, leadership, the leader's decision, following.

@@ -107,9 +107,15 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
     pub async fn run(mut self, cancel: CancellationToken) {
         self.start(&cancel).await;
         let mut next = Instant::now();
+        let mut fleet_next = Instant::now();
         loop {
             tokio::select! {
                 _ = cancel.cancelled() => break,
+                _ = tokio::time::sleep_until(fleet_next), if self.fleet.is_some() => {
+                    self.fleet_tick(&cancel).await;
+                    fleet_next = Instant::now() + self.fleet_poll();
+                    continue;
+                }
                 batch = self.intel.next_batch() => {
                     let checked: Vec<usize> = batch
                         .iter()
@@ -131,7 +137,6 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
             if let Decision::Write { to } = self.policy.step(started, Input::Tick) {
                 self.apply(to, SwitchReason::Start, &cancel).await;
             }
-            self.fleet_tick(&cancel).await;
             if cancel.is_cancelled() {
                 break;
             }
@@ -140,6 +145,9 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
                 r = self.probe.probe() => r,
             };
             self.observe(report, &cancel).await;
+            if self.fleet_view_changed() {
+                self.fleet_tick(&cancel).await;
+            }
             let cadence = if self.policy.failing_since().is_some() {
                 self.config.probe.fail_interval
             } else {
