@@ -66,6 +66,22 @@ impl HttpProbe {
         &self.url
     }
 
+    /// A refusal from a loopback address is the local tunnel's, not the cloud's: `tunnel_down`.
+    fn local(&self, e: ProbeError) -> ProbeError {
+        if e.kind != ErrorKind::Refused || !is_loopback(&self.url) {
+            return e;
+        }
+        let port = self.url.port_or_known_default().unwrap_or(443);
+        let host = self.url.host_str().unwrap_or("localhost");
+        ProbeError::new(
+            ErrorKind::TunnelDown,
+            format!(
+                "the local tunnel at {host}:{port} refuses connections ({})",
+                e.detail
+            ),
+        )
+    }
+
     async fn exchange(&self, phase: &std::sync::Mutex<&'static str>) -> Result<u16, ProbeError> {
         let set = |p| {
             if let Ok(mut g) = phase.lock() {
@@ -136,10 +152,20 @@ impl Probe for HttpProbe {
         let (bytes_sent, bytes_received) = counters.take();
         ProbeReport {
             latency: started.elapsed(),
-            result,
+            result: result.map_err(|e| self.local(e)),
             bytes_sent,
             bytes_received,
         }
+    }
+}
+
+/// Whether the URL's host is this machine: `localhost`, 127.0.0.0/8 or ::1.
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
     }
 }
 
@@ -158,12 +184,32 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn refused_is_refused() {
+    async fn refused_on_loopback_is_the_tunnel_down() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         drop(listener);
         let r = probe(&format!("http://127.0.0.1:{port}/")).probe().await;
-        assert_eq!(r.result.unwrap_err().kind, ErrorKind::Refused);
+        let e = r.result.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::TunnelDown);
+        assert!(
+            e.detail
+                .starts_with(&format!("the local tunnel at 127.0.0.1:{port} refuses")),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn loopback_is_localhost_127_8_and_ipv6_one() {
+        for (url, local) in [
+            ("https://localhost:8443/x", true),
+            ("https://127.0.0.1/", true),
+            ("https://127.3.2.1:9/", true),
+            ("https://[::1]:8443/", true),
+            ("https://cloud.eu.ext.com/", false),
+            ("https://10.0.0.1/", false),
+        ] {
+            assert_eq!(is_loopback(&Url::parse(url).unwrap()), local, "{url}");
+        }
     }
 
     #[tokio::test]

@@ -60,6 +60,8 @@ pub enum Input {
     WriteFailed { to: usize, cause: Option<Cause> },
     /// A tick before the probe: a write still owed is asked for again.
     Tick,
+    /// The programs were restarted in place after [`Decision::RestartInPlace`].
+    RestartedInPlace,
 }
 
 /// What a probe of the active region showed, as far as the policy cares.
@@ -67,6 +69,8 @@ pub enum Input {
 pub enum Outcome {
     Success,
     Failure,
+    /// The local tunnel refused: a fault of this host, healed in place first.
+    TunnelDown,
 }
 
 /// Why an automatic switch is made.
@@ -101,6 +105,8 @@ pub enum Hold {
     LowThroughput { kbps: Option<u64> },
     /// Automatic switching is paused (`failover-handler pause`).
     Paused,
+    /// The local tunnel stayed down across a switch: no other switch until it answers.
+    TunnelDown,
 }
 
 impl Hold {
@@ -112,6 +118,7 @@ impl Hold {
             Hold::Damped { .. } => "damped",
             Hold::LowThroughput { .. } => "low_throughput",
             Hold::Paused => "paused",
+            Hold::TunnelDown => "tunnel_down",
         }
     }
 }
@@ -149,6 +156,12 @@ pub enum Decision {
     Write { to: usize },
     /// A standby check made its subject's verdict flip to this.
     Flipped(Verdict),
+    /// The local tunnel has refused for the threshold: restart the programs in place (same
+    /// region, env file untouched) before any switch; `announce` as for `Failover`.
+    RestartInPlace {
+        failed_for: Duration,
+        announce: bool,
+    },
     /// A switch is due but held back; `announce` is true once per change of what holds it.
     Held {
         cause: Cause,

@@ -49,6 +49,17 @@ pub struct Policy {
     announced: Option<(Cause, usize, Option<Instant>)>,
     /// A write the env file still owes (a start whose write failed).
     owed: Option<usize>,
+    /// The local tunnel: whether the last failure was its refusal, when the programs were
+    /// restarted in place for this outage, and whether it stayed down across a switch.
+    tunnel: Tunnel,
+}
+
+/// What the policy knows of the local tunnel within an outage.
+#[derive(Debug, Clone, Copy, Default)]
+struct Tunnel {
+    down: bool,
+    healed_at: Option<Instant>,
+    blocked: bool,
 }
 
 impl Policy {
@@ -77,6 +88,7 @@ impl Policy {
             paused: false,
             announced: None,
             owed: None,
+            tunnel: Tunnel::default(),
         }
     }
 
@@ -129,6 +141,10 @@ impl Policy {
                 Some(to) => Decision::Write { to },
                 None => Decision::Healthy,
             },
+            Input::RestartedInPlace => {
+                self.tunnel.healed_at = Some(now);
+                Decision::Healthy
+            }
         }
     }
 
@@ -175,20 +191,26 @@ impl Policy {
 
     /// Takes in one probe outcome seen at `now`.
     pub fn observe(&mut self, now: Instant, outcome: Outcome) -> Decision {
+        // The tunnel answered: it is no longer a reason to hold a switch.
+        self.tunnel.blocked &= outcome == Outcome::TunnelDown;
         let decision = match outcome {
             Outcome::Success => match self.failing_since.take() {
                 Some(since) => {
                     self.gate = Gate::default();
+                    self.tunnel = Tunnel::default();
                     Decision::Recovered {
                         failed_for: now.saturating_duration_since(since),
                     }
                 }
                 None => self.failback(now).unwrap_or(Decision::Healthy),
             },
-            Outcome::Failure => {
+            Outcome::Failure | Outcome::TunnelDown => {
+                self.tunnel.down = outcome == Outcome::TunnelDown;
                 let since = *self.failing_since.get_or_insert(now);
                 let failing_for = now.saturating_duration_since(since);
-                if failing_for >= self.rules.threshold && self.regions > 1 {
+                if failing_for >= self.rules.threshold && self.tunnel.down {
+                    self.local_outage(now, failing_for)
+                } else if failing_for >= self.rules.threshold && self.regions > 1 {
                     self.outage(now, failing_for)
                 } else {
                     self.failback(now)
@@ -260,6 +282,38 @@ impl Policy {
         }
     }
 
+    /// The outage is the local tunnel's: restart in place first; switch only if it lasts
+    /// another threshold after that, and never again while it stays down across a switch.
+    fn local_outage(&mut self, now: Instant, failed_for: Duration) -> Decision {
+        if self.standbys.host_at_fault(self.active) {
+            return self.hold(Cause::Outage, None, Hold::HostNetwork);
+        }
+        if self.tunnel.blocked {
+            return self.hold(Cause::Outage, None, Hold::TunnelDown);
+        }
+        match self.tunnel.healed_at {
+            None if self.paused => self.hold(Cause::Outage, None, Hold::Paused),
+            None => Decision::RestartInPlace {
+                failed_for,
+                announce: true,
+            },
+            Some(at) if now.saturating_duration_since(at) < self.rules.threshold => {
+                Decision::Failing {
+                    failing_for: failed_for,
+                }
+            }
+            Some(_) if self.regions > 1 => self.outage(now, failed_for),
+            Some(_) => Decision::Failing {
+                failing_for: failed_for,
+            },
+        }
+    }
+
+    /// Whether the failures of the current outage are the local tunnel's refusals.
+    pub fn tunnel_down(&self) -> bool {
+        self.failing_since.is_some() && self.tunnel.down
+    }
+
     /// Failback is due when it is on, the active region is not the preferred one nor pinned,
     /// and the preferred region has been up for `failback_after` since the outage that left it.
     fn failback(&mut self, now: Instant) -> Option<Decision> {
@@ -312,17 +366,20 @@ impl Policy {
         self.gate = Gate::default();
         self.announced = None;
         self.owed = None;
+        self.tunnel = Tunnel::default();
     }
 
     /// The daemon made the automatic switch it was asked for, at `now`: it counts for damping,
     /// and an outage ends the pin of a manual switch. True when a pin was dropped.
     pub fn moved(&mut self, now: Instant, to: usize, cause: Cause) -> bool {
         self.damping.record(now);
+        let blocked = cause == Cause::Outage && self.tunnel_down();
         if cause == Cause::Outage && self.active == 0 {
             self.left_preferred_at = Some(now);
         }
         let unpinned = cause == Cause::Outage && self.pinned.take().is_some();
         self.switched(to);
+        self.tunnel.blocked = blocked;
         unpinned
     }
 
@@ -1156,6 +1213,12 @@ mod tests {
         let s = |n| Duration::from_secs(n);
         let fail = Input::Probe(Outcome::Failure);
         let ok = Input::Probe(Outcome::Success);
+        let down = Input::Probe(Outcome::TunnelDown);
+        let healed = Input::RestartedInPlace;
+        let moved = |to| Input::Moved {
+            to,
+            cause: Some(Cause::Outage),
+        };
         type Case = (&'static str, Vec<(u64, Input)>, Decision);
         let cases: Vec<Case> = vec![
             (
@@ -1251,6 +1314,84 @@ mod tests {
                     (10, Input::Tick),
                 ],
                 Decision::Healthy,
+            ),
+            (
+                "the local tunnel refused for the threshold: restart in place, no switch",
+                vec![(0, down), (240, down)],
+                Decision::RestartInPlace {
+                    failed_for: s(240),
+                    announce: true,
+                },
+            ),
+            (
+                "after the restart in place, no switch within another threshold",
+                vec![
+                    (0, down),
+                    (240, down),
+                    (241, healed),
+                    (400, down),
+                    (480, down),
+                ],
+                Decision::Failing {
+                    failing_for: s(480),
+                },
+            ),
+            (
+                "a tunnel still down another threshold after the restart: the switch",
+                vec![(0, down), (240, down), (241, healed), (481, down)],
+                Decision::Failover {
+                    from: 0,
+                    to: 1,
+                    failed_for: s(481),
+                    announce: true,
+                },
+            ),
+            (
+                "a tunnel that stayed down across the switch moves nothing again",
+                vec![
+                    (0, down),
+                    (240, down),
+                    (241, healed),
+                    (481, down),
+                    (482, moved(1)),
+                    (490, down),
+                    (2000, down),
+                ],
+                Decision::Held {
+                    cause: Cause::Outage,
+                    from: 1,
+                    to: None,
+                    reason: Hold::TunnelDown,
+                    announce: true,
+                },
+            ),
+            (
+                "once the tunnel answers, a cloud outage moves on again",
+                vec![
+                    (0, down),
+                    (240, down),
+                    (241, healed),
+                    (481, down),
+                    (482, moved(1)),
+                    (490, down),
+                    (2000, fail),
+                ],
+                Decision::Failover {
+                    from: 1,
+                    to: 2,
+                    failed_for: s(1510),
+                    announce: true,
+                },
+            ),
+            (
+                "a cloud failure at the threshold is not the tunnel's",
+                vec![(0, down), (240, fail)],
+                Decision::Failover {
+                    from: 0,
+                    to: 1,
+                    failed_for: s(240),
+                    announce: true,
+                },
             ),
             (
                 "after a switch the new region gets a full threshold",

@@ -79,12 +79,21 @@ pub enum Event {
         recovered: bool,
         failed_for: Duration,
     },
-    /// The outage lasted the threshold: moving on. Its message is the old script's.
+    /// The outage lasted the threshold: moving on. For a cloud failure its message is the
+    /// old script's; when the local tunnel (`tunnel`, its address) refused, it says so.
     Failover {
         from: Place,
         to: Place,
         failed_for: Duration,
         threshold: Duration,
+        tunnel: Option<String>,
+    },
+    /// The local tunnel at `tunnel` refused for the threshold: the programs are restarted in
+    /// place, on the same region, before any switch.
+    TunnelRestart {
+        at: Place,
+        tunnel: String,
+        failed_for: Duration,
     },
     /// The preferred region has been healthy long enough: moving back to it.
     Failback {
@@ -155,6 +164,7 @@ impl Event {
             Event::OutageStarted { .. } => "outage_started",
             Event::OutageEnded { .. } => "outage_ended",
             Event::Failover { .. } => "failover",
+            Event::TunnelRestart { .. } => "tunnel_restart",
             Event::Failback { .. } => "failback",
             Event::Adopted { .. } => "adopted",
             Event::FailoverHeld { .. } => "failover_held",
@@ -176,6 +186,7 @@ impl Event {
         match self {
             Event::OutageStarted { .. }
             | Event::Failover { .. }
+            | Event::TunnelRestart { .. }
             | Event::FailoverHeld { .. }
             | Event::RestartInterrupted { .. }
             | Event::RestartResumed { .. } => Level::Warn,
@@ -231,9 +242,24 @@ impl Event {
                 from,
                 to,
                 failed_for,
+                tunnel,
                 ..
             } => {
                 f.moving(from, to, "outage");
+                f.put("failed_for_ms", ms(*failed_for));
+                if let Some(address) = tunnel {
+                    f.put("error_kind", "tunnel_down");
+                    f.put("tunnel", address.as_str());
+                }
+            }
+            Event::TunnelRestart {
+                at,
+                tunnel,
+                failed_for,
+            } => {
+                f.place("", at);
+                f.put("error_kind", "tunnel_down");
+                f.put("tunnel", tunnel.as_str());
                 f.put("failed_for_ms", ms(*failed_for));
             }
             Event::Failback {
@@ -359,6 +385,7 @@ mod tests {
             to: place("NAM"),
             failed_for: Duration::from_secs(241),
             threshold: Duration::from_secs(240),
+            tunnel: None,
         };
         assert_eq!(
             failover.message(),

@@ -156,9 +156,10 @@ fn supervisord_down_during_a_failover_is_retried_until_it_is_back() {
 
     stack.cloud("NAM").set_mode(Mode::Status(503));
     d.wait_for_event("probe_failed", WAIT);
+    // Stopping supervisord stops stunnel too: the restart that fails may be the failover's
+    // or, once the tunnel refuses, the restart in place that comes first for a local fault.
     stack.stop_supervisord();
     let failed = d.wait_for_event("restart_failed", WAIT);
-    assert_eq!(stack.dir.read_env(), Some(env_for("EU")));
     assert_eq!(failed["program"], "app:application", "{failed}");
     assert_eq!(failed["action"], "stop", "{failed}");
     assert!(failed["retry_in_ms"].as_u64() > Some(0), "{failed}");
