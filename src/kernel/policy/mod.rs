@@ -15,6 +15,8 @@ pub use crate::kernel::decision::{Cause, Decision, Hold, Input, Outcome, Startup
 pub use crate::kernel::rules::{Choose, Failback, Rules};
 use crate::kernel::standby::Standbys;
 
+mod step;
+
 /// The throughput gate's memory within one outage.
 #[derive(Debug, Clone, Copy, Default)]
 struct Gate {
@@ -89,62 +91,6 @@ impl Policy {
             announced: None,
             owed: None,
             tunnel: Tunnel::default(),
-        }
-    }
-
-    /// The front door: one input at a time, seen at `now`, and what to do about it.
-    pub fn step(&mut self, now: Instant, input: Input) -> Decision {
-        match input {
-            Input::Probe(outcome) => self.observe(now, outcome),
-            Input::Check {
-                subject,
-                ok,
-                latency,
-            } => match self.standbys.observe(now, subject, ok, latency) {
-                Some(verdict) => Decision::Flipped(verdict),
-                None => Decision::Healthy,
-            },
-            Input::Throughput(kbps) => self.throughput(now, kbps),
-            Input::Paused(paused) => {
-                if self.paused != paused {
-                    self.paused = paused;
-                    self.held = None;
-                }
-                Decision::Healthy
-            }
-            Input::Pin(region) => {
-                self.pin(region);
-                Decision::Healthy
-            }
-            Input::Adopt(region) => {
-                self.adopt(region);
-                Decision::Healthy
-            }
-            Input::Moved { to, cause: None } => {
-                self.switched(to);
-                Decision::Healthy
-            }
-            Input::Moved {
-                to,
-                cause: Some(cause),
-            } => {
-                self.moved(now, to, cause);
-                Decision::Healthy
-            }
-            Input::WriteFailed { to, cause } => {
-                if cause.is_none() {
-                    self.owed = Some(to);
-                }
-                Decision::Healthy
-            }
-            Input::Tick => match self.owed {
-                Some(to) => Decision::Write { to },
-                None => Decision::Healthy,
-            },
-            Input::RestartedInPlace => {
-                self.tunnel.healed_at = Some(now);
-                Decision::Healthy
-            }
         }
     }
 
