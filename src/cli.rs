@@ -124,6 +124,10 @@ pub struct Options {
     /// The supervisorctl executable [default: supervisorctl].
     #[arg(long, global = true, value_name = "CMD")]
     pub supervisorctl: Option<String>,
+    /// How to restart the programs: auto (supervisord's XML-RPC interface where supervisorctl
+    /// would reach it, else supervisorctl), xmlrpc or supervisorctl [default: auto].
+    #[arg(long, global = true, value_name = "HOW")]
+    pub restart_via: Option<String>,
     /// Programs to restart: stopped in this order, started in reverse
     /// [default: app:application,app:cloud-client,app:stunnel].
     #[arg(long, global = true, value_name = "A,B,C", value_delimiter = ',')]

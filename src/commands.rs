@@ -12,7 +12,8 @@ use crate::config::{Config, ConfigError};
 use crate::journal::timestamp;
 use crate::net::TlsSettings;
 use crate::probe::{HttpProbe, Probe};
-use crate::restart::{Restart, Supervisorctl};
+use crate::restart::Restart;
+use crate::restart_path::Restarter;
 use crate::state::StateDir;
 
 /// Attempts per supervisorctl call for a manual switch before it reports failure.
@@ -126,7 +127,7 @@ pub async fn switch(config: &Config, name: &str) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     crate::restart::announce(&region);
-    let restarter = Supervisorctl::new(config.restart.clone(), Some(SWITCH_ATTEMPTS));
+    let restarter = Restarter::new(config.restart.clone(), Some(SWITCH_ATTEMPTS));
     let cancel = CancellationToken::new();
     let took = restarter.restart(&cancel).await.with_context(|| {
         format!(

@@ -117,8 +117,40 @@ pub struct NetworkSettings {
     pub min_mbps: f64,
 }
 
+/// How the programs are restarted (`restart.via`, `--restart-via`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// supervisord's XML-RPC interface where supervisorctl would reach it, else supervisorctl.
+    Auto,
+    Xmlrpc,
+    Supervisorctl,
+}
+
+impl Via {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Via::Auto => "auto",
+            Via::Xmlrpc => "xmlrpc",
+            Via::Supervisorctl => "supervisorctl",
+        }
+    }
+
+    fn parse(text: &str, origin: &str) -> Result<Via, ConfigError> {
+        match text {
+            "auto" => Ok(Via::Auto),
+            "xmlrpc" => Ok(Via::Xmlrpc),
+            "supervisorctl" => Ok(Via::Supervisorctl),
+            other => Err(ConfigError::new(
+                origin,
+                format!("'{other}' is not \"auto\", \"xmlrpc\" or \"supervisorctl\""),
+            )),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct RestartSettings {
+    pub via: Via,
     pub supervisorctl: String,
     pub args: Vec<String>,
     pub programs: Vec<String>,
@@ -742,7 +774,13 @@ fn build_restart(
         file_duration(f.timeout.as_ref(), "restart.timeout")?.unwrap_or(Duration::from_secs(60)),
         "restart.timeout",
     )?;
+    let via = match (&opts.restart_via, &f.via) {
+        (Some(v), _) => Via::parse(v, "--restart-via")?,
+        (None, Some(v)) => Via::parse(v, "restart.via")?,
+        (None, None) => Via::Auto,
+    };
     Ok(RestartSettings {
+        via,
         supervisorctl,
         args: f.args.unwrap_or_default(),
         programs,
@@ -830,6 +868,7 @@ mod tests {
             ),
             (&["--timeout", "5m"], IDS, "--timeout"),
             (&["--programs=-x"], IDS, "--programs"),
+            (&["--restart-via", "ssh"], IDS, "--restart-via"),
             (&["--metrics-addr", "nowhere"], IDS, "--metrics-addr"),
             (&["--probe-url", "ftp://x/"], IDS, "--probe-url"),
             (

@@ -16,7 +16,11 @@
 //! - `intel`: the daemon's side of region intelligence: check results, pin, gate, their logs.
 //! - `budget`: worst-case timings and doubtful settings, for `config`.
 //! - `envfile`: the env file the programs source: tolerant reading, atomic writing.
-//! - `restart`: supervisorctl stop/start with timeouts and retries.
+//! - `restart`: the stop/start sequence with timeouts and retries, and supervisorctl's calls.
+//! - `restart_path`: XML-RPC or supervisorctl (`restart.via`), chosen and logged per restart.
+//! - `supervisor_conf`: supervisord's server URL and credentials, found as supervisorctl finds them.
+//! - `supervisor_rpc`: supervisord's XML-RPC interface over its unix socket or TCP port.
+//! - `xmlrpc`: the XML-RPC call and response documents supervisord speaks.
 //! - `state`: the state directory (restart marker, pin, pause, journal).
 //! - `daemon`: the loop that ties them together.
 //! - `commands`: `switch`, `status`, `check`, `config`, `pause`, `resume`.
@@ -60,12 +64,16 @@ pub mod policy;
 pub mod probe;
 pub mod region;
 pub mod restart;
+pub mod restart_path;
 pub mod services;
 pub mod standby;
 pub mod state;
 pub mod status;
+pub mod supervisor_conf;
+pub mod supervisor_rpc;
 #[cfg(test)]
 mod test_http;
 pub mod throughput;
 pub mod view;
 pub mod web;
+pub mod xmlrpc;

@@ -13,7 +13,7 @@ use failover_handler::checks::Checks;
 use failover_handler::cli::{Cli, Command, LogFormat};
 use failover_handler::config::{Config, ConfigError, process_env};
 use failover_handler::daemon::Daemon;
-use failover_handler::restart::Supervisorctl;
+use failover_handler::restart_path::Restarter;
 use failover_handler::state::StateDir;
 use failover_handler::throughput::Throughput;
 use failover_handler::{commands, logging, services};
@@ -135,7 +135,7 @@ async fn run_daemon(
     let config = Arc::new(config);
     let state = StateDir::open(&config.state_dir);
     let (observer, services) = services::start(&config, &state).await;
-    let restarter = Supervisorctl::new(config.restart.clone(), None)
+    let restarter = Restarter::new(config.restart.clone(), None)
         .count_failures(observer.metrics().restart_failures.clone());
     let cancel = CancellationToken::new();
     let signals = cancel.clone();
