@@ -22,6 +22,8 @@ use crate::xmlrpc::{self, Param, Response};
 pub mod faults {
     pub const SHUTDOWN_STATE: i64 = 6;
     pub const BAD_NAME: i64 = 10;
+    pub const NO_FILE: i64 = 20;
+    pub const NOT_EXECUTABLE: i64 = 21;
     pub const FAILED: i64 = 30;
     pub const ABNORMAL_TERMINATION: i64 = 40;
     pub const SPAWN_ERROR: i64 = 50;
@@ -60,7 +62,8 @@ impl RpcError {
             RpcError::AuthRefused { .. } => "auth_refused",
             RpcError::Fault { code, .. } => match *code {
                 faults::BAD_NAME => "no_such_process",
-                faults::SPAWN_ERROR => "spawn_error",
+                // The command is missing or not executable: it cannot be spawned either.
+                faults::SPAWN_ERROR | faults::NO_FILE | faults::NOT_EXECUTABLE => "spawn_error",
                 faults::ABNORMAL_TERMINATION => "abnormal_termination",
                 faults::FAILED => "failed",
                 faults::SHUTDOWN_STATE => "supervisord_down",
