@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 const ABOUT: &str = "Keeps an application connected to a multi-region external cloud: probes the \
 cloud through the local tunnel and, when the active region has an outage that lasts, writes the \
-next region into the env file the programs source and restarts them through supervisorctl.";
+next region into the env file the programs source and restarts them through supervisord (its XML-RPC interface, or supervisorctl).";
 
 const AFTER_HELP: &str = "Examples:
   failover-handler --region EU                 run the daemon, EU preferred
