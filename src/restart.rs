@@ -454,5 +454,13 @@ mod tests {
             assert_eq!(exit(other).kind(), "exit", "{other}");
         }
         assert_eq!(CallError::Timeout(Duration::from_secs(1)).kind(), "timeout");
+        assert_eq!(
+            exit("Server requires authentication").kind(),
+            "auth_refused"
+        );
+        assert_eq!(
+            exit("a: ERROR (spawn error)").to_string(),
+            "exit code 7: a: ERROR (spawn error)"
+        );
     }
 }

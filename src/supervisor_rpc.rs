@@ -242,7 +242,8 @@ where
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(|e| e.to_string())?;
-    let driver = tokio::spawn(connection);
+    // Ended with the call, even when a timeout drops the call half-way.
+    let _driver = AbortOnDrop(tokio::spawn(connection));
     let result = async {
         let response = sender
             .send_request(request)
@@ -258,8 +259,15 @@ where
     }
     .await;
     drop(sender);
-    driver.abort();
     result
+}
+
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 #[cfg(test)]
