@@ -97,6 +97,17 @@ fn run_rejects_unparsable_timeout() {
 }
 
 #[test]
+fn run_rejects_unknown_restart_path() {
+    run_with_flag("--restart-via", "ssh", &["--restart-via"]);
+    let dir = TestDir::new();
+    let config = dir.write_file("failover.toml", "[restart]\nvia = \"magic\"\n");
+    let cmd = Cmd::new(&dir)
+        .sub(&["run"])
+        .flag("--config", config.to_str().unwrap());
+    assert_bad_input(&dir, cmd, &["restart.via"]);
+}
+
+#[test]
 fn run_rejects_threshold_below_interval() {
     let dir = TestDir::new();
     let cmd = Cmd::new(&dir)
@@ -232,6 +243,16 @@ fn switch_writes_env_file_and_restarts_in_order() {
             ".ext_cloud.env.lock".to_string(),
             "ext_cloud.env".to_string()
         ]
+    );
+    // A supervisorctl that is not the plain one (here a stand-in) is called as configured.
+    assert!(
+        out.stderr
+            .contains("Restarting programs through supervisorctl: "),
+        "{out:#?}"
+    );
+    assert!(
+        out.stderr.contains("is not plain supervisorctl"),
+        "{out:#?}"
     );
 }
 
