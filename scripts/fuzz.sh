@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 secs="${FUZZ_SECONDS:-20}"
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(failover_list env_file config_file)
+[ ${#targets[@]} -gt 0 ] || targets=(failover_list env_file config_file xmlrpc_response)
 
 command -v cargo-fuzz >/dev/null || cargo install --locked --quiet cargo-fuzz
 export RUSTC_BOOTSTRAP=1

@@ -1,8 +1,9 @@
 //! The edges: each module does one kind of I/O. Fresh HTTP(S) connections and their
 //! classified errors, the probe of the active region, the standby checks, the throughput
-//! gate's download, the env file, supervisorctl, and the state directory (restart marker, pin,
+//! gate's download, the env file, supervisord (through its XML-RPC interface or supervisorctl), and the state directory (restart marker, pin,
 //! pause).
 
+pub mod action;
 pub mod checks;
 pub mod envfile;
 pub mod error;
@@ -11,7 +12,11 @@ pub mod pause;
 pub mod pin;
 pub mod probe;
 pub mod restart;
+pub mod restart_path;
 pub mod state;
+pub mod supervisor_conf;
+pub mod supervisor_rpc;
 #[cfg(test)]
 mod test_http;
 pub mod throughput;
+pub mod xmlrpc;

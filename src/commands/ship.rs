@@ -239,7 +239,7 @@ mod tests {
         let name = ".SH NAME\nfailover\\-handler \\- Keeps an application connected to a multi\\-region external cloud\n";
         assert!(page.contains(name), "{page}");
         assert!(
-            page.contains("restarts them through supervisorctl."),
+            page.contains("restarts them through supervisord"),
             "{page}"
         );
         assert_eq!(page.matches(".ds Aq").count(), 2, "one preamble: {page}");

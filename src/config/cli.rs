@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 const ABOUT: &str = "Keeps an application connected to a multi-region external cloud: probes the \
 cloud through the local tunnel and, when the active region has an outage that lasts, writes the \
-next region into the env file the programs source and restarts them through supervisorctl.";
+next region into the env file the programs source and restarts them through supervisord (its XML-RPC interface, or supervisorctl).";
 
 const AFTER_HELP: &str = "Examples:
   failover-handler --region EU                 run the daemon, EU preferred
@@ -140,6 +140,10 @@ pub struct Options {
     /// The supervisorctl executable [default: supervisorctl].
     #[arg(long, global = true, value_name = "CMD")]
     pub supervisorctl: Option<String>,
+    /// How to restart the programs: auto (supervisord's XML-RPC interface where supervisorctl
+    /// would reach it, else supervisorctl), xmlrpc or supervisorctl [default: auto].
+    #[arg(long, global = true, value_name = "HOW")]
+    pub restart_via: Option<String>,
     /// Programs to restart: stopped in this order, started in reverse
     /// [default: app:application,app:cloud-client,app:stunnel].
     #[arg(long, global = true, value_name = "A,B,C", value_delimiter = ',')]

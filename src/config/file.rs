@@ -86,6 +86,7 @@ pub struct FileNetwork {
 #[derive(Debug, Default, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileRestart {
+    pub via: Option<String>,
     pub supervisorctl: Option<String>,
     pub args: Option<Vec<String>>,
     pub programs: Option<Vec<String>>,
@@ -207,6 +208,7 @@ pub fn effective(c: &crate::config::Config) -> Result<String, toml::ser::Error> 
             min_mbps: Some(c.network.min_mbps),
         }),
         restart: Some(FileRestart {
+            via: Some(c.restart.via.as_str().to_string()),
             supervisorctl: Some(c.restart.supervisorctl.clone()),
             args: Some(c.restart.args.clone()),
             programs: Some(c.restart.programs.clone()),

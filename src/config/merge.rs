@@ -345,6 +345,7 @@ mod tests {
             ),
             (&["--timeout", "5m"], IDS, "--timeout"),
             (&["--programs=-x"], IDS, "--programs"),
+            (&["--restart-via", "ssh"], IDS, "--restart-via"),
             (&["--metrics-addr", "nowhere"], IDS, "--metrics-addr"),
             (&["--probe-url", "ftp://x/"], IDS, "--probe-url"),
             (

@@ -270,7 +270,13 @@ pub(super) fn build_restart(
         file_duration(f.timeout.as_ref(), "restart.timeout")?.unwrap_or(Duration::from_secs(60)),
         "restart.timeout",
     )?;
+    let via = match (&opts.restart_via, &f.via) {
+        (Some(v), _) => Via::parse(v, "--restart-via")?,
+        (None, Some(v)) => Via::parse(v, "restart.via")?,
+        (None, None) => Via::Auto,
+    };
     Ok(RestartSettings {
+        via,
         supervisorctl,
         args: f.args.unwrap_or_default(),
         programs,

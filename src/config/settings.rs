@@ -103,8 +103,40 @@ pub struct NetworkSettings {
     pub min_mbps: f64,
 }
 
+/// How the programs are restarted (`restart.via`, `--restart-via`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// supervisord's XML-RPC interface where supervisorctl would reach it, else supervisorctl.
+    Auto,
+    Xmlrpc,
+    Supervisorctl,
+}
+
+impl Via {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Via::Auto => "auto",
+            Via::Xmlrpc => "xmlrpc",
+            Via::Supervisorctl => "supervisorctl",
+        }
+    }
+
+    pub(super) fn parse(text: &str, origin: &str) -> Result<Via, ConfigError> {
+        match text {
+            "auto" => Ok(Via::Auto),
+            "xmlrpc" => Ok(Via::Xmlrpc),
+            "supervisorctl" => Ok(Via::Supervisorctl),
+            other => Err(ConfigError::new(
+                origin,
+                format!("'{other}' is not \"auto\", \"xmlrpc\" or \"supervisorctl\""),
+            )),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct RestartSettings {
+    pub via: Via,
     pub supervisorctl: String,
     pub args: Vec<String>,
     pub programs: Vec<String>,
