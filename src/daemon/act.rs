@@ -137,6 +137,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
             Decision::Held { .. } => self.intel.held(&self.policy, &decision),
             _ => {}
         }
+        self.remember(now);
     }
 
     /// Makes region `to` active: writes the env file, then restarts the programs.

@@ -464,3 +464,56 @@ fn supervisorctl_stop_terminates_the_handler_cleanly() {
         "the handler's exit touched the programs"
     );
 }
+
+/// Under supervisord with `region = "EU"`, failed over to NAM: a `supervisorctl restart` of
+/// the handler, and then a SIGKILL and a start, keep NAM and restart no program.
+#[test]
+fn a_handler_restarted_or_killed_after_a_failover_keeps_the_region_and_restarts_nothing() {
+    let Some(stack) = Stack::start(StackOptions {
+        env_region: Some("EU"),
+        region: Some("EU"),
+        ..StackOptions::default()
+    }) else {
+        return;
+    };
+    let log = stack.start_handler();
+    log.wait_for_event("env_file_current", WAIT);
+    stack.wait_ok_probes("EU", 2);
+    stack.cloud("EU").set_mode(Mode::Status(503));
+    log.wait_for_event("restart_done", WAIT);
+    stack.wait_ok_probes("NAM", 2);
+    assert_eq!(stack.dir.read_env(), Some(env_for("NAM")));
+    let pids = stack.pids();
+    let starts = stack.starts().len();
+
+    let out = stack.ctl(&["restart", "failover-handler"]);
+    assert!(out.status.success(), "{out:?}");
+    log.wait_for_count("daemon_started", 2, WAIT);
+    let current = log.wait_for_count("env_file_current", 2, WAIT);
+    assert_eq!(current[1]["region"], "NAM", "{}", log.dump());
+    stack.wait_ok_probes("NAM", 2);
+
+    let out = stack.ctl(&["pid", "failover-handler"]);
+    let pid = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(pid.parse::<u32>().is_ok(), "{out:?}");
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    wait_until(WAIT, "supervisord to see the handler gone", || {
+        !String::from_utf8_lossy(&stack.ctl(&["status", "failover-handler"]).stdout)
+            .contains("RUNNING")
+    });
+    stack.ctl(&["start", "failover-handler"]);
+    log.wait_for_count("daemon_started", 3, WAIT);
+    let current = log.wait_for_count("env_file_current", 3, WAIT);
+    assert_eq!(current[2]["region"], "NAM", "{}", log.dump());
+    stack.wait_ok_probes("NAM", 2);
+
+    assert_eq!(stack.dir.read_env(), Some(env_for("NAM")));
+    assert_eq!(stack.pids(), pids, "{}", log.dump());
+    assert_eq!(stack.starts().len(), starts, "programs started again");
+    assert_eq!(log.events("restarting").len(), 1, "{}", log.dump());
+    assert_eq!(log.events("failover").len(), 1, "{}", log.dump());
+}

@@ -23,6 +23,7 @@ mod demo;
 mod e2e_supervisord;
 mod examples;
 mod faults;
+mod handler_restart;
 mod harness;
 mod observe;
 mod package;

@@ -11,7 +11,9 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::kernel::damping::Damping;
-pub use crate::kernel::decision::{Cause, Decision, Hold, Input, Outcome, Startup, startup};
+pub use crate::kernel::decision::{
+    Cause, Decision, Hold, Input, Outcome, StartFacts, StartWhy, Startup, startup,
+};
 pub use crate::kernel::rules::{Choose, Failback, Rules};
 use crate::kernel::standby::Standbys;
 
@@ -344,6 +346,11 @@ impl Policy {
         self.pinned
     }
 
+    /// How long ago each automatic switch of the last hour was (for the handler's memory).
+    pub fn switch_ages(&self, now: Instant) -> Vec<Duration> {
+        self.damping.ages(now)
+    }
+
     /// Automatic switches within the last hour.
     pub fn recent_switches(&self) -> usize {
         self.damping.recent()
@@ -363,21 +370,36 @@ mod tests {
 
     #[test]
     fn startup_table() {
-        // (preferred given, env file's region index, want active, want write)
+        use StartWhy::*;
+        // (env file's region, consistent, preferred changed, preferred known down) ->
+        // (active, write, why)
         let cases = [
-            (false, None, 0, true),
-            (false, Some(0), 0, false),
-            (false, Some(2), 2, false),
-            (true, None, 0, true),
-            (true, Some(0), 0, false),
-            (true, Some(1), 0, true),
+            ((None, false, false, false), (0, true, NoRecord)),
+            ((Some(0), true, false, false), (0, false, Kept)),
+            ((Some(2), true, false, false), (2, false, Kept)),
+            // a restart of the handler after a failover keeps the region it failed over to
+            ((Some(1), true, false, false), (1, false, Kept)),
+            ((Some(1), false, false, false), (0, true, Inconsistent)),
+            ((Some(0), false, false, false), (0, true, Inconsistent)),
+            // an operator's new --region is acted on like a switch
+            ((Some(1), true, true, false), (0, true, NewPreference)),
+            ((Some(0), true, true, false), (0, false, NewPreference)),
+            ((None, false, true, false), (0, true, NewPreference)),
+            // unless it is known down: the record stands
+            ((Some(1), true, true, true), (1, false, Kept)),
         ];
-        for (pref, env, active, write) in cases {
-            assert_eq!(
-                startup(pref, env),
-                Startup { active, write },
-                "preferred {pref}, env {env:?}"
-            );
+        for (
+            (env_region, env_consistent, preferred_changed, preferred_down),
+            (active, write, why),
+        ) in cases
+        {
+            let facts = StartFacts {
+                env_region,
+                env_consistent,
+                preferred_changed,
+                preferred_down,
+            };
+            assert_eq!(startup(facts), Startup { active, write, why }, "{facts:?}");
         }
     }
 
@@ -585,7 +607,12 @@ mod tests {
             #[test]
             fn startup_lands_in_the_list(regions in 1usize..6, preferred: bool, env in proptest::option::of(0usize..6)) {
                 let env = env.filter(|i| *i < regions);
-                let s = startup(preferred, env);
+                let s = startup(StartFacts {
+                    env_region: env,
+                    env_consistent: true,
+                    preferred_changed: preferred,
+                    preferred_down: false,
+                });
                 prop_assert!(s.active < regions);
                 prop_assert_eq!(s.write, env != Some(s.active));
             }

@@ -54,6 +54,16 @@ impl Policy {
                 Some(to) => Decision::Write { to },
                 None => Decision::Healthy,
             },
+            Input::FailingFor(d) => {
+                self.failing_since = Some(now.checked_sub(d).unwrap_or(now));
+                Decision::Healthy
+            }
+            Input::SwitchedAgo(d) => {
+                if let Some(at) = now.checked_sub(d) {
+                    self.damping.record(at);
+                }
+                Decision::Healthy
+            }
             Input::RestartedInPlace => {
                 self.tunnel.healed_at = Some(now);
                 Decision::Healthy

@@ -44,6 +44,8 @@ pub struct StackOptions {
     /// A username and password that supervisord's socket requires (and supervisorctl's
     /// section gives).
     pub auth: Option<(&'static str, &'static str)>,
+    /// The handler's preferred region (`region` in its config file).
+    pub region: Option<&'static str>,
 }
 
 impl Default for StackOptions {
@@ -56,6 +58,7 @@ impl Default for StackOptions {
             supervisorctl: "supervisorctl".into(),
             via: "auto",
             auth: None,
+            region: None,
         }
     }
 }
@@ -315,8 +318,13 @@ exec {stunnel} "$conf"
                 )
             })
             .collect();
+        let region = self
+            .options
+            .region
+            .map(|r| format!("region = \"{r}\"\n"))
+            .unwrap_or_default();
         let config = format!(
-            "state_dir = \"{d}/state\"\n\
+            "{region}state_dir = \"{d}/state\"\n\
              {regions}\n\
              [env_file]\n\
              path = \"{env}\"\n\n\
