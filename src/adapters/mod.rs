@@ -1,7 +1,7 @@
 //! The edges: each module does one kind of I/O. Fresh HTTP(S) connections and their
 //! classified errors, the probe of the active region, the standby checks, the throughput
 //! gate's download, the env file, supervisorctl, and the state directory (restart marker, pin,
-//! pause).
+//! pause); the X.509 expiry of what a TLS server showed.
 
 pub mod checks;
 pub mod envfile;
@@ -15,3 +15,4 @@ pub mod state;
 #[cfg(test)]
 mod test_http;
 pub mod throughput;
+pub mod x509;

@@ -48,6 +48,8 @@ const ATTEMPTS: u32 = 6;
 pub fn entry(record: &Record, service: &str, hostname: &str) -> Value {
     let mut v = record.to_value();
     if let Value::Object(map) = &mut v {
+        let pairs: Vec<(String, Value)> = map.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        map.extend(crate::report::logging::standard_attributes(&pairs));
         map.insert("ddsource".into(), "failover-handler".into());
         map.insert("service".into(), service.into());
         map.insert("hostname".into(), hostname.into());

@@ -10,6 +10,18 @@ use serde_json::{Map, Value};
 use crate::config::human;
 use crate::report::journal::{Level, Record, timestamp};
 
+/// The version of every JSON document the handler writes for machines: `/status`, `/history`,
+/// `status --json` and the journal records (each carries it as `format_version`; the shapes
+/// are in docs/schemas/). It grows when a field changes meaning or goes away; added fields do
+/// not change it.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// [`FORMAT_VERSION`], for serde defaults: what was written before the field existed is
+/// version 1.
+pub fn format_version() -> u32 {
+    FORMAT_VERSION
+}
+
 /// Whole milliseconds, as every `*_ms` field carries them.
 pub fn ms(d: Duration) -> u64 {
     d.as_millis().min(u128::from(u64::MAX)) as u64
@@ -144,6 +156,13 @@ pub enum Event {
         region: String,
         reason: &'static str,
     },
+    /// The certificate chain the probe saw runs out within two weeks (`left`: zero when it
+    /// already has). Said at most once a day.
+    CertExpiring {
+        at: Place,
+        not_after: SystemTime,
+        left: Duration,
+    },
 }
 
 impl Event {
@@ -169,6 +188,7 @@ impl Event {
             Event::Resumed { expired: true } => "pause_ended",
             Event::Pinned { .. } => "pinned",
             Event::Unpinned { .. } => "unpinned",
+            Event::CertExpiring { .. } => "cert_expiring",
         }
     }
 
@@ -178,7 +198,8 @@ impl Event {
             | Event::Failover { .. }
             | Event::FailoverHeld { .. }
             | Event::RestartInterrupted { .. }
-            | Event::RestartResumed { .. } => Level::Warn,
+            | Event::RestartResumed { .. }
+            | Event::CertExpiring { .. } => Level::Warn,
             Event::Switch { reason, .. } if *reason == SwitchReason::Outage => Level::Warn,
             Event::RestartGaveUp { .. } => Level::Error,
             _ => Level::Info,
@@ -302,6 +323,15 @@ impl Event {
             Event::Unpinned { region, reason } => {
                 f.put("region", region.as_str());
                 f.put("reason", *reason);
+            }
+            Event::CertExpiring {
+                at,
+                not_after,
+                left,
+            } => {
+                f.place("", at);
+                f.put("not_after", timestamp(*not_after));
+                f.put("expires_in_s", left.as_secs());
             }
         }
         f.0

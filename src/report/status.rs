@@ -281,6 +281,7 @@ pub async fn run(config: &Config, json: bool) -> Result<ExitCode> {
     if let Some((snapshot, source)) = live_view(config).await {
         if json {
             let v = serde_json::json!({
+                "format_version": crate::report::event::FORMAT_VERSION,
                 "region": snapshot.active.region,
                 "cloud": snapshot.active.cloud,
                 "env_file": env_path,
@@ -304,6 +305,7 @@ pub async fn run(config: &Config, json: bool) -> Result<ExitCode> {
     };
     if json {
         let v = serde_json::json!({
+            "format_version": crate::report::event::FORMAT_VERSION,
             "region": region,
             "cloud": cloud,
             "env_file": env_path,
