@@ -245,7 +245,8 @@ pub fn classify_hyper(e: &hyper::Error) -> ProbeError {
     }
 }
 
-fn client_config(settings: &TlsSettings) -> Result<Arc<rustls::ClientConfig>, String> {
+/// The rustls configuration for `settings` (ring, HTTP/1.1), also used by the Datadog client.
+pub fn client_config(settings: &TlsSettings) -> Result<Arc<rustls::ClientConfig>, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()

@@ -236,10 +236,28 @@ impl Config {
                     None => Url::parse(&format!("https://http-intake.logs.{site}/api/v2/logs"))
                         .map_err(|e| ConfigError::new("DD_SITE", format!("'{site}': {e}")))?,
                 };
+                let proxy = match env(DD_PROXY_VAR).filter(|p| !p.trim().is_empty()) {
+                    Some(text) => {
+                        let ok = Url::parse(text.trim()).is_ok_and(|u| {
+                            matches!(u.scheme(), "http" | "https" | "socks5") && u.host().is_some()
+                        });
+                        if !ok {
+                            // The value may hold a password: it is not repeated.
+                            return Err(ConfigError::new(
+                                DD_PROXY_VAR,
+                                "is not an http(s) proxy URL".to_string(),
+                            ));
+                        }
+                        Some(Secret::new(text.trim()))
+                    }
+                    None => None,
+                };
                 Some(DatadogSettings {
                     api_key: Secret::new(key.trim()),
                     site,
                     url,
+                    proxy,
+                    no_proxy: env("DD_PROXY_NO_PROXY").filter(|p| !p.trim().is_empty()),
                 })
             }
         };
