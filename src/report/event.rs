@@ -10,18 +10,6 @@ use serde_json::{Map, Value};
 use crate::config::human;
 use crate::report::journal::{Level, Record, timestamp};
 
-/// The version of every JSON document the handler writes for machines: `/status`, `/history`,
-/// `status --json` and the journal records (each carries it as `format_version`; the shapes
-/// are in docs/schemas/). It grows when a field changes meaning or goes away; added fields do
-/// not change it.
-pub const FORMAT_VERSION: u32 = 1;
-
-/// [`FORMAT_VERSION`], for serde defaults: what was written before the field existed is
-/// version 1.
-pub fn format_version() -> u32 {
-    FORMAT_VERSION
-}
-
 /// Whole milliseconds, as every `*_ms` field carries them.
 pub fn ms(d: Duration) -> u64 {
     d.as_millis().min(u128::from(u64::MAX)) as u64

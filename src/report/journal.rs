@@ -28,6 +28,18 @@ const QUEUE: usize = 1024;
 
 pub use crate::config::timestamp;
 
+/// The version of every JSON document the handler writes for machines: `/status`, `/history`,
+/// `status --json` and the journal records (each carries it as `format_version`; the shapes
+/// are in docs/schemas/). It grows when a field changes meaning or goes away; added fields do
+/// not change it.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// [`FORMAT_VERSION`], for serde defaults: what was written before the field existed is
+/// version 1.
+pub fn format_version() -> u32 {
+    FORMAT_VERSION
+}
+
 /// The level of a decision, as the log lines name them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
@@ -54,7 +66,7 @@ pub struct Record {
     pub event: String,
     pub message: String,
     /// The version of the record's shape (docs/schemas/journal-record.json).
-    #[serde(default = "crate::report::event::format_version")]
+    #[serde(default = "format_version")]
     pub format_version: u32,
     #[serde(flatten)]
     pub fields: Map<String, Value>,
@@ -67,7 +79,7 @@ impl Record {
             level: level.as_str().to_string(),
             event: event.to_string(),
             message: message.into(),
-            format_version: crate::report::event::FORMAT_VERSION,
+            format_version: FORMAT_VERSION,
             fields: Map::new(),
         }
     }

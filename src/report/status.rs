@@ -281,7 +281,7 @@ pub async fn run(config: &Config, json: bool) -> Result<ExitCode> {
     if let Some((snapshot, source)) = live_view(config).await {
         if json {
             let v = serde_json::json!({
-                "format_version": crate::report::event::FORMAT_VERSION,
+                "format_version": crate::report::journal::FORMAT_VERSION,
                 "region": snapshot.active.region,
                 "cloud": snapshot.active.cloud,
                 "env_file": env_path,
@@ -305,7 +305,7 @@ pub async fn run(config: &Config, json: bool) -> Result<ExitCode> {
     };
     if json {
         let v = serde_json::json!({
-            "format_version": crate::report::event::FORMAT_VERSION,
+            "format_version": crate::report::journal::FORMAT_VERSION,
             "region": region,
             "cloud": cloud,
             "env_file": env_path,

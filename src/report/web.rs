@@ -77,7 +77,7 @@ struct History<'a> {
 async fn history(State(app): State<App>) -> Response {
     let p = app.current();
     let body = History {
-        format_version: crate::report::event::FORMAT_VERSION,
+        format_version: crate::report::journal::FORMAT_VERSION,
         count: p.history.len(),
         decisions: &p.history,
     };
