@@ -445,4 +445,59 @@ mod tests {
         assert!(seen.iter().all(|(_, _, k)| k == "k-123"));
         assert_eq!(dropped.get(), 0);
     }
+
+    #[tokio::test]
+    async fn a_refused_entry_is_dropped_alone_and_the_rest_arrive_in_order() {
+        use axum::http::StatusCode;
+        let accepted = Arc::new(Mutex::new(Vec::<i64>::new()));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/api/v2/logs", listener.local_addr().unwrap());
+        let a2 = accepted.clone();
+        let app = axum::Router::new().route(
+            "/api/v2/logs",
+            axum::routing::post(move |body: axum::body::Bytes| {
+                let accepted = a2.clone();
+                async move {
+                    let mut text = String::new();
+                    GzDecoder::new(&body[..]).read_to_string(&mut text).unwrap();
+                    let v: Vec<Value> = serde_json::from_str(&text).unwrap();
+                    if v.iter().any(|e| e["bad"] == true) {
+                        return StatusCode::BAD_REQUEST;
+                    }
+                    let mut seen = accepted.lock().unwrap();
+                    seen.extend(v.iter().map(|e| e["n"].as_i64().unwrap()));
+                    StatusCode::ACCEPTED
+                }
+            }),
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let settings = DatadogSettings {
+            api_key: crate::config::Secret::new("k"),
+            site: "datadoghq.com".into(),
+            url: url::Url::parse(&url).unwrap(),
+            proxy: None,
+            no_proxy: None,
+        };
+        let dropped = Counter::default();
+        let (dd, shipper) = channel(&settings, None, dropped.clone(), Gauge::default()).unwrap();
+        for n in 0..7 {
+            dd.push(&serde_json::json!({ "n": n, "bad": n == 4 }));
+        }
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(
+            shipper
+                .with_timings(Duration::from_millis(20), Duration::from_millis(20))
+                .run(cancel.clone()),
+        );
+        for _ in 0..200 {
+            if accepted.lock().unwrap().len() >= 6 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        cancel.cancel();
+        task.await.unwrap();
+        assert_eq!(*accepted.lock().unwrap(), [0, 1, 2, 3, 5, 6]);
+        assert_eq!(dropped.get(), 1);
+    }
 }

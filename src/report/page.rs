@@ -453,4 +453,34 @@ mod tests {
         assert!(!html.contains("src="), "no external script or image");
         assert!(!html.contains("<link"), "no external stylesheet");
     }
+
+    #[test]
+    fn the_page_polls_status_and_carries_a_hidden_stale_banner() {
+        let regions = crate::kernel::region::parse_failover_list(
+            crate::kernel::region::DEFAULT_FAILOVER_LIST,
+        )
+        .unwrap();
+        let w = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let v = View::new(&regions, Duration::from_secs(240), w);
+        let meta = Meta {
+            service: "svc</script>".into(),
+            pid: 1,
+            started_at: w,
+            dry_run: false,
+            fresh_for: Duration::from_secs(5),
+        };
+        let snapshot = v.snapshot(&meta, w);
+        let html = render(&snapshot, &[]);
+        assert!(html.contains(
+            "<div class=\"stale-banner\" id=\"stale\" role=\"alert\" hidden></div><main"
+        ));
+        assert!(html.contains("fetch('/status'"));
+        assert!(html.contains(&format!("seen=\"{}\"", snapshot.updated_at)));
+        assert!(html.contains("const P=3000,S=P*3/2"));
+        assert_eq!(
+            html.matches("</script>").count(),
+            1,
+            "the script cannot be closed early"
+        );
+    }
 }
