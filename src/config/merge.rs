@@ -462,6 +462,33 @@ mod tests {
     }
 
     #[test]
+    fn the_datadog_agents_proxy_variable_is_read_and_never_repeated() {
+        static PROXY: &[(&str, &str)] = &[
+            ("DD_API_KEY", "k"),
+            ("DD_PROXY_HTTPS", "http://user:s3cret@proxy.example:3128"),
+            ("DD_PROXY_NO_PROXY", "a.example b.example"),
+            ("CONNECTION_KEEPALIVE_ORG_ID", "o"),
+            ("CONNECTION_KEEPALIVE_TXN_ID", "t"),
+        ];
+        let dd = build(&[], PROXY).unwrap().datadog.unwrap();
+        assert_eq!(
+            dd.proxy.as_ref().map(Secret::expose),
+            Some("http://user:s3cret@proxy.example:3128")
+        );
+        assert!(!format!("{dd:?}").contains("s3cret"));
+        assert_eq!(dd.no_proxy.as_deref(), Some("a.example b.example"));
+        static BAD: &[(&str, &str)] = &[
+            ("DD_API_KEY", "k"),
+            ("DD_PROXY_HTTPS", "s3cret proxy"),
+            ("CONNECTION_KEEPALIVE_ORG_ID", "o"),
+            ("CONNECTION_KEEPALIVE_TXN_ID", "t"),
+        ];
+        let e = build(&[], BAD).unwrap_err();
+        assert_eq!(e.origin, DD_PROXY_VAR);
+        assert!(!e.to_string().contains("s3cret"), "{e}");
+    }
+
+    #[test]
     fn missing_ids_only_matter_to_commands_that_probe() {
         let c = build(&[], &[("CONNECTION_KEEPALIVE_ORG_ID", "org1")]).unwrap();
         let e = c.probe.missing_id.unwrap();
