@@ -1109,3 +1109,155 @@ fn the_status_page_warns_within_two_intervals_when_the_daemon_stops_answering() 
     drop(browser);
     d.finish();
 }
+
+/// A TLS server on 127.0.0.1 that answers every request with 200, presenting `cert`.
+fn tls_ok_server(cert: &rcgen::Certificate, key: &rcgen::KeyPair) -> u16 {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
+        )
+        .unwrap();
+    let config = Arc::new(config);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(tcp) = conn else { continue };
+            let config = config.clone();
+            std::thread::spawn(move || {
+                let conn = rustls::ServerConnection::new(config).unwrap();
+                let mut reader = BufReader::new(rustls::StreamOwned::new(conn, tcp));
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                    line.clear();
+                }
+                let s = reader.get_mut();
+                let _ = s.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+                );
+                let _ = s.flush();
+                s.conn.send_close_notify();
+                let _ = s.flush();
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn a_certificate_expiring_within_two_weeks_is_warned_once_and_exported() {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let not_after = now - now % 86_400 + 5 * 86_400;
+    let mut params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
+    params.not_after = rcgen::date_time_ymd(1970, 1, 1) + Duration::from_secs(not_after);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let port = tls_ok_server(&cert, &key);
+
+    let dir = TestDir::new();
+    dir.write_env(&env_for("NAM"));
+    let pem = dir.write_file("expiring.pem", &cert.pem());
+    let d = Cmd::new(&dir)
+        .flag("--probe-url", &format!("https://127.0.0.1:{port}/health"))
+        .flag("--ca-cert", pem.to_str().unwrap())
+        .flag("--metrics-addr", "127.0.0.1:0")
+        .spawn_daemon();
+    let addr = listening(&d);
+    let warned = d.wait_for_event("cert_expiring", WAIT);
+    assert_eq!(warned["level"], "WARN", "{warned}");
+    assert_eq!(warned["region"], "NAM", "{warned}");
+    let left = warned["expires_in_s"].as_u64().unwrap();
+    assert!((4 * 86_400..=5 * 86_400).contains(&left), "{warned}");
+    let message = warned["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(
+            "The certificate chain the probe of region NAM (cloud.nam.ext.com) sees expires at "
+        ) && (message.contains(" (in 4days ") || message.contains(" (in 5days")),
+        "{message}"
+    );
+    wait_until(WAIT, "more probes", || {
+        let m = scrape(&addr);
+        sample(
+            &m,
+            "failover_handler_probe_duration_seconds_count{region=\"NAM\"}",
+        )
+        .is_some_and(|n| n >= 10.0)
+    });
+    let m = scrape(&addr);
+    assert_eq!(
+        must_sample(&m, "probe_ssl_earliest_cert_expiry{region=\"NAM\"}"),
+        not_after as f64
+    );
+    assert_eq!(
+        d.events("cert_expiring").len(),
+        1,
+        "said once a day at most"
+    );
+    let mut d = d;
+    d.terminate();
+    let journal = std::fs::read_to_string(dir.state_dir().join("journal.jsonl")).unwrap();
+    assert_eq!(journal.matches("\"event\":\"cert_expiring\"").count(), 1);
+    d.assert_log_contract();
+}
+
+#[test]
+fn decisions_spooled_while_the_intake_is_away_are_sent_first_after_a_restart() {
+    let intake = IntakeStandIn::start(Answer::Unavailable, None);
+    let dir = TestDir::new();
+    dir.write_env(&env_for("NAM"));
+    let tunnel = FakeTunnel::start(&dir);
+    let url = format!("http://127.0.0.1:{}/api/v2/logs", intake.port);
+    let spool = dir.state_dir().join("datadog-spool.jsonl");
+    let mut first = shipping(&dir, &tunnel, &url).spawn_daemon();
+    wait_until(WAIT, "the spool on disk", || spool.exists());
+    first.terminate();
+    let kept = std::fs::read_to_string(&spool).unwrap();
+    assert!(
+        kept.contains("\"event\":\"daemon_started\"")
+            && kept.contains("\"event\":\"daemon_stopped\""),
+        "{kept}"
+    );
+    assert_eq!(intake.accepted(), Vec::<Value>::new());
+
+    intake.set(Answer::Accept);
+    let mut second = shipping(&dir, &tunnel, &url).spawn_daemon();
+    second.wait_for_event("datadog_spool_found", WAIT);
+    wait_until(WAIT, "both runs at the intake", || {
+        intake
+            .accepted()
+            .iter()
+            .filter(|e| e["event"] == "daemon_started")
+            .count()
+            == 2
+    });
+    wait_until(WAIT, "the spool emptied", || !spool.exists());
+    second.terminate();
+    wait_until(WAIT, "the second stop at the intake", || {
+        intake
+            .accepted()
+            .iter()
+            .filter(|e| e["event"] == "daemon_stopped")
+            .count()
+            == 2
+    });
+    let journal: Vec<Value> = std::fs::read_to_string(dir.state_dir().join("journal.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let want: Vec<_> = journal.iter().map(key_of).collect();
+    let have: Vec<_> = intake.accepted().iter().map(key_of).collect();
+    assert_eq!(
+        have, want,
+        "the intake's decisions differ from the journal's"
+    );
+    second.assert_log_contract();
+}
