@@ -35,6 +35,8 @@ pub struct TlsSettings {
 pub struct Counters {
     sent: AtomicU64,
     received: AtomicU64,
+    /// The earliest `notAfter` (Unix seconds) of the last TLS chain seen; 0 for none.
+    not_after: std::sync::atomic::AtomicI64,
 }
 
 impl Counters {
@@ -44,6 +46,11 @@ impl Counters {
             self.sent.swap(0, Ordering::Relaxed),
             self.received.swap(0, Ordering::Relaxed),
         )
+    }
+
+    /// Returns and resets the earliest `notAfter` of the last TLS chain seen (Unix seconds).
+    pub fn take_not_after(&self) -> Option<i64> {
+        Some(self.not_after.swap(0, Ordering::Relaxed)).filter(|t| *t != 0)
     }
 }
 
@@ -133,6 +140,10 @@ impl Connector {
                     .connect(name.clone(), counted)
                     .await
                     .map_err(|e| classify_io(&e, ErrorKind::Tls))?;
+                let chain = stream.get_ref().1.peer_certificates().unwrap_or_default();
+                if let Some(t) = crate::adapters::x509::earliest_not_after(chain) {
+                    self.counters.not_after.store(t, Ordering::Relaxed);
+                }
                 handshake(stream, phase).await
             }
         }
@@ -234,7 +245,8 @@ pub fn classify_hyper(e: &hyper::Error) -> ProbeError {
     }
 }
 
-fn client_config(settings: &TlsSettings) -> Result<Arc<rustls::ClientConfig>, String> {
+/// The rustls configuration for `settings` (ring, HTTP/1.1), also used by the Datadog client.
+pub fn client_config(settings: &TlsSettings) -> Result<Arc<rustls::ClientConfig>, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()

@@ -24,6 +24,60 @@ pub struct ProbeReport {
     pub result: Result<u16, ProbeError>,
     pub bytes_sent: u64,
     pub bytes_received: u64,
+    /// Where the time went, phase by phase (as blackbox_exporter splits an HTTP probe).
+    pub phases: Phases,
+    /// The earliest `notAfter` of the certificate chain the server showed (Unix seconds).
+    pub cert_not_after: Option<i64>,
+}
+
+/// The time of one probe by phase: DNS, TCP connect, TLS handshake, request sent until the
+/// response headers (`processing`), and reading the body (`transfer`).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Phases {
+    pub resolve: Duration,
+    pub connect: Duration,
+    pub tls: Duration,
+    pub processing: Duration,
+    pub transfer: Duration,
+}
+
+impl Phases {
+    /// The phases by their blackbox_exporter names.
+    pub fn named(&self) -> [(&'static str, Duration); 5] {
+        [
+            ("resolve", self.resolve),
+            ("connect", self.connect),
+            ("tls", self.tls),
+            ("processing", self.processing),
+            ("transfer", self.transfer),
+        ]
+    }
+
+    /// From the instants at which each step (named as the connector names them) began,
+    /// and the end of the probe.
+    fn from_marks(marks: &[(&'static str, Instant)], end: Instant) -> Phases {
+        let mut p = Phases::default();
+        for (i, (name, began)) in marks.iter().enumerate() {
+            let until = marks.get(i + 1).map_or(end, |m| m.1);
+            let took = until.saturating_duration_since(*began);
+            let slot = match *name {
+                "resolving" => &mut p.resolve,
+                "connecting" => &mut p.connect,
+                "in the TLS handshake" => &mut p.tls,
+                "reading the body" => &mut p.transfer,
+                _ => &mut p.processing,
+            };
+            *slot += took;
+        }
+        p
+    }
+}
+
+/// The steps of one probe as they happen: the current one (for a timeout's message) and
+/// when each began.
+#[derive(Default)]
+struct Steps {
+    marks: Vec<(&'static str, Instant)>,
 }
 
 impl ProbeReport {
@@ -82,10 +136,10 @@ impl HttpProbe {
         )
     }
 
-    async fn exchange(&self, phase: &std::sync::Mutex<&'static str>) -> Result<u16, ProbeError> {
+    async fn exchange(&self, steps: &std::sync::Mutex<Steps>) -> Result<u16, ProbeError> {
         let set = |p| {
-            if let Ok(mut g) = phase.lock() {
-                *g = p;
+            if let Ok(mut g) = steps.lock() {
+                g.marks.push((p, Instant::now()));
             }
         };
         let mut sender = self.connector.connect(&set).await?;
@@ -134,12 +188,18 @@ impl HttpProbe {
 impl Probe for HttpProbe {
     async fn probe(&self) -> ProbeReport {
         let started = Instant::now();
-        let phase = std::sync::Mutex::new("resolving");
+        let steps = std::sync::Mutex::new(Steps {
+            marks: vec![("resolving", started)],
+        });
         let counters = self.connector.counters();
-        let result = match tokio::time::timeout(self.timeout, self.exchange(&phase)).await {
+        let result = match tokio::time::timeout(self.timeout, self.exchange(&steps)).await {
             Ok(r) => r,
             Err(_) => {
-                let during = phase.lock().map(|g| *g).unwrap_or("probing");
+                let during = steps
+                    .lock()
+                    .ok()
+                    .and_then(|g| g.marks.last().map(|m| m.0))
+                    .unwrap_or("probing");
                 Err(ProbeError::new(
                     ErrorKind::Timeout,
                     format!(
@@ -150,11 +210,18 @@ impl Probe for HttpProbe {
             }
         };
         let (bytes_sent, bytes_received) = counters.take();
+        let end = Instant::now();
+        let phases = steps
+            .lock()
+            .map(|g| Phases::from_marks(&g.marks, end))
+            .unwrap_or_default();
         ProbeReport {
-            latency: started.elapsed(),
+            latency: end.saturating_duration_since(started),
             result: result.map_err(|e| self.local(e)),
             bytes_sent,
             bytes_received,
+            phases,
+            cert_not_after: counters.take_not_after(),
         }
     }
 }
@@ -240,6 +307,10 @@ mod tests {
         let p = probe(&format!("http://127.0.0.1:{port}/health"));
         let ok = p.probe().await;
         assert_eq!(ok.result, Ok(200));
+        let total: Duration = ok.phases.named().iter().map(|(_, d)| *d).sum();
+        assert!(total <= ok.latency && total * 2 >= ok.latency, "{ok:?}");
+        assert_eq!(ok.phases.tls, Duration::ZERO);
+        assert_eq!(ok.cert_not_after, None);
         assert!(ok.bytes_sent > 20 && ok.bytes_received > 20, "{ok:?}");
         let bad = p.probe().await.result.unwrap_err();
         assert_eq!((bad.kind, bad.http_status), (ErrorKind::Status, Some(503)));

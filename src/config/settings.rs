@@ -151,7 +151,15 @@ pub struct DatadogSettings {
     pub site: String,
     /// The v2 log intake of `site`, or `FAILOVER_HANDLER_DD_URL` (a proxy, or a stand-in in tests).
     pub url: Url,
+    /// `DD_PROXY_HTTPS` (the Datadog agent's variable): the proxy for the intake, which may
+    /// carry credentials. Without it, `HTTPS_PROXY`/`NO_PROXY` apply.
+    pub proxy: Option<Secret>,
+    /// `DD_PROXY_NO_PROXY`: hosts reached without `proxy` (space- or comma-separated).
+    pub no_proxy: Option<String>,
 }
+
+/// The Datadog agent's proxy variable, honoured for the intake.
+pub const DD_PROXY_VAR: &str = "DD_PROXY_HTTPS";
 
 /// Overrides the Datadog intake URL: for a forwarding proxy, or a stand-in in tests.
 pub const DD_URL_VAR: &str = "FAILOVER_HANDLER_DD_URL";

@@ -377,6 +377,8 @@ mod tests {
                 },
                 bytes_sent: 0,
                 bytes_received: 0,
+                phases: Default::default(),
+                cert_not_after: None,
             }
         }
     }

@@ -153,6 +153,13 @@ pub enum Event {
         region: String,
         reason: &'static str,
     },
+    /// The certificate chain the probe saw runs out within two weeks (`left`: zero when it
+    /// already has). Said at most once a day.
+    CertExpiring {
+        at: Place,
+        not_after: SystemTime,
+        left: Duration,
+    },
 }
 
 impl Event {
@@ -179,6 +186,7 @@ impl Event {
             Event::Resumed { expired: true } => "pause_ended",
             Event::Pinned { .. } => "pinned",
             Event::Unpinned { .. } => "unpinned",
+            Event::CertExpiring { .. } => "cert_expiring",
         }
     }
 
@@ -189,7 +197,8 @@ impl Event {
             | Event::TunnelRestart { .. }
             | Event::FailoverHeld { .. }
             | Event::RestartInterrupted { .. }
-            | Event::RestartResumed { .. } => Level::Warn,
+            | Event::RestartResumed { .. }
+            | Event::CertExpiring { .. } => Level::Warn,
             Event::Switch { reason, .. } if *reason == SwitchReason::Outage => Level::Warn,
             Event::RestartGaveUp { .. } => Level::Error,
             _ => Level::Info,
@@ -328,6 +337,15 @@ impl Event {
             Event::Unpinned { region, reason } => {
                 f.put("region", region.as_str());
                 f.put("reason", *reason);
+            }
+            Event::CertExpiring {
+                at,
+                not_after,
+                left,
+            } => {
+                f.place("", at);
+                f.put("not_after", timestamp(*not_after));
+                f.put("expires_in_s", left.as_secs());
             }
         }
         f.0

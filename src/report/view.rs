@@ -19,6 +19,9 @@ pub const LATENCY_POINTS: usize = 60;
 /// The published live state, as JSON.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
+    /// The version of this document's shape (docs/schemas/status.json).
+    #[serde(default = "crate::report::journal::format_version")]
+    pub format_version: u32,
     pub service: String,
     pub version: String,
     pub pid: u32,
@@ -304,6 +307,7 @@ impl View {
     pub fn snapshot(&self, meta: &Meta, wall: SystemTime) -> Snapshot {
         let active = &self.regions[self.active.min(self.regions.len().saturating_sub(1))];
         Snapshot {
+            format_version: crate::report::journal::FORMAT_VERSION,
             service: meta.service.clone(),
             version: env!("CARGO_PKG_VERSION").to_string(),
             pid: meta.pid,

@@ -167,6 +167,27 @@ impl Event {
                 "The pin of a manual switch was removed: automatic failback may apply again"
                     .to_string()
             }
+            Event::CertExpiring {
+                at,
+                not_after,
+                left,
+            } => format!(
+                "The certificate chain the probe of region {} ({}) sees expires at {} ({}): renew it before the probe fails",
+                at.region,
+                at.cloud,
+                crate::config::timestamp(*not_after),
+                if left.is_zero() {
+                    "already expired".to_string()
+                } else {
+                    format!(
+                        "in {}",
+                        crate::config::human(
+                            std::time::Duration::from_secs(left.as_secs() / 3600 * 3600)
+                                .max(std::time::Duration::from_secs(1))
+                        )
+                    )
+                }
+            ),
         }
     }
 }

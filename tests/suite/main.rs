@@ -25,6 +25,7 @@ mod examples;
 mod faults;
 mod handler_restart;
 mod harness;
+mod observability;
 mod observe;
 mod package;
 mod regions;
