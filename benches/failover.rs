@@ -1,7 +1,9 @@
 //! `cargo bench --bench failover`: what the handler costs and adds, printed as Markdown tables.
 //!
 //! - failover time minus (threshold + interval) per kind of outage: the overhead we add;
-//! - the restart sequence with a real supervisord and three programs, and its processes;
+//! - the restart sequence with a real supervisord and three programs, through XML-RPC and
+//!   through supervisorctl, and its processes; beside it, the floor: the same six XML-RPC
+//!   calls made by a minimal client (raw HTTP on the unix socket) in the same run;
 //! - the daemon's memory after 1,000 probes and its CPU time per probe;
 //! - bytes on the wire per probe.
 //!
@@ -17,7 +19,10 @@ use common::{Cmd, FakeTunnel, Mode, Stack, StackOptions, TestDir, env_for, times
 use failover_handler::adapters::net::TlsSettings;
 use failover_handler::adapters::probe::{HttpProbe, Probe};
 use std::fs;
+use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -141,8 +146,75 @@ struct Switch {
     direct_children: bool,
 }
 
-/// Switches by hand `n` times on a real supervisord (`None` when it is not installed).
-fn restart_trials(startsecs: u32, n: usize) -> Option<Vec<Switch>> {
+/// One XML-RPC call made the plainest way: a fresh connection to the unix socket, the request
+/// written whole, the answer read to its Content-Length.
+fn raw_call(sock: &Path, method: &str, program: &str) {
+    let body = format!(
+        "<?xml version=\"1.0\"?>\n<methodCall><methodName>{method}</methodName><params>\
+         <param><value><string>{program}</string></value></param>\
+         <param><value><boolean>1</boolean></value></param></params></methodCall>\n"
+    );
+    let mut s = UnixStream::connect(sock).unwrap();
+    write!(
+        s,
+        "POST /RPC2 HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = s.read(&mut buf).unwrap();
+        assert!(
+            n > 0,
+            "supervisord closed early: {}",
+            String::from_utf8_lossy(&got)
+        );
+        got.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&got);
+        let Some(head_end) = text.find("\r\n\r\n") else {
+            continue;
+        };
+        let len: usize = text[..head_end]
+            .lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-length:")
+                    .map(|v| v.trim().parse().unwrap())
+            })
+            .unwrap();
+        if got.len() >= head_end + 4 + len {
+            assert!(text.contains("<boolean>1</boolean>"), "{text}");
+            return;
+        }
+    }
+}
+
+/// The six calls of a restart through `raw_call`: the floor of any XML-RPC client (ms).
+fn floor_restart(stack: &Stack) -> f64 {
+    let sock = stack.dir.path().join("supervisor.sock");
+    let programs = ["app:application", "app:cloud-client", "app:stunnel"];
+    let started = Instant::now();
+    for p in programs {
+        raw_call(&sock, "supervisor.stopProcess", p);
+    }
+    for p in programs.iter().rev() {
+        raw_call(&sock, "supervisor.startProcess", p);
+    }
+    let took = started.elapsed().as_secs_f64() * 1000.0;
+    stack.wait_tunnel_listening();
+    took
+}
+
+/// Switches by hand `n` times on a real supervisord restarting `via` (`None` when it is not
+/// installed); with `floor`, each switch is followed by a restart through `floor_restart`, so
+/// that both see the same load.
+fn restart_trials(
+    startsecs: u32,
+    via: &'static str,
+    n: usize,
+    floor: bool,
+) -> Option<(Vec<Switch>, Vec<f64>)> {
     let counter = tempfile::tempdir().unwrap();
     let calls = counter.path().join("calls");
     let wrapper = counter.path().join("supervisorctl");
@@ -158,6 +230,7 @@ fn restart_trials(startsecs: u32, n: usize) -> Option<Vec<Switch>> {
     let stack = Stack::start(StackOptions {
         startsecs,
         supervisorctl: wrapper.display().to_string(),
+        via,
         ..StackOptions::default()
     })?;
     let supervisord_pid: u32 = fs::read_to_string(stack.dir.path().join("supervisord.pid"))
@@ -172,6 +245,7 @@ fn restart_trials(startsecs: u32, n: usize) -> Option<Vec<Switch>> {
     };
     let mut region = "NAM";
     let mut out = Vec::new();
+    let mut floors = Vec::new();
     for _ in 0..n {
         region = next(region);
         let (calls_before, starts_before) = (count(), stack.starts().len());
@@ -190,6 +264,11 @@ fn restart_trials(startsecs: u32, n: usize) -> Option<Vec<Switch>> {
             .and_then(|s| s.split(' ').next())
             .and_then(|s| s.parse().ok())
             .unwrap();
+        // A program records its start just after supervisord spawns it: a restart through
+        // XML-RPC can be over before the last one has.
+        wait_until("the programs to record their start", || {
+            stack.starts().len() >= starts_before + 3
+        });
         let starts = stack.starts();
         let direct = starts[starts_before..].iter().all(|s| {
             let stat = fs::read_to_string(format!("/proc/{}/stat", s.pid)).unwrap_or_default();
@@ -204,30 +283,56 @@ fn restart_trials(startsecs: u32, n: usize) -> Option<Vec<Switch>> {
             direct_children: direct,
         });
         stack.wait_tunnel_listening();
+        if floor {
+            let before = stack.starts().len();
+            floors.push(floor_restart(&stack));
+            wait_until("the programs to record their start", || {
+                stack.starts().len() >= before + 3
+            });
+        }
     }
-    Some(out)
+    Some((out, floors))
 }
 
 fn section_restart(n: usize) {
     println!(
         "### Restart sequence on a real supervisord\n\n`failover-handler switch` on a supervisord of its own with stunnel, \
          a cloud-client and an application (each `bash -c '. env && exec …'`); {n} switches per row. \
-         *restart*: the 6 supervisorctl calls as the handler times them; *switch*: the whole command, \
+         *restart*: the 6 stop/start calls as the handler times them; *switch*: the whole command, \
          from its start to its exit. Processes: one per supervisorctl call (counted by a wrapper that execs it) \
          plus one per program started (recorded by each program; each is a direct child of supervisord: \
-         `bash` execs the program in place).\n"
+         `bash` execs the program in place). *XML-RPC* is `restart.via = \"xmlrpc\"` (what `auto` takes \
+         with a plain supervisorctl); *supervisorctl* is `restart.via = \"supervisorctl\"`.\n"
     );
     println!(
-        "| supervisord `startsecs` | restart median | restart max | switch median | switch max | processes spawned per restart |"
+        "| path | supervisord `startsecs` | restart median | restart max | switch median | switch max | processes spawned per restart |"
     );
-    println!("|---|---:|---:|---:|---:|---|");
-    for startsecs in [0, 1] {
-        let Some(results) = restart_trials(startsecs, n) else {
-            println!("| {startsecs} | skipped: supervisord or stunnel is not installed | | | | |");
+    println!("|---|---|---:|---:|---:|---:|---|");
+    let mut floors = Vec::new();
+    let mut xmlrpc_restart = Vec::new();
+    for (via, startsecs) in [
+        ("xmlrpc", 0),
+        ("supervisorctl", 0),
+        ("xmlrpc", 1),
+        ("supervisorctl", 1),
+    ] {
+        let label = if via == "xmlrpc" {
+            "XML-RPC"
+        } else {
+            "supervisorctl"
+        };
+        let Some((results, floor)) = restart_trials(startsecs, via, n, via == "xmlrpc") else {
+            println!(
+                "| {label} | {startsecs} | skipped: supervisord or stunnel is not installed | | | | |"
+            );
             continue;
         };
         let (rmed, rmax) = median_max(results.iter().map(|r| r.restart_ms).collect());
         let (wmed, wmax) = median_max(results.iter().map(|r| r.wall_ms).collect());
+        if via == "xmlrpc" {
+            floors.push((startsecs, median_max(floor)));
+            xmlrpc_restart.push((startsecs, rmed));
+        }
         let procs: Vec<String> = results
             .iter()
             .map(|r| format!("{}", r.supervisorctl_processes + r.program_processes))
@@ -238,7 +343,7 @@ fn section_restart(n: usize) {
         );
         let direct = results.iter().all(|r| r.direct_children);
         println!(
-            "| {startsecs}{} | {rmed:.0} ms | {rmax:.0} ms | {wmed:.0} ms | {wmax:.0} ms | {} ({ctl} supervisorctl + {programs} programs{}) |",
+            "| {label} | {startsecs}{} | {rmed:.0} ms | {rmax:.0} ms | {wmed:.0} ms | {wmax:.0} ms | {} ({ctl} supervisorctl + {programs} programs{}) |",
             if startsecs == 1 { " (default)" } else { "" },
             if procs.iter().all(|p| *p == procs[0]) {
                 procs[0].clone()
@@ -250,6 +355,25 @@ fn section_restart(n: usize) {
             } else {
                 "; some not direct children"
             }
+        );
+    }
+    println!();
+    if floors.is_empty() {
+        return;
+    }
+    println!(
+        "The floor: the same six calls (`stopProcess` ×3, `startProcess` ×3, wait = true) made by a minimal \
+         client in this process (a fresh unix-socket connection per call, the request written whole, the \
+         answer read to its length) on the same supervisord, one right after each XML-RPC switch above.\n"
+    );
+    println!(
+        "| supervisord `startsecs` | floor median | floor max | handler's XML-RPC restart median | ratio |"
+    );
+    println!("|---|---:|---:|---:|---:|");
+    for ((startsecs, (fmed, fmax)), (_, rmed)) in floors.iter().zip(&xmlrpc_restart) {
+        println!(
+            "| {startsecs} | {fmed:.1} ms | {fmax:.1} ms | {rmed:.0} ms | {:.2}× |",
+            rmed / fmed
         );
     }
     println!();

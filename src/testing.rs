@@ -44,6 +44,8 @@ pub fn report(failure: Option<ErrorKind>) -> ProbeReport {
         },
         bytes_sent: 0,
         bytes_received: 0,
+        phases: Default::default(),
+        cert_not_after: None,
     }
 }
 

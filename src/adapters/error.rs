@@ -10,6 +10,8 @@ pub enum ErrorKind {
     Status,
     Timeout,
     Refused,
+    /// A connection refused by a loopback address: the local tunnel is down, not the cloud.
+    TunnelDown,
     Reset,
     Tls,
     Dns,
@@ -18,10 +20,11 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 8] = [
+    pub const ALL: [ErrorKind; 9] = [
         ErrorKind::Status,
         ErrorKind::Timeout,
         ErrorKind::Refused,
+        ErrorKind::TunnelDown,
         ErrorKind::Reset,
         ErrorKind::Tls,
         ErrorKind::Dns,
@@ -34,6 +37,7 @@ impl ErrorKind {
             ErrorKind::Status => "status",
             ErrorKind::Timeout => "timeout",
             ErrorKind::Refused => "refused",
+            ErrorKind::TunnelDown => "tunnel_down",
             ErrorKind::Reset => "reset",
             ErrorKind::Tls => "tls",
             ErrorKind::Dns => "dns",

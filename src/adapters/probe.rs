@@ -2,15 +2,18 @@
 //! failure classified (status, timeout, refused, reset, tls, dns, protocol, io) because the
 //! logs, the metrics and the policy all need to know which it was.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http_body_util::BodyExt;
+use rustls::pki_types::ServerName;
 use tokio::time::Instant;
 use url::Url;
 
 pub use crate::adapters::error::{ErrorKind, ProbeError};
 use crate::adapters::net::{Connector, TlsSettings};
+use crate::config::TLS_NAME_CLOUD as CLOUD;
+use crate::kernel::region::Region;
 
 /// Past this many body bytes the probe stops reading: a 200 with headers is the answer, and
 /// the body is never buffered.
@@ -24,6 +27,60 @@ pub struct ProbeReport {
     pub result: Result<u16, ProbeError>,
     pub bytes_sent: u64,
     pub bytes_received: u64,
+    /// Where the time went, phase by phase (as blackbox_exporter splits an HTTP probe).
+    pub phases: Phases,
+    /// The earliest `notAfter` of the certificate chain the server showed (Unix seconds).
+    pub cert_not_after: Option<i64>,
+}
+
+/// The time of one probe by phase: DNS, TCP connect, TLS handshake, request sent until the
+/// response headers (`processing`), and reading the body (`transfer`).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Phases {
+    pub resolve: Duration,
+    pub connect: Duration,
+    pub tls: Duration,
+    pub processing: Duration,
+    pub transfer: Duration,
+}
+
+impl Phases {
+    /// The phases by their blackbox_exporter names.
+    pub fn named(&self) -> [(&'static str, Duration); 5] {
+        [
+            ("resolve", self.resolve),
+            ("connect", self.connect),
+            ("tls", self.tls),
+            ("processing", self.processing),
+            ("transfer", self.transfer),
+        ]
+    }
+
+    /// From the instants at which each step (named as the connector names them) began,
+    /// and the end of the probe.
+    fn from_marks(marks: &[(&'static str, Instant)], end: Instant) -> Phases {
+        let mut p = Phases::default();
+        for (i, (name, began)) in marks.iter().enumerate() {
+            let until = marks.get(i + 1).map_or(end, |m| m.1);
+            let took = until.saturating_duration_since(*began);
+            let slot = match *name {
+                "resolving" => &mut p.resolve,
+                "connecting" => &mut p.connect,
+                "in the TLS handshake" => &mut p.tls,
+                "reading the body" => &mut p.transfer,
+                _ => &mut p.processing,
+            };
+            *slot += took;
+        }
+        p
+    }
+}
+
+/// The steps of one probe as they happen: the current one (for a timeout's message) and
+/// when each began.
+#[derive(Default)]
+struct Steps {
+    marks: Vec<(&'static str, Instant)>,
 }
 
 impl ProbeReport {
@@ -35,6 +92,11 @@ impl ProbeReport {
 /// The seam between the daemon and the network: one real implementation, fakes in tests.
 pub trait Probe {
     fn probe(&self) -> impl std::future::Future<Output = ProbeReport> + Send;
+
+    /// Tells the probe which region is active, for what depends on it: the TLS server name
+    /// `{cloud}` of `--tls-server-name`. The daemon calls it before every `probe()` (cheap:
+    /// no I/O); probes that do not care, such as fakes, ignore it.
+    fn set_region(&self, _region: &Region) {}
 }
 
 /// Probes one HTTP(S) URL; 200 is healthy, anything else a failure.
@@ -44,6 +106,17 @@ pub struct HttpProbe {
     connector: Connector,
     headers: Arc<Vec<(http::HeaderName, http::HeaderValue)>>,
     timeout: Duration,
+    /// The TLS server name; shared by the clones of one probe.
+    name: Arc<TlsName>,
+}
+
+/// `--tls-server-name` and the cloud host that fills its `{cloud}`.
+#[derive(Debug, Default)]
+struct TlsName {
+    /// `{cloud}` not yet filled in; `None`: the URL's host.
+    template: Option<String>,
+    /// The active region's cloud host.
+    cloud: Mutex<Option<String>>,
 }
 
 impl HttpProbe {
@@ -59,6 +132,10 @@ impl HttpProbe {
             connector,
             headers: Arc::new(headers),
             timeout,
+            name: Arc::new(TlsName {
+                template: tls.server_name.clone(),
+                cloud: Mutex::new(None),
+            }),
         })
     }
 
@@ -66,13 +143,72 @@ impl HttpProbe {
         &self.url
     }
 
-    async fn exchange(&self, phase: &std::sync::Mutex<&'static str>) -> Result<u16, ProbeError> {
+    /// A refusal from a loopback address is the local tunnel's, not the cloud's: `tunnel_down`.
+    fn local(&self, e: ProbeError) -> ProbeError {
+        if e.kind != ErrorKind::Refused || !is_loopback(&self.url) {
+            return e;
+        }
+        let port = self.url.port_or_known_default().unwrap_or(443);
+        let host = self.url.host_str().unwrap_or("localhost");
+        ProbeError::new(
+            ErrorKind::TunnelDown,
+            format!(
+                "the local tunnel at {host}:{port} refuses connections ({})",
+                e.detail
+            ),
+        )
+    }
+
+    /// This probe for `region`: a copy whose `{cloud}` is that region's cloud host, whatever
+    /// region the original is later told about.
+    pub fn for_region(&self, region: &Region) -> HttpProbe {
+        let copy = HttpProbe {
+            name: Arc::new(TlsName {
+                template: self.name.template.clone(),
+                cloud: Mutex::new(None),
+            }),
+            ..self.clone()
+        };
+        copy.set_region(region);
+        copy
+    }
+
+    /// The TLS server name to use now: `--tls-server-name` with `{cloud}` filled in, or `None`
+    /// for the URL's host.
+    fn tls_name(&self) -> Result<Option<ServerName<'static>>, ProbeError> {
+        let Some(template) = &self.name.template else {
+            return Ok(None);
+        };
+        let name = if template.contains(CLOUD) {
+            let cloud = self.name.cloud.lock().ok().and_then(|c| c.clone());
+            let Some(cloud) = cloud else {
+                return Err(ProbeError::new(
+                    ErrorKind::Tls,
+                    format!(
+                        "--tls-server-name '{template}' needs the active region's cloud, and none is known"
+                    ),
+                ));
+            };
+            template.replace(CLOUD, &cloud)
+        } else {
+            template.clone()
+        };
+        ServerName::try_from(name.clone()).map(Some).map_err(|e| {
+            ProbeError::new(
+                ErrorKind::Tls,
+                format!("'{name}' is not a TLS server name: {e}"),
+            )
+        })
+    }
+
+    async fn exchange(&self, steps: &std::sync::Mutex<Steps>) -> Result<u16, ProbeError> {
         let set = |p| {
-            if let Ok(mut g) = phase.lock() {
-                *g = p;
+            if let Ok(mut g) = steps.lock() {
+                g.marks.push((p, Instant::now()));
             }
         };
-        let mut sender = self.connector.connect(&set).await?;
+        let name = self.tls_name()?;
+        let mut sender = self.connector.connect_as(name, &set).await?;
         set("waiting for the response");
         let mut req = http::Request::get(self.connector.path_and_query(&self.url))
             .header(http::header::HOST, self.connector.host_header())
@@ -116,14 +252,26 @@ impl HttpProbe {
 }
 
 impl Probe for HttpProbe {
+    fn set_region(&self, region: &Region) {
+        if let Ok(mut cloud) = self.name.cloud.lock() {
+            *cloud = Some(region.cloud.clone());
+        }
+    }
+
     async fn probe(&self) -> ProbeReport {
         let started = Instant::now();
-        let phase = std::sync::Mutex::new("resolving");
+        let steps = std::sync::Mutex::new(Steps {
+            marks: vec![("resolving", started)],
+        });
         let counters = self.connector.counters();
-        let result = match tokio::time::timeout(self.timeout, self.exchange(&phase)).await {
+        let result = match tokio::time::timeout(self.timeout, self.exchange(&steps)).await {
             Ok(r) => r,
             Err(_) => {
-                let during = phase.lock().map(|g| *g).unwrap_or("probing");
+                let during = steps
+                    .lock()
+                    .ok()
+                    .and_then(|g| g.marks.last().map(|m| m.0))
+                    .unwrap_or("probing");
                 Err(ProbeError::new(
                     ErrorKind::Timeout,
                     format!(
@@ -134,12 +282,29 @@ impl Probe for HttpProbe {
             }
         };
         let (bytes_sent, bytes_received) = counters.take();
+        let end = Instant::now();
+        let phases = steps
+            .lock()
+            .map(|g| Phases::from_marks(&g.marks, end))
+            .unwrap_or_default();
         ProbeReport {
-            latency: started.elapsed(),
-            result,
+            latency: end.saturating_duration_since(started),
+            result: result.map_err(|e| self.local(e)),
             bytes_sent,
             bytes_received,
+            phases,
+            cert_not_after: counters.take_not_after(),
         }
+    }
+}
+
+/// Whether the URL's host is this machine: `localhost`, 127.0.0.0/8 or ::1.
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
     }
 }
 
@@ -158,12 +323,32 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn refused_is_refused() {
+    async fn refused_on_loopback_is_the_tunnel_down() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         drop(listener);
         let r = probe(&format!("http://127.0.0.1:{port}/")).probe().await;
-        assert_eq!(r.result.unwrap_err().kind, ErrorKind::Refused);
+        let e = r.result.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::TunnelDown);
+        assert!(
+            e.detail
+                .starts_with(&format!("the local tunnel at 127.0.0.1:{port} refuses")),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn loopback_is_localhost_127_8_and_ipv6_one() {
+        for (url, local) in [
+            ("https://localhost:8443/x", true),
+            ("https://127.0.0.1/", true),
+            ("https://127.3.2.1:9/", true),
+            ("https://[::1]:8443/", true),
+            ("https://cloud.eu.ext.com/", false),
+            ("https://10.0.0.1/", false),
+        ] {
+            assert_eq!(is_loopback(&Url::parse(url).unwrap()), local, "{url}");
+        }
     }
 
     #[tokio::test]
@@ -194,6 +379,10 @@ mod tests {
         let p = probe(&format!("http://127.0.0.1:{port}/health"));
         let ok = p.probe().await;
         assert_eq!(ok.result, Ok(200));
+        let total: Duration = ok.phases.named().iter().map(|(_, d)| *d).sum();
+        assert!(total <= ok.latency && total * 2 >= ok.latency, "{ok:?}");
+        assert_eq!(ok.phases.tls, Duration::ZERO);
+        assert_eq!(ok.cert_not_after, None);
         assert!(ok.bytes_sent > 20 && ok.bytes_received > 20, "{ok:?}");
         let bad = p.probe().await.result.unwrap_err();
         assert_eq!((bad.kind, bad.http_status), (ErrorKind::Status, Some(503)));

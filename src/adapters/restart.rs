@@ -1,6 +1,8 @@
-//! Restarting the application's programs through supervisorctl: `stop` each program in order,
-//! then `start` each in reverse, one call per program with an argument vector (no shell) and a
-//! timeout; a failed call is logged with its exit code and output and retried with backoff.
+//! Restarting the application's programs: `stop` each program in order, then `start` each in
+//! reverse, one call per program with a timeout; a failed call is logged with its kind, exit
+//! code or fault, and output, and retried with backoff. The calls go through supervisorctl
+//! (an argument vector, no shell) or straight to supervisord's XML-RPC interface
+//! (`supervisor_rpc`); `restart_path` chooses.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -14,20 +16,7 @@ use tracing::{error, info};
 
 use crate::config::RestartSettings;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    Stop,
-    Start,
-}
-
-impl Action {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Stop => "stop",
-            Action::Start => "start",
-        }
-    }
-}
+pub use crate::adapters::action::Action;
 
 /// One supervisorctl call that did not succeed.
 #[derive(Debug, Clone, Error, PartialEq, Eq)]
@@ -36,8 +25,25 @@ pub enum CallError {
     Spawn { command: String, reason: String },
     #[error("no answer within {}", crate::config::human(*.0))]
     Timeout(Duration),
-    #[error("exit code {code:?}: {output}")]
-    Exit { code: Option<i32>, output: String },
+    #[error("{}: {output}", ended(*code, *signal))]
+    Exit {
+        code: Option<i32>,
+        /// The signal that killed supervisorctl, when it did not exit by itself.
+        signal: Option<i32>,
+        output: String,
+    },
+    /// An XML-RPC call to supervisord that failed.
+    #[error("{0}")]
+    Rpc(crate::adapters::supervisor_rpc::RpcError),
+}
+
+/// How a call ended, in words: `exit code 7`, `killed by signal 9`.
+fn ended(code: Option<i32>, signal: Option<i32>) -> String {
+    match (code, signal) {
+        (Some(code), _) => format!("exit code {code}"),
+        (None, Some(signal)) => format!("killed by signal {signal}"),
+        (None, None) => "ended without an exit code".to_string(),
+    }
 }
 
 impl CallError {
@@ -48,7 +54,9 @@ impl CallError {
             CallError::Spawn { .. } => "missing",
             CallError::Timeout(_) => "timeout",
             CallError::Exit { output, .. } if supervisord_unreachable(output) => "supervisord_down",
+            CallError::Exit { output, .. } if credentials_refused(output) => "auth_refused",
             CallError::Exit { .. } => "exit",
+            CallError::Rpc(e) => e.kind(),
         }
     }
 }
@@ -61,9 +69,14 @@ fn supervisord_unreachable(output: &str) -> bool {
         || (at_server && (output.contains("no such file") || output.contains("refused connection")))
 }
 
+/// What supervisorctl prints when supervisord refuses its username or password (HTTP 401).
+fn credentials_refused(output: &str) -> bool {
+    output.contains("Server requires authentication") || output.contains("401 Unauthorized")
+}
+
 #[derive(Debug, Error)]
 pub enum RestartError {
-    #[error("stopped by shutdown; programs stopped and not started again: {0:?}")]
+    #[error("stopped by shutdown; programs stopped and not started again: {}", .0.join(", "))]
     Cancelled(Vec<String>),
     #[error("{action} {program} failed {attempts} times; last: {last}")]
     GaveUp {
@@ -83,15 +96,42 @@ pub trait Restart {
     ) -> impl std::future::Future<Output = Result<Duration, RestartError>> + Send;
 }
 
+/// One way of asking supervisord to stop or start one program.
+pub trait Caller: Sync {
+    /// How the log lines name it: `supervisorctl` or `XML-RPC`.
+    fn via(&self) -> &'static str;
+    fn call(
+        &self,
+        action: Action,
+        program: &str,
+    ) -> impl std::future::Future<Output = Result<(), CallError>> + Send;
+}
+
+/// How failed calls are retried and counted.
+#[derive(Debug, Clone)]
+pub struct Retry {
+    /// Give up after this many attempts per call (`None`: keep trying, as the daemon does).
+    pub max_attempts: Option<u32>,
+    pub first_backoff: Duration,
+    /// Counts every failed call, for `failover_handler_restart_failures_total`.
+    pub failures: Option<Counter>,
+}
+
+impl Retry {
+    pub fn new(max_attempts: Option<u32>) -> Self {
+        Retry {
+            max_attempts,
+            first_backoff: Duration::from_millis(500),
+            failures: None,
+        }
+    }
+}
+
 /// Restarts through the supervisorctl executable.
 #[derive(Debug, Clone)]
 pub struct Supervisorctl {
     settings: RestartSettings,
-    /// Give up after this many attempts per call (`None`: keep trying, as the daemon does).
-    max_attempts: Option<u32>,
-    first_backoff: Duration,
-    /// Counts every failed call, for `failover_handler_restart_failures_total`.
-    failures: Option<Counter>,
+    retry: Retry,
 }
 
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -100,16 +140,19 @@ impl Supervisorctl {
     pub fn new(settings: RestartSettings, max_attempts: Option<u32>) -> Self {
         Supervisorctl {
             settings,
-            max_attempts,
-            first_backoff: Duration::from_millis(500),
-            failures: None,
+            retry: Retry::new(max_attempts),
         }
     }
 
     /// Counts each failed supervisorctl call on `counter`.
     pub fn count_failures(mut self, counter: Counter) -> Self {
-        self.failures = Some(counter);
+        self.retry.failures = Some(counter);
         self
+    }
+
+    /// The same executable and arguments, retried and counted as `retry` says.
+    pub fn with_retry(settings: RestartSettings, retry: Retry) -> Self {
+        Supervisorctl { settings, retry }
     }
 
     /// The argument vector of one call: the configured args, the action, the program.
@@ -159,106 +202,137 @@ impl Supervisorctl {
         } else {
             Err(CallError::Exit {
                 code: out.status.code(),
+                signal: std::os::unix::process::ExitStatusExt::signal(&out.status),
                 output,
             })
         }
     }
+}
 
-    /// A call, retried with growing backoff until it succeeds, gives up, or is cancelled.
-    async fn call_with_retry(
-        &self,
-        action: Action,
-        program: &str,
-        cancel: &CancellationToken,
-    ) -> Result<(), Option<RestartError>> {
-        let mut backoff = self.first_backoff;
-        let mut attempt = 1u32;
-        loop {
-            let result = tokio::select! {
-                r = self.call(action, program) => r,
-                _ = cancel.cancelled() => return Err(None),
-            };
-            let last = match result {
-                Ok(()) => return Ok(()),
-                Err(e) => e,
-            };
-            if let Some(c) = &self.failures {
-                c.inc();
-            }
-            let (exit_code, output) = match &last {
-                CallError::Exit { code, output } => (*code, output.as_str()),
-                _ => (None, ""),
-            };
-            let give_up = self.max_attempts.is_some_and(|max| attempt >= max);
-            error!(
-                event = "restart_failed",
-                program,
-                action = action.as_str(),
-                error_kind = last.kind(),
-                exit_code,
-                output,
-                attempt,
-                retry_in_ms = if give_up {
-                    0
-                } else {
-                    backoff.as_millis() as u64
-                },
-                "supervisorctl {} {program} failed (attempt {attempt}): {last}{}",
-                action.as_str(),
-                if give_up {
-                    "; giving up".to_string()
-                } else {
-                    format!("; retrying in {}", crate::config::human(backoff))
-                }
-            );
-            if give_up {
-                return Err(Some(RestartError::GaveUp {
-                    action: action.as_str(),
-                    program: program.to_string(),
-                    attempts: attempt,
-                    last,
-                }));
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(backoff) => {}
-                _ = cancel.cancelled() => return Err(None),
-            }
-            backoff = (backoff * 2).min(MAX_BACKOFF);
-            attempt += 1;
+/// A call, retried with growing backoff until it succeeds, gives up, or is cancelled.
+async fn call_with_retry<C: Caller>(
+    caller: &C,
+    retry: &Retry,
+    action: Action,
+    program: &str,
+    cancel: &CancellationToken,
+) -> Result<(), Option<RestartError>> {
+    let mut backoff = retry.first_backoff;
+    let mut attempt = 1u32;
+    loop {
+        let result = tokio::select! {
+            r = caller.call(action, program) => r,
+            _ = cancel.cancelled() => return Err(None),
+        };
+        let last = match result {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        if let Some(c) = &retry.failures {
+            c.inc();
         }
+        let rpc_text;
+        let (exit_code, fault_code, output) = match &last {
+            CallError::Exit { code, output, .. } => (*code, None, output.as_str()),
+            CallError::Rpc(e) => {
+                rpc_text = e.to_string();
+                (None, e.fault_code(), rpc_text.as_str())
+            }
+            _ => (None, None, ""),
+        };
+        let give_up = retry.max_attempts.is_some_and(|max| attempt >= max);
+        error!(
+            event = "restart_failed",
+            program,
+            action = action.as_str(),
+            via = caller.via(),
+            error_kind = last.kind(),
+            exit_code,
+            fault_code,
+            output,
+            attempt,
+            retry_in_ms = if give_up {
+                0
+            } else {
+                backoff.as_millis() as u64
+            },
+            "{} {} {program} failed (attempt {attempt}): {last}{}",
+            caller.via(),
+            action.as_str(),
+            if give_up {
+                "; giving up".to_string()
+            } else {
+                format!("; retrying in {}", crate::config::human(backoff))
+            }
+        );
+        if give_up {
+            return Err(Some(RestartError::GaveUp {
+                action: action.as_str(),
+                program: program.to_string(),
+                attempts: attempt,
+                last,
+            }));
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = cancel.cancelled() => return Err(None),
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+        attempt += 1;
+    }
+}
+
+impl Caller for Supervisorctl {
+    fn via(&self) -> &'static str {
+        "supervisorctl"
+    }
+
+    async fn call(&self, action: Action, program: &str) -> Result<(), CallError> {
+        Supervisorctl::call(self, action, program).await
     }
 }
 
 impl Restart for Supervisorctl {
     async fn restart(&self, cancel: &CancellationToken) -> Result<Duration, RestartError> {
-        let started = Instant::now();
-        let programs = &self.settings.programs;
-        let mut stopped: Vec<String> = Vec::new();
-        let steps = programs
-            .iter()
-            .map(|p| (Action::Stop, p))
-            .chain(programs.iter().rev().map(|p| (Action::Start, p)));
-        for (action, program) in steps {
-            match self.call_with_retry(action, program, cancel).await {
-                Ok(()) => {
-                    info!(
-                        event = "restart_step",
-                        program = program.as_str(),
-                        action = action.as_str(),
-                        "supervisorctl {} {program}: done",
-                        action.as_str()
-                    );
-                    match action {
-                        Action::Stop => stopped.push(program.clone()),
-                        Action::Start => stopped.retain(|p| p != program),
-                    }
-                }
-                Err(None) => return Err(RestartError::Cancelled(stopped)),
-                Err(Some(e)) => return Err(e),
-            }
-        }
-        Ok(started.elapsed())
+        run_steps(self, &self.retry, &self.settings.programs, cancel).await
     }
+}
+
+/// Stops each program in order, then starts each in reverse, every call through `caller`.
+pub async fn run_steps<C: Caller>(
+    caller: &C,
+    retry: &Retry,
+    programs: &[String],
+    cancel: &CancellationToken,
+) -> Result<Duration, RestartError> {
+    let started = Instant::now();
+    let mut stopped: Vec<String> = Vec::new();
+    let steps = programs
+        .iter()
+        .map(|p| (Action::Stop, p))
+        .chain(programs.iter().rev().map(|p| (Action::Start, p)));
+    for (action, program) in steps {
+        match call_with_retry(caller, retry, action, program, cancel).await {
+            Ok(()) => {
+                info!(
+                    event = "restart_step",
+                    program = program.as_str(),
+                    action = action.as_str(),
+                    via = caller.via(),
+                    "{} {} {program}: done",
+                    caller.via(),
+                    action.as_str()
+                );
+                match action {
+                    Action::Stop => stopped.push(program.clone()),
+                    Action::Start => stopped.retain(|p| p != program),
+                }
+            }
+            Err(None) => return Err(RestartError::Cancelled(stopped)),
+            Err(Some(e)) => return Err(e),
+        }
+    }
+    Ok(started.elapsed())
 }
 
 #[cfg(test)]
@@ -275,6 +349,7 @@ mod tests {
 
     fn settings(ctl: String) -> RestartSettings {
         RestartSettings {
+            via: crate::config::Via::Supervisorctl,
             supervisorctl: ctl,
             args: vec!["-c".into(), "/etc/s.conf".into()],
             programs: vec!["a".into(), "b".into(), "c".into()],
@@ -312,8 +387,24 @@ mod tests {
             err,
             CallError::Exit {
                 code: Some(1),
+                signal: None,
                 output: "a: ERROR (not running)".into()
             }
+        );
+        assert_eq!(err.to_string(), "exit code 1: a: ERROR (not running)");
+    }
+
+    #[tokio::test]
+    async fn a_killed_call_says_by_which_signal() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctl = stand_in(dir.path(), "kill -9 $$");
+        let s = Supervisorctl::new(settings(ctl), Some(1));
+        let err = s.call(Action::Start, "a").await.unwrap_err();
+        assert!(err.to_string().starts_with("killed by signal 9"), "{err}");
+        let cancelled = RestartError::Cancelled(vec!["app:a".into(), "app:b".into()]);
+        assert_eq!(
+            cancelled.to_string(),
+            "stopped by shutdown; programs stopped and not started again: app:a, app:b"
         );
     }
 
@@ -352,6 +443,7 @@ mod tests {
     fn error_kinds_tell_supervisord_down_from_other_failures() {
         let exit = |output: &str| CallError::Exit {
             code: Some(7),
+            signal: None,
             output: output.into(),
         };
         for down in [
@@ -369,5 +461,13 @@ mod tests {
             assert_eq!(exit(other).kind(), "exit", "{other}");
         }
         assert_eq!(CallError::Timeout(Duration::from_secs(1)).kind(), "timeout");
+        assert_eq!(
+            exit("Server requires authentication").kind(),
+            "auth_refused"
+        );
+        assert_eq!(
+            exit("a: ERROR (spawn error)").to_string(),
+            "exit code 7: a: ERROR (spawn error)"
+        );
     }
 }

@@ -8,6 +8,7 @@ pub mod demo;
 mod fleet;
 mod pause;
 pub mod ship;
+pub mod startup;
 mod status;
 mod switch;
 

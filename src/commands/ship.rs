@@ -238,10 +238,7 @@ mod tests {
         assert!(page.contains(".SH ENVIRONMENT"));
         let name = ".SH NAME\nfailover\\-handler \\- Keeps an application connected to a multi\\-region external cloud\n";
         assert!(page.contains(name), "{page}");
-        assert!(
-            page.contains("restarts them through supervisorctl."),
-            "{page}"
-        );
+        assert!(page.contains("restarts them through supervisord"), "{page}");
         assert_eq!(page.matches(".ds Aq").count(), 2, "one preamble: {page}");
     }
 

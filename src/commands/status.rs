@@ -8,6 +8,7 @@ use anyhow::Result;
 use crate::adapters::pause::{self, PauseState};
 use crate::adapters::state::StateDir;
 use crate::config::Config;
+use crate::report::journal::FORMAT_VERSION;
 use crate::report::status::{live_view, pause_line, render_live};
 use crate::report::view::PauseView;
 
@@ -22,6 +23,7 @@ pub async fn status(config: &Config, json: bool) -> Result<ExitCode> {
     if let Some((snapshot, source)) = live_view(config).await {
         if json {
             let v = serde_json::json!({
+                "format_version": FORMAT_VERSION,
                 "region": snapshot.active.region,
                 "cloud": snapshot.active.cloud,
                 "env_file": env_path,
@@ -45,6 +47,7 @@ pub async fn status(config: &Config, json: bool) -> Result<ExitCode> {
     };
     if json {
         let v = serde_json::json!({
+            "format_version": FORMAT_VERSION,
             "region": region,
             "cloud": cloud,
             "env_file": env_path,

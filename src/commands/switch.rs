@@ -7,7 +7,8 @@ use anyhow::{Context, Result};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
-use crate::adapters::restart::{Restart, Supervisorctl};
+use crate::adapters::restart::Restart;
+use crate::adapters::restart_path::Restarter;
 use crate::adapters::state::StateDir;
 use crate::config::{Config, ConfigError};
 use crate::report::event::{Event, Place, SwitchReason};
@@ -104,7 +105,7 @@ pub async fn switch(config: &Config, name: &str) -> Result<ExitCode> {
         },
         reason: SwitchReason::Manual,
     });
-    let restarter = Supervisorctl::new(config.restart.clone(), Some(SWITCH_ATTEMPTS));
+    let restarter = Restarter::new(config.restart.clone(), Some(SWITCH_ATTEMPTS));
     let cancel = CancellationToken::new();
     let took = restarter.restart(&cancel).await.with_context(|| {
         format!(

@@ -46,7 +46,7 @@ pub fn timing_budget(config: &Config) -> Vec<String> {
         human(cadence)
     )];
     lines.push(format!(
-        "switched at worst {} after it begins{}, if every supervisorctl call succeeds first time within restart.timeout ({calls} calls of at most {})",
+        "switched at worst {} after it begins{}, if every stop and start call succeeds first time within restart.timeout ({calls} calls of at most {})",
         human(detect + download + restart),
         if gate {
             format!(", with the throughput download (at most {})", human(p.timeout))

@@ -105,7 +105,7 @@ impl Config {
             ));
         }
 
-        let probe = build_probe(opts, &fprobe, env, &mut warnings)?;
+        let probe = build_probe(opts, &fprobe, &regions, env, &mut warnings)?;
 
         let (threshold, threshold_src) = pick(
             opts.threshold,
@@ -236,10 +236,28 @@ impl Config {
                     None => Url::parse(&format!("https://http-intake.logs.{site}/api/v2/logs"))
                         .map_err(|e| ConfigError::new("DD_SITE", format!("'{site}': {e}")))?,
                 };
+                let proxy = match env(DD_PROXY_VAR).filter(|p| !p.trim().is_empty()) {
+                    Some(text) => {
+                        let ok = Url::parse(text.trim()).is_ok_and(|u| {
+                            matches!(u.scheme(), "http" | "https" | "socks5") && u.host().is_some()
+                        });
+                        if !ok {
+                            // The value may hold a password: it is not repeated.
+                            return Err(ConfigError::new(
+                                DD_PROXY_VAR,
+                                "is not an http(s) proxy URL".to_string(),
+                            ));
+                        }
+                        Some(Secret::new(text.trim()))
+                    }
+                    None => None,
+                };
                 Some(DatadogSettings {
                     api_key: Secret::new(key.trim()),
                     site,
                     url,
+                    proxy,
+                    no_proxy: env("DD_PROXY_NO_PROXY").filter(|p| !p.trim().is_empty()),
                 })
             }
         };
@@ -346,6 +364,7 @@ mod tests {
             ),
             (&["--timeout", "5m"], IDS, "--timeout"),
             (&["--programs=-x"], IDS, "--programs"),
+            (&["--restart-via", "ssh"], IDS, "--restart-via"),
             (&["--metrics-addr", "nowhere"], IDS, "--metrics-addr"),
             (&["--probe-url", "ftp://x/"], IDS, "--probe-url"),
             (
@@ -442,6 +461,33 @@ mod tests {
             ("CONNECTION_KEEPALIVE_TXN_ID", "t"),
         ];
         assert_eq!(build(&[], BAD).unwrap_err().origin, DD_URL_VAR);
+    }
+
+    #[test]
+    fn the_datadog_agents_proxy_variable_is_read_and_never_repeated() {
+        static PROXY: &[(&str, &str)] = &[
+            ("DD_API_KEY", "k"),
+            ("DD_PROXY_HTTPS", "http://user:s3cret@proxy.example:3128"),
+            ("DD_PROXY_NO_PROXY", "a.example b.example"),
+            ("CONNECTION_KEEPALIVE_ORG_ID", "o"),
+            ("CONNECTION_KEEPALIVE_TXN_ID", "t"),
+        ];
+        let dd = build(&[], PROXY).unwrap().datadog.unwrap();
+        assert_eq!(
+            dd.proxy.as_ref().map(Secret::expose),
+            Some("http://user:s3cret@proxy.example:3128")
+        );
+        assert!(!format!("{dd:?}").contains("s3cret"));
+        assert_eq!(dd.no_proxy.as_deref(), Some("a.example b.example"));
+        static BAD: &[(&str, &str)] = &[
+            ("DD_API_KEY", "k"),
+            ("DD_PROXY_HTTPS", "s3cret proxy"),
+            ("CONNECTION_KEEPALIVE_ORG_ID", "o"),
+            ("CONNECTION_KEEPALIVE_TXN_ID", "t"),
+        ];
+        let e = build(&[], BAD).unwrap_err();
+        assert_eq!(e.origin, DD_PROXY_VAR);
+        assert!(!e.to_string().contains("s3cret"), "{e}");
     }
 
     #[test]

@@ -74,6 +74,9 @@ pub struct ProbeSettings {
     pub fail_interval: Duration,
     pub timeout: Duration,
     pub ca_cert: Option<PathBuf>,
+    /// `--tls-server-name`: the TLS name instead of the URL's host, `{cloud}` unfilled; checked
+    /// to be a valid name for every region.
+    pub tls_server_name: Option<String>,
     pub insecure: bool,
     pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
 }
@@ -103,8 +106,40 @@ pub struct NetworkSettings {
     pub min_mbps: f64,
 }
 
+/// How the programs are restarted (`restart.via`, `--restart-via`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// supervisord's XML-RPC interface where supervisorctl would reach it, else supervisorctl.
+    Auto,
+    Xmlrpc,
+    Supervisorctl,
+}
+
+impl Via {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Via::Auto => "auto",
+            Via::Xmlrpc => "xmlrpc",
+            Via::Supervisorctl => "supervisorctl",
+        }
+    }
+
+    pub(super) fn parse(text: &str, origin: &str) -> Result<Via, ConfigError> {
+        match text {
+            "auto" => Ok(Via::Auto),
+            "xmlrpc" => Ok(Via::Xmlrpc),
+            "supervisorctl" => Ok(Via::Supervisorctl),
+            other => Err(ConfigError::new(
+                origin,
+                format!("'{other}' is not \"auto\", \"xmlrpc\" or \"supervisorctl\""),
+            )),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct RestartSettings {
+    pub via: Via,
     pub supervisorctl: String,
     pub args: Vec<String>,
     pub programs: Vec<String>,
@@ -119,7 +154,15 @@ pub struct DatadogSettings {
     pub site: String,
     /// The v2 log intake of `site`, or `FAILOVER_HANDLER_DD_URL` (a proxy, or a stand-in in tests).
     pub url: Url,
+    /// `DD_PROXY_HTTPS` (the Datadog agent's variable): the proxy for the intake, which may
+    /// carry credentials. Without it, `HTTPS_PROXY`/`NO_PROXY` apply.
+    pub proxy: Option<Secret>,
+    /// `DD_PROXY_NO_PROXY`: hosts reached without `proxy` (space- or comma-separated).
+    pub no_proxy: Option<String>,
 }
+
+/// The Datadog agent's proxy variable, honoured for the intake.
+pub const DD_PROXY_VAR: &str = "DD_PROXY_HTTPS";
 
 /// Overrides the Datadog intake URL: for a forwarding proxy, or a stand-in in tests.
 pub const DD_URL_VAR: &str = "FAILOVER_HANDLER_DD_URL";

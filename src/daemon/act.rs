@@ -7,7 +7,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
-use crate::adapters::probe::{Probe, ProbeReport};
+use crate::adapters::probe::{ErrorKind, Probe, ProbeReport};
 use crate::adapters::restart::Restart;
 use crate::config::human;
 use crate::daemon::Daemon;
@@ -19,10 +19,10 @@ use crate::report::event::{Event, SwitchReason, ms};
 impl<P: Probe, R: Restart> Daemon<P, R> {
     pub(super) async fn observe(&mut self, report: ProbeReport, cancel: &CancellationToken) {
         let now = Instant::now();
-        let outcome = if report.is_ok() {
-            Outcome::Success
-        } else {
-            Outcome::Failure
+        let outcome = match &report.result {
+            Ok(_) => Outcome::Success,
+            Err(e) if e.kind == ErrorKind::TunnelDown => Outcome::TunnelDown,
+            Err(_) => Outcome::Failure,
         };
         self.intel.record_latency(&report).await;
         let decision = self.policy.step(now, Input::Probe(outcome));
@@ -87,9 +87,31 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
                         to: self.place(to),
                         failed_for,
                         threshold: self.config.failover.threshold,
+                        tunnel: self.policy.tunnel_down().then(|| self.tunnel_address()),
                     });
                 }
                 self.apply(to, SwitchReason::Outage, cancel).await;
+            }
+            Decision::RestartInPlace {
+                failed_for,
+                announce,
+            } => {
+                if announce {
+                    self.obs.emit(Event::TunnelRestart {
+                        at: self.place(self.policy.active()),
+                        tunnel: self.tunnel_address(),
+                        failed_for,
+                    });
+                }
+                if self.config.dry_run || !self.config.restart.enabled {
+                    info!(
+                        event = "restart_skipped",
+                        "Not restarting the programs in place (--dry-run or --no-restart)"
+                    );
+                } else {
+                    self.restart(cancel).await;
+                }
+                self.policy.step(Instant::now(), Input::RestartedInPlace);
             }
             Decision::Held {
                 cause: Cause::Outage,
@@ -116,6 +138,17 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
             Decision::Held { .. } => self.intel.held(&self.policy, &decision),
             _ => {}
         }
+        self.remember(now);
+        self.show_hold_down(now);
+    }
+
+    /// Shows flap damping's hold-down, when there is one, in the live view.
+    fn show_hold_down(&mut self, now: Instant) {
+        let until = self
+            .policy
+            .hold_down_until(now)
+            .map(|at| SystemTime::now() + at.saturating_duration_since(now));
+        self.obs.hold_down(until, self.policy.recent_switches());
     }
 
     /// Makes region `to` active: writes the env file, then restarts the programs.
@@ -139,7 +172,10 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
             self.confirm(to, reason);
             return;
         }
-        if let Err(e) = self.write_env(to).await {
+        let written = self.write_env(to).await;
+        self.obs
+            .env_file_write(written.as_ref().err().map(ToString::to_string));
+        if let Err(e) = written {
             error!(
                 event = "env_file_write_failed",
                 region = %region.name,
@@ -197,6 +233,14 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
         }
     }
 
+    /// The local tunnel's address, as the probe URL names it.
+    fn tunnel_address(&self) -> String {
+        let url = &self.config.probe.url;
+        let host = url.host_str().unwrap_or("localhost");
+        let port = url.port_or_known_default().unwrap_or(443);
+        format!("{host}:{port}")
+    }
+
     /// Tells the policy the switch to `to` is made; an automatic one counts for damping, and
     /// an outage may end a pin (the pin file follows at the next tick).
     fn confirm(&mut self, to: usize, reason: SwitchReason) {
@@ -208,10 +252,10 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
         let region = self.active().name.clone();
         self.state.mark_restart_pending(&region);
         let result = self.restarter.restart(cancel).await;
-        self.obs.restarted(&region, &result);
         if result.is_ok() {
             self.state.clear_restart_pending();
         }
+        self.obs.restarted(&region, &result);
     }
 }
 

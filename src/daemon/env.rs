@@ -9,7 +9,8 @@ use crate::adapters::envfile::{EnvContents, EnvFileError};
 use crate::adapters::probe::Probe;
 use crate::adapters::restart::Restart;
 use crate::daemon::Daemon;
-use crate::kernel::policy::{self, Input};
+use crate::daemon::memory::Memory;
+use crate::kernel::policy::{self, Input, StartFacts};
 use crate::kernel::region;
 use crate::report::event::{Event, SwitchReason};
 
@@ -76,7 +77,17 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
                 self.config.env_file.path.display()
             );
         }
-        let start = policy::startup(self.config.preferred.is_some(), env_index);
+        let memory = Memory::load(&self.state);
+        let env_consistent = env_index.is_some_and(|i| {
+            on_disk.as_ref().and_then(|c| c.cloud.as_deref()) == Some(self.region(i).cloud.as_str())
+        });
+        let preferred = self.config.preferred.as_deref();
+        let start = policy::startup(StartFacts {
+            env_region: env_index,
+            env_consistent,
+            preferred_changed: memory.preference_changed(preferred),
+            preferred_down: false,
+        });
         self.policy = self.config.policy(start.active);
         self.last_seen = env_index.map(|i| self.region(i).name.clone());
         let order = self.config.regions.iter().map(|r| r.name.clone()).collect();
@@ -93,6 +104,8 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
         for w in &self.config.warnings {
             warn!(event = "config_warning", "{w}");
         }
+        self.say_why(start.why, env_index, on_disk.as_ref(), &memory);
+        self.remember_start(memory, start.write);
         if start.write {
             self.apply(start.active, SwitchReason::Start, cancel).await;
             return;

@@ -297,6 +297,15 @@ impl Intel {
                 self.config.failover.max_switches_per_hour,
                 human_ms(next_allowed_in)
             ),
+            Hold::TunnelDown => warn!(
+                event,
+                reason = why,
+                region = %from.name,
+                cloud = %from.cloud,
+                failing_for_ms,
+                "The local tunnel still refuses after a restart in place and a switch: the fault is on this host, so region {} stays active until the tunnel answers",
+                from.name
+            ),
             Hold::Paused => debug!(
                 event,
                 reason = why,
@@ -368,6 +377,8 @@ mod tests {
                 },
                 bytes_sent: 0,
                 bytes_received: 0,
+                phases: Default::default(),
+                cert_not_after: None,
             }
         }
     }

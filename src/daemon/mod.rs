@@ -7,8 +7,10 @@ mod act;
 mod env;
 pub mod fleet;
 pub mod intel;
+mod memory;
 pub mod pause;
 pub mod pin;
+mod recall;
 mod wiring;
 
 pub use wiring::run;
@@ -47,6 +49,8 @@ pub struct Daemon<P, R> {
     pin: PinSync,
     /// Where decisions are reported: logs, metrics, status, journal, Datadog.
     obs: Observer,
+    /// What survives a restart of the handler, as last written to the state directory.
+    memory: memory::Memory,
     /// `pause`/`resume` as the state directory says.
     pause: pause::Gate,
     /// `[fleet]`: the hosts keep one region through the store.
@@ -60,6 +64,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
             intel: Intel::new(config.clone()),
             pin: PinSync::new(config.regions.clone(), config.dry_run),
             obs: Observer::new(&config),
+            memory: memory::Memory::default(),
             pause: pause::Gate::new(state.clone()),
             config,
             probe,
@@ -140,6 +145,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
             if cancel.is_cancelled() {
                 break;
             }
+            self.probe.set_region(self.active());
             let report = tokio::select! {
                 _ = cancel.cancelled() => break,
                 r = self.probe.probe() => r,

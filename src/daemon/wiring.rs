@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::adapters::checks::Checks;
 use crate::adapters::probe::HttpProbe;
-use crate::adapters::restart::Supervisorctl;
+use crate::adapters::restart_path::Restarter;
 use crate::adapters::state::StateDir;
 use crate::adapters::throughput::Throughput;
 use crate::config::Config;
@@ -31,7 +31,7 @@ pub async fn run(
     let config = Arc::new(config);
     let state = StateDir::open(&config.state_dir);
     let (observer, services) = services::start(&config, &state).await;
-    let restarter = Supervisorctl::new(config.restart.clone(), None)
+    let restarter = Restarter::new(config.restart.clone(), None)
         .count_failures(observer.metrics().restart_failures.clone());
     let cancel = CancellationToken::new();
     let signals = cancel.clone();

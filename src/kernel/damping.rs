@@ -64,6 +64,16 @@ impl Damping {
         self.recent.push_back(now);
     }
 
+    /// How long ago each automatic switch of the last hour was, oldest first: what a restart
+    /// of the handler must remember.
+    pub fn ages(&self, now: Instant) -> Vec<Duration> {
+        self.recent
+            .iter()
+            .map(|&t| now.saturating_duration_since(t))
+            .filter(|&age| age < WINDOW)
+            .collect()
+    }
+
     /// Automatic switches within the last hour (as of the last call).
     pub fn recent(&self) -> usize {
         self.recent.len()

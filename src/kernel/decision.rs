@@ -6,6 +6,44 @@ use std::time::Duration;
 use crate::kernel::health::Verdict;
 use crate::kernel::standby::Subject;
 
+/// What the daemon knows at start, as far as the start rule cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StartFacts {
+    /// The region the env file names, if it is in the list (index into the order).
+    pub env_region: Option<usize>,
+    /// Whether the env file names that region together with the region's own cloud.
+    pub env_consistent: bool,
+    /// The preferred region (index 0) differs from the one the handler last started with:
+    /// an operator's new intent.
+    pub preferred_changed: bool,
+    /// A standby check already knows the preferred region is down.
+    pub preferred_down: bool,
+}
+
+/// Why the start rule chose its region.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartWhy {
+    /// The env file is the record: its region stays active.
+    Kept,
+    /// The preferred region changed since the last start: moved there, as `switch` would.
+    NewPreference,
+    /// The env file names no region of the list (missing, unreadable or unrecognised).
+    NoRecord,
+    /// The env file names a region with another region's cloud, or without its cloud.
+    Inconsistent,
+}
+
+impl StartWhy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StartWhy::Kept => "kept",
+            StartWhy::NewPreference => "new_preference",
+            StartWhy::NoRecord => "no_record",
+            StartWhy::Inconsistent => "inconsistent",
+        }
+    }
+}
+
 /// Which region to use at start, and whether the env file must be written for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Startup {
@@ -13,23 +51,37 @@ pub struct Startup {
     pub active: usize,
     /// False when the env file already names `active`: nothing to write, nothing to restart.
     pub write: bool,
+    pub why: StartWhy,
 }
 
-/// Rule 1 of the daemon: `--region` if given (it is first in the order), else the region the env
-/// file names if it is in the list, else the first of the list.
-pub fn startup(preferred_given: bool, env_region: Option<usize>) -> Startup {
-    match (preferred_given, env_region) {
-        (true, Some(0)) => Startup {
+/// Rule 1 of the daemon: the env file is the record and a restart of the handler changes
+/// nothing. A changed preferred region is acted on like `switch` (unless it is known down).
+/// Only an env file that names no region of the list, or names one inconsistently, is written
+/// whole, to the first of the order (the preferred region, else the list's first).
+pub fn startup(f: StartFacts) -> Startup {
+    let current = |i| f.env_region == Some(i) && f.env_consistent;
+    if f.preferred_changed && !f.preferred_down {
+        return Startup {
             active: 0,
-            write: false,
-        },
-        (true, _) | (false, None) => Startup {
-            active: 0,
-            write: true,
-        },
-        (false, Some(i)) => Startup {
+            write: !current(0),
+            why: StartWhy::NewPreference,
+        };
+    }
+    match f.env_region {
+        Some(i) if f.env_consistent => Startup {
             active: i,
             write: false,
+            why: StartWhy::Kept,
+        },
+        Some(_) => Startup {
+            active: 0,
+            write: true,
+            why: StartWhy::Inconsistent,
+        },
+        None => Startup {
+            active: 0,
+            write: true,
+            why: StartWhy::NoRecord,
         },
     }
 }
@@ -60,6 +112,13 @@ pub enum Input {
     WriteFailed { to: usize, cause: Option<Cause> },
     /// A tick before the probe: a write still owed is asked for again.
     Tick,
+    /// The programs were restarted in place after [`Decision::RestartInPlace`].
+    RestartedInPlace,
+    /// Remembered across a restart of the handler: the active region has been failing this
+    /// long (the outage clock resumes).
+    FailingFor(Duration),
+    /// Remembered across a restart of the handler: an automatic switch this long ago (damping).
+    SwitchedAgo(Duration),
 }
 
 /// What a probe of the active region showed, as far as the policy cares.
@@ -67,6 +126,8 @@ pub enum Input {
 pub enum Outcome {
     Success,
     Failure,
+    /// The local tunnel refused: a fault of this host, healed in place first.
+    TunnelDown,
 }
 
 /// Why an automatic switch is made.
@@ -101,6 +162,8 @@ pub enum Hold {
     LowThroughput { kbps: Option<u64> },
     /// Automatic switching is paused (`failover-handler pause`).
     Paused,
+    /// The local tunnel stayed down across a switch: no other switch until it answers.
+    TunnelDown,
 }
 
 impl Hold {
@@ -112,6 +175,7 @@ impl Hold {
             Hold::Damped { .. } => "damped",
             Hold::LowThroughput { .. } => "low_throughput",
             Hold::Paused => "paused",
+            Hold::TunnelDown => "tunnel_down",
         }
     }
 }
@@ -149,6 +213,12 @@ pub enum Decision {
     Write { to: usize },
     /// A standby check made its subject's verdict flip to this.
     Flipped(Verdict),
+    /// The local tunnel has refused for the threshold: restart the programs in place (same
+    /// region, env file untouched) before any switch; `announce` as for `Failover`.
+    RestartInPlace {
+        failed_for: Duration,
+        announce: bool,
+    },
     /// A switch is due but held back; `announce` is true once per change of what holds it.
     Held {
         cause: Cause,

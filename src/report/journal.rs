@@ -28,6 +28,18 @@ const QUEUE: usize = 1024;
 
 pub use crate::config::timestamp;
 
+/// The version of every JSON document the handler writes for machines: `/status`, `/history`,
+/// `status --json` and the journal records (each carries it as `format_version`; the shapes
+/// are in docs/schemas/). It grows when a field changes meaning or goes away; added fields do
+/// not change it.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// [`FORMAT_VERSION`], for serde defaults: what was written before the field existed is
+/// version 1.
+pub fn format_version() -> u32 {
+    FORMAT_VERSION
+}
+
 /// The level of a decision, as the log lines name them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
@@ -53,6 +65,9 @@ pub struct Record {
     pub level: String,
     pub event: String,
     pub message: String,
+    /// The version of the record's shape (docs/schemas/journal-record.json).
+    #[serde(default = "format_version")]
+    pub format_version: u32,
     #[serde(flatten)]
     pub fields: Map<String, Value>,
 }
@@ -64,6 +79,7 @@ impl Record {
             level: level.as_str().to_string(),
             event: event.to_string(),
             message: message.into(),
+            format_version: FORMAT_VERSION,
             fields: Map::new(),
         }
     }
@@ -260,12 +276,12 @@ mod tests {
 
     #[test]
     fn records_are_flat_json_lines_without_nulls() {
-        // The four fixed keys first, then the fields in name order.
+        // The five fixed keys first, then the fields in name order.
         let r = record(1);
         let line = serde_json::to_string(&r).unwrap();
         assert_eq!(
             line,
-            r#"{"timestamp":"1970-01-01T00:00:01.000Z","level":"WARN","event":"switch","message":"switch 1","failed_for_ms":1,"from":"NAM","to":"EU"}"#
+            r#"{"timestamp":"1970-01-01T00:00:01.000Z","level":"WARN","event":"switch","message":"switch 1","format_version":1,"failed_for_ms":1,"from":"NAM","to":"EU"}"#
         );
         assert_eq!(serde_json::from_str::<Record>(&line).unwrap(), r);
     }

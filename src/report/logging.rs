@@ -55,6 +55,58 @@ impl Fields {
     }
 }
 
+/// Datadog's standard attributes, added beside our own fields of the same meaning so that
+/// Datadog's facets, error tracking and latency views work without a pipeline of remappers:
+/// `error_kind` -> `error.kind`, `error` -> `error.message`, `duration_ms` (or a probe's
+/// `latency_ms`) -> `duration` in nanoseconds, `http_status` -> `http.status_code`, a URL
+/// (`url`, `probe_url`) -> `http.url` without credentials or query. Our own names stay, so
+/// nothing that reads them changes.
+pub fn standard_attributes(
+    pairs: &[(String, serde_json::Value)],
+) -> Vec<(String, serde_json::Value)> {
+    use serde_json::Value;
+    let get = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v);
+    let mut out = Vec::new();
+    if let Some(kind) = get("error_kind").filter(|v| !v.is_null()) {
+        out.push(("error.kind".to_string(), kind.clone()));
+    }
+    if let Some(Value::String(m)) = get("error") {
+        out.push(("error.message".to_string(), Value::String(m.clone())));
+    }
+    let ms = get("duration_ms")
+        .or_else(|| get("latency_ms"))
+        .and_then(Value::as_f64);
+    if let Some(ms) = ms.filter(|ms| ms.is_finite() && *ms >= 0.0) {
+        out.push(("duration".to_string(), ((ms * 1e6).round() as u64).into()));
+    }
+    if let Some(code) = get("http_status").and_then(Value::as_u64) {
+        out.push(("http.status_code".to_string(), code.into()));
+    }
+    if let Some(Value::String(u)) = get("url").or_else(|| get("probe_url")) {
+        out.push(("http.url".to_string(), Value::String(public_url(u))));
+    }
+    out.retain(|(k, _)| get(k).is_none());
+    out
+}
+
+/// A URL as it may be logged: no user name, password, query or fragment.
+pub fn public_url(text: &str) -> String {
+    match url::Url::parse(text) {
+        Ok(mut u) => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.set_query(None);
+            u.set_fragment(None);
+            u.to_string()
+        }
+        Err(_) => text
+            .split(['?', '#'])
+            .next()
+            .unwrap_or_default()
+            .to_string(),
+    }
+}
+
 /// The field that carries an [`Event`](crate::report::event::Event)'s fields into its line.
 const EVENT_FIELDS: &str = "event_fields";
 
@@ -177,6 +229,10 @@ impl<S: Subscriber> Layer<S> for LineLayer {
         let mut fields = Fields::default();
         event.record(&mut fields);
         let level = level_name(meta.level());
+        if self.format == LogFormat::Json {
+            let extra = standard_attributes(&fields.pairs);
+            fields.pairs.extend(extra);
+        }
         let mut line = match self.format {
             LogFormat::Json => json_line(&self.service, level, &fields.message, &fields.pairs),
             LogFormat::Text => text_line(level, &fields.message, &fields.pairs),
@@ -269,6 +325,39 @@ mod tests {
             "{ts}"
         );
         assert!(text.starts_with("{\"timestamp\":"), "{text}");
+    }
+
+    #[test]
+    fn json_lines_carry_datadogs_standard_attributes() {
+        let (layer, buf) = capture("svc", LogFormat::Json);
+        let subscriber = tracing_subscriber::registry().with(layer);
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::warn!(
+                event = "probe_failed",
+                region = "EU",
+                error_kind = "status",
+                error = "status: HTTP 503",
+                http_status = 503u64,
+                latency_ms = 12.5,
+                url = "https://u:secret@localhost:8443/v2/o/cloudlookup/t?token=x",
+                "Probe failed"
+            );
+            tracing::info!(event = "restart_done", duration_ms = 32u64, "Restarted");
+        });
+        let text = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let v = &lines[0];
+        assert_eq!(v["error.kind"], "status");
+        assert_eq!(v["error_kind"], "status");
+        assert_eq!(v["error.message"], "status: HTTP 503");
+        assert_eq!(v["http.status_code"], 503);
+        assert_eq!(v["duration"], 12_500_000);
+        assert_eq!(v["http.url"], "https://localhost:8443/v2/o/cloudlookup/t");
+        assert_eq!(lines[1]["duration"], 32_000_000);
+        assert!(lines[1].get("error.kind").is_none());
     }
 
     #[test]

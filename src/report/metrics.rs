@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
-use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -13,6 +12,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+use crate::adapters::probe::{ErrorKind, ProbeReport};
 use crate::kernel::region::Region;
 
 pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -27,6 +27,18 @@ const BUCKETS: [f64; 12] = [
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RegionLabel {
     pub region: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FailureLabels {
+    pub region: String,
+    pub kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PhaseLabels {
+    pub region: String,
+    pub phase: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -56,7 +68,27 @@ pub struct Metrics {
     pub paused: Gauge,
     pub journal_dropped: Counter,
     pub datadog_dropped: Counter,
+    pub probe_failures: Family<FailureLabels, Counter>,
+    /// Entries waiting in the Datadog spool for the intake to come back.
+    pub datadog_spooled: Gauge,
+    /// blackbox_exporter's names, for the active region's probe.
+    pub bb: Blackbox,
 }
+
+/// The active probe under blackbox_exporter's names, so that its dashboards and alerts apply:
+/// `probe_success`, `probe_duration_seconds`, `probe_http_duration_seconds{phase}`,
+/// `probe_http_status_code` and `probe_ssl_earliest_cert_expiry`, each with `region`.
+#[derive(Clone, Default)]
+pub struct Blackbox {
+    pub success: Family<RegionLabel, Gauge>,
+    pub duration: Family<RegionLabel, Gauge<f64, AtomicU64>>,
+    pub phase: Family<PhaseLabels, Gauge<f64, AtomicU64>>,
+    pub http_status: Family<RegionLabel, Gauge>,
+    pub cert_expiry: Family<RegionLabel, Gauge>,
+}
+
+/// Why the env file may name a new region (`failovers_total`'s `reason`), all set to 0 at start.
+pub const SWITCH_REASONS: [&str; 4] = ["outage", "failback", "manual", "start"];
 
 impl Metrics {
     pub fn new() -> Self {
@@ -72,6 +104,9 @@ impl Metrics {
         let paused = Gauge::default();
         let journal_dropped = Counter::default();
         let datadog_dropped = Counter::default();
+        let probe_failures = Family::<FailureLabels, Counter>::default();
+        let datadog_spooled = Gauge::default();
+        let bb = Blackbox::default();
         let mut r = Registry::default();
         r.register(
             "failover_handler_probe_success",
@@ -123,6 +158,41 @@ impl Metrics {
             "Decisions not delivered to Datadog: queue overflow or a batch given up",
             datadog_dropped.clone(),
         );
+        r.register(
+            "failover_handler_probe_failures",
+            "Failed probes of the active region, by kind (status, timeout, refused, reset, tls, dns, protocol, io)",
+            probe_failures.clone(),
+        );
+        r.register(
+            "failover_handler_datadog_spooled",
+            "Decisions waiting in the state dir's spool for the Datadog intake",
+            datadog_spooled.clone(),
+        );
+        r.register(
+            "probe_success",
+            "Whether the last probe of the active region succeeded (blackbox_exporter's name)",
+            bb.success.clone(),
+        );
+        r.register(
+            "probe_duration_seconds",
+            "How long the last probe of the active region took, in seconds",
+            bb.duration.clone(),
+        );
+        r.register(
+            "probe_http_duration_seconds",
+            "The last probe of the active region by phase: resolve, connect, tls, processing, transfer",
+            bb.phase.clone(),
+        );
+        r.register(
+            "probe_http_status_code",
+            "The HTTP status of the last probe of the active region (0 when none came)",
+            bb.http_status.clone(),
+        );
+        r.register(
+            "probe_ssl_earliest_cert_expiry",
+            "The earliest notAfter (Unix seconds) of the certificate chain the probe saw",
+            bb.cert_expiry.clone(),
+        );
         Metrics {
             registry: Arc::new(r),
             probe_success,
@@ -135,6 +205,31 @@ impl Metrics {
             paused,
             journal_dropped,
             datadog_dropped,
+            probe_failures,
+            datadog_spooled,
+            bb,
+        }
+    }
+
+    /// Creates every labelled counter at 0 for the configured regions, so that an alert on
+    /// `increase()` fires on the first failover or failure, not the second.
+    pub fn preset(&self, regions: &[Region]) {
+        for from in regions {
+            for to in regions.iter().filter(|to| to.name != from.name) {
+                for reason in SWITCH_REASONS {
+                    let _ = self.failovers.get_or_create(&SwitchLabels {
+                        from: from.name.clone(),
+                        to: to.name.clone(),
+                        reason: reason.to_string(),
+                    });
+                }
+            }
+            for kind in ErrorKind::ALL {
+                let _ = self.probe_failures.get_or_create(&FailureLabels {
+                    region: from.name.clone(),
+                    kind: kind.as_str().to_string(),
+                });
+            }
         }
     }
 
@@ -150,15 +245,76 @@ impl Metrics {
         }
     }
 
-    /// One probe of `region`.
-    pub fn probed(&self, region: &str, ok: bool, took: Duration) {
+    /// One probe of the active region `region`.
+    pub fn probed(&self, region: &str, report: &ProbeReport) {
+        let ok = report.is_ok();
         let label = RegionLabel {
             region: region.to_string(),
         };
         self.probe_success.get_or_create(&label).set(i64::from(ok));
         self.probe_duration
             .get_or_create(&label)
-            .observe(took.as_secs_f64());
+            .observe(report.latency.as_secs_f64());
+        let status = match &report.result {
+            Ok(code) => Some(*code),
+            Err(e) => {
+                self.probe_failures
+                    .get_or_create(&FailureLabels {
+                        region: region.to_string(),
+                        kind: e.kind.as_str().to_string(),
+                    })
+                    .inc();
+                e.http_status
+            }
+        };
+        self.bb.success.get_or_create(&label).set(i64::from(ok));
+        self.bb
+            .duration
+            .get_or_create(&label)
+            .set(report.latency.as_secs_f64());
+        for (phase, took) in report.phases.named() {
+            self.bb
+                .phase
+                .get_or_create(&PhaseLabels {
+                    region: region.to_string(),
+                    phase: phase.to_string(),
+                })
+                .set(took.as_secs_f64());
+        }
+        self.bb
+            .http_status
+            .get_or_create(&label)
+            .set(i64::from(status.unwrap_or(0)));
+        match report.cert_not_after {
+            Some(t) => {
+                self.bb.cert_expiry.get_or_create(&label).set(t);
+            }
+            None => {
+                self.bb.cert_expiry.remove(&label);
+            }
+        }
+    }
+
+    /// `region` is no longer probed: its last probe's gauges go, rather than stay stale.
+    /// `still_checked`: a standby check keeps its `region_healthy` up to date.
+    pub fn forget_probe(&self, region: &str, still_checked: bool) {
+        let label = RegionLabel {
+            region: region.to_string(),
+        };
+        self.probe_success.remove(&label);
+        self.bb.success.remove(&label);
+        self.bb.duration.remove(&label);
+        self.bb.http_status.remove(&label);
+        self.bb.cert_expiry.remove(&label);
+        for (phase, _) in crate::adapters::probe::Phases::default().named() {
+            self.bb.phase.remove(&PhaseLabels {
+                region: region.to_string(),
+                phase: phase.to_string(),
+            });
+        }
+        if !still_checked {
+            self.region_healthy.remove(&label);
+        }
     }
 
     pub fn healthy(&self, region: &str, healthy: bool) {
@@ -239,7 +395,7 @@ mod tests {
     fn classic_text_names_counters_by_their_samples() {
         let m = Metrics::new();
         m.switched("NAM", "EU", "outage");
-        m.probed("EU", true, Duration::from_millis(20));
+        m.probed("EU", &crate::testing::report(None));
         m.outage_seconds.set(1.5);
         let (text, ctype) = m.encode(None);
         assert_eq!(ctype, TEXT_CONTENT_TYPE);
@@ -260,6 +416,60 @@ mod tests {
         assert_eq!(ctype, OPENMETRICS_CONTENT_TYPE);
         assert!(om.ends_with("# EOF\n"));
         assert!(om.contains("# TYPE failover_handler_failovers counter\n"));
+    }
+
+    #[test]
+    fn counters_start_at_zero_and_a_switched_away_region_leaves_no_stale_gauges() {
+        let regions = crate::kernel::region::parse_failover_list(
+            crate::kernel::region::DEFAULT_FAILOVER_LIST,
+        )
+        .unwrap();
+        let m = Metrics::new();
+        m.preset(&regions);
+        let (text, _) = m.encode(None);
+        assert!(text.contains(
+            "failover_handler_failovers_total{from=\"NAM\",to=\"EU\",reason=\"outage\"} 0\n"
+        ));
+        assert!(
+            text.contains(
+                "failover_handler_probe_failures_total{region=\"APAC\",kind=\"tls\"} 0\n"
+            )
+        );
+        assert_eq!(
+            text.matches("failover_handler_failovers_total{").count(),
+            24
+        );
+        let mut failed = crate::testing::report(Some(ErrorKind::Status));
+        if let Err(e) = &mut failed.result {
+            e.http_status = Some(503);
+        }
+        failed.cert_not_after = Some(1_906_502_400);
+        m.probed("NAM", &failed);
+        m.healthy("NAM", false);
+        let (text, _) = m.encode(None);
+        assert!(
+            text.contains(
+                "failover_handler_probe_failures_total{region=\"NAM\",kind=\"status\"} 1\n"
+            )
+        );
+        assert!(text.contains("probe_success{region=\"NAM\"} 0\n"));
+        assert!(text.contains("probe_http_status_code{region=\"NAM\"} 503\n"));
+        assert!(text.contains("probe_ssl_earliest_cert_expiry{region=\"NAM\"} 1906502400\n"));
+        assert!(text.contains("probe_http_duration_seconds{region=\"NAM\",phase=\"tls\"} 0.0\n"));
+        m.forget_probe("NAM", false);
+        let (text, _) = m.encode(None);
+        for gone in [
+            "probe_success{region=\"NAM\"}",
+            "region=\"NAM\",phase=",
+            "region_healthy{region=\"NAM\"}",
+        ] {
+            assert!(!text.contains(gone), "{gone} in {text}");
+        }
+        assert!(
+            text.contains(
+                "failover_handler_probe_failures_total{region=\"NAM\",kind=\"status\"} 1\n"
+            )
+        );
     }
 
     #[test]

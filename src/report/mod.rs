@@ -2,14 +2,19 @@
 //! reports to, the metrics, the live view, the status page and its endpoints, the decision
 //! journal, Datadog, and the status file.
 
+pub mod batch;
 pub mod datadog;
 pub mod event;
+pub mod fields;
+pub mod intake;
 pub mod journal;
 pub mod logging;
 pub mod metrics;
 pub mod observer;
 pub mod page;
 pub mod services;
+pub mod snapshot;
+pub mod spool;
 pub mod status;
 pub mod view;
 pub mod web;

@@ -45,7 +45,16 @@ pub struct Observer {
     journal: Option<Journal>,
     datadog: Option<(Datadog, String)>,
     restart_failures_seen: u64,
+    hold_down_seen: Option<(SystemTime, usize)>,
+    env_file_error_seen: Option<String>,
+    /// When `cert_expiring` was last said (at most once a day).
+    cert_warned: Option<SystemTime>,
 }
+
+/// How long before a certificate runs out `cert_expiring` is said.
+pub const CERT_WARNING: Duration = Duration::from_secs(14 * 24 * 3600);
+/// How often, at most, `cert_expiring` is said again.
+const CERT_REPEAT: Duration = Duration::from_secs(24 * 3600);
 
 /// How long a snapshot stays believable: three probe rounds at the slower cadence, each with
 /// its timeout, and some slack for the status file's own pace.
@@ -66,23 +75,30 @@ impl Observer {
             started_at: wall,
             dry_run: config.dry_run,
             fresh_for: fresh_for(config),
+            stale_after: (config.region_checks.interval + config.region_checks.timeout) * 3
+                + fresh_for(config),
         };
         let published = Published {
             snapshot: view.snapshot(&meta, wall),
             history: Arc::new(Vec::new()),
         };
         let (tx, _) = watch::channel(Arc::new(published));
+        let metrics = Metrics::new();
+        metrics.preset(&config.regions);
         Observer {
             regions: config.regions.clone(),
             view,
             meta,
-            metrics: Metrics::new(),
+            metrics,
             history: VecDeque::with_capacity(HISTORY),
             published_history: Arc::new(Vec::new()),
             tx,
             journal: None,
             datadog: None,
             restart_failures_seen: 0,
+            hold_down_seen: None,
+            env_file_error_seen: None,
+            cert_warned: None,
         }
     }
 
@@ -158,8 +174,10 @@ impl Observer {
         let wall = SystemTime::now();
         let at = self.place(region);
         let error = report.result.as_ref().err();
-        self.metrics
-            .probed(&at.region, report.is_ok(), report.latency);
+        self.metrics.probed(&at.region, report);
+        if let Some(not_after) = report.cert_not_after {
+            self.cert_seen(&at, not_after, wall);
+        }
         self.metrics.healthy(&at.region, report.is_ok());
         self.view
             .checked(region, report.latency, error.map(|e| e.to_string()), wall);
@@ -180,6 +198,24 @@ impl Observer {
                 failed_for,
             }),
             _ => self.publish(wall),
+        }
+    }
+
+    /// Says `cert_expiring` when the chain runs out within [`CERT_WARNING`], once a day.
+    fn cert_seen(&mut self, at: &Place, not_after: i64, wall: SystemTime) {
+        let not_after =
+            SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(not_after).unwrap_or(0));
+        let left = not_after.duration_since(wall).unwrap_or(Duration::ZERO);
+        let said_lately = self
+            .cert_warned
+            .is_some_and(|t| wall.duration_since(t).unwrap_or(Duration::ZERO) < CERT_REPEAT);
+        if left < CERT_WARNING && !said_lately {
+            self.cert_warned = Some(wall);
+            self.emit(Event::CertExpiring {
+                at: at.clone(),
+                not_after,
+                left,
+            });
         }
     }
 
@@ -226,6 +262,11 @@ impl Observer {
         self.metrics.outage_seconds.set(0.0);
         self.metrics
             .switched(&from_place.region, &to_place.region, reason.as_str());
+        let checked = self
+            .regions
+            .get(from)
+            .is_some_and(|r| r.health_url.is_some());
+        self.metrics.forget_probe(&from_place.region, checked);
         self.emit(Event::Switch {
             from: from_place,
             to: to_place,
@@ -270,6 +311,25 @@ impl Observer {
                 expired: ended_by_itself,
             },
         });
+    }
+
+    /// Flap damping holds automatic switches back until `until` (`None`: it does not).
+    pub fn hold_down(&mut self, until: Option<SystemTime>, switches_last_hour: usize) {
+        let next = until.map(|u| (u, switches_last_hour));
+        if self.hold_down_seen != next {
+            self.hold_down_seen = next;
+            self.view.set_hold_down(next);
+            self.publish(SystemTime::now());
+        }
+    }
+
+    /// The last write of the env file failed with `error`, or succeeded (`None`).
+    pub fn env_file_write(&mut self, error: Option<String>) {
+        if self.env_file_error_seen != error {
+            self.env_file_error_seen = error.clone();
+            self.view.set_env_file_error(error);
+            self.publish(SystemTime::now());
+        }
     }
 
     /// The daemon stops (SIGTERM/SIGINT).
@@ -362,10 +422,54 @@ mod tests {
         assert!(text.contains(
             "failover_handler_failovers_total{from=\"NAM\",to=\"EU\",reason=\"outage\"} 1"
         ));
-        assert!(text.contains("failover_handler_probe_success{region=\"NAM\"} 0"));
+        assert!(
+            !text.contains("failover_handler_probe_success{region=\"NAM\"}"),
+            "NAM is no longer probed: {text}"
+        );
+        assert!(
+            text.contains(
+                "failover_handler_probe_failures_total{region=\"NAM\",kind=\"refused\"} 2"
+            )
+        );
         assert!(
             text.contains("failover_handler_outage_seconds 0.0"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn an_expiring_certificate_is_said_once_a_day() {
+        let mut obs = Observer::new(&config());
+        let rx = obs.subscribe();
+        let soon = SystemTime::now() + Duration::from_secs(3 * 24 * 3600);
+        let secs = soon
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let mut r = report(true);
+        r.cert_not_after = Some(secs as i64);
+        obs.probed(0, &r, None);
+        obs.probed(0, &r, None);
+        let far = report(true);
+        obs.probed(0, &far, None);
+        let p = rx.borrow().clone();
+        let said: Vec<&Record> = p
+            .history
+            .iter()
+            .filter(|r| r.event == "cert_expiring")
+            .collect();
+        assert_eq!(said.len(), 1, "{:?}", p.history);
+        assert_eq!(said[0].level, "WARN");
+        assert_eq!(said[0].str_field("region"), Some("NAM"));
+        assert!(
+            said[0].message.contains("(in 2days 23h)"),
+            "{}",
+            said[0].message
+        );
+        let (text, _) = obs.metrics().encode(None);
+        assert!(
+            !text.contains("probe_ssl_earliest_cert_expiry{"),
+            "a probe without TLS leaves no expiry behind: {text}"
         );
     }
 }

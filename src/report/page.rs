@@ -276,10 +276,10 @@ const STYLE: &str = "
 *{box-sizing:border-box}body{margin:0;font:15px/1.4 system-ui,-apple-system,'Segoe UI',sans-serif;background:#f4f6f8;color:#1d2329}
 main{max-width:1120px;margin:0 auto;padding:18px 22px}header{display:flex;justify-content:space-between;align-items:baseline;gap:12px;flex-wrap:wrap}
 h1{font-size:20px;margin:0}h2{font-size:15px;text-transform:uppercase;letter-spacing:.06em;color:#56606b;margin:22px 0 8px}
-.small,.meta{font-size:12px;color:#6b7580}.hero{border-radius:10px;padding:16px 20px;margin-top:12px;color:#fff}
-.hero.ok{background:#1f7a4d}.hero.warn{background:#b7791f}.hero.bad{background:#b42318}.hero .small{color:#ffffffcc}
-.label{font-size:12px;text-transform:uppercase;letter-spacing:.08em;opacity:.85}.big{font-size:40px;font-weight:700;line-height:1.1}
-.state{font-size:18px;margin-top:6px;font-weight:600}.timer{height:8px;background:#ffffff40;border-radius:4px;margin-top:8px;overflow:hidden}
+.small,.meta{font-size:12px;color:#5b6570}.hero{border-radius:10px;padding:16px 20px;margin-top:12px;color:#fff}
+.hero.ok{background:#1f7a4d}.hero.warn{background:#8a5a00}.hero.bad{background:#b42318}.hero .small{color:#fff}
+.label{font-size:12px;text-transform:uppercase;letter-spacing:.08em}.big{font-size:40px;font-weight:700;line-height:1.1}
+.state{font-size:18px;margin-top:6px;font-weight:600}.timer{height:8px;background:#ffffff59;border-radius:4px;margin-top:8px;overflow:hidden}
 .timer div{height:100%;background:#fff}.pause{background:#3b4a5a;color:#fff;border-radius:10px;padding:10px 16px;margin-top:10px;font-weight:600}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(300px,1fr));gap:12px}
 .card{background:#fff;border-radius:10px;padding:12px 14px;border:2px solid #e3e7eb}.card.active{border-color:#2563eb}
@@ -287,26 +287,55 @@ h1{font-size:20px;margin:0}h2{font-size:15px;text-transform:uppercase;letter-spa
 .tag{background:#2563eb;color:#fff;font-size:11px;border-radius:4px;padding:1px 6px;margin-right:auto}
 .badge{font-size:12px;border-radius:10px;padding:2px 9px;font-weight:600}.badge.ok{background:#d1fadf;color:#05603a}
 .badge.bad{background:#fee4e2;color:#b42318}.badge.unknown{background:#eef1f4;color:#56606b}
-.cloud{font-size:13px;color:#56606b}.hero .cloud{color:#ffffffdd}.lat{font-variant-numeric:tabular-nums;font-weight:600;min-width:70px}
+.cloud{font-size:13px;color:#56606b}.hero .cloud{color:#fff}.lat{font-variant-numeric:tabular-nums;font-weight:600;min-width:70px}
 .spark .line{fill:none;stroke:#2563eb;stroke-width:1.6}.spark .ok{fill:#2563eb}.spark .fail{fill:#d92d20}.spark .base{stroke:#e3e7eb}
 .err{font-size:12px;color:#b42318;margin-top:4px;word-break:break-word}
 .timeline{list-style:none;padding:0;margin:0}.timeline li{background:#fff;border-left:4px solid #b42318;padding:8px 12px;margin-bottom:6px;border-radius:4px}
-.timeline li.held{border-left-color:#3b4a5a}.when{color:#6b7580;font-size:12px;font-variant-numeric:tabular-nums}.reason{color:#56606b}
+.timeline li.held{border-left-color:#3b4a5a}.when{color:#5b6570;font-size:12px;font-variant-numeric:tabular-nums}.reason{color:#56606b}
 table.log{width:100%;border-collapse:collapse;background:#fff;border-radius:8px;overflow:hidden;font-size:13px}
 .log th,.log td{text-align:left;padding:5px 10px;border-bottom:1px solid #eef1f4;vertical-align:top}.log td:first-child{white-space:nowrap}
-.lvl-warn td:nth-child(2){color:#b7791f;font-weight:600}.lvl-error td:nth-child(2){color:#b42318;font-weight:600}
+.lvl-warn td:nth-child(2){color:#8a5a00;font-weight:600}.lvl-error td:nth-child(2){color:#b42318;font-weight:600}
+.stale-banner{background:#b42318;color:#fff;font-weight:600;padding:10px 22px;text-align:center}.stale-banner[hidden]{display:none}
+body.stale .hero{background:#4b5563}
 ";
 
-const SCRIPT: &str = "setInterval(async()=>{try{const r=await fetch(location.pathname,{cache:'no-store'});if(!r.ok)return;\
-const d=new DOMParser().parseFromString(await r.text(),'text/html');const m=d.getElementById('main');\
-if(m){document.getElementById('main').replaceWith(m);document.title=d.title;}}catch(e){}},REFRESH_MS);";
+/// The page's script. It polls `/status` every interval; when the snapshot changed it fetches
+/// the page again and swaps its body. When `/status` has not answered for one and a half
+/// intervals (or answers with a view past its `fresh_until`, by the server's own clock), it
+/// shows a red banner with the age of the last data and turns the hero grey, so that a page
+/// of a stopped or hung daemon never stays green. `P` is the interval in ms, `U` the
+/// snapshot's `updated_at`.
+const SCRIPT: &str = r#"(()=>{const P=REFRESH_MS,S=P*3/2,b=document.getElementById('stale');
+let ok=Date.now(),age0=0,seen=UPDATED,at=UPDATED,frozen=false,busy=false;
+const fmt=ms=>{const s=Math.max(0,Math.round(ms/1000));return s<120?s+' s':Math.round(s/60)+' min'};
+const utc=t=>t.replace('T',' ').replace(/\.\d+Z$/,'').replace(/Z$/,'')+' UTC';
+async function poll(){if(busy)return;busy=true;const c=new AbortController(),t=setTimeout(()=>c.abort(),P);
+try{const r=await fetch('/status',{cache:'no-store',signal:c.signal});if(!r.ok)throw new Error(r.status);
+const s=await r.json(),now=Date.parse(r.headers.get('date'))||Date.now();
+ok=Date.now();at=s.updated_at;age0=Math.max(0,now-Date.parse(at));frozen=now>Date.parse(s.fresh_until)+1000;
+if(at!==seen){seen=at;const p=await fetch(location.pathname,{cache:'no-store',signal:c.signal});
+if(p.ok){const d=new DOMParser().parseFromString(await p.text(),'text/html'),m=d.getElementById('main');
+if(m){document.getElementById('main').replaceWith(m);document.title=d.title;}}}}
+catch(e){}finally{clearTimeout(t);busy=false;check();}}
+function check(){const silent=Date.now()-ok,age=silent+age0;let msg='';
+if(silent>S)msg='No answer from the daemon for '+fmt(silent)+'. The last data is from '+utc(at)+' ('+fmt(age)+' old): what this page shows may no longer be true.';
+else if(frozen)msg='The daemon answers but its view has not been updated since '+utc(at)+' ('+fmt(age)+' old): it may be stuck.';
+document.body.classList.toggle('stale',msg!=='');b.hidden=msg==='';if(msg)b.textContent=msg;}
+setInterval(poll,P);setInterval(check,500);})();"#;
+
+/// `text` as a JavaScript string literal that is also safe inside `<script>`.
+fn js_string(text: &str) -> String {
+    serde_json::Value::String(text.to_string())
+        .to_string()
+        .replace('<', "\\u003c")
+}
 
 /// The whole page.
 pub fn render(s: &Snapshot, history: &[Record]) -> String {
     let mut html = String::with_capacity(16 * 1024);
     let _ = write!(
         html,
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{} · {}</title><noscript><meta http-equiv=\"refresh\" content=\"{REFRESH_SECS}\"></noscript><style>{STYLE}</style></head><body><main id=\"main\">",
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{} · {}</title><noscript><meta http-equiv=\"refresh\" content=\"{REFRESH_SECS}\"></noscript><style>{STYLE}</style></head><body><div class=\"stale-banner\" id=\"stale\" role=\"alert\" hidden></div><main id=\"main\">",
         esc(&s.active.region),
         esc(&s.service)
     );
@@ -348,7 +377,9 @@ pub fn render(s: &Snapshot, history: &[Record]) -> String {
     let _ = write!(
         html,
         "</main><script>{}</script></body></html>",
-        SCRIPT.replace("REFRESH_MS", &(REFRESH_SECS * 1000).to_string())
+        SCRIPT
+            .replace("REFRESH_MS", &(REFRESH_SECS * 1000).to_string())
+            .replace("UPDATED", &js_string(&s.updated_at))
     );
     html
 }
@@ -398,6 +429,7 @@ mod tests {
             started_at: w,
             dry_run: false,
             fresh_for: Duration::from_secs(5),
+            stale_after: Duration::from_secs(30),
         };
         let history = vec![
             Record::new(w, Level::Warn, "switch", "Switched from NAM to EU")
@@ -421,5 +453,36 @@ mod tests {
         assert!(html.contains("&lt;x&gt;"), "error text is escaped");
         assert!(!html.contains("src="), "no external script or image");
         assert!(!html.contains("<link"), "no external stylesheet");
+    }
+
+    #[test]
+    fn the_page_polls_status_and_carries_a_hidden_stale_banner() {
+        let regions = crate::kernel::region::parse_failover_list(
+            crate::kernel::region::DEFAULT_FAILOVER_LIST,
+        )
+        .unwrap();
+        let w = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let v = View::new(&regions, Duration::from_secs(240), w);
+        let meta = Meta {
+            service: "svc</script>".into(),
+            pid: 1,
+            started_at: w,
+            dry_run: false,
+            fresh_for: Duration::from_secs(5),
+            stale_after: Duration::from_secs(30),
+        };
+        let snapshot = v.snapshot(&meta, w);
+        let html = render(&snapshot, &[]);
+        assert!(html.contains(
+            "<div class=\"stale-banner\" id=\"stale\" role=\"alert\" hidden></div><main"
+        ));
+        assert!(html.contains("fetch('/status'"));
+        assert!(html.contains(&format!("seen=\"{}\"", snapshot.updated_at)));
+        assert!(html.contains("const P=3000,S=P*3/2"));
+        assert_eq!(
+            html.matches("</script>").count(),
+            1,
+            "the script cannot be closed early"
+        );
     }
 }

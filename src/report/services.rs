@@ -65,7 +65,12 @@ pub async fn start(config: &Config, state: &StateDir) -> (Observer, Services) {
 
     let shipper = match &config.datadog {
         None => None,
-        Some(dd) => match datadog::channel(dd, obs.metrics().datadog_dropped.clone()) {
+        Some(dd) => match datadog::channel(
+            dd,
+            state.path().map(|_| state.clone()),
+            obs.metrics().datadog_dropped.clone(),
+            obs.metrics().datadog_spooled.clone(),
+        ) {
             Ok((handle, shipper)) => {
                 obs = obs.with_datadog(handle);
                 Some(shipper)

@@ -69,6 +69,7 @@ async fn status(State(app): State<App>) -> Response {
 /// The body of `/history`: the recent decisions, oldest first.
 #[derive(serde::Serialize)]
 struct History<'a> {
+    format_version: u32,
     count: usize,
     decisions: &'a [crate::report::journal::Record],
 }
@@ -76,6 +77,7 @@ struct History<'a> {
 async fn history(State(app): State<App>) -> Response {
     let p = app.current();
     let body = History {
+        format_version: crate::report::journal::FORMAT_VERSION,
         count: p.history.len(),
         decisions: &p.history,
     };

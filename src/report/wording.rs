@@ -37,6 +37,27 @@ impl Event {
                 human_ms(*failed_for)
             ),
             Event::Failover {
+                from,
+                to,
+                failed_for,
+                tunnel: Some(address),
+                ..
+            } => format!(
+                "The local tunnel at {address} still refuses {} after the programs were restarted in place: moving from {} to {} (the fault may be this host's, not the cloud's)",
+                human_ms(*failed_for),
+                from.region,
+                to.region
+            ),
+            Event::TunnelRestart {
+                at,
+                tunnel,
+                failed_for,
+            } => format!(
+                "The local tunnel at {tunnel} has refused connections for {}: restarting the programs in place on region {} (the cloud is not at fault; a switch follows only if this lasts another threshold)",
+                human_ms(*failed_for),
+                at.region
+            ),
+            Event::Failover {
                 from, threshold, ..
             } => format!(
                 "Waited for {}. Application restarting due to failure with Ext Cloud: {}",
@@ -168,6 +189,27 @@ impl Event {
                 ..
             } => format!(
                 "{outage} of {voters} live hosts see region {from} in outage: moving the fleet to {to}"
+            ),
+            Event::CertExpiring {
+                at,
+                not_after,
+                left,
+            } => format!(
+                "The certificate chain the probe of region {} ({}) sees expires at {} ({}): renew it before the probe fails",
+                at.region,
+                at.cloud,
+                crate::config::timestamp(*not_after),
+                if left.is_zero() {
+                    "already expired".to_string()
+                } else {
+                    format!(
+                        "in {}",
+                        crate::config::human(
+                            std::time::Duration::from_secs(left.as_secs() / 3600 * 3600)
+                                .max(std::time::Duration::from_secs(1))
+                        )
+                    )
+                }
             ),
         }
     }

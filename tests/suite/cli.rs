@@ -49,6 +49,17 @@ fn bogus_config(dir: &TestDir) -> String {
 
 const LIST: &str = "EXT_CLOUD_FAILOVER_LIST";
 
+#[test]
+fn run_rejects_unknown_restart_path() {
+    rejects(&["run"], &["--restart-via"], |_, cmd| {
+        cmd.flag("--restart-via", "ssh")
+    });
+    rejects(&["run"], &["restart.via"], |dir, cmd| {
+        let config = dir.write_file("failover.toml", "[restart]\nvia = \"magic\"\n");
+        cmd.flag("--config", config.to_str().unwrap())
+    });
+}
+
 cases! {
     rejects;
     run_rejects_empty_list: (&["run"], &[LIST], |_, cmd| cmd.env(LIST, ""));
@@ -154,10 +165,20 @@ fn switch_and_status_work_without_the_probe_ids_but_check_names_them() {
 #[test]
 fn switch_writes_env_file_and_restarts_in_order() {
     let dir = TestDir::with_env("EU");
-    Cmd::new(&dir).sub(&["switch", "NAM"]).exits(0);
+    let out = Cmd::new(&dir).sub(&["switch", "NAM"]).exits(0);
     assert_eq!(dir.read_env(), Some(env_for("NAM")));
     assert_eq!(dir.calls(), RESTART_ORDER.to_vec());
     dir.assert_env_file_and_lock_only();
+    // A supervisorctl that is not the plain one (here a stand-in) is called as configured.
+    assert!(
+        out.stderr
+            .contains("Restarting programs through supervisorctl: "),
+        "{out:#?}"
+    );
+    assert!(
+        out.stderr.contains("is not plain supervisorctl"),
+        "{out:#?}"
+    );
 }
 
 #[test]

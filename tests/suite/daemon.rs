@@ -3,8 +3,8 @@
 
 use crate::support::{
     Cmd, DEFAULT_LIST, FakeTunnel, Mode, SUPERVISOR_ERROR, TestDir, assert_fields, between,
-    cloud_of, env_for, in_region, in_region_with, restart_order, settled_daemon, wait_for_probes,
-    wait_until,
+    cloud_of, env_for, in_region, in_region_with, restart_order, settled_daemon, text,
+    wait_for_probes, wait_until,
 };
 use serde_json::Value;
 use std::fs;
@@ -191,9 +191,62 @@ fn eu_outage(mode: Mode, kind: &str) -> Outage<'_> {
 cases! {
     assert_outage_fails_over;
     outage_503_fails_over_after_threshold: (eu_outage(Mode::Status(503), "status"));
-    outage_refused_fails_over_after_threshold: (eu_outage(Mode::Refuse, "refused"));
     outage_reset_fails_over_after_threshold: (eu_outage(Mode::Reset, "reset"));
     outage_hang_fails_over_after_threshold: (eu_outage(Mode::Hang, "timeout"));
+}
+
+/// A refusal of the loopback tunnel is a local fault: the programs are restarted in place at
+/// the threshold, and the switch comes only another threshold later, worded as the tunnel's.
+#[test]
+fn tunnel_down_restarts_in_place_then_switches_after_another_threshold() {
+    let (dir, tunnel) = in_region_with("EU", Mode::Up, &[("EU", Mode::Refuse)]);
+    let d = Cmd::new(&dir).tunnel(&tunnel).spawn_daemon();
+    let address = format!("127.0.0.1:{}", tunnel.port());
+
+    let first = d.wait_for_event("probe_failed", WAIT);
+    assert_eq!(first["error_kind"], "tunnel_down", "{first}");
+    let healed = d.wait_for_event("tunnel_restart", WAIT);
+    assert_fields(
+        &healed,
+        &[
+            ("level", "WARN"),
+            ("region", "EU"),
+            ("error_kind", "tunnel_down"),
+            ("tunnel", &address),
+        ],
+    );
+    assert!(
+        text(&healed["message"]).contains(&format!("local tunnel at {address}")),
+        "{healed}"
+    );
+    assert!(between(&first, &healed) >= THRESHOLD, "{}", d.dump());
+    d.wait_for(
+        |v| v["event"] == "restart_done" && v["region"] == "EU",
+        WAIT,
+    );
+    assert!(d.events("failover").is_empty(), "{}", d.dump());
+
+    let failover = d.wait_for_event("failover", WAIT);
+    assert!(between(&healed, &failover) >= THRESHOLD, "{}", d.dump());
+    assert_fields(
+        &failover,
+        &[
+            ("region", "EU"),
+            ("to_region", "APAC"),
+            ("tunnel", &address),
+        ],
+    );
+    d.wait_for(
+        |v| v["event"] == "restart_done" && v["region"] == "APAC",
+        WAIT,
+    );
+    assert_eq!(dir.read_env(), Some(env_for("APAC")));
+    assert!(
+        !d.lines().concat().contains("failure with Ext Cloud"),
+        "the cloud's message is for cloud failures only\n{}",
+        d.dump()
+    );
+    assert_eq!(d.events("tunnel_restart").len(), 1, "{}", d.dump());
 }
 
 #[test]

@@ -1,9 +1,11 @@
 //! The whole loop with the real parts: each test runs its own supervisord with stunnel, a
 //! cloud-client and an application (all sourcing the env file), three regional clouds on
-//! 127.0.0.1, and failover-handler restarting them through the real supervisorctl.
+//! 127.0.0.1, and failover-handler restarting them through supervisord's XML-RPC interface
+//! (`restart.via = "auto"` finds it from supervisorctl's config) or the real supervisorctl.
 
 use crate::support::stack::{PROGRAMS, WAIT};
-use crate::support::{HandlerLog, Mode, Stack, StackOptions, Start, env_for, wait_until};
+use crate::support::{HandlerLog, Mode, Output, Stack, StackOptions, Start, env_for, wait_until};
+use serde_json::Value;
 
 /// A restart as supervisord records it: stop application, cloud-client, stunnel; start
 /// stunnel, cloud-client, application.
@@ -31,14 +33,36 @@ fn programs(starts: &[Start]) -> Vec<&str> {
     starts.iter().map(|s| s.program.as_str()).collect()
 }
 
-/// Asserts the starts are one start of each program, in restart order, on `region`.
+/// The starts recorded after the first `before`, once the three programs have recorded
+/// theirs, in restart order. A program records its start after supervisord has spawned it, so
+/// a restart through XML-RPC (a few milliseconds for all three) can be done before the last
+/// line is written, and the programs' own lines can land in any order: the order of the
+/// restart is asserted from supervisord's log (`program_events`).
+fn new_starts(stack: &Stack, before: usize) -> Vec<Start> {
+    wait_until(WAIT, "the programs to record their start", || {
+        stack.starts().len() >= before + PROGRAMS.len()
+    });
+    let mut starts = stack.starts()[before..].to_vec();
+    starts.sort_by_key(|s| PROGRAMS.iter().position(|p| *p == s.program));
+    starts
+}
+
+/// Asserts the starts are one start of each program on `region`.
 fn assert_started_on(starts: &[Start], region: &str) {
     assert_eq!(programs(starts), PROGRAMS, "{starts:#?}");
     for s in starts {
         assert_eq!(s.region, region, "{s:?}");
         assert_eq!(s.cloud, format!("cloud.{}.ext.com", region.to_lowercase()));
     }
-    assert!(starts.windows(2).all(|w| w[0].at <= w[1].at), "{starts:#?}");
+}
+
+/// The JSON lines a one-shot command logged on stderr (`--log-format json`).
+fn stderr_events(out: &Output, name: &str) -> Vec<Value> {
+    out.stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["event"] == name)
+        .collect()
 }
 
 #[test]
@@ -60,8 +84,11 @@ fn first_start_writes_env_file_and_starts_programs_and_a_handler_restart_leaves_
         "{}",
         stack.supervisord_log()
     );
-    let starts = stack.starts();
+    let starts = new_starts(&stack, 0);
     assert_started_on(&starts, "NAM");
+    let path = log.wait_for_event("restart_path", WAIT);
+    assert_eq!(path["via"], "xmlrpc", "{path}");
+    assert_eq!(path["reason"], "reachable", "{path}");
     let pids = stack.pids();
     assert_eq!(pids, starts.iter().map(|s| s.pid).collect::<Vec<_>>());
     stack.wait_ok_probes("NAM", 3);
@@ -73,13 +100,28 @@ fn first_start_writes_env_file_and_starts_programs_and_a_handler_restart_leaves_
     assert_eq!(current["region"], "NAM", "{current}");
     stack.wait_ok_probes("NAM", 3);
     assert_eq!(stack.pids(), pids, "{}", log.dump());
-    assert_eq!(stack.starts(), starts, "programs started again");
+    assert_eq!(stack.starts().len(), starts.len(), "programs started again");
     assert_eq!(log.events("restarting").len(), 1, "{}", log.dump());
 }
 
 #[test]
-fn outage_moves_every_program_to_the_next_region_in_order() {
-    let Some((stack, log)) = settled_on_nam(StackOptions::default(), 2) else {
+fn outage_moves_every_program_to_the_next_region_in_order_through_xmlrpc() {
+    outage_moves_every_program("auto", "xmlrpc", "reachable");
+}
+
+#[test]
+fn outage_moves_every_program_to_the_next_region_in_order_through_supervisorctl() {
+    outage_moves_every_program("supervisorctl", "supervisorctl", "configured");
+}
+
+fn outage_moves_every_program(via: &'static str, path: &str, reason: &str) {
+    let Some((stack, log)) = settled_on_nam(
+        StackOptions {
+            via,
+            ..StackOptions::default()
+        },
+        2,
+    ) else {
         return;
     };
     let events_before = stack.program_events().len();
@@ -100,14 +142,32 @@ fn outage_moves_every_program_to_the_next_region_in_order() {
         "{}",
         stack.supervisord_log()
     );
-    let starts = stack.starts();
-    assert_started_on(&starts[starts_before..], "EU");
+    let starts = new_starts(&stack, starts_before);
+    assert_started_on(&starts, "EU");
     assert_eq!(
         stack.pids(),
-        starts[starts_before..]
-            .iter()
-            .map(|s| s.pid)
-            .collect::<Vec<_>>()
+        starts.iter().map(|s| s.pid).collect::<Vec<_>>()
+    );
+    let chosen = log.events("restart_path");
+    assert_eq!(chosen.len(), 1, "{}", log.dump());
+    assert_eq!(chosen[0]["via"], path, "{}", chosen[0]);
+    assert_eq!(chosen[0]["reason"], reason, "{}", chosen[0]);
+    let steps: Vec<String> = log
+        .events("restart_step")
+        .iter()
+        .map(|v| {
+            format!(
+                "{} {}",
+                v["action"].as_str().unwrap(),
+                v["program"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(steps, crate::support::restart_order(), "{}", log.dump());
+    let restarting = log.events("restarting");
+    assert_eq!(
+        restarting[0]["message"],
+        "Re-starting application with the new region EU and cloud cloud.eu.ext.com."
     );
 
     stack.wait_ok_probes("EU", 3);
@@ -139,12 +199,14 @@ fn manual_switch_while_the_daemon_runs_is_adopted_without_a_second_restart() {
 
     assert_eq!(stack.dir.read_env(), Some(env_for("APAC")));
     assert_eq!(stack.program_events()[events_before..], RESTART);
-    assert_started_on(&stack.starts()[starts_before..], "APAC");
+    assert_started_on(&new_starts(&stack, starts_before), "APAC");
     for event in ["restarting", "restart_step", "failover", "env_file_written"] {
         assert!(log.events(event).is_empty(), "{event}\n{}", log.dump());
     }
 }
 
+/// With supervisord gone when the restart begins, `auto` finds no socket to talk to and takes
+/// supervisorctl, which says why it fails.
 #[test]
 fn supervisord_down_during_a_failover_is_retried_until_it_is_back() {
     let Some(mut stack) = Stack::start(StackOptions::default()) else {
@@ -156,9 +218,10 @@ fn supervisord_down_during_a_failover_is_retried_until_it_is_back() {
 
     stack.cloud("NAM").set_mode(Mode::Status(503));
     d.wait_for_event("probe_failed", WAIT);
+    // Stopping supervisord stops stunnel too: the restart that fails may be the failover's
+    // or, once the tunnel refuses, the restart in place that comes first for a local fault.
     stack.stop_supervisord();
     let failed = d.wait_for_event("restart_failed", WAIT);
-    assert_eq!(stack.dir.read_env(), Some(env_for("EU")));
     assert_eq!(failed["program"], "app:application", "{failed}");
     assert_eq!(failed["action"], "stop", "{failed}");
     assert!(failed["retry_in_ms"].as_u64() > Some(0), "{failed}");
@@ -167,20 +230,213 @@ fn supervisord_down_during_a_failover_is_retried_until_it_is_back() {
         "{failed}"
     );
 
+    let path = d.wait_for_event("restart_path", WAIT);
+    assert_eq!(path["via"], "supervisorctl", "{path}");
+    assert_eq!(path["reason"], "unreachable", "{path}");
+
     stack.start_supervisord();
     d.wait_for_event("restart_done", WAIT);
     stack.wait_ok_probes("EU", 3);
-    let starts = stack.starts();
-    assert_started_on(&starts[starts.len() - 3..], "EU");
-    assert_eq!(
-        stack.pids(),
-        starts[starts.len() - 3..]
-            .iter()
-            .map(|s| s.pid)
-            .collect::<Vec<_>>()
-    );
+    assert_running_on(&stack, "EU");
     assert_eq!(d.events("failover").len(), 1, "{}", d.dump());
     d.finish();
+}
+
+/// Every program runs, and its last start was on `region`.
+fn assert_running_on(stack: &Stack, region: &str) {
+    let starts = stack.starts();
+    let last: Vec<Start> = PROGRAMS
+        .iter()
+        .map(|p| {
+            starts
+                .iter()
+                .rev()
+                .find(|s| s.program == *p)
+                .unwrap()
+                .clone()
+        })
+        .collect();
+    assert_started_on(&last, region);
+    assert_eq!(
+        stack.pids(),
+        last.iter().map(|s| s.pid).collect::<Vec<_>>(),
+        "{}",
+        stack.supervisord_log()
+    );
+}
+
+/// supervisord goes away while the XML-RPC restart waits for a start (startsecs=1): the call
+/// fails as `supervisord_down`, is retried, and the restart completes once it is back.
+#[test]
+fn supervisord_stopped_mid_restart_is_retried_through_xmlrpc() {
+    let Some(mut stack) = Stack::start(StackOptions {
+        startsecs: 1,
+        via: "xmlrpc",
+        ..StackOptions::default()
+    }) else {
+        return;
+    };
+    let d = stack.handler_cmd().spawn_daemon();
+    d.wait_for_event("env_file_current", WAIT);
+    stack.wait_ok_probes("NAM", 2);
+
+    stack.cloud("NAM").set_mode(Mode::Status(503));
+    d.wait_for(
+        |v| v["event"] == "restart_step" && v["action"] == "start" && v["program"] == "app:stunnel",
+        WAIT,
+    );
+    stack.stop_supervisord();
+    // The start in flight ends as supervisord stops the program on its way out
+    // (ABNORMAL_TERMINATION), refuses calls while shutting down (SHUTDOWN_STATE) or closes
+    // the connection; the retries then find no socket.
+    let gone = d.wait_for(
+        |v| {
+            v["event"] == "restart_failed"
+                && v["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("supervisord is not reachable at unix://"))
+        },
+        WAIT,
+    );
+    assert_eq!(gone["error_kind"], "supervisord_down", "{gone}");
+    for f in d.events("restart_failed") {
+        assert!(
+            ["abnormal_termination", "supervisord_down"]
+                .contains(&f["error_kind"].as_str().unwrap()),
+            "{f}"
+        );
+        assert_eq!(f["via"], "XML-RPC", "{f}");
+        assert_eq!(f["action"], "start", "{f}");
+        assert_ne!(f["program"], "app:stunnel", "{f}");
+        assert!(f["retry_in_ms"].as_u64() > Some(0), "{f}");
+    }
+    assert!(d.events("restart_done").is_empty(), "{}", d.dump());
+
+    stack.start_supervisord();
+    d.wait_for_event("restart_done", WAIT);
+    assert_eq!(stack.dir.read_env(), Some(env_for("EU")));
+    stack.wait_ok_probes("EU", 3);
+    assert_running_on(&stack, "EU");
+    let path = d.events("restart_path");
+    assert_eq!(path.len(), 1, "{}", d.dump());
+    assert_eq!(path[0]["via"], "xmlrpc", "{}", path[0]);
+    d.finish();
+}
+
+/// supervisord's socket requires a username and password: the ones of supervisorctl's
+/// section work; a wrong `-p` in `restart.args` is refused, named, and restarts nothing.
+fn auth_required(via: &'static str, refused_output: &str) {
+    let Some(stack) = Stack::start(StackOptions {
+        via,
+        auth: Some(("fh", "s3cret-pw")),
+        ..StackOptions::default()
+    }) else {
+        return;
+    };
+    let events_before = stack.program_events().len();
+    let out = stack
+        .handler_cmd()
+        .sub(&["switch", "APAC"])
+        .flag("--log-format", "json")
+        .output();
+    assert_eq!(out.code, Some(0), "{out:#?}");
+    assert_eq!(stack.program_events()[events_before..], RESTART);
+    let events_before = stack.program_events().len();
+
+    let conf = stack.conf().display().to_string();
+    let text = std::fs::read_to_string(stack.handler_config()).unwrap();
+    let wrong = text.replace(
+        &format!("args = [\"-c\", \"{conf}\"]"),
+        &format!("args = [\"-c\", \"{conf}\", \"-p\", \"wrong-pw\"]"),
+    );
+    assert_ne!(wrong, text);
+    let wrong = stack.dir.write_file("wrong-password.toml", &wrong);
+    let out = stack
+        .handler_cmd()
+        .sub(&["switch", "EU"])
+        .flag("--config", wrong.to_str().unwrap())
+        .flag("--log-format", "json")
+        .output();
+    assert_eq!(out.code, Some(1), "{out:#?}");
+    let failed = stderr_events(&out, "restart_failed");
+    assert_eq!(failed.len(), 3, "{out:#?}");
+    assert_eq!(failed[0]["error_kind"], "auth_refused", "{}", failed[0]);
+    assert_eq!(failed[0]["level"], "ERROR", "{}", failed[0]);
+    assert!(
+        failed[0]["output"]
+            .as_str()
+            .unwrap()
+            .contains(refused_output),
+        "{}",
+        failed[0]
+    );
+    assert!(!out.stderr.contains("wrong-pw") && !out.stdout.contains("wrong-pw"));
+    assert!(!out.stderr.contains("s3cret-pw") && !out.stdout.contains("s3cret-pw"));
+    assert_eq!(stack.program_events().len(), events_before, "restarted");
+}
+
+#[test]
+fn auth_required_through_xmlrpc() {
+    auth_required("auto", "refused the credentials (HTTP 401)");
+}
+
+#[test]
+fn auth_required_through_supervisorctl() {
+    auth_required("supervisorctl", "Server requires authentication");
+}
+
+/// An unknown program and a program that cannot start: `switch` gives up after its attempts,
+/// exits 1 and names the error.
+fn bad_programs(via: &'static str, no_such: (&str, &str), spawn: (&str, &str)) {
+    let Some(stack) = Stack::start(StackOptions {
+        via,
+        ..StackOptions::default()
+    }) else {
+        return;
+    };
+    for (region, programs, (kind, output), action) in [
+        ("EU", "app:nope", no_such, "stop"),
+        ("APAC", "broken", spawn, "start"),
+    ] {
+        let out = stack
+            .handler_cmd()
+            .sub(&["switch", region])
+            .flag("--programs", programs)
+            .flag("--log-format", "json")
+            .output();
+        assert_eq!(out.code, Some(1), "{out:#?}");
+        let failed = stderr_events(&out, "restart_failed");
+        assert_eq!(failed.len(), 3, "{out:#?}");
+        for f in &failed {
+            assert_eq!(f["error_kind"], kind, "{f}");
+            assert_eq!(f["action"], action, "{f}");
+            assert_eq!(f["program"], programs, "{f}");
+            assert!(f["output"].as_str().unwrap().contains(output), "{f}");
+        }
+        assert!(
+            out.stderr
+                .contains(&format!("{action} {programs} failed 3 times")),
+            "{out:#?}"
+        );
+    }
+}
+
+#[test]
+fn unknown_program_and_spawn_error_through_xmlrpc() {
+    bad_programs(
+        "xmlrpc",
+        ("no_such_process", "BAD_NAME: app:nope"),
+        ("spawn_error", "SPAWN_ERROR: broken"),
+    );
+}
+
+#[test]
+fn unknown_program_and_spawn_error_through_supervisorctl() {
+    bad_programs(
+        "supervisorctl",
+        ("exit", "app:nope: ERROR (no such process)"),
+        ("exit", "broken: ERROR (spawn error)"),
+    );
 }
 
 #[test]
@@ -207,4 +463,57 @@ fn supervisorctl_stop_terminates_the_handler_cleanly() {
         pids,
         "the handler's exit touched the programs"
     );
+}
+
+/// Under supervisord with `region = "EU"`, failed over to NAM: a `supervisorctl restart` of
+/// the handler, and then a SIGKILL and a start, keep NAM and restart no program.
+#[test]
+fn a_handler_restarted_or_killed_after_a_failover_keeps_the_region_and_restarts_nothing() {
+    let Some(stack) = Stack::start(StackOptions {
+        env_region: Some("EU"),
+        region: Some("EU"),
+        ..StackOptions::default()
+    }) else {
+        return;
+    };
+    let log = stack.start_handler();
+    log.wait_for_event("env_file_current", WAIT);
+    stack.wait_ok_probes("EU", 2);
+    stack.cloud("EU").set_mode(Mode::Status(503));
+    log.wait_for_event("restart_done", WAIT);
+    stack.wait_ok_probes("NAM", 2);
+    assert_eq!(stack.dir.read_env(), Some(env_for("NAM")));
+    let pids = stack.pids();
+    let starts = stack.starts().len();
+
+    let out = stack.ctl(&["restart", "failover-handler"]);
+    assert!(out.status.success(), "{out:?}");
+    log.wait_for_count("daemon_started", 2, WAIT);
+    let current = log.wait_for_count("env_file_current", 2, WAIT);
+    assert_eq!(current[1]["region"], "NAM", "{}", log.dump());
+    stack.wait_ok_probes("NAM", 2);
+
+    let out = stack.ctl(&["pid", "failover-handler"]);
+    let pid = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(pid.parse::<u32>().is_ok(), "{out:?}");
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    wait_until(WAIT, "supervisord to see the handler gone", || {
+        !String::from_utf8_lossy(&stack.ctl(&["status", "failover-handler"]).stdout)
+            .contains("RUNNING")
+    });
+    stack.ctl(&["start", "failover-handler"]);
+    log.wait_for_count("daemon_started", 3, WAIT);
+    let current = log.wait_for_count("env_file_current", 3, WAIT);
+    assert_eq!(current[2]["region"], "NAM", "{}", log.dump());
+    stack.wait_ok_probes("NAM", 2);
+
+    assert_eq!(stack.dir.read_env(), Some(env_for("NAM")));
+    assert_eq!(stack.pids(), pids, "{}", log.dump());
+    assert_eq!(stack.starts().len(), starts, "programs started again");
+    assert_eq!(log.events("restarting").len(), 1, "{}", log.dump());
+    assert_eq!(log.events("failover").len(), 1, "{}", log.dump());
 }

@@ -211,7 +211,8 @@ fn metrics_status_history_and_journal_follow_a_failover() {
             ("failover_handler_region_healthy{region=\"NAM\"}", 1.0),
         ],
     );
-    assert_eq!(sample(&m0, switched), None);
+    // Present at 0 before the first failover, so that an increase() alert sees it.
+    assert_eq!(sample(&m0, switched), Some(0.0));
     assert_samples(
         &m0,
         &[
@@ -260,11 +261,16 @@ fn metrics_status_history_and_journal_follow_a_failover() {
             (active_nam, 0.0),
             (active_eu, 1.0),
             (switched, 1.0),
-            ("failover_handler_probe_success{region=\"NAM\"}", 0.0),
-            ("failover_handler_region_healthy{region=\"NAM\"}", 0.0),
             ("failover_handler_probe_success{region=\"EU\"}", 1.0),
         ],
     );
+    // NAM is no longer probed: its gauges are gone, not left stale.
+    for gone in [
+        "failover_handler_probe_success{region=\"NAM\"}",
+        "failover_handler_region_healthy{region=\"NAM\"}",
+    ] {
+        assert_eq!(sample(&m1, gone), None, "{gone}");
+    }
     assert!(must_sample(&m1, nam_probes) > probes_before);
 
     let history = get_json(&addr, "/history");

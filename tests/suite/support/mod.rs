@@ -44,6 +44,10 @@ pub const SUPERVISOR_ERROR: &str = "error: <class 'socket.error'>, [Errno 111] C
 /// The `X-SIG-Sha256` header every probe carries by default.
 pub const SIG_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
+/// The file name of the recording stand-in: not `supervisorctl`, so that `restart.via = "auto"`
+/// calls it as configured, as it does any wrapper, and never looks for a supervisord.
+pub const STAND_IN: &str = "supervisorctl-stand-in";
+
 /// The product's service name in every log line.
 pub const SERVICE: &str = "ext_cloud_outage_handler";
 
@@ -164,7 +168,7 @@ impl TestDir {
              echo \"$*\" >> '{dir}/supervisorctl.log'\n\
              exit 0\n"
         );
-        let stand_in = tmp.path().join("supervisorctl");
+        let stand_in = tmp.path().join(STAND_IN);
         fs::write(&stand_in, script).unwrap();
         fs::set_permissions(&stand_in, fs::Permissions::from_mode(0o755)).unwrap();
         let pki = tunnel::Pki::generate();
@@ -192,7 +196,7 @@ impl TestDir {
     }
 
     pub fn supervisorctl(&self) -> PathBuf {
-        self.path().join("supervisorctl")
+        self.path().join(STAND_IN)
     }
 
     pub fn ca_pem(&self) -> PathBuf {

@@ -1,8 +1,9 @@
 //! The real stack of one test: its own supervisord (own config, socket and temp dir,
 //! `nodaemon`, stopped on drop even after a panic) running stunnel between the probe URL and
 //! one of three regional clouds (HTTPS fakes on 127.0.0.1 with certificates from the test CA),
-//! a cloud-client and an application that source the env file and record their start, and
-//! failover-handler as a program restarting them through the real supervisorctl.
+//! a cloud-client and an application that source the env file and record their start, a
+//! program `broken` that exits at once (supervisord's spawn error), and failover-handler as a
+//! program restarting them through supervisord's XML-RPC interface or the real supervisorctl.
 
 use super::{Cmd, FakeTunnel, Mode, PRODUCT_VARS, TestDir, env_for, wait_until};
 use serde_json::Value;
@@ -38,6 +39,13 @@ pub struct StackOptions {
     pub startsecs: u32,
     /// The supervisorctl the handler calls.
     pub supervisorctl: String,
+    /// The handler's `restart.via`.
+    pub via: &'static str,
+    /// A username and password that supervisord's socket requires (and supervisorctl's
+    /// section gives).
+    pub auth: Option<(&'static str, &'static str)>,
+    /// The handler's preferred region (`region` in its config file).
+    pub region: Option<&'static str>,
 }
 
 impl Default for StackOptions {
@@ -48,6 +56,9 @@ impl Default for StackOptions {
             interval: "250ms",
             startsecs: 0,
             supervisorctl: "supervisorctl".into(),
+            via: "auto",
+            auth: None,
+            region: None,
         }
     }
 }
@@ -249,9 +260,14 @@ exec {stunnel} "$conf"
                 ),
             )
         };
+        let credentials = match self.options.auth {
+            Some((user, pass)) => format!("username={user}\npassword={pass}\n"),
+            None => String::new(),
+        };
         let conf = format!(
             "[unix_http_server]\n\
-             file={d}/supervisor.sock\n\n\
+             file={d}/supervisor.sock\n\
+             {credentials}\n\
              [supervisord]\n\
              nodaemon=true\n\
              logfile={d}/supervisord.log\n\
@@ -262,10 +278,17 @@ exec {stunnel} "$conf"
              [rpcinterface:supervisor]\n\
              supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n\n\
              [supervisorctl]\n\
-             serverurl=unix://{d}/supervisor.sock\n\n\
+             serverurl=unix://{d}/supervisor.sock\n\
+             {credentials}\n\
              [group:app]\n\
              programs=stunnel,cloud-client,application\n\n\
              {stunnel}{client}{application}\
+             [program:broken]\n\
+             command=/bin/false\n\
+             autostart=false\n\
+             startsecs=1\n\
+             startretries=0\n\
+             stdout_logfile={d}/broken.out\n\n\
              [program:failover-handler]\n\
              command={bin} run --config {d}/failover-handler.toml --supervisorctl {ctl}\n\
              environment=CONNECTION_KEEPALIVE_ORG_ID=\"org1\",CONNECTION_KEEPALIVE_TXN_ID=\"txn1\"\n\
@@ -295,8 +318,13 @@ exec {stunnel} "$conf"
                 )
             })
             .collect();
+        let region = self
+            .options
+            .region
+            .map(|r| format!("region = \"{r}\"\n"))
+            .unwrap_or_default();
         let config = format!(
-            "state_dir = \"{d}/state\"\n\
+            "{region}state_dir = \"{d}/state\"\n\
              {regions}\n\
              [env_file]\n\
              path = \"{env}\"\n\n\
@@ -308,12 +336,14 @@ exec {stunnel} "$conf"
              [failover]\n\
              threshold = \"{threshold}\"\n\n\
              [restart]\n\
+             via = \"{via}\"\n\
              args = [\"-c\", \"{conf}\"]\n\
              timeout = \"10s\"\n",
             tp = self.tunnel_port,
             interval = self.options.interval,
             threshold = self.options.threshold,
             conf = self.conf().display(),
+            via = self.options.via,
         );
         fs::write(self.handler_config(), config).unwrap();
     }

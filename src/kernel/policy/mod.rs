@@ -11,9 +11,13 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::kernel::damping::Damping;
-pub use crate::kernel::decision::{Cause, Decision, Hold, Input, Outcome, Startup, startup};
+pub use crate::kernel::decision::{
+    Cause, Decision, Hold, Input, Outcome, StartFacts, StartWhy, Startup, startup,
+};
 pub use crate::kernel::rules::{Choose, Failback, Rules};
 use crate::kernel::standby::Standbys;
+
+mod step;
 
 /// The throughput gate's memory within one outage.
 #[derive(Debug, Clone, Copy, Default)]
@@ -49,6 +53,17 @@ pub struct Policy {
     announced: Option<(Cause, usize, Option<Instant>)>,
     /// A write the env file still owes (a start whose write failed).
     owed: Option<usize>,
+    /// The local tunnel: whether the last failure was its refusal, when the programs were
+    /// restarted in place for this outage, and whether it stayed down across a switch.
+    tunnel: Tunnel,
+}
+
+/// What the policy knows of the local tunnel within an outage.
+#[derive(Debug, Clone, Copy, Default)]
+struct Tunnel {
+    down: bool,
+    healed_at: Option<Instant>,
+    blocked: bool,
 }
 
 impl Policy {
@@ -77,58 +92,7 @@ impl Policy {
             paused: false,
             announced: None,
             owed: None,
-        }
-    }
-
-    /// The front door: one input at a time, seen at `now`, and what to do about it.
-    pub fn step(&mut self, now: Instant, input: Input) -> Decision {
-        match input {
-            Input::Probe(outcome) => self.observe(now, outcome),
-            Input::Check {
-                subject,
-                ok,
-                latency,
-            } => match self.standbys.observe(now, subject, ok, latency) {
-                Some(verdict) => Decision::Flipped(verdict),
-                None => Decision::Healthy,
-            },
-            Input::Throughput(kbps) => self.throughput(now, kbps),
-            Input::Paused(paused) => {
-                if self.paused != paused {
-                    self.paused = paused;
-                    self.held = None;
-                }
-                Decision::Healthy
-            }
-            Input::Pin(region) => {
-                self.pin(region);
-                Decision::Healthy
-            }
-            Input::Adopt(region) => {
-                self.adopt(region);
-                Decision::Healthy
-            }
-            Input::Moved { to, cause: None } => {
-                self.switched(to);
-                Decision::Healthy
-            }
-            Input::Moved {
-                to,
-                cause: Some(cause),
-            } => {
-                self.moved(now, to, cause);
-                Decision::Healthy
-            }
-            Input::WriteFailed { to, cause } => {
-                if cause.is_none() {
-                    self.owed = Some(to);
-                }
-                Decision::Healthy
-            }
-            Input::Tick => match self.owed {
-                Some(to) => Decision::Write { to },
-                None => Decision::Healthy,
-            },
+            tunnel: Tunnel::default(),
         }
     }
 
@@ -175,20 +139,26 @@ impl Policy {
 
     /// Takes in one probe outcome seen at `now`.
     pub fn observe(&mut self, now: Instant, outcome: Outcome) -> Decision {
+        // The tunnel answered: it is no longer a reason to hold a switch.
+        self.tunnel.blocked &= outcome == Outcome::TunnelDown;
         let decision = match outcome {
             Outcome::Success => match self.failing_since.take() {
                 Some(since) => {
                     self.gate = Gate::default();
+                    self.tunnel = Tunnel::default();
                     Decision::Recovered {
                         failed_for: now.saturating_duration_since(since),
                     }
                 }
                 None => self.failback(now).unwrap_or(Decision::Healthy),
             },
-            Outcome::Failure => {
+            Outcome::Failure | Outcome::TunnelDown => {
+                self.tunnel.down = outcome == Outcome::TunnelDown;
                 let since = *self.failing_since.get_or_insert(now);
                 let failing_for = now.saturating_duration_since(since);
-                if failing_for >= self.rules.threshold && self.regions > 1 {
+                if failing_for >= self.rules.threshold && self.tunnel.down {
+                    self.local_outage(now, failing_for)
+                } else if failing_for >= self.rules.threshold && self.regions > 1 {
                     self.outage(now, failing_for)
                 } else {
                     self.failback(now)
@@ -260,6 +230,38 @@ impl Policy {
         }
     }
 
+    /// The outage is the local tunnel's: restart in place first; switch only if it lasts
+    /// another threshold after that, and never again while it stays down across a switch.
+    fn local_outage(&mut self, now: Instant, failed_for: Duration) -> Decision {
+        if self.standbys.host_at_fault(self.active) {
+            return self.hold(Cause::Outage, None, Hold::HostNetwork);
+        }
+        if self.tunnel.blocked {
+            return self.hold(Cause::Outage, None, Hold::TunnelDown);
+        }
+        match self.tunnel.healed_at {
+            None if self.paused => self.hold(Cause::Outage, None, Hold::Paused),
+            None => Decision::RestartInPlace {
+                failed_for,
+                announce: true,
+            },
+            Some(at) if now.saturating_duration_since(at) < self.rules.threshold => {
+                Decision::Failing {
+                    failing_for: failed_for,
+                }
+            }
+            Some(_) if self.regions > 1 => self.outage(now, failed_for),
+            Some(_) => Decision::Failing {
+                failing_for: failed_for,
+            },
+        }
+    }
+
+    /// Whether the failures of the current outage are the local tunnel's refusals.
+    pub fn tunnel_down(&self) -> bool {
+        self.failing_since.is_some() && self.tunnel.down
+    }
+
     /// Failback is due when it is on, the active region is not the preferred one nor pinned,
     /// and the preferred region has been up for `failback_after` since the outage that left it.
     fn failback(&mut self, now: Instant) -> Option<Decision> {
@@ -312,17 +314,20 @@ impl Policy {
         self.gate = Gate::default();
         self.announced = None;
         self.owed = None;
+        self.tunnel = Tunnel::default();
     }
 
     /// The daemon made the automatic switch it was asked for, at `now`: it counts for damping,
     /// and an outage ends the pin of a manual switch. True when a pin was dropped.
     pub fn moved(&mut self, now: Instant, to: usize, cause: Cause) -> bool {
         self.damping.record(now);
+        let blocked = cause == Cause::Outage && self.tunnel_down();
         if cause == Cause::Outage && self.active == 0 {
             self.left_preferred_at = Some(now);
         }
         let unpinned = cause == Cause::Outage && self.pinned.take().is_some();
         self.switched(to);
+        self.tunnel.blocked = blocked;
         unpinned
     }
 
@@ -339,6 +344,16 @@ impl Policy {
 
     pub fn pinned(&self) -> Option<usize> {
         self.pinned
+    }
+
+    /// How long ago each automatic switch of the last hour was (for the handler's memory).
+    pub fn switch_ages(&self, now: Instant) -> Vec<Duration> {
+        self.damping.ages(now)
+    }
+
+    /// When flap damping next allows an automatic switch, if it holds one back now.
+    pub fn hold_down_until(&mut self, now: Instant) -> Option<Instant> {
+        self.damping.next_allowed(now)
     }
 
     /// Automatic switches within the last hour.
@@ -360,21 +375,36 @@ mod tests {
 
     #[test]
     fn startup_table() {
-        // (preferred given, env file's region index, want active, want write)
+        use StartWhy::*;
+        // (env file's region, consistent, preferred changed, preferred known down) ->
+        // (active, write, why)
         let cases = [
-            (false, None, 0, true),
-            (false, Some(0), 0, false),
-            (false, Some(2), 2, false),
-            (true, None, 0, true),
-            (true, Some(0), 0, false),
-            (true, Some(1), 0, true),
+            ((None, false, false, false), (0, true, NoRecord)),
+            ((Some(0), true, false, false), (0, false, Kept)),
+            ((Some(2), true, false, false), (2, false, Kept)),
+            // a restart of the handler after a failover keeps the region it failed over to
+            ((Some(1), true, false, false), (1, false, Kept)),
+            ((Some(1), false, false, false), (0, true, Inconsistent)),
+            ((Some(0), false, false, false), (0, true, Inconsistent)),
+            // an operator's new --region is acted on like a switch
+            ((Some(1), true, true, false), (0, true, NewPreference)),
+            ((Some(0), true, true, false), (0, false, NewPreference)),
+            ((None, false, true, false), (0, true, NewPreference)),
+            // unless it is known down: the record stands
+            ((Some(1), true, true, true), (1, false, Kept)),
         ];
-        for (pref, env, active, write) in cases {
-            assert_eq!(
-                startup(pref, env),
-                Startup { active, write },
-                "preferred {pref}, env {env:?}"
-            );
+        for (
+            (env_region, env_consistent, preferred_changed, preferred_down),
+            (active, write, why),
+        ) in cases
+        {
+            let facts = StartFacts {
+                env_region,
+                env_consistent,
+                preferred_changed,
+                preferred_down,
+            };
+            assert_eq!(startup(facts), Startup { active, write, why }, "{facts:?}");
         }
     }
 
@@ -582,7 +612,12 @@ mod tests {
             #[test]
             fn startup_lands_in_the_list(regions in 1usize..6, preferred: bool, env in proptest::option::of(0usize..6)) {
                 let env = env.filter(|i| *i < regions);
-                let s = startup(preferred, env);
+                let s = startup(StartFacts {
+                    env_region: env,
+                    env_consistent: true,
+                    preferred_changed: preferred,
+                    preferred_down: false,
+                });
                 prop_assert!(s.active < regions);
                 prop_assert_eq!(s.write, env != Some(s.active));
             }
@@ -1156,6 +1191,12 @@ mod tests {
         let s = |n| Duration::from_secs(n);
         let fail = Input::Probe(Outcome::Failure);
         let ok = Input::Probe(Outcome::Success);
+        let down = Input::Probe(Outcome::TunnelDown);
+        let healed = Input::RestartedInPlace;
+        let moved = |to| Input::Moved {
+            to,
+            cause: Some(Cause::Outage),
+        };
         type Case = (&'static str, Vec<(u64, Input)>, Decision);
         let cases: Vec<Case> = vec![
             (
@@ -1251,6 +1292,84 @@ mod tests {
                     (10, Input::Tick),
                 ],
                 Decision::Healthy,
+            ),
+            (
+                "the local tunnel refused for the threshold: restart in place, no switch",
+                vec![(0, down), (240, down)],
+                Decision::RestartInPlace {
+                    failed_for: s(240),
+                    announce: true,
+                },
+            ),
+            (
+                "after the restart in place, no switch within another threshold",
+                vec![
+                    (0, down),
+                    (240, down),
+                    (241, healed),
+                    (400, down),
+                    (480, down),
+                ],
+                Decision::Failing {
+                    failing_for: s(480),
+                },
+            ),
+            (
+                "a tunnel still down another threshold after the restart: the switch",
+                vec![(0, down), (240, down), (241, healed), (481, down)],
+                Decision::Failover {
+                    from: 0,
+                    to: 1,
+                    failed_for: s(481),
+                    announce: true,
+                },
+            ),
+            (
+                "a tunnel that stayed down across the switch moves nothing again",
+                vec![
+                    (0, down),
+                    (240, down),
+                    (241, healed),
+                    (481, down),
+                    (482, moved(1)),
+                    (490, down),
+                    (2000, down),
+                ],
+                Decision::Held {
+                    cause: Cause::Outage,
+                    from: 1,
+                    to: None,
+                    reason: Hold::TunnelDown,
+                    announce: true,
+                },
+            ),
+            (
+                "once the tunnel answers, a cloud outage moves on again",
+                vec![
+                    (0, down),
+                    (240, down),
+                    (241, healed),
+                    (481, down),
+                    (482, moved(1)),
+                    (490, down),
+                    (2000, fail),
+                ],
+                Decision::Failover {
+                    from: 1,
+                    to: 2,
+                    failed_for: s(1510),
+                    announce: true,
+                },
+            ),
+            (
+                "a cloud failure at the threshold is not the tunnel's",
+                vec![(0, down), (240, fail)],
+                Decision::Failover {
+                    from: 0,
+                    to: 1,
+                    failed_for: s(240),
+                    announce: true,
+                },
             ),
             (
                 "after a switch the new region gets a full threshold",

@@ -1,0 +1,136 @@
+//! The daemon and its memory across restarts: why the start rule chose its region, the outage
+//! clock and the damping hold-down handed back to the policy at start, and the memory kept in
+//! step after each probe.
+
+use std::time::SystemTime;
+
+use tokio::time::Instant;
+use tracing::{info, warn};
+
+use crate::adapters::envfile::EnvContents;
+use crate::adapters::probe::Probe;
+use crate::adapters::restart::Restart;
+use crate::config::human;
+use crate::daemon::Daemon;
+use crate::daemon::memory::{Memory, OutageMemory, age, resume_within, unix_ms};
+use crate::kernel::damping::WINDOW;
+use crate::kernel::policy::{Input, StartWhy};
+
+impl<P: Probe, R: Restart> Daemon<P, R> {
+    /// Says why the start rule chose to write the env file, when it did.
+    pub(super) fn say_why(
+        &self,
+        why: StartWhy,
+        env_index: Option<usize>,
+        on_disk: Option<&EnvContents>,
+        memory: &Memory,
+    ) {
+        let path = self.config.env_file.path.display();
+        match (why, env_index) {
+            (StartWhy::Inconsistent, Some(i)) => {
+                let named = &self.region(i);
+                let cloud = on_disk.and_then(|c| c.cloud.as_deref()).unwrap_or("");
+                warn!(
+                    event = "env_file_inconsistent",
+                    region = %named.name,
+                    cloud,
+                    path = %path,
+                    "The env file {path} names region {} with cloud '{cloud}', not its own cloud {}: it is not current, so it is written whole and the programs restarted",
+                    named.name,
+                    named.cloud
+                );
+            }
+            (StartWhy::NewPreference, _) => info!(
+                event = "preferred_changed",
+                region = %self.region(0).name,
+                previous_region = memory.preferred.as_deref().unwrap_or(""),
+                "The preferred region is now {} (it was {} at the last start): an operator's new intent, acted on as a switch",
+                self.region(0).name,
+                memory.preferred.as_deref().unwrap_or("")
+            ),
+            _ => {}
+        }
+    }
+
+    /// Hands the remembered damping and outage back to the policy and records this start's
+    /// preferred region. The outage resumes only for the region still active and only when the
+    /// last probe that saw it is recent.
+    pub(super) fn remember_start(&mut self, mut memory: Memory, wrote: bool) {
+        let now = Instant::now();
+        let wall = SystemTime::now();
+        for &ms in &memory.switches_ms {
+            let ago = age(wall, ms);
+            if ago < WINDOW {
+                self.policy.step(now, Input::SwitchedAgo(ago));
+            }
+        }
+        let active = self.active().name.clone();
+        if let Some(outage) = memory
+            .outage
+            .take()
+            .filter(|o| !wrote && o.region == active)
+        {
+            let gap = age(wall, outage.last_probe_ms);
+            let failing_for = age(wall, outage.since_ms);
+            let p = &self.config.probe;
+            if gap <= resume_within(p.interval, p.fail_interval, p.timeout) {
+                self.policy.step(now, Input::FailingFor(failing_for));
+                info!(
+                    event = "outage_resumed",
+                    region = %active,
+                    failing_for_ms = failing_for.as_millis() as u64,
+                    gap_ms = gap.as_millis() as u64,
+                    "Region {active} has been failing for {} (last probed {} ago, before this start): the outage clock resumes",
+                    human(failing_for),
+                    human(gap)
+                );
+            } else {
+                info!(
+                    event = "outage_forgotten",
+                    region = %active,
+                    gap_ms = gap.as_millis() as u64,
+                    "An outage of {active} was last probed {} ago, too long to go on from: the outage clock starts afresh",
+                    human(gap)
+                );
+            }
+        }
+        let new_preference = memory.preferred != self.config.preferred;
+        memory.preferred = self.config.preferred.clone();
+        self.memory = memory;
+        if new_preference && !self.config.dry_run {
+            self.memory.save(&self.state);
+        }
+        self.remember(now);
+    }
+
+    /// Keeps the memory in step with the policy: the outage in progress and the automatic
+    /// switches of the last hour. Written only when it changed.
+    pub(super) fn remember(&mut self, now: Instant) {
+        if self.config.dry_run {
+            return;
+        }
+        let wall_ms = unix_ms(SystemTime::now());
+        let before = |d: std::time::Duration| wall_ms.saturating_sub(d.as_millis() as u64);
+        let outage = self.policy.failing_since().map(|s| OutageMemory {
+            region: self.active().name.clone(),
+            since_ms: before(now.saturating_duration_since(s)),
+            last_probe_ms: wall_ms,
+        });
+        let ages = self.policy.switch_ages(now);
+        // The same switches give the same times: only a new or expired one is written.
+        let switches_ms = if ages.len() == self.memory.switches_ms.len() {
+            self.memory.switches_ms.clone()
+        } else {
+            ages.into_iter().map(before).collect()
+        };
+        let next = Memory {
+            preferred: self.memory.preferred.clone(),
+            outage,
+            switches_ms,
+        };
+        if next != self.memory {
+            next.save(&self.state);
+            self.memory = next;
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! The policy's front door: one [`Input`] at a time, and the [`Decision`] it leads to.
+
+use tokio::time::Instant;
+
+use super::{Decision, Input, Policy};
+
+impl Policy {
+    /// The front door: one input at a time, seen at `now`, and what to do about it.
+    pub fn step(&mut self, now: Instant, input: Input) -> Decision {
+        match input {
+            Input::Probe(outcome) => self.observe(now, outcome),
+            Input::Check {
+                subject,
+                ok,
+                latency,
+            } => match self.standbys.observe(now, subject, ok, latency) {
+                Some(verdict) => Decision::Flipped(verdict),
+                None => Decision::Healthy,
+            },
+            Input::Throughput(kbps) => self.throughput(now, kbps),
+            Input::Paused(paused) => {
+                if self.paused != paused {
+                    self.paused = paused;
+                    self.held = None;
+                }
+                Decision::Healthy
+            }
+            Input::Pin(region) => {
+                self.pin(region);
+                Decision::Healthy
+            }
+            Input::Adopt(region) => {
+                self.adopt(region);
+                Decision::Healthy
+            }
+            Input::Moved { to, cause: None } => {
+                self.switched(to);
+                Decision::Healthy
+            }
+            Input::Moved {
+                to,
+                cause: Some(cause),
+            } => {
+                self.moved(now, to, cause);
+                Decision::Healthy
+            }
+            Input::WriteFailed { to, cause } => {
+                if cause.is_none() {
+                    self.owed = Some(to);
+                }
+                Decision::Healthy
+            }
+            Input::Tick => match self.owed {
+                Some(to) => Decision::Write { to },
+                None => Decision::Healthy,
+            },
+            Input::FailingFor(d) => {
+                self.failing_since = Some(now.checked_sub(d).unwrap_or(now));
+                Decision::Healthy
+            }
+            Input::SwitchedAgo(d) => {
+                if let Some(at) = now.checked_sub(d) {
+                    self.damping.record(at);
+                }
+                Decision::Healthy
+            }
+            Input::RestartedInPlace => {
+                self.tunnel.healed_at = Some(now);
+                Decision::Healthy
+            }
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! A restart of the handler changes nothing: the env file is the record of the active region,
+//! an outage in progress keeps its clock, and only an operator's changed `--region` moves.
+
+use std::time::Duration;
+
+use crate::support::{
+    Cmd, FakeTunnel, Mode, TestDir, assert_fields, between, env_for, restart_order, wait_for_probes,
+};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+#[test]
+fn a_handler_restart_keeps_the_region_it_failed_over_to_and_restarts_nothing() {
+    let dir = TestDir::with_env("EU");
+    let tunnel = FakeTunnel::start_with(&dir, Mode::Up, &[("EU", Mode::Status(503))]);
+    let cmd = Cmd::new(&dir).tunnel_in(&tunnel, "EU");
+    let mut d = cmd.spawn_daemon();
+    d.wait_for(
+        |v| v["event"] == "restart_done" && v["region"] == "NAM",
+        WAIT,
+    );
+    d.terminate();
+    let calls = dir.calls().len();
+    assert_eq!(calls, restart_order().len());
+
+    for _ in 0..2 {
+        let mut again = cmd.spawn_daemon();
+        let current = again.wait_for_event("env_file_current", WAIT);
+        assert_fields(&current, &[("region", "NAM")]);
+        wait_for_probes(&tunnel, "NAM", 3);
+        again.terminate();
+        assert!(again.events("failover").is_empty(), "{}", again.dump());
+        assert_eq!(dir.read_env(), Some(env_for("NAM")));
+        assert_eq!(dir.calls().len(), calls, "no program restarted");
+    }
+}
+
+#[test]
+fn an_outage_in_progress_keeps_its_clock_across_a_restart_of_the_handler() {
+    let dir = TestDir::with_env("EU");
+    let tunnel = FakeTunnel::start_with(&dir, Mode::Up, &[("EU", Mode::Status(503))]);
+    let cmd = Cmd::new(&dir)
+        .tunnel_in(&tunnel, "EU")
+        .flag("--threshold", "3s");
+    let mut first = cmd.spawn_daemon();
+    let failed = first.wait_for_event("probe_failed", WAIT);
+    std::thread::sleep(Duration::from_millis(1800));
+    first.terminate();
+    assert!(first.events("failover").is_empty(), "{}", first.dump());
+
+    let second = cmd.spawn_daemon();
+    let started = second.wait_for_event("daemon_started", WAIT);
+    let resumed = second.wait_for_event("outage_resumed", WAIT);
+    assert_fields(&resumed, &[("region", "EU")]);
+    assert!(
+        resumed["failing_for_ms"].as_u64().unwrap() >= 1800,
+        "{resumed}"
+    );
+    let failover = second.wait_for_event("failover", WAIT);
+    assert!(
+        failover["failed_for_ms"].as_u64().unwrap() >= 3000,
+        "{failover}"
+    );
+    assert!(
+        between(&failed, &failover) >= Duration::from_secs(3),
+        "{}",
+        second.dump()
+    );
+    assert!(
+        between(&started, &failover) < Duration::from_millis(2500),
+        "the clock started afresh at the restart\n{}",
+        second.dump()
+    );
+    second.finish();
+}
+
+#[test]
+fn an_operators_new_region_flag_is_acted_on_like_a_switch() {
+    let dir = TestDir::with_env("NAM");
+    let tunnel = FakeTunnel::start(&dir);
+    let mut d = Cmd::new(&dir).tunnel_in(&tunnel, "EU").spawn_daemon();
+    // The first start with --region EU: the env file is the record, NAM stays.
+    d.wait_for_event("env_file_current", WAIT);
+    d.terminate();
+    assert_eq!(dir.read_env(), Some(env_for("NAM")));
+    assert!(dir.calls().is_empty());
+
+    let d = Cmd::new(&dir).tunnel_in(&tunnel, "APAC").spawn_daemon();
+    let changed = d.wait_for_event("preferred_changed", WAIT);
+    assert_fields(&changed, &[("region", "APAC"), ("previous_region", "EU")]);
+    d.wait_for(
+        |v| v["event"] == "restart_done" && v["region"] == "APAC",
+        WAIT,
+    );
+    assert_eq!(dir.read_env(), Some(env_for("APAC")));
+    assert_eq!(dir.calls(), restart_order());
+    d.finish();
+}
+
+#[test]
+fn an_env_file_naming_another_regions_cloud_is_rewritten_whole_with_a_warning() {
+    let dir = TestDir::new();
+    let wrong = env_for("EU").replace("cloud.eu.ext.com", "cloud.nam.ext.com");
+    std::fs::write(dir.env_file(), &wrong).unwrap();
+    let tunnel = FakeTunnel::start(&dir);
+    let d = Cmd::new(&dir).tunnel(&tunnel).spawn_daemon();
+    let warned = d.wait_for_event("env_file_inconsistent", WAIT);
+    assert_fields(
+        &warned,
+        &[
+            ("level", "WARN"),
+            ("region", "EU"),
+            ("cloud", "cloud.nam.ext.com"),
+        ],
+    );
+    d.wait_for_event("restart_done", WAIT);
+    assert_eq!(dir.read_env(), Some(env_for("NAM")));
+    assert_eq!(dir.calls(), restart_order());
+    d.finish();
+}
