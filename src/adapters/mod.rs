@@ -14,6 +14,7 @@ pub mod fleet_store;
 pub mod net;
 pub mod pause;
 pub mod pin;
+pub mod preflight;
 pub mod probe;
 pub mod restart;
 pub mod restart_path;
