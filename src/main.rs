@@ -9,6 +9,7 @@ use clap::{CommandFactory, Parser};
 
 use failover_handler::adapters::checks::Checks;
 use failover_handler::adapters::throughput::Throughput;
+use failover_handler::commands::discover::{self, Found};
 use failover_handler::commands::ship;
 use failover_handler::config::cli::{Cli, Command, LogFormat, Shell};
 use failover_handler::config::{Config, ConfigError, process_env};
@@ -95,7 +96,28 @@ fn run(cli: Cli) -> Result<ExitCode> {
         std::io::Write::write_all(&mut std::io::stdout(), &bytes)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let config = Config::build(&cli.options, &process_env)?;
+    // Commands that act on a daemon find the running one when they name no config of their own.
+    let acts_on_daemon = matches!(
+        command,
+        Command::Status { .. }
+            | Command::Switch { .. }
+            | Command::Pause { .. }
+            | Command::Resume { .. }
+    );
+    let (config, found) = if acts_on_daemon {
+        let resolved = discover::resolve(&cli.options, &process_env)?;
+        let config = Config::build(&resolved.options, &|name| resolved.var(name, &process_env))?;
+        (config, resolved.found)
+    } else {
+        (Config::build(&cli.options, &process_env)?, Found::Named)
+    };
+    let is_status = matches!(command, Command::Status { .. });
+    if let (false, Some(note)) = (
+        is_status,
+        found.note(&config.state_dir, &config.env_file.path),
+    ) {
+        eprintln!("failover-handler: {note}");
+    }
     let format = if daemon || config.log_format_explicit {
         config.log_format
     } else {
@@ -130,7 +152,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
             }
             Command::Status { json, fleet: true } => commands::status_fleet(&config, json).await,
-            Command::Status { json, .. } => commands::status(&config, json).await,
+            Command::Status { json, .. } => commands::status(&config, json, &found).await,
             Command::Check => commands::check(&config).await,
             Command::Config => commands::print_config(&config),
             Command::Pause { fleet: true, .. } => commands::pause_fleet(&config, true).await,

@@ -18,6 +18,7 @@ pub mod preflight;
 pub mod probe;
 pub mod restart;
 pub mod restart_path;
+pub mod runtime;
 pub mod state;
 pub mod supervisor_conf;
 pub mod supervisor_rpc;

@@ -5,6 +5,7 @@
 mod check;
 mod config;
 pub mod demo;
+pub mod discover;
 mod fleet;
 mod pause;
 pub mod ship;

@@ -7,13 +7,14 @@ use anyhow::Result;
 
 use crate::adapters::pause::{self, PauseState};
 use crate::adapters::state::StateDir;
+use crate::commands::discover::Found;
 use crate::config::Config;
 use crate::report::journal::FORMAT_VERSION;
-use crate::report::status::{live_view, pause_line, render_live};
+use crate::report::status::{STATUS_FILE, live_view, pause_line, render_live, status_url};
 use crate::report::view::PauseView;
 
 /// `status [--json]`.
-pub async fn status(config: &Config, json: bool) -> Result<ExitCode> {
+pub async fn status(config: &Config, json: bool, found: &Found) -> Result<ExitCode> {
     let env_path = config.env_file.path.display().to_string();
     let now = SystemTime::now();
     let pause = match pause::read(&StateDir::read_only(&config.state_dir), now) {
@@ -32,13 +33,23 @@ pub async fn status(config: &Config, json: bool) -> Result<ExitCode> {
                 "problem": null,
                 "pause": snapshot.pause,
                 "daemon": snapshot,
+                "found": found_json(found),
             });
             println!("{v}");
         } else {
             print!("{}", render_live(&snapshot, &source, &env_path));
+            if let Found::Daemon { entry, dir } = found {
+                println!(
+                    "Found:         the daemon listed in {} (pid {}, `{}`)",
+                    dir.display(),
+                    entry.pid,
+                    entry.command_line()
+                );
+            }
         }
         return Ok(ExitCode::SUCCESS);
     }
+    let looked = looked_at(config, found);
     let (region, cloud, problem) = match config.env_file.read() {
         Ok(Some(c)) if c.region.is_some() => (c.region, c.cloud, None),
         Ok(Some(_)) => (None, None, Some(format!("{env_path} names no region"))),
@@ -55,6 +66,8 @@ pub async fn status(config: &Config, json: bool) -> Result<ExitCode> {
             "problem": problem,
             "pause": pause,
             "daemon": null,
+            "found": found_json(found),
+            "looked_at": looked,
         });
         println!("{v}");
         return Ok(ExitCode::SUCCESS);
@@ -73,9 +86,43 @@ pub async fn status(config: &Config, json: bool) -> Result<ExitCode> {
         (None, Some(p)) => println!("No active region: {p}"),
         (None, None) => println!("No active region"),
     }
-    println!("Daemon:        not running (no live view); this is what the env file says");
+    println!(
+        "Daemon:        not running (no live view); this is what the env file says\nLooked at:     {}",
+        looked.join(", ")
+    );
+    if matches!(found, Found::Nothing { .. }) {
+        println!("               (pass -c or --state-dir if the daemon runs with other settings)");
+    }
     if pause.is_some() {
         println!("Switching:     {}", pause_line(pause.as_ref()));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Where `status` looked for a running daemon, for people.
+fn looked_at(config: &Config, found: &Found) -> Vec<String> {
+    let mut places = Vec::new();
+    if let Found::Nothing { dir } = found {
+        places.push(format!("{} (no daemon listed)", dir.display()));
+    }
+    if let Some(addr) = config.metrics_addr.filter(|a| a.port() != 0) {
+        places.push(status_url(addr));
+    }
+    places.push(config.state_dir.join(STATUS_FILE).display().to_string());
+    places
+}
+
+fn found_json(found: &Found) -> serde_json::Value {
+    match found {
+        Found::Named => serde_json::json!({ "how": "named" }),
+        Found::Daemon { entry, dir } => serde_json::json!({
+            "how": "listed",
+            "listing_dir": dir,
+            "pid": entry.pid,
+            "args": entry.args,
+        }),
+        Found::Nothing { dir } => {
+            serde_json::json!({ "how": "nothing_listed", "listing_dir": dir })
+        }
+    }
 }

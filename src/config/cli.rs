@@ -202,6 +202,58 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .map_err(|e| format!("'{text}' is not a duration like 250ms, 10s or 4m ({e})"))
 }
 
+impl Options {
+    /// These options over `base`: each one given here wins, the rest come from `base` (a
+    /// running daemon's options, for a command that acts on it), except `--dry-run` and
+    /// `--log-format`, which are this command's alone. Every field is named, so a new option
+    /// cannot be forgotten here.
+    pub fn over(&self, base: Options) -> Options {
+        let Options {
+            region,
+            config,
+            env_file,
+            probe_url,
+            interval,
+            timeout,
+            threshold,
+            ca_cert,
+            tls_server_name,
+            insecure,
+            supervisorctl,
+            restart_via,
+            supervisorctl_args,
+            programs,
+            no_restart,
+            dry_run,
+            log_format,
+            state_dir,
+            metrics_addr,
+        } = self.clone();
+        Options {
+            region: region.or(base.region),
+            config: config.or(base.config),
+            env_file: env_file.or(base.env_file),
+            probe_url: probe_url.or(base.probe_url),
+            interval: interval.or(base.interval),
+            timeout: timeout.or(base.timeout),
+            threshold: threshold.or(base.threshold),
+            ca_cert: ca_cert.or(base.ca_cert),
+            tls_server_name: tls_server_name.or(base.tls_server_name),
+            insecure: insecure || base.insecure,
+            supervisorctl: supervisorctl.or(base.supervisorctl),
+            restart_via: restart_via.or(base.restart_via),
+            supervisorctl_args: supervisorctl_args.or(base.supervisorctl_args),
+            programs: programs.or(base.programs),
+            no_restart: no_restart || base.no_restart,
+            // How this one command runs and speaks is its own choice.
+            dry_run,
+            log_format,
+            state_dir: state_dir.or(base.state_dir),
+            metrics_addr: metrics_addr.or(base.metrics_addr),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

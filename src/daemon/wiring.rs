@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use crate::adapters::checks::Checks;
 use crate::adapters::probe::HttpProbe;
 use crate::adapters::restart_path::Restarter;
+use crate::adapters::runtime;
 use crate::adapters::state::StateDir;
 use crate::adapters::throughput::Throughput;
 use crate::config::Config;
@@ -30,6 +31,7 @@ pub async fn run(
 ) -> Result<ExitCode> {
     let config = Arc::new(config);
     let state = StateDir::open(&config.state_dir);
+    let _listing = list_this_daemon(&config);
     let (observer, services) = services::start(&config, &state).await;
     let restarter = Restarter::new(config.restart.clone(), None)
         .count_failures(observer.metrics().restart_failures.clone());
@@ -49,6 +51,26 @@ pub async fn run(
         .await;
     let _ = tokio::task::spawn_blocking(move || services.stop(SERVICES_STOP)).await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Lists this daemon in the runtime directory, so that `status`, `switch`, `pause` and
+/// `resume` find it without its `-c`; unlisted, it warns and runs on.
+fn list_this_daemon(config: &Config) -> Option<runtime::Listing> {
+    let dir = runtime::dir(&crate::config::process_env);
+    let entry = runtime::Entry::of_this_process(&config.state_dir, &config.env_file.path);
+    match runtime::list(&dir, &entry) {
+        Ok(listing) => Some(listing),
+        Err(e) => {
+            tracing::warn!(
+                event = "daemon_unlisted",
+                path = %dir.display(),
+                error = %e,
+                "Cannot list this daemon in {} ({e}): status, switch, pause and resume need its -c or --state-dir to find it",
+                dir.display()
+            );
+            None
+        }
+    }
 }
 
 async fn wait_for_signal() {

@@ -20,6 +20,7 @@ mod support;
 mod cli;
 mod daemon;
 mod demo;
+mod discovery;
 mod e2e_supervisord;
 mod edges;
 mod examples;

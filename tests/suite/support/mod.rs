@@ -434,6 +434,11 @@ impl Cmd {
             env: vec![
                 ("CONNECTION_KEEPALIVE_ORG_ID".into(), "org1".into()),
                 ("CONNECTION_KEEPALIVE_TXN_ID".into(), "txn1".into()),
+                // Each test's daemons list themselves in the test's own runtime directory.
+                (
+                    "XDG_RUNTIME_DIR".into(),
+                    dir.path().join("run").display().to_string(),
+                ),
             ],
         }
     }

@@ -361,6 +361,8 @@ exec {stunnel} "$conf"
         for var in PRODUCT_VARS.iter().chain(&["FAILOVER_HANDLER_LOG"]) {
             cmd.env_remove(var);
         }
+        // The handler lists itself in this stack's own runtime directory.
+        cmd.env("XDG_RUNTIME_DIR", self.path("run"));
         self.supervisord = Some(cmd.spawn().unwrap());
         let socket = self.path("supervisor.sock");
         wait_until(WAIT, "supervisord's socket", || socket.exists());
