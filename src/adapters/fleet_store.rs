@@ -129,17 +129,7 @@ impl Store {
 
     /// Becomes the leader if there is none; true when `host` now leads.
     pub async fn campaign(&self, host: &str, lease: i64) -> Result<bool, EtcdError> {
-        let key = self.key("leader");
-        self.etcd
-            .txn(
-                &[Compare::Created(key.clone(), 0)],
-                &[Op::Put {
-                    key,
-                    value: host.to_string(),
-                    lease,
-                }],
-            )
-            .await
+        self.put_if_absent(self.key("leader"), host, lease).await
     }
 
     /// Sets `active` if absent (the fleet's first region).
@@ -214,17 +204,21 @@ impl Store {
         lease: i64,
     ) -> Result<(), EtcdError> {
         let key = self.key(&format!("restarts/{epoch}/{host}"));
+        self.put_if_absent(key, host, lease).await.map(drop)
+    }
+
+    /// Puts `value` at `key` on `lease` unless the key exists; true when it was put.
+    async fn put_if_absent(&self, key: String, value: &str, lease: i64) -> Result<bool, EtcdError> {
         self.etcd
             .txn(
                 &[Compare::Created(key.clone(), 0)],
                 &[Op::Put {
                     key,
-                    value: host.to_string(),
+                    value: value.to_string(),
                     lease,
                 }],
             )
             .await
-            .map(drop)
     }
 
     /// Gives the slot back.

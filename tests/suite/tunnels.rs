@@ -4,7 +4,7 @@
 //! `--tls-server-name '{cloud}'`. These are the README's "TLS and tunnels" examples.
 
 use crate::support::stack::which;
-use crate::support::{Cmd, FakeTunnel, Mode, TestDir, env_for, wait_until};
+use crate::support::{Cmd, FakeTunnel, Mode, TestDir, env_for, free_port, wait_until};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -77,14 +77,6 @@ fn tools(names: &[&[&str]]) -> Option<Vec<PathBuf>> {
         eprintln!("SKIPPED: {why}");
     }
     found
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn wait_listening(port: u16) {

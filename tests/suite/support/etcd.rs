@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+pub use super::free_port;
+
 struct Member {
     name: String,
     client: u16,
@@ -24,15 +26,6 @@ pub struct EtcdCluster {
     members: Vec<Member>,
     _dir: tempfile::TempDir,
     scheme: &'static str,
-}
-
-/// A port free now on 127.0.0.1.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// The etcd binary, if installed (scripts/test.sh installs Debian's etcd-server).

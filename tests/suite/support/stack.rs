@@ -5,10 +5,10 @@
 //! program `broken` that exits at once (supervisord's spawn error), and failover-handler as a
 //! program restarting them through supervisord's XML-RPC interface or the real supervisorctl.
 
-use super::{Cmd, FakeTunnel, Mode, PRODUCT_VARS, TestDir, env_for, wait_until};
+use super::{Cmd, FakeTunnel, Mode, PRODUCT_VARS, TestDir, env_for, free_port, wait_until};
 use serde_json::Value;
 use std::fs;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -119,14 +119,6 @@ pub fn which(names: &[&str]) -> Option<PathBuf> {
             .map(|dir| dir.join(name))
             .find(|p| p.is_file())
     })
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn send_signal(pid: u32, signal: &str) {
