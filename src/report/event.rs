@@ -73,6 +73,15 @@ pub enum Event {
         http_status: Option<u16>,
         error: String,
     },
+    /// The active region's probe outcome changed since its previous probe, or this is the
+    /// region's first probe since start or a switch: `outcome` is `ok`, `failure` or
+    /// `tunnel_down`, and `error_kind` the failure's kind. The journal keeps these, not every
+    /// probe, so that `replay` can rebuild what each region answered.
+    ProbeChanged {
+        at: Place,
+        outcome: &'static str,
+        error_kind: Option<&'static str>,
+    },
     /// The active region answers again, or was left, after `failed_for` of failures.
     OutageEnded {
         at: Place,
@@ -169,6 +178,7 @@ impl Event {
             Event::DaemonStarted { .. } => "daemon_started",
             Event::DaemonStopped { .. } => "daemon_stopped",
             Event::OutageStarted { .. } => "outage_started",
+            Event::ProbeChanged { .. } => "probe_changed",
             Event::OutageEnded { .. } => "outage_ended",
             Event::Failover { .. } => "failover",
             Event::TunnelRestart { .. } => "tunnel_restart",
@@ -237,6 +247,15 @@ impl Event {
                 f.place("", at);
                 f.put("error_kind", *error_kind);
                 f.put("http_status", *http_status);
+            }
+            Event::ProbeChanged {
+                at,
+                outcome,
+                error_kind,
+            } => {
+                f.place("", at);
+                f.put("outcome", *outcome);
+                f.put("error_kind", *error_kind);
             }
             Event::OutageEnded {
                 at,
