@@ -12,8 +12,10 @@ targets=("$@")
 command -v cargo-fuzz >/dev/null || cargo install --locked --quiet cargo-fuzz
 export RUSTC_BOOTSTRAP=1
 
-build_log="$(mktemp)"
-trap 'rm -f "$build_log"' EXIT
+# Logs go to a temp dir: fuzz/target/ does not exist when CARGO_TARGET_DIR points elsewhere.
+logs="$(mktemp -d)"
+trap 'rm -rf "$logs"' EXIT
+build_log="$logs/build.log"
 if ! cargo fuzz build >"$build_log" 2>&1; then
   tail -40 "$build_log"
   echo "fuzz: the targets do not build"
@@ -22,7 +24,7 @@ fi
 for target in "${targets[@]}"; do
   corpus="fuzz/corpus/$target"
   mkdir -p "$corpus"
-  log="fuzz/target/$target.log"
+  log="$logs/$target.log"
   if cargo fuzz run "$target" "$corpus" "fuzz/seeds/$target" -- \
       -max_total_time="$secs" -print_final_stats=1 >"$log" 2>&1; then
     runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh machine: installs what the end-to-end tests need
-# (supervisord, stunnel, promtool, Chromium; lintian and man-db for the package test) when
-# missing, then runs every test.
+# (supervisord, stunnel, socat, openssl, promtool, Chromium; lintian and man-db for the package
+# test) when missing, then runs every test. Works with CARGO_TARGET_DIR set; never stops or
+# changes a supervisord it did not start.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
 command -v supervisord >/dev/null || need+=(supervisor)
 command -v stunnel4 >/dev/null || command -v stunnel >/dev/null || need+=(stunnel4)
+command -v socat >/dev/null || need+=(socat)
+command -v openssl >/dev/null || need+=(openssl)
 command -v promtool >/dev/null || need+=(prometheus)
 command -v chromium >/dev/null || need+=(chromium)
 command -v lintian >/dev/null || need+=(lintian)
@@ -19,10 +22,8 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null
 fi
-# supervisord from the Debian package starts a system instance; the tests run their own.
-if [ "$(id -u)" = 0 ] && command -v service >/dev/null && pgrep -x supervisord >/dev/null 2>&1; then
-  service supervisor stop >/dev/null 2>&1 || true
-fi
+# A supervisord already running on the machine (the Debian package starts one) is left alone:
+# every test runs its own supervisord with its own config, socket and temp dir.
 
 cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings

@@ -19,14 +19,17 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return clap_error(e),
     };
+    let options = cli.options.clone();
+    let daemon = matches!(cli.command, None | Some(Command::Run));
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
             let usage = e.downcast_ref::<ConfigError>().is_some();
-            eprintln!(
-                "failover-handler: error: {}",
-                format!("{e:#}").replace('\n', " ")
-            );
+            let message = format!("{e:#}").replace('\n', " ");
+            eprintln!("failover-handler: error: {message}");
+            if let Some(line) = commands::startup::error_line(&options, daemon, &e, &message) {
+                println!("{line}");
+            }
             ExitCode::from(if usage { 2 } else { 1 })
         }
     }
@@ -52,10 +55,12 @@ fn clap_error(e: clap::Error) -> ExitCode {
         .filter(|l| !l.is_empty())
         .collect();
     let line = line.join(" ");
-    eprintln!(
-        "failover-handler: error: {}",
-        line.trim_start_matches("error: ")
-    );
+    let message = line.trim_start_matches("error: ");
+    eprintln!("failover-handler: error: {message}");
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(json) = commands::startup::usage_line(&args, message) {
+        println!("{json}");
+    }
     ExitCode::from(2)
 }
 

@@ -77,6 +77,7 @@ pub fn tls(config: &Config) -> TlsSettings {
         ca_cert: config.probe.ca_cert.clone(),
         insecure: false,
         system_roots: true,
+        server_name: None,
     }
 }
 

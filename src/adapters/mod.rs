@@ -1,8 +1,9 @@
 //! The edges: each module does one kind of I/O. Fresh HTTP(S) connections and their
-//! classified errors, the probe of the active region, the standby checks, the throughput
-//! gate's download, the env file, supervisord (through its XML-RPC interface or supervisorctl),
-//! and the state directory (restart marker, pin, pause); the X.509 expiry of what a TLS server
-//! showed.
+//! classified errors, how their TLS peers are verified (system roots, a CA, the exact
+//! certificate a tunnel presents), the probe of the active region, the standby checks, the
+//! throughput gate's download, the env file, supervisord (through its XML-RPC interface or
+//! supervisorctl), and the state directory (restart marker, pin, pause); the X.509 expiry of
+//! what a TLS server showed.
 
 pub mod action;
 pub mod checks;
@@ -20,5 +21,7 @@ pub mod supervisor_rpc;
 #[cfg(test)]
 mod test_http;
 pub mod throughput;
+pub mod tls;
+mod tls_name;
 pub mod x509;
 pub mod xmlrpc;

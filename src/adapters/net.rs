@@ -3,7 +3,6 @@
 //! goes through here; no connection is pooled, because a health check tests the path.
 
 use std::io;
-use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,24 +10,15 @@ use std::task::{Context, Poll};
 
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
-use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject};
+use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use url::Url;
 
 use crate::adapters::error::{ErrorKind, ProbeError};
-
-/// How to verify the servers we talk to.
-#[derive(Debug, Clone, Default)]
-pub struct TlsSettings {
-    /// Trust only this CA bundle (PEM) instead of the system roots.
-    pub ca_cert: Option<PathBuf>,
-    /// Skip verification entirely (`--insecure`).
-    pub insecure: bool,
-    /// Trust the system roots as well as `ca_cert` (standby checks reach public endpoints).
-    pub system_roots: bool,
-}
+pub use crate::adapters::tls::TlsSettings;
+use crate::adapters::tls::client_config;
 
 /// Bytes written and read on the connections of one connector, for the wire-cost figures.
 #[derive(Debug, Default)]
@@ -125,6 +115,21 @@ impl Connector {
         B::Data: Send,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
+        self.connect_as(None, phase).await
+    }
+
+    /// As `connect`, but sends `name` as SNI and verifies the certificate against it instead
+    /// of the URL's host (`--tls-server-name`); `None` keeps the URL's host.
+    pub async fn connect_as<B>(
+        &self,
+        name: Option<ServerName<'static>>,
+        phase: &(dyn Fn(&'static str) + Sync),
+    ) -> Result<SendRequest<B>, ProbeError>
+    where
+        B: hyper::body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         phase("resolving");
         let tcp = connect_tcp(&self.host, self.port, phase).await?;
         let _ = tcp.set_nodelay(true);
@@ -134,10 +139,10 @@ impl Connector {
         };
         match &self.tls {
             None => handshake(counted, phase).await,
-            Some((connector, name)) => {
+            Some((connector, url_name)) => {
                 phase("in the TLS handshake");
                 let stream = connector
-                    .connect(name.clone(), counted)
+                    .connect(name.unwrap_or_else(|| url_name.clone()), counted)
                     .await
                     .map_err(|e| classify_io(&e, ErrorKind::Tls))?;
                 let chain = stream.get_ref().1.peer_certificates().unwrap_or_default();
@@ -213,9 +218,13 @@ pub fn classify_io(e: &io::Error, fallback: ErrorKind) -> ProbeError {
         K::InvalidData if fallback == ErrorKind::Tls => ErrorKind::Tls,
         _ => fallback,
     };
-    let detail = match kind {
-        ErrorKind::Reset => format!("connection closed or reset by the peer ({e})"),
-        ErrorKind::Refused => format!("connection refused ({e})"),
+    let tls = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+    let detail = match (kind, tls) {
+        (_, Some(tls)) => crate::adapters::tls::describe(tls),
+        (ErrorKind::Reset, _) => format!("connection closed or reset by the peer ({e})"),
+        (ErrorKind::Refused, _) => format!("connection refused ({e})"),
         _ => e.to_string(),
     };
     ProbeError::new(kind, detail)
@@ -242,99 +251,6 @@ pub fn classify_hyper(e: &hyper::Error) -> ProbeError {
         )
     } else {
         ProbeError::new(ErrorKind::Io, e.to_string())
-    }
-}
-
-/// The rustls configuration for `settings` (ring, HTTP/1.1), also used by the Datadog client.
-pub fn client_config(settings: &TlsSettings) -> Result<Arc<rustls::ClientConfig>, String> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS setup: {e}"))?;
-    let mut config = if settings.insecure {
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(NoVerification(provider)))
-            .with_no_client_auth()
-    } else {
-        let mut roots = rustls::RootCertStore::empty();
-        match &settings.ca_cert {
-            Some(path) => {
-                let certs = CertificateDer::pem_file_iter(path)
-                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| {
-                        format!("{} is not a PEM certificate file: {e}", path.display())
-                    })?;
-                if certs.is_empty() {
-                    return Err(format!("{} holds no PEM certificate", path.display()));
-                }
-                for cert in certs {
-                    roots
-                        .add(cert)
-                        .map_err(|e| format!("{}: unusable CA certificate: {e}", path.display()))?;
-                }
-                if settings.system_roots {
-                    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-                }
-            }
-            None => {
-                let native = rustls_native_certs::load_native_certs();
-                roots.add_parsable_certificates(native.certs);
-            }
-        }
-        builder.with_root_certificates(roots).with_no_client_auth()
-    };
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
-}
-
-/// The verifier behind `--insecure`: accepts any certificate (signatures are still checked).
-#[derive(Debug)]
-struct NoVerification(Arc<rustls::crypto::CryptoProvider>);
-
-impl rustls::client::danger::ServerCertVerifier for NoVerification {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: rustls::pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
     }
 }
 

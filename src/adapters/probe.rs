@@ -2,15 +2,18 @@
 //! failure classified (status, timeout, refused, reset, tls, dns, protocol, io) because the
 //! logs, the metrics and the policy all need to know which it was.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http_body_util::BodyExt;
+use rustls::pki_types::ServerName;
 use tokio::time::Instant;
 use url::Url;
 
 pub use crate::adapters::error::{ErrorKind, ProbeError};
 use crate::adapters::net::{Connector, TlsSettings};
+use crate::config::TLS_NAME_CLOUD as CLOUD;
+use crate::kernel::region::Region;
 
 /// Past this many body bytes the probe stops reading: a 200 with headers is the answer, and
 /// the body is never buffered.
@@ -89,6 +92,11 @@ impl ProbeReport {
 /// The seam between the daemon and the network: one real implementation, fakes in tests.
 pub trait Probe {
     fn probe(&self) -> impl std::future::Future<Output = ProbeReport> + Send;
+
+    /// Tells the probe which region is active, for what depends on it: the TLS server name
+    /// `{cloud}` of `--tls-server-name`. The daemon calls it before every `probe()` (cheap:
+    /// no I/O); probes that do not care, such as fakes, ignore it.
+    fn set_region(&self, _region: &Region) {}
 }
 
 /// Probes one HTTP(S) URL; 200 is healthy, anything else a failure.
@@ -98,6 +106,17 @@ pub struct HttpProbe {
     connector: Connector,
     headers: Arc<Vec<(http::HeaderName, http::HeaderValue)>>,
     timeout: Duration,
+    /// The TLS server name; shared by the clones of one probe.
+    name: Arc<TlsName>,
+}
+
+/// `--tls-server-name` and the cloud host that fills its `{cloud}`.
+#[derive(Debug, Default)]
+struct TlsName {
+    /// `{cloud}` not yet filled in; `None`: the URL's host.
+    template: Option<String>,
+    /// The active region's cloud host.
+    cloud: Mutex<Option<String>>,
 }
 
 impl HttpProbe {
@@ -113,6 +132,10 @@ impl HttpProbe {
             connector,
             headers: Arc::new(headers),
             timeout,
+            name: Arc::new(TlsName {
+                template: tls.server_name.clone(),
+                cloud: Mutex::new(None),
+            }),
         })
     }
 
@@ -136,13 +159,56 @@ impl HttpProbe {
         )
     }
 
+    /// This probe for `region`: a copy whose `{cloud}` is that region's cloud host, whatever
+    /// region the original is later told about.
+    pub fn for_region(&self, region: &Region) -> HttpProbe {
+        let copy = HttpProbe {
+            name: Arc::new(TlsName {
+                template: self.name.template.clone(),
+                cloud: Mutex::new(None),
+            }),
+            ..self.clone()
+        };
+        copy.set_region(region);
+        copy
+    }
+
+    /// The TLS server name to use now: `--tls-server-name` with `{cloud}` filled in, or `None`
+    /// for the URL's host.
+    fn tls_name(&self) -> Result<Option<ServerName<'static>>, ProbeError> {
+        let Some(template) = &self.name.template else {
+            return Ok(None);
+        };
+        let name = if template.contains(CLOUD) {
+            let cloud = self.name.cloud.lock().ok().and_then(|c| c.clone());
+            let Some(cloud) = cloud else {
+                return Err(ProbeError::new(
+                    ErrorKind::Tls,
+                    format!(
+                        "--tls-server-name '{template}' needs the active region's cloud, and none is known"
+                    ),
+                ));
+            };
+            template.replace(CLOUD, &cloud)
+        } else {
+            template.clone()
+        };
+        ServerName::try_from(name.clone()).map(Some).map_err(|e| {
+            ProbeError::new(
+                ErrorKind::Tls,
+                format!("'{name}' is not a TLS server name: {e}"),
+            )
+        })
+    }
+
     async fn exchange(&self, steps: &std::sync::Mutex<Steps>) -> Result<u16, ProbeError> {
         let set = |p| {
             if let Ok(mut g) = steps.lock() {
                 g.marks.push((p, Instant::now()));
             }
         };
-        let mut sender = self.connector.connect(&set).await?;
+        let name = self.tls_name()?;
+        let mut sender = self.connector.connect_as(name, &set).await?;
         set("waiting for the response");
         let mut req = http::Request::get(self.connector.path_and_query(&self.url))
             .header(http::header::HOST, self.connector.host_header())
@@ -186,6 +252,12 @@ impl HttpProbe {
 }
 
 impl Probe for HttpProbe {
+    fn set_region(&self, region: &Region) {
+        if let Ok(mut cloud) = self.name.cloud.lock() {
+            *cloud = Some(region.cloud.clone());
+        }
+    }
+
     async fn probe(&self) -> ProbeReport {
         let started = Instant::now();
         let steps = std::sync::Mutex::new(Steps {

@@ -25,11 +25,25 @@ pub enum CallError {
     Spawn { command: String, reason: String },
     #[error("no answer within {}", crate::config::human(*.0))]
     Timeout(Duration),
-    #[error("{}: {output}", match .code { Some(c) => format!("exit code {c}"), None => "killed by a signal".to_string() })]
-    Exit { code: Option<i32>, output: String },
+    #[error("{}: {output}", ended(*code, *signal))]
+    Exit {
+        code: Option<i32>,
+        /// The signal that killed supervisorctl, when it did not exit by itself.
+        signal: Option<i32>,
+        output: String,
+    },
     /// An XML-RPC call to supervisord that failed.
     #[error("{0}")]
     Rpc(crate::adapters::supervisor_rpc::RpcError),
+}
+
+/// How a call ended, in words: `exit code 7`, `killed by signal 9`.
+fn ended(code: Option<i32>, signal: Option<i32>) -> String {
+    match (code, signal) {
+        (Some(code), _) => format!("exit code {code}"),
+        (None, Some(signal)) => format!("killed by signal {signal}"),
+        (None, None) => "ended without an exit code".to_string(),
+    }
 }
 
 impl CallError {
@@ -188,6 +202,7 @@ impl Supervisorctl {
         } else {
             Err(CallError::Exit {
                 code: out.status.code(),
+                signal: std::os::unix::process::ExitStatusExt::signal(&out.status),
                 output,
             })
         }
@@ -218,7 +233,7 @@ async fn call_with_retry<C: Caller>(
         }
         let rpc_text;
         let (exit_code, fault_code, output) = match &last {
-            CallError::Exit { code, output } => (*code, None, output.as_str()),
+            CallError::Exit { code, output, .. } => (*code, None, output.as_str()),
             CallError::Rpc(e) => {
                 rpc_text = e.to_string();
                 (None, e.fault_code(), rpc_text.as_str())
@@ -372,8 +387,24 @@ mod tests {
             err,
             CallError::Exit {
                 code: Some(1),
+                signal: None,
                 output: "a: ERROR (not running)".into()
             }
+        );
+        assert_eq!(err.to_string(), "exit code 1: a: ERROR (not running)");
+    }
+
+    #[tokio::test]
+    async fn a_killed_call_says_by_which_signal() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctl = stand_in(dir.path(), "kill -9 $$");
+        let s = Supervisorctl::new(settings(ctl), Some(1));
+        let err = s.call(Action::Start, "a").await.unwrap_err();
+        assert!(err.to_string().starts_with("killed by signal 9"), "{err}");
+        let cancelled = RestartError::Cancelled(vec!["app:a".into(), "app:b".into()]);
+        assert_eq!(
+            cancelled.to_string(),
+            "stopped by shutdown; programs stopped and not started again: app:a, app:b"
         );
     }
 
@@ -412,6 +443,7 @@ mod tests {
     fn error_kinds_tell_supervisord_down_from_other_failures() {
         let exit = |output: &str| CallError::Exit {
             code: Some(7),
+            signal: None,
             output: output.into(),
         };
         for down in [

@@ -7,6 +7,7 @@ mod config;
 pub mod demo;
 mod pause;
 pub mod ship;
+pub mod startup;
 mod status;
 mod switch;
 

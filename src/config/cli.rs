@@ -131,10 +131,17 @@ pub struct Options {
     /// Continuous failure that counts as an outage [default: 4m].
     #[arg(long, global = true, value_name = "DUR", value_parser = parse_duration)]
     pub threshold: Option<Duration>,
-    /// Trust this CA (PEM), e.g. the tunnel's own certificate [default: system roots].
+    /// Trust this CA or this exact certificate (PEM), e.g. the tunnel's own self-signed one
+    /// (stunnel's stunnel.pem) [default: system roots].
     #[arg(long, global = true, value_name = "PEM")]
     pub ca_cert: Option<PathBuf>,
-    /// Skip TLS verification of the probe (logged as a warning at start).
+    /// The name sent as SNI and verified instead of the probe URL's host; {cloud} stands for
+    /// the active region's cloud host (a transparent forward that shows the cloud's own
+    /// certificate) [default: the URL's host].
+    #[arg(long, global = true, value_name = "NAME")]
+    pub tls_server_name: Option<String>,
+    /// Skip TLS verification of the probe (logged as a warning at start; an error together
+    /// with --ca-cert).
     #[arg(long, global = true)]
     pub insecure: bool,
     /// The supervisorctl executable [default: supervisorctl].
@@ -144,6 +151,17 @@ pub struct Options {
     /// would reach it, else supervisorctl), xmlrpc or supervisorctl [default: auto].
     #[arg(long, global = true, value_name = "HOW")]
     pub restart_via: Option<String>,
+    /// One argument given to supervisorctl before its command; repeat it for more, e.g.
+    /// --supervisorctl-arg=-c --supervisorctl-arg=/etc/supervisor/supervisord.conf
+    /// (replaces restart.args) [default: none].
+    #[arg(
+        long = "supervisorctl-arg",
+        global = true,
+        value_name = "ARG",
+        allow_hyphen_values = true,
+        action = clap::ArgAction::Append
+    )]
+    pub supervisorctl_args: Option<Vec<String>>,
     /// Programs to restart: stopped in this order, started in reverse
     /// [default: app:application,app:cloud-client,app:stunnel].
     #[arg(long, global = true, value_name = "A,B,C", value_delimiter = ',')]

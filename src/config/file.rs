@@ -51,6 +51,7 @@ pub struct FileProbe {
     pub fail_interval: Option<String>,
     pub timeout: Option<String>,
     pub ca_cert: Option<PathBuf>,
+    pub tls_server_name: Option<String>,
     pub insecure: Option<bool>,
     pub headers: Option<BTreeMap<String, String>>,
 }
@@ -163,6 +164,7 @@ pub fn effective(c: &crate::config::Config) -> Result<String, toml::ser::Error> 
             fail_interval: d(c.probe.fail_interval),
             timeout: d(c.probe.timeout),
             ca_cert: c.probe.ca_cert.clone(),
+            tls_server_name: c.probe.tls_server_name.clone(),
             insecure: Some(c.probe.insecure),
             headers: Some(
                 c.probe
@@ -202,7 +204,10 @@ pub fn effective(c: &crate::config::Config) -> Result<String, toml::ser::Error> 
             fall: Some(c.region_checks.fall),
         }),
         network: Some(FileNetwork {
-            reference: Some(c.network.reference.iter().map(|t| t.to_string()).collect()),
+            // None set: left out, as the example file leaves it (a placeholder that cannot
+            // answer would make every outage look local).
+            reference: (!c.network.reference.is_empty())
+                .then(|| c.network.reference.iter().map(|t| t.to_string()).collect()),
             latency_file: c.network.latency_file.clone(),
             throughput_url: c.network.throughput_url.as_ref().map(|u| u.to_string()),
             min_mbps: Some(c.network.min_mbps),

@@ -105,7 +105,7 @@ impl Config {
             ));
         }
 
-        let probe = build_probe(opts, &fprobe, env, &mut warnings)?;
+        let probe = build_probe(opts, &fprobe, &regions, env, &mut warnings)?;
 
         let (threshold, threshold_src) = pick(
             opts.threshold,

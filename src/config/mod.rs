@@ -10,9 +10,11 @@ mod kernel;
 mod merge;
 mod sections;
 mod settings;
+mod tls;
 mod values;
 
 pub use human::{human, threshold_text, timestamp};
 pub use merge::process_env;
 pub use settings::*;
+pub use tls::CLOUD as TLS_NAME_CLOUD;
 pub use values::parse_listen_addr;

@@ -8,6 +8,7 @@ use crate::config::cli::Options;
 use crate::config::file::FileConfig;
 use crate::config::human::human;
 use crate::config::settings::*;
+use crate::config::tls;
 use crate::config::values::{file_duration, pick, positive};
 use crate::kernel::region::{self, DEFAULT_FAILOVER_LIST, Region, Target, is_safe_token};
 
@@ -69,6 +70,7 @@ pub(super) fn build_regions(
 pub(super) fn build_probe(
     opts: &Options,
     f: &crate::config::file::FileProbe,
+    regions: &[Region],
     env: &dyn Fn(&str) -> Option<String>,
     warnings: &mut Vec<String>,
 ) -> Result<ProbeSettings, ConfigError> {
@@ -140,16 +142,37 @@ pub(super) fn build_probe(
         ));
     }
     let ca_cert = opts.ca_cert.clone().or(f.ca_cert.clone());
-    if let Some(path) = ca_cert.as_ref().filter(|p| !p.is_file()) {
+    let insecure = opts.insecure || f.insecure.unwrap_or(false);
+    if let Some(path) = &ca_cert {
         let origin = if opts.ca_cert.is_some() {
             "--ca-cert"
         } else {
             "probe.ca_cert"
         };
-        return Err(ConfigError::new(
-            origin,
-            format!("{} is not a readable file", path.display()),
-        ));
+        if insecure {
+            let insecure_src = if opts.insecure {
+                "--insecure"
+            } else {
+                "probe.insecure"
+            };
+            return Err(ConfigError::new(
+                insecure_src,
+                format!(
+                    "cannot be used with {origin}: {insecure_src} turns verification off, {origin} says what to verify against; keep one"
+                ),
+            ));
+        }
+        tls::check_ca_file(path).map_err(|e| ConfigError::new(origin, e))?;
+    }
+    let tls_server_name = match opts.tls_server_name.clone() {
+        Some(name) => Some((name, "--tls-server-name")),
+        None => f
+            .tls_server_name
+            .clone()
+            .map(|name| (name, "probe.tls_server_name")),
+    };
+    if let Some((name, origin)) = &tls_server_name {
+        tls::check_server_name(name, regions, &url).map_err(|e| ConfigError::new(*origin, e))?;
     }
     let headers = match &f.headers {
         None => vec![(
@@ -181,7 +204,8 @@ pub(super) fn build_probe(
         fail_interval,
         timeout,
         ca_cert,
-        insecure: opts.insecure || f.insecure.unwrap_or(false),
+        tls_server_name: tls_server_name.map(|(name, _)| name),
+        insecure,
         headers,
     })
 }
@@ -275,10 +299,26 @@ pub(super) fn build_restart(
         (None, Some(v)) => Via::parse(v, "restart.via")?,
         (None, None) => Via::Auto,
     };
+    let (args, args_src) = pick(
+        opts.supervisorctl_args.clone(),
+        "--supervisorctl-arg",
+        f.args,
+        "restart.args",
+        Vec::new(),
+    );
+    if let Some(bad) = args.iter().find(|a| a.is_empty() || a.contains('\0')) {
+        return Err(ConfigError::new(
+            args_src,
+            format!(
+                "'{}' is not a usable argument (empty, or holds a NUL byte)",
+                bad.replace('\0', "\\0")
+            ),
+        ));
+    }
     Ok(RestartSettings {
         via,
         supervisorctl,
-        args: f.args.unwrap_or_default(),
+        args,
         programs,
         timeout,
         enabled: !(opts.no_restart || f.no_restart.unwrap_or(false)),

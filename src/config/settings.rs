@@ -74,6 +74,9 @@ pub struct ProbeSettings {
     pub fail_interval: Duration,
     pub timeout: Duration,
     pub ca_cert: Option<PathBuf>,
+    /// `--tls-server-name`: the TLS name instead of the URL's host, `{cloud}` unfilled; checked
+    /// to be a valid name for every region.
+    pub tls_server_name: Option<String>,
     pub insecure: bool,
     pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
 }

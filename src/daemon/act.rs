@@ -138,6 +138,16 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
             _ => {}
         }
         self.remember(now);
+        self.show_hold_down(now);
+    }
+
+    /// Shows flap damping's hold-down, when there is one, in the live view.
+    fn show_hold_down(&mut self, now: Instant) {
+        let until = self
+            .policy
+            .hold_down_until(now)
+            .map(|at| SystemTime::now() + at.saturating_duration_since(now));
+        self.obs.hold_down(until, self.policy.recent_switches());
     }
 
     /// Makes region `to` active: writes the env file, then restarts the programs.
@@ -161,7 +171,10 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
             self.confirm(to, reason);
             return;
         }
-        if let Err(e) = self.write_env(to).await {
+        let written = self.write_env(to).await;
+        self.obs
+            .env_file_write(written.as_ref().err().map(ToString::to_string));
+        if let Err(e) = written {
             error!(
                 event = "env_file_write_failed",
                 region = %region.name,

@@ -135,6 +135,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
             if cancel.is_cancelled() {
                 break;
             }
+            self.probe.set_region(self.active());
             let report = tokio::select! {
                 _ = cancel.cancelled() => break,
                 r = self.probe.probe() => r,

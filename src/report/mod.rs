@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod observer;
 pub mod page;
 pub mod services;
+pub mod snapshot;
 pub mod spool;
 pub mod status;
 pub mod view;

@@ -45,6 +45,8 @@ pub struct Observer {
     journal: Option<Journal>,
     datadog: Option<(Datadog, String)>,
     restart_failures_seen: u64,
+    hold_down_seen: Option<(SystemTime, usize)>,
+    env_file_error_seen: Option<String>,
     /// When `cert_expiring` was last said (at most once a day).
     cert_warned: Option<SystemTime>,
     /// The last probe: its region and its error kind (`None` when ok), so that only a change
@@ -76,6 +78,8 @@ impl Observer {
             started_at: wall,
             dry_run: config.dry_run,
             fresh_for: fresh_for(config),
+            stale_after: (config.region_checks.interval + config.region_checks.timeout) * 3
+                + fresh_for(config),
         };
         let published = Published {
             snapshot: view.snapshot(&meta, wall),
@@ -95,6 +99,8 @@ impl Observer {
             journal: None,
             datadog: None,
             restart_failures_seen: 0,
+            hold_down_seen: None,
+            env_file_error_seen: None,
             cert_warned: None,
             last_probe: None,
         }
@@ -320,6 +326,25 @@ impl Observer {
                 expired: ended_by_itself,
             },
         });
+    }
+
+    /// Flap damping holds automatic switches back until `until` (`None`: it does not).
+    pub fn hold_down(&mut self, until: Option<SystemTime>, switches_last_hour: usize) {
+        let next = until.map(|u| (u, switches_last_hour));
+        if self.hold_down_seen != next {
+            self.hold_down_seen = next;
+            self.view.set_hold_down(next);
+            self.publish(SystemTime::now());
+        }
+    }
+
+    /// The last write of the env file failed with `error`, or succeeded (`None`).
+    pub fn env_file_write(&mut self, error: Option<String>) {
+        if self.env_file_error_seen != error {
+            self.env_file_error_seen = error.clone();
+            self.view.set_env_file_error(error);
+            self.publish(SystemTime::now());
+        }
     }
 
     /// The daemon stops (SIGTERM/SIGINT).

@@ -429,6 +429,7 @@ mod tests {
             started_at: w,
             dry_run: false,
             fresh_for: Duration::from_secs(5),
+            stale_after: Duration::from_secs(30),
         };
         let history = vec![
             Record::new(w, Level::Warn, "switch", "Switched from NAM to EU")
@@ -468,6 +469,7 @@ mod tests {
             started_at: w,
             dry_run: false,
             fresh_for: Duration::from_secs(5),
+            stale_after: Duration::from_secs(30),
         };
         let snapshot = v.snapshot(&meta, w);
         let html = render(&snapshot, &[]);

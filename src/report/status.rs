@@ -204,6 +204,9 @@ pub fn render_live(s: &Snapshot, source: &Source, env_file: &str) -> String {
         s.updated_at
     );
     out += &format!("Env file:      {env_file}\n");
+    if let Some(e) = &s.env_file_error {
+        out += &format!("               NOT WRITTEN: {e} (retried at the next probe)\n");
+    }
     for (i, r) in s.regions.iter().enumerate() {
         let health = match (r.healthy, &r.error) {
             (Some(true), _) => format!(
@@ -216,8 +219,21 @@ pub fn render_live(s: &Snapshot, source: &Source, env_file: &str) -> String {
             (Some(false), None) => "failing".to_string(),
             (None, _) => "not checked".to_string(),
         };
+        let age = r
+            .checked_at
+            .as_deref()
+            .and_then(|at| humantime::parse_rfc3339(at).ok())
+            .and_then(|at| SystemTime::now().duration_since(at).ok())
+            .map(|d| {
+                format!(
+                    ", checked {} ago{}",
+                    human(Duration::from_secs(d.as_secs())),
+                    if r.stale { " (stale)" } else { "" }
+                )
+            })
+            .unwrap_or_default();
         out += &format!(
-            "{}{:<6} {health}{}\n",
+            "{}{:<6} {health}{age}{}\n",
             if i == 0 {
                 "Regions:       "
             } else {
@@ -262,6 +278,14 @@ pub fn render_live(s: &Snapshot, source: &Source, env_file: &str) -> String {
         ),
     };
     out += &format!("Switching:     {}\n", pause_line(s.pause.as_ref()));
+    if let Some(h) = &s.hold_down {
+        out += &format!(
+            "Hold-down:     no automatic switch before {} (in {}; {} automatic switches in the last hour)\n",
+            h.until,
+            human(Duration::from_secs(h.remaining_ms / 1000)),
+            h.switches_last_hour
+        );
+    }
     if let Some(pin) = &s.pin {
         out += &format!("Pinned:        {pin}\n");
     }
@@ -296,6 +320,7 @@ mod tests {
                 started_at: UNIX_EPOCH,
                 dry_run: false,
                 fresh_for,
+                stale_after: fresh_for,
             },
             now,
         )
@@ -343,12 +368,38 @@ mod tests {
             text.contains("NAM    failing  refused: connection refused"),
             "{text}"
         );
-        assert!(text.contains("EU     healthy  12.0 ms  [active]"), "{text}");
+        assert!(
+            text.contains("EU     healthy  12.0 ms, checked 0s ago  [active]"),
+            "{text}"
+        );
         assert!(text.contains("APAC   not checked"), "{text}");
         assert!(
             text.contains("Last switch:   NAM -> EU (outage, after 4m 1s of failures)"),
             "{text}"
         );
         assert!(text.contains("Switching:     automatic"), "{text}");
+        assert!(!text.contains("Hold-down"), "{text}");
+    }
+
+    #[test]
+    fn live_text_names_the_hold_down_a_failed_write_and_stale_results() {
+        let mut s = snapshot(7, Duration::from_secs(30));
+        s.hold_down = Some(crate::report::view::HoldDownView {
+            until: "2026-12-02T10:00:00.000Z".into(),
+            remaining_ms: 240_000,
+            switches_last_hour: 2,
+        });
+        s.env_file_error = Some("cannot write /e.env: No space left on device".into());
+        s.regions[0].stale = true;
+        let text = render_live(&s, &Source::StatusFile("/s/status.json".into()), "/e.env");
+        assert!(
+            text.contains("Hold-down:     no automatic switch before 2026-12-02T10:00:00.000Z (in 4m; 2 automatic switches in the last hour)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("NOT WRITTEN: cannot write /e.env: No space left on device"),
+            "{text}"
+        );
+        assert!(text.contains("checked 0s ago (stale)"), "{text}");
     }
 }

@@ -6,7 +6,6 @@
 
 use std::time::{Duration, SystemTime};
 
-use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use crate::adapters::pause::Pause;
@@ -16,94 +15,11 @@ use crate::report::journal::timestamp;
 /// Latencies kept per region for the sparkline.
 pub const LATENCY_POINTS: usize = 60;
 
-/// The published live state, as JSON.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Snapshot {
-    /// The version of this document's shape (docs/schemas/status.json).
-    #[serde(default = "crate::report::journal::format_version")]
-    pub format_version: u32,
-    pub service: String,
-    pub version: String,
-    pub pid: u32,
-    pub started_at: String,
-    pub updated_at: String,
-    /// A reader of the status file treats the daemon as gone after this.
-    pub fresh_until: String,
-    pub dry_run: bool,
-    pub active: ActiveView,
-    pub threshold_ms: u64,
-    pub regions: Vec<RegionView>,
-    pub outage: Option<OutageView>,
-    pub last_switch: Option<SwitchView>,
-    /// Automatic switches and adopted manual ones since the daemon started.
-    pub switches: u64,
-    /// The region a manual switch pinned, if any.
-    pub pin: Option<String>,
-    pub pause: Option<PauseView>,
-}
+pub use crate::report::snapshot::{
+    ActiveView, HoldDownView, OutageView, PauseView, RegionView, Snapshot, SwitchView,
+};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ActiveView {
-    pub region: String,
-    pub cloud: String,
-    pub since: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RegionView {
-    pub name: String,
-    pub cloud: String,
-    pub active: bool,
-    /// `None` until the region was checked.
-    pub healthy: Option<bool>,
-    pub latency_ms: Option<f64>,
-    pub checked_at: Option<String>,
-    pub error: Option<String>,
-    /// The last latencies, oldest first; `null` for a failed check.
-    pub latencies: Vec<Option<f64>>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct OutageView {
-    pub region: String,
-    pub cloud: String,
-    pub since: String,
-    pub failing_for_ms: u64,
-    pub threshold_ms: u64,
-    pub error_kind: Option<String>,
-    /// The failover is due but held back (paused).
-    pub held_back: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SwitchView {
-    pub from: String,
-    pub to: String,
-    pub reason: String,
-    pub at: String,
-    pub failed_for_ms: Option<u64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PauseView {
-    pub since: String,
-    pub until: Option<String>,
-    pub remaining_ms: Option<u64>,
-}
-
-impl PauseView {
-    pub fn of(p: &Pause, wall: SystemTime) -> Self {
-        PauseView {
-            since: timestamp(p.since),
-            until: p.until.map(timestamp),
-            remaining_ms: p.remaining(wall).map(ms),
-        }
-    }
-}
-
-pub fn ms(d: Duration) -> u64 {
-    d.as_millis().min(u128::from(u64::MAX)) as u64
-}
+pub use crate::report::event::ms;
 
 fn ms_f64(d: Duration) -> f64 {
     (d.as_secs_f64() * 1000.0 * 10.0).round() / 10.0
@@ -151,6 +67,8 @@ pub struct View {
     switches: u64,
     pin: Option<String>,
     pause: Option<Pause>,
+    hold_down: Option<(SystemTime, usize)>,
+    env_file_error: Option<String>,
 }
 
 impl View {
@@ -176,6 +94,8 @@ impl View {
             switches: 0,
             pin: None,
             pause: None,
+            hold_down: None,
+            env_file_error: None,
         }
     }
 
@@ -332,6 +252,10 @@ impl View {
                     healthy: r.healthy,
                     latency_ms: r.latency.map(ms_f64),
                     checked_at: r.checked_at.map(timestamp),
+                    stale: r
+                        .checked_at
+                        .and_then(|at| wall.duration_since(at).ok())
+                        .is_some_and(|age| age > meta.stale_after),
                     error: r.error.clone(),
                     latencies: r.latencies.iter().copied().collect(),
                 })
@@ -352,7 +276,26 @@ impl View {
             switches: self.switches,
             pin: self.pin.clone(),
             pause: self.pause.map(|p| PauseView::of(&p, wall)),
+            hold_down: self.hold_down.filter(|(until, _)| *until > wall).map(
+                |(until, switches)| HoldDownView {
+                    until: timestamp(until),
+                    remaining_ms: until.duration_since(wall).map(ms).unwrap_or(0),
+                    switches_last_hour: switches,
+                },
+            ),
+            env_file_error: self.env_file_error.clone(),
         }
+    }
+
+    /// Flap damping's hold-down: when the next automatic switch is allowed, and how many
+    /// there were in the last hour.
+    pub fn set_hold_down(&mut self, hold_down: Option<(SystemTime, usize)>) {
+        self.hold_down = hold_down;
+    }
+
+    /// The last env-file write's error, or `None` once a write succeeds.
+    pub fn set_env_file_error(&mut self, error: Option<String>) {
+        self.env_file_error = error;
     }
 }
 
@@ -365,6 +308,8 @@ pub struct Meta {
     pub dry_run: bool,
     /// How long a published snapshot stays believable without a newer one.
     pub fresh_for: Duration,
+    /// How old a region's last result may be before it is marked stale.
+    pub stale_after: Duration,
 }
 
 #[cfg(test)]
@@ -384,6 +329,7 @@ mod tests {
             started_at: UNIX_EPOCH,
             dry_run: false,
             fresh_for: Duration::from_secs(30),
+            stale_after: Duration::from_secs(30),
         }
     }
 

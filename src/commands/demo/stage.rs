@@ -275,6 +275,7 @@ impl Restart for DemoRestart {
                         attempts: 1,
                         last: CallError::Exit {
                             code: Some(1),
+                            signal: None,
                             output,
                         },
                     })?;

@@ -351,6 +351,11 @@ impl Policy {
         self.damping.ages(now)
     }
 
+    /// When flap damping next allows an automatic switch, if it holds one back now.
+    pub fn hold_down_until(&mut self, now: Instant) -> Option<Instant> {
+        self.damping.next_allowed(now)
+    }
+
     /// Automatic switches within the last hour.
     pub fn recent_switches(&self) -> usize {
         self.damping.recent()
