@@ -6,6 +6,7 @@ mod check;
 mod config;
 pub mod demo;
 mod pause;
+pub mod replay;
 pub mod ship;
 pub mod startup;
 mod status;

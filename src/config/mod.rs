@@ -8,6 +8,7 @@ pub mod file;
 mod human;
 mod kernel;
 mod merge;
+mod rule_flags;
 mod sections;
 mod settings;
 mod tls;
