@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh machine: installs what the end-to-end tests need
 # (supervisord, stunnel, socat, openssl, promtool, Chromium; lintian and man-db for the package
-# test) when missing, then runs every test. Works with CARGO_TARGET_DIR set; never stops or
-# changes a supervisord it did not start.
+# test; etcd for the fleet tests, which start their own cluster on free ports) when missing, then
+# runs every test. Works with CARGO_TARGET_DIR set; never stops or changes a supervisord it did
+# not start.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +16,7 @@ command -v promtool >/dev/null || need+=(prometheus)
 command -v chromium >/dev/null || need+=(chromium)
 command -v lintian >/dev/null || need+=(lintian)
 command -v man >/dev/null || need+=(man-db)
+command -v etcd >/dev/null || need+=(etcd-server)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   SUDO=""

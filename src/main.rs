@@ -113,7 +113,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 logging::init(&config.service, format, false);
                 failover_handler::daemon::run(config, probe, checks, throughput).await
             }
-            Command::Switch { region, unpin } => {
+            Command::Switch {
+                region: Some(r),
+                fleet: true,
+                ..
+            } => commands::switch_fleet(&config, &r).await,
+            Command::Switch { region, unpin, .. } => {
                 logging::init(&config.service, format, true);
                 match (region, unpin) {
                     (Some(r), false) => commands::switch(&config, &r).await,
@@ -124,14 +129,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     (None, false) => Err(ConfigError::new("switch", "name a region").into()),
                 }
             }
-            Command::Status { json } => commands::status(&config, json).await,
+            Command::Status { json, fleet: true } => commands::status_fleet(&config, json).await,
+            Command::Status { json, .. } => commands::status(&config, json).await,
             Command::Check => commands::check(&config).await,
             Command::Config => commands::print_config(&config),
-            Command::Pause { duration } => {
+            Command::Pause { fleet: true, .. } => commands::pause_fleet(&config, true).await,
+            Command::Resume { fleet: true } => commands::pause_fleet(&config, false).await,
+            Command::Pause { duration, .. } => {
                 logging::init(&config.service, format, true);
                 commands::pause(&config, duration)
             }
-            Command::Resume => {
+            Command::Resume { .. } => {
                 logging::init(&config.service, format, true);
                 commands::resume(&config)
             }

@@ -63,14 +63,14 @@ impl CallError {
 
 /// What supervisorctl prints when supervisord is not running: `unix:///…sock no such file`,
 /// `http://…:9001 refused connection`, or a Python socket error with `Connection refused`.
-fn supervisord_unreachable(output: &str) -> bool {
+pub fn supervisord_unreachable(output: &str) -> bool {
     let at_server = output.starts_with("unix://") || output.starts_with("http://");
     output.contains("Connection refused")
         || (at_server && (output.contains("no such file") || output.contains("refused connection")))
 }
 
 /// What supervisorctl prints when supervisord refuses its username or password (HTTP 401).
-fn credentials_refused(output: &str) -> bool {
+pub fn credentials_refused(output: &str) -> bool {
     output.contains("Server requires authentication") || output.contains("401 Unauthorized")
 }
 
@@ -165,8 +165,43 @@ impl Supervisorctl {
 
     /// One call; "not running" on stop and "already started" on start count as success.
     pub async fn call(&self, action: Action, program: &str) -> Result<(), CallError> {
+        let (status, output) = self.run(self.argv(action, program)).await?;
+        let benign = match action {
+            Action::Stop => output.contains("not running"),
+            Action::Start => output.contains("already started"),
+        };
+        // supervisorctl exits 0 on some errors (older versions): read its words too.
+        let says_error = output.contains("ERROR") || output.contains("error:");
+        if (status.success() && !says_error) || benign {
+            Ok(())
+        } else {
+            Err(CallError::Exit {
+                code: status.code(),
+                signal: std::os::unix::process::ExitStatusExt::signal(&status),
+                output,
+            })
+        }
+    }
+
+    /// `supervisorctl status PROGRAMS`: how it ended and what it printed.
+    pub async fn status(
+        &self,
+        programs: &[String],
+    ) -> Result<(std::process::ExitStatus, String), CallError> {
+        let mut argv = self.settings.args.clone();
+        argv.push("status".to_string());
+        argv.extend(programs.iter().cloned());
+        self.run(argv).await
+    }
+
+    /// Runs supervisorctl with `argv` within the timeout: how it ended and what it printed
+    /// (stdout then stderr, trimmed, at most 2000 bytes).
+    async fn run(
+        &self,
+        argv: Vec<String>,
+    ) -> Result<(std::process::ExitStatus, String), CallError> {
         let mut cmd = Command::new(&self.settings.supervisorctl);
-        cmd.args(self.argv(action, program))
+        cmd.args(argv)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -191,21 +226,7 @@ impl Supervisorctl {
             output.push_str(stderr.trim());
         }
         output.truncate(output.floor_char_boundary(2000));
-        let benign = match action {
-            Action::Stop => output.contains("not running"),
-            Action::Start => output.contains("already started"),
-        };
-        // supervisorctl exits 0 on some errors (older versions): read its words too.
-        let says_error = output.contains("ERROR") || output.contains("error:");
-        if (out.status.success() && !says_error) || benign {
-            Ok(())
-        } else {
-            Err(CallError::Exit {
-                code: out.status.code(),
-                signal: std::os::unix::process::ExitStatusExt::signal(&out.status),
-                output,
-            })
-        }
+        Ok((out.status, output))
     }
 }
 

@@ -144,7 +144,7 @@ impl Restart for Restarter {
 }
 
 /// The executable `command` names: itself if it has a slash, else the first on the PATH.
-fn locate(command: &str) -> Option<PathBuf> {
+pub fn locate(command: &str) -> Option<PathBuf> {
     if command.contains('/') {
         let path = PathBuf::from(command);
         return path.is_file().then_some(path);

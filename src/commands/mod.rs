@@ -5,6 +5,7 @@
 mod check;
 mod config;
 pub mod demo;
+mod fleet;
 mod pause;
 pub mod replay;
 pub mod ship;
@@ -14,6 +15,7 @@ mod switch;
 
 pub use check::{check, main_probe};
 pub use config::{print_config, timing_budget};
+pub use fleet::{pause_fleet, status_fleet, switch_fleet};
 pub use pause::{pause, resume};
 pub use status::status;
 pub use switch::{switch, unpin};

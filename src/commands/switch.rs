@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
+use crate::adapters::preflight;
 use crate::adapters::restart::Restart;
 use crate::adapters::restart_path::Restarter;
 use crate::adapters::state::StateDir;
@@ -77,6 +78,15 @@ pub async fn switch(config: &Config, name: &str) -> Result<ExitCode> {
         );
         return Ok(ExitCode::SUCCESS);
     };
+    if config.restart.enabled {
+        preflight::ready(&config.restart).await.map_err(|why| {
+            anyhow::anyhow!(
+                "switch to {} refused before writing anything: {why}; the env file still names {}, nothing was restarted",
+                region.name,
+                current.as_deref().unwrap_or("no region")
+            )
+        })?;
+    }
     lock.write(&region)?;
     info!(
         event = "manual_switch",

@@ -52,14 +52,20 @@ pub enum Command {
         )]
         region: Option<String>,
         /// Remove the pin a manual switch set, so automatic failback may apply again.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "fleet")]
         unpin: bool,
+        /// Act on the whole fleet through the store (needs a [fleet] section).
+        #[arg(long)]
+        fleet: bool,
     },
     /// Show the active region, and the daemon's live view when it runs.
     Status {
         /// Print JSON for scripts instead of text.
         #[arg(long)]
         json: bool,
+        /// Show every host's view, the leader, the epoch and the restart slots.
+        #[arg(long)]
+        fleet: bool,
     },
     /// Probe once now: exit 0 when healthy, 1 when not.
     Check,
@@ -72,9 +78,16 @@ pub enum Command {
         /// End the pause by itself after this long (e.g. 30m).
         #[arg(long = "for", value_name = "DUR", value_parser = parse_duration)]
         duration: Option<Duration>,
+        /// Hold automatic moves of the whole fleet (until `resume --fleet`).
+        #[arg(long, conflicts_with = "duration")]
+        fleet: bool,
     },
     /// Restart automatic switching after `pause`.
-    Resume,
+    Resume {
+        /// Resume automatic moves of the whole fleet.
+        #[arg(long)]
+        fleet: bool,
+    },
     /// Replay a recorded journal under these settings: which decisions would have differed,
     /// and each outage's time to failover.
     Replay {

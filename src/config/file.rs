@@ -25,6 +25,7 @@ pub struct FileConfig {
     pub restart: Option<FileRestart>,
     pub log: Option<FileLog>,
     pub metrics: Option<FileMetrics>,
+    pub fleet: Option<crate::config::fleet::FileFleet>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize, Serialize)]
@@ -226,6 +227,7 @@ pub fn effective(c: &crate::config::Config) -> Result<String, toml::ser::Error> 
         metrics: Some(FileMetrics {
             addr: c.metrics_addr.map(|a| a.to_string()),
         }),
+        fleet: c.fleet.as_ref().map(crate::config::fleet::effective),
     };
     toml::to_string(&file)
 }

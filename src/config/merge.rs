@@ -285,6 +285,7 @@ impl Config {
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR)),
             metrics_addr,
             datadog,
+            fleet: crate::config::fleet::build(file.fleet, &crate::config::fleet::hostname, env)?,
             warnings,
         };
         let doubtful = crate::config::budget::doubtful(&config);

@@ -5,6 +5,7 @@
 pub mod budget;
 pub mod cli;
 pub mod file;
+pub mod fleet;
 mod human;
 mod kernel;
 mod merge;

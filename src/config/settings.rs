@@ -196,6 +196,8 @@ pub struct Config {
     pub state_dir: PathBuf,
     pub metrics_addr: Option<SocketAddr>,
     pub datadog: Option<DatadogSettings>,
+    /// `[fleet]`: hosts keep one region through etcd; `None` connects to no store.
+    pub fleet: Option<crate::config::fleet::FleetSettings>,
     /// Doubtful but workable settings, said at start and by `config`.
     pub warnings: Vec<String>,
 }

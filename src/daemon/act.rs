@@ -25,7 +25,8 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
             Err(_) => Outcome::Failure,
         };
         self.intel.record_latency(&report).await;
-        let mut decision = self.policy.step(now, Input::Probe(outcome));
+        let decision = self.policy.step(now, Input::Probe(outcome));
+        let mut decision = self.fleet_view(now, decision);
         self.obs
             .probed(self.policy.active(), &report, self.policy.failing_since());
         let active = self.active().clone();

@@ -5,6 +5,7 @@
 
 mod act;
 mod env;
+pub mod fleet;
 pub mod intel;
 mod memory;
 pub mod pause;
@@ -52,6 +53,8 @@ pub struct Daemon<P, R> {
     memory: memory::Memory,
     /// `pause`/`resume` as the state directory says.
     pause: pause::Gate,
+    /// `[fleet]`: the hosts keep one region through the store.
+    fleet: Option<fleet::Fleet>,
 }
 
 impl<P: Probe, R: Restart> Daemon<P, R> {
@@ -68,6 +71,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
             restarter,
             state,
             last_seen: None,
+            fleet: None,
         }
     }
 
@@ -108,9 +112,15 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
     pub async fn run(mut self, cancel: CancellationToken) {
         self.start(&cancel).await;
         let mut next = Instant::now();
+        let mut fleet_next = Instant::now();
         loop {
             tokio::select! {
                 _ = cancel.cancelled() => break,
+                _ = tokio::time::sleep_until(fleet_next), if self.fleet.is_some() => {
+                    self.fleet_tick(&cancel).await;
+                    fleet_next = Instant::now() + self.fleet_poll();
+                    continue;
+                }
                 batch = self.intel.next_batch() => {
                     let checked: Vec<usize> = batch
                         .iter()
@@ -141,6 +151,9 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
                 r = self.probe.probe() => r,
             };
             self.observe(report, &cancel).await;
+            if self.fleet_view_changed() {
+                self.fleet_tick(&cancel).await;
+            }
             let cadence = if self.policy.failing_since().is_some() {
                 self.config.probe.fail_interval
             } else {
@@ -148,6 +161,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
             };
             next = started + cadence;
         }
+        self.fleet_leave().await;
         self.obs.stopping();
     }
 }

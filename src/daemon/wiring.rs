@@ -14,6 +14,7 @@ use crate::adapters::state::StateDir;
 use crate::adapters::throughput::Throughput;
 use crate::config::Config;
 use crate::daemon::Daemon;
+use crate::daemon::fleet::Fleet;
 use crate::report::services;
 
 /// How long a stopping daemon waits for its journal, status file and Datadog to finish (the
@@ -39,9 +40,11 @@ pub async fn run(
         signals.cancel();
     });
     let checks = checks.map(|c| c.spawn(cancel.clone()));
+    let fleet = config.fleet.as_ref().map(Fleet::new).transpose()?;
     Daemon::new(config, probe, restarter, state)
         .with_checks(checks, throughput)
         .with_observer(observer)
+        .with_fleet(fleet)
         .run(cancel)
         .await;
     let _ = tokio::task::spawn_blocking(move || services.stop(SERVICES_STOP)).await;

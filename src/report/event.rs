@@ -5,10 +5,8 @@
 
 use std::time::{Duration, SystemTime};
 
-use serde_json::{Map, Value};
-
 use crate::config::human;
-use crate::report::journal::{Level, Record, timestamp};
+use crate::report::journal::{Level, Record};
 
 /// Whole milliseconds, as every `*_ms` field carries them.
 pub fn ms(d: Duration) -> u64 {
@@ -162,6 +160,25 @@ pub enum Event {
         region: String,
         reason: &'static str,
     },
+    /// Fleet mode: the store (etcd) cannot be reached or has lost its own quorum; said once
+    /// per loss. `local`: the host falls back to its own rules, else it keeps its region.
+    FleetStoreLost {
+        region: String,
+        error: String,
+        local: bool,
+    },
+    /// Fleet mode: the store answers again.
+    FleetStoreBack { region: String },
+    /// Fleet mode: this host leads the fleet (it alone may move `active`).
+    FleetLeader { host: String, fleet: String },
+    /// Fleet mode: the leader moved the fleet, `outage` of `voters` live hosts agreeing.
+    FleetMoved {
+        from: String,
+        to: String,
+        epoch: u64,
+        outage: usize,
+        voters: usize,
+    },
     /// The certificate chain the probe saw runs out within two weeks (`left`: zero when it
     /// already has). Said at most once a day.
     CertExpiring {
@@ -196,6 +213,10 @@ impl Event {
             Event::Resumed { expired: true } => "pause_ended",
             Event::Pinned { .. } => "pinned",
             Event::Unpinned { .. } => "unpinned",
+            Event::FleetStoreLost { .. } => "fleet_store_lost",
+            Event::FleetStoreBack { .. } => "fleet_store_back",
+            Event::FleetLeader { .. } => "fleet_leader",
+            Event::FleetMoved { .. } => "fleet_moved",
             Event::CertExpiring { .. } => "cert_expiring",
         }
     }
@@ -208,6 +229,8 @@ impl Event {
             | Event::FailoverHeld { .. }
             | Event::RestartInterrupted { .. }
             | Event::RestartResumed { .. }
+            | Event::FleetStoreLost { .. }
+            | Event::FleetMoved { .. }
             | Event::CertExpiring { .. } => Level::Warn,
             Event::Switch { reason, .. } if *reason == SwitchReason::Outage => Level::Warn,
             Event::RestartGaveUp { .. } => Level::Error,
@@ -215,192 +238,11 @@ impl Event {
         }
     }
 
-    /// The structured fields, beside `event`, in every rendering.
-    pub fn fields(&self) -> Map<String, Value> {
-        let mut f = Fields::default();
-        match self {
-            Event::DaemonStarted {
-                at,
-                order,
-                probe_url,
-                interval,
-                threshold,
-                dry_run,
-                env_file_written,
-            } => {
-                f.place("", at);
-                f.put("version", env!("CARGO_PKG_VERSION"));
-                f.put("order", order.join(","));
-                f.put("probe_url", probe_url.as_str());
-                f.put("interval_ms", ms(*interval));
-                f.put("threshold_ms", ms(*threshold));
-                f.put("dry_run", *dry_run);
-                f.put("env_file_written", *env_file_written);
-            }
-            Event::DaemonStopped { at } => f.place("", at),
-            Event::OutageStarted {
-                at,
-                error_kind,
-                http_status,
-                ..
-            } => {
-                f.place("", at);
-                f.put("error_kind", *error_kind);
-                f.put("http_status", *http_status);
-            }
-            Event::ProbeChanged {
-                at,
-                outcome,
-                error_kind,
-            } => {
-                f.place("", at);
-                f.put("outcome", *outcome);
-                f.put("error_kind", *error_kind);
-            }
-            Event::OutageEnded {
-                at,
-                recovered,
-                failed_for,
-            } => {
-                f.place("", at);
-                f.put("how", if *recovered { "recovered" } else { "switched" });
-                f.put("failed_for_ms", ms(*failed_for));
-            }
-            Event::Failover {
-                from,
-                to,
-                failed_for,
-                tunnel,
-                ..
-            } => {
-                f.moving(from, to, "outage");
-                f.put("failed_for_ms", ms(*failed_for));
-                if let Some(address) = tunnel {
-                    f.put("error_kind", "tunnel_down");
-                    f.put("tunnel", address.as_str());
-                }
-            }
-            Event::TunnelRestart {
-                at,
-                tunnel,
-                failed_for,
-            } => {
-                f.place("", at);
-                f.put("error_kind", "tunnel_down");
-                f.put("tunnel", tunnel.as_str());
-                f.put("failed_for_ms", ms(*failed_for));
-            }
-            Event::Failback {
-                from,
-                to,
-                healthy_for,
-            } => {
-                f.moving(from, to, "failback");
-                f.put("healthy_for_ms", ms(*healthy_for));
-            }
-            Event::Adopted { from, to } => {
-                f.place("", to);
-                f.put("previous_region", from.region.as_str());
-            }
-            Event::FailoverHeld {
-                from,
-                to,
-                failed_for,
-                pause_until,
-                ..
-            } => {
-                f.moving(from, to, "paused");
-                f.put("failed_for_ms", ms(*failed_for));
-                f.put("pause_until", pause_until.map(timestamp));
-            }
-            Event::Switch {
-                from,
-                to,
-                reason,
-                failed_for,
-            } => {
-                f.moving(from, to, reason.as_str());
-                f.put("failed_for_ms", failed_for.map(ms));
-            }
-            Event::Restarting { at, reason } => {
-                f.place("", at);
-                f.put("reason", reason.as_str());
-            }
-            Event::RestartDone {
-                region,
-                took,
-                failed_calls,
-            } => {
-                f.put("region", region.as_str());
-                f.put("duration_ms", ms(*took));
-                f.put("failed_calls", *failed_calls);
-            }
-            Event::RestartInterrupted { region, stopped } => {
-                f.put("region", region.as_str());
-                f.put("stopped", stopped.join(","));
-            }
-            Event::RestartGaveUp { region, error } => {
-                f.put("region", region.as_str());
-                f.put("error", error.as_str());
-            }
-            Event::RestartResumed { region } => f.put("region", region.as_str()),
-            Event::Paused { since, until, .. } => {
-                f.put("since", timestamp(*since));
-                f.put("until", until.map(timestamp));
-            }
-            Event::Resumed { expired } => f.put("how", if *expired { "expired" } else { "resume" }),
-            Event::Pinned { region, source } => {
-                f.put("region", region.as_str());
-                f.put("source", *source);
-            }
-            Event::Unpinned { region, reason } => {
-                f.put("region", region.as_str());
-                f.put("reason", *reason);
-            }
-            Event::CertExpiring {
-                at,
-                not_after,
-                left,
-            } => {
-                f.place("", at);
-                f.put("not_after", timestamp(*not_after));
-                f.put("expires_in_s", left.as_secs());
-            }
-        }
-        f.0
-    }
-
     /// The journal record (also what `/history` and Datadog carry).
     pub fn record(&self, at: SystemTime) -> Record {
         let mut record = Record::new(at, self.level(), self.name(), self.message());
         record.fields = self.fields();
         record
-    }
-}
-
-/// Fields in the making; `None` values are left out.
-#[derive(Default)]
-struct Fields(Map<String, Value>);
-
-impl Fields {
-    fn put(&mut self, key: &str, value: impl Into<Value>) {
-        let value = value.into();
-        if !value.is_null() {
-            self.0.insert(key.to_string(), value);
-        }
-    }
-
-    /// `region` and `cloud`, or `<prefix>region` and `<prefix>cloud`.
-    fn place(&mut self, prefix: &str, p: &Place) {
-        self.put(&format!("{prefix}region"), p.region.as_str());
-        self.put(&format!("{prefix}cloud"), p.cloud.as_str());
-    }
-
-    /// A move: where from (`region`, `cloud`), where to (`to_region`, `to_cloud`), and why.
-    fn moving(&mut self, from: &Place, to: &Place, reason: &str) {
-        self.place("", from);
-        self.place("to_", to);
-        self.put("reason", reason);
     }
 }
 

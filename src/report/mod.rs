@@ -5,6 +5,7 @@
 pub mod batch;
 pub mod datadog;
 pub mod event;
+pub mod fields;
 pub mod intake;
 pub mod journal;
 pub mod logging;

@@ -171,6 +171,29 @@ impl Event {
                 "The pin of a manual switch was removed: automatic failback may apply again"
                     .to_string()
             }
+            Event::FleetStoreLost {
+                region,
+                error,
+                local: false,
+            } => format!("The fleet's store is lost ({error}): keeping region {region}"),
+            Event::FleetStoreLost { error, .. } => {
+                format!("The fleet's store is lost ({error}): this host follows its own rules")
+            }
+            Event::FleetStoreBack { region } => {
+                format!("The fleet's store answers again (this host is on region {region})")
+            }
+            Event::FleetLeader { host, fleet } => {
+                format!("Host {host} leads fleet {fleet}")
+            }
+            Event::FleetMoved {
+                from,
+                to,
+                outage,
+                voters,
+                ..
+            } => format!(
+                "{outage} of {voters} live hosts see region {from} in outage: moving the fleet to {to}"
+            ),
             Event::CertExpiring {
                 at,
                 not_after,

@@ -324,7 +324,8 @@ fn supervisord_stopped_mid_restart_is_retried_through_xmlrpc() {
 }
 
 /// supervisord's socket requires a username and password: the ones of supervisorctl's
-/// section work; a wrong `-p` in `restart.args` is refused, named, and restarts nothing.
+/// section work; with a wrong `-p` in `restart.args` the switch refuses before it writes the
+/// env file, names the refusal, and restarts nothing.
 fn auth_required(via: &'static str, refused_output: &str) {
     let Some(stack) = Stack::start(StackOptions {
         via,
@@ -358,18 +359,15 @@ fn auth_required(via: &'static str, refused_output: &str) {
         .flag("--log-format", "json")
         .output();
     assert_eq!(out.code, Some(1), "{out:#?}");
-    let failed = stderr_events(&out, "restart_failed");
-    assert_eq!(failed.len(), 3, "{out:#?}");
-    assert_eq!(failed[0]["error_kind"], "auth_refused", "{}", failed[0]);
-    assert_eq!(failed[0]["level"], "ERROR", "{}", failed[0]);
+    assert!(stderr_events(&out, "restart_failed").is_empty(), "{out:#?}");
     assert!(
-        failed[0]["output"]
-            .as_str()
-            .unwrap()
-            .contains(refused_output),
-        "{}",
-        failed[0]
+        out.stderr
+            .contains("switch to EU refused before writing anything: ")
+            && out.stderr.contains(refused_output)
+            && out.stderr.contains("the env file still names APAC"),
+        "{out:#?}"
     );
+    assert_eq!(stack.dir.read_env(), Some(env_for("APAC")), "written");
     assert!(!out.stderr.contains("wrong-pw") && !out.stdout.contains("wrong-pw"));
     assert!(!out.stderr.contains("s3cret-pw") && !out.stdout.contains("s3cret-pw"));
     assert_eq!(stack.program_events().len(), events_before, "restarted");
@@ -385,47 +383,64 @@ fn auth_required_through_supervisorctl() {
     auth_required("supervisorctl", "Server requires authentication");
 }
 
-/// An unknown program and a program that cannot start: `switch` gives up after its attempts,
-/// exits 1 and names the error.
-fn bad_programs(via: &'static str, no_such: (&str, &str), spawn: (&str, &str)) {
+/// An unknown program and a program that cannot start. supervisord can say beforehand that it
+/// knows no such program: the switch refuses before it writes anything. A program that fails
+/// to start shows only when started: `switch` gives up after its attempts, exits 1, names the
+/// error and says that the env file names the new region.
+fn bad_programs(via: &'static str, no_such: &str, spawn: (&str, &str)) {
     let Some(stack) = Stack::start(StackOptions {
         via,
         ..StackOptions::default()
     }) else {
         return;
     };
-    for (region, programs, (kind, output), action) in [
-        ("EU", "app:nope", no_such, "stop"),
-        ("APAC", "broken", spawn, "start"),
-    ] {
-        let out = stack
-            .handler_cmd()
-            .sub(&["switch", region])
-            .flag("--programs", programs)
-            .flag("--log-format", "json")
-            .output();
-        assert_eq!(out.code, Some(1), "{out:#?}");
-        let failed = stderr_events(&out, "restart_failed");
-        assert_eq!(failed.len(), 3, "{out:#?}");
-        for f in &failed {
-            assert_eq!(f["error_kind"], kind, "{f}");
-            assert_eq!(f["action"], action, "{f}");
-            assert_eq!(f["program"], programs, "{f}");
-            assert!(f["output"].as_str().unwrap().contains(output), "{f}");
-        }
-        assert!(
-            out.stderr
-                .contains(&format!("{action} {programs} failed 3 times")),
-            "{out:#?}"
-        );
+    let before = stack.program_events().len();
+    let out = stack
+        .handler_cmd()
+        .sub(&["switch", "EU"])
+        .flag("--programs", "app:nope")
+        .flag("--log-format", "json")
+        .output();
+    assert_eq!(out.code, Some(1), "{out:#?}");
+    assert!(stderr_events(&out, "restart_failed").is_empty(), "{out:#?}");
+    assert!(
+        out.stderr
+            .contains("switch to EU refused before writing anything: ")
+            && out.stderr.contains(no_such)
+            && out.stderr.contains("the env file still names NAM"),
+        "{out:#?}"
+    );
+    assert_eq!(stack.dir.read_env(), Some(env_for("NAM")), "written");
+    assert_eq!(stack.program_events().len(), before, "restarted");
+
+    let (kind, output) = spawn;
+    let out = stack
+        .handler_cmd()
+        .sub(&["switch", "APAC"])
+        .flag("--programs", "broken")
+        .flag("--log-format", "json")
+        .output();
+    assert_eq!(out.code, Some(1), "{out:#?}");
+    let failed = stderr_events(&out, "restart_failed");
+    assert_eq!(failed.len(), 3, "{out:#?}");
+    for f in &failed {
+        assert_eq!(f["error_kind"], kind, "{f}");
+        assert_eq!(f["action"], "start", "{f}");
+        assert_eq!(f["program"], "broken", "{f}");
+        assert!(f["output"].as_str().unwrap().contains(output), "{f}");
     }
+    assert!(
+        out.stderr.contains("start broken failed 3 times")
+            && out.stderr.contains("the env file names APAC now"),
+        "{out:#?}"
+    );
 }
 
 #[test]
 fn unknown_program_and_spawn_error_through_xmlrpc() {
     bad_programs(
         "xmlrpc",
-        ("no_such_process", "BAD_NAME: app:nope"),
+        "supervisord knows no program app:nope",
         ("spawn_error", "SPAWN_ERROR: broken"),
     );
 }
@@ -434,7 +449,7 @@ fn unknown_program_and_spawn_error_through_xmlrpc() {
 fn unknown_program_and_spawn_error_through_supervisorctl() {
     bad_programs(
         "supervisorctl",
-        ("exit", "app:nope: ERROR (no such process)"),
+        "app:nope: ERROR (no such process)",
         ("exit", "broken: ERROR (spawn error)"),
     );
 }

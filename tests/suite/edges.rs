@@ -153,3 +153,34 @@ fn the_example_config_names_no_reference_target_that_cannot_answer() {
         .output();
     assert_eq!(out.code, Some(0), "{out:?}");
 }
+
+/// A switch whose restart cannot work (here: no supervisorctl) refuses before it writes the
+/// env file or pins anything, and says what it found.
+#[test]
+fn a_switch_that_cannot_restart_refuses_before_writing() {
+    let dir = TestDir::new();
+    dir.write_env(&env_for("NAM"));
+    let out = Cmd::new(&dir)
+        .sub(&["switch", "EU"])
+        .flag("--supervisorctl", "/nonexistent/supervisorctl")
+        .output();
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert_eq!(
+        out.stderr.trim_end(),
+        "failover-handler: error: switch to EU refused before writing anything: cannot run \
+         /nonexistent/supervisorctl: not found (check --supervisorctl); the env file still \
+         names NAM, nothing was restarted",
+        "{out:?}"
+    );
+    assert_eq!(dir.read_env(), Some(env_for("NAM")));
+    assert!(!dir.state_dir().join("pin").exists(), "pinned");
+
+    // With --no-restart there is nothing to check: the switch writes.
+    let out = Cmd::new(&dir)
+        .sub(&["switch", "EU", "--no-restart"])
+        .flag("--supervisorctl", "/nonexistent/supervisorctl")
+        .output();
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(dir.read_env(), Some(env_for("EU")));
+    assert!(dir.state_dir().join("pin").exists(), "not pinned");
+}

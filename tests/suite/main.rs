@@ -24,6 +24,7 @@ mod e2e_supervisord;
 mod edges;
 mod examples;
 mod faults;
+mod fleet;
 mod handler_restart;
 mod harness;
 mod observability;

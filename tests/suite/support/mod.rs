@@ -5,6 +5,7 @@
 //! the real stack: supervisord, stunnel and three fake regional clouds (`stack.rs`).
 
 mod daemon;
+pub mod etcd;
 pub mod stack;
 mod tunnel;
 

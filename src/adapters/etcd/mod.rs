@@ -1,0 +1,362 @@
+//! An etcd v3 client over its JSON gateway (`POST /v3/kv/range` and friends, keys and values
+//! in base64) on the HTTP/1.1 stack the tree already has: building needs nothing but Rust.
+//! Each call tries the endpoints in turn, starting from the last one that answered, each
+//! within one deadline; a call fails only when every endpoint failed.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use rustls::pki_types::ServerName;
+use serde_json::{Value, json};
+use thiserror::Error;
+use tokio_rustls::TlsConnector;
+
+use crate::config::fleet::FleetSettings;
+use crate::config::{ConfigError, Secret};
+
+mod wire;
+use wire::Endpoint;
+
+/// Why a call failed.
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
+pub enum EtcdError {
+    /// No endpoint answered in time (the store is gone, or has lost its own quorum).
+    #[error("no etcd endpoint answered: {0}")]
+    Unreachable(String),
+    /// An answer that is not what the gateway sends.
+    #[error("etcd answered something unexpected: {0}")]
+    Protocol(String),
+}
+
+/// One key as the store holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Kv {
+    pub key: String,
+    pub value: String,
+    pub create_revision: i64,
+    pub mod_revision: i64,
+    pub lease: i64,
+}
+
+/// A condition of a transaction.
+#[derive(Debug, Clone)]
+pub enum Compare {
+    /// The key's create revision (0: the key is absent).
+    Created(String, i64),
+    /// The key's last modification revision (0: the key is absent).
+    Modified(String, i64),
+}
+
+/// A write of a transaction.
+#[derive(Debug, Clone)]
+pub enum Op {
+    Put {
+        key: String,
+        value: String,
+        lease: i64,
+    },
+    Delete(String),
+}
+
+/// A client of one etcd cluster.
+pub struct Etcd {
+    endpoints: Vec<Endpoint>,
+    /// The endpoint that answered last: tried first.
+    current: AtomicUsize,
+    timeout: Duration,
+    credentials: Option<(String, Secret)>,
+    token: Mutex<Option<String>>,
+}
+
+impl Etcd {
+    /// A client for `settings`' endpoints; a TLS file that cannot be used is a config error.
+    pub fn new(settings: &FleetSettings) -> Result<Etcd, ConfigError> {
+        let tls = if settings.endpoints.iter().any(|u| u.scheme() == "https") {
+            Some(wire::tls_config(settings).map_err(|e| ConfigError::new("fleet", e))?)
+        } else {
+            None
+        };
+        let mut endpoints = Vec::new();
+        for url in &settings.endpoints {
+            let host = url
+                .host_str()
+                .unwrap_or_default()
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string();
+            let port = url.port_or_known_default().unwrap_or(2379);
+            let tls = match (&tls, url.scheme()) {
+                (Some(config), "https") => {
+                    let name = ServerName::try_from(host.clone())
+                        .map_err(|e| ConfigError::new("fleet.endpoints", format!("{url}: {e}")))?;
+                    Some((TlsConnector::from(config.clone()), name))
+                }
+                _ => None,
+            };
+            endpoints.push(Endpoint {
+                url: url.clone(),
+                host,
+                port,
+                tls,
+            });
+        }
+        Ok(Etcd {
+            endpoints,
+            current: AtomicUsize::new(0),
+            timeout: settings.request_timeout(),
+            credentials: settings.user.clone().zip(settings.password.clone()),
+            token: Mutex::new(None),
+        })
+    }
+
+    /// Every key under `prefix`, and the store's revision when read.
+    pub async fn range_prefix(&self, prefix: &str) -> Result<(Vec<Kv>, i64), EtcdError> {
+        let answer = self
+            .call(
+                "/v3/kv/range",
+                json!({ "key": b64(prefix), "range_end": b64(&prefix_end(prefix)) }),
+            )
+            .await?;
+        let kvs = answer["kvs"]
+            .as_array()
+            .map(|a| a.iter().map(kv).collect::<Result<Vec<_>, _>>())
+            .transpose()?
+            .unwrap_or_default();
+        Ok((kvs, int(&answer["header"]["revision"])))
+    }
+
+    /// One key, if present.
+    pub async fn get(&self, key: &str) -> Result<Option<Kv>, EtcdError> {
+        let answer = self
+            .call("/v3/kv/range", json!({ "key": b64(key) }))
+            .await?;
+        match answer["kvs"].as_array().and_then(|a| a.first()) {
+            Some(v) => Ok(Some(kv(v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Writes `key` (bound to `lease` unless it is 0).
+    pub async fn put(&self, key: &str, value: &str, lease: i64) -> Result<(), EtcdError> {
+        self.call("/v3/kv/put", put_body(key, value, lease))
+            .await
+            .map(drop)
+    }
+
+    pub async fn delete(&self, key: &str) -> Result<(), EtcdError> {
+        self.call("/v3/kv/deleterange", json!({ "key": b64(key) }))
+            .await
+            .map(drop)
+    }
+
+    /// Applies `ops` if every comparison holds; says whether it did.
+    pub async fn txn(&self, compare: &[Compare], ops: &[Op]) -> Result<bool, EtcdError> {
+        let compare: Vec<Value> = compare
+            .iter()
+            .map(|c| match c {
+                Compare::Created(k, rev) => json!({"key": b64(k), "target": "CREATE", "result": "EQUAL", "create_revision": rev.to_string()}),
+                Compare::Modified(k, rev) => json!({"key": b64(k), "target": "MOD", "result": "EQUAL", "mod_revision": rev.to_string()}),
+            })
+            .collect();
+        let success: Vec<Value> = ops
+            .iter()
+            .map(|op| match op {
+                Op::Put { key, value, lease } => {
+                    json!({ "request_put": put_body(key, value, *lease) })
+                }
+                Op::Delete(key) => json!({ "request_delete_range": { "key": b64(key) } }),
+            })
+            .collect();
+        let answer = self
+            .call(
+                "/v3/kv/txn",
+                json!({ "compare": compare, "success": success }),
+            )
+            .await?;
+        Ok(answer["succeeded"].as_bool().unwrap_or(false))
+    }
+
+    /// A new lease of `ttl`; its id.
+    pub async fn grant(&self, ttl: Duration) -> Result<i64, EtcdError> {
+        let answer = self
+            .call(
+                "/v3/lease/grant",
+                json!({ "TTL": ttl.as_secs().max(1).to_string() }),
+            )
+            .await?;
+        match int(&answer["ID"]) {
+            0 => Err(EtcdError::Protocol(format!(
+                "lease grant without an ID: {answer}"
+            ))),
+            id => Ok(id),
+        }
+    }
+
+    /// Renews `lease`; false when the store no longer knows it (it expired).
+    pub async fn keep_alive(&self, lease: i64) -> Result<bool, EtcdError> {
+        let answer = self
+            .call("/v3/lease/keepalive", json!({ "ID": lease.to_string() }))
+            .await?;
+        Ok(int(&answer["result"]["TTL"]) > 0)
+    }
+
+    /// Ends `lease` now: its keys go at once (a clean stop).
+    pub async fn revoke(&self, lease: i64) -> Result<(), EtcdError> {
+        self.call("/v3/lease/revoke", json!({ "ID": lease.to_string() }))
+            .await
+            .map(drop)
+    }
+
+    /// POSTs `body` to `path`, trying each endpoint in turn from the last good one.
+    async fn call(&self, path: &str, body: Value) -> Result<Value, EtcdError> {
+        let n = self.endpoints.len();
+        let first = self.current.load(Ordering::Relaxed) % n.max(1);
+        let mut errors = Vec::new();
+        for k in 0..n {
+            let i = (first + k) % n;
+            let endpoint = &self.endpoints[i];
+            let unauthenticated = self.token.lock().map(|t| t.is_none()).unwrap_or(true);
+            if unauthenticated && self.credentials.is_some() {
+                let _ = self.authenticate(endpoint).await;
+            }
+            let mut result = self.attempt(endpoint, path, &body).await;
+            if matches!(&result, Err(e) if needs_token(e)) && self.credentials.is_some() {
+                // The token expired (or the member does not know it): authenticate, retry once.
+                if let Ok(()) = self.authenticate(endpoint).await {
+                    result = self.attempt(endpoint, path, &body).await;
+                }
+            }
+            match result {
+                Ok(v) => {
+                    self.current.store(i, Ordering::Relaxed);
+                    return Ok(v);
+                }
+                Err(e) => errors.push(format!("{}: {e}", endpoint.url)),
+            }
+        }
+        Err(EtcdError::Unreachable(errors.join("; ")))
+    }
+
+    async fn authenticate(&self, endpoint: &Endpoint) -> Result<(), String> {
+        let Some((user, password)) = &self.credentials else {
+            return Ok(());
+        };
+        let body = json!({ "name": user, "password": password.expose() });
+        let answer = self
+            .attempt(endpoint, "/v3/auth/authenticate", &body)
+            .await?;
+        let token = answer["token"].as_str().map(str::to_string);
+        if let Ok(mut slot) = self.token.lock() {
+            *slot = token;
+        }
+        Ok(())
+    }
+
+    async fn attempt(
+        &self,
+        endpoint: &Endpoint,
+        path: &str,
+        body: &Value,
+    ) -> Result<Value, String> {
+        match tokio::time::timeout(
+            self.timeout,
+            wire::exchange(
+                endpoint,
+                path,
+                body,
+                self.token.lock().ok().and_then(|t| t.clone()),
+            ),
+        )
+        .await
+        {
+            Ok(r) => r,
+            Err(_) => Err(format!("no answer within {:?}", self.timeout)),
+        }
+    }
+}
+
+/// Whether an error of the gateway asks for a (new) auth token.
+fn needs_token(error: &str) -> bool {
+    error.contains("auth token") || error.contains("user name is empty")
+}
+
+fn b64(text: &str) -> String {
+    B64.encode(text.as_bytes())
+}
+
+fn put_body(key: &str, value: &str, lease: i64) -> Value {
+    let mut body = json!({ "key": b64(key), "value": b64(value) });
+    if lease != 0 {
+        body["lease"] = Value::String(lease.to_string());
+    }
+    body
+}
+
+/// The range end that covers every key starting with `prefix`.
+fn prefix_end(prefix: &str) -> String {
+    let mut bytes = prefix.as_bytes().to_vec();
+    while let Some(last) = bytes.pop() {
+        if last < 0xff {
+            bytes.push(last + 1);
+            return String::from_utf8_lossy(&bytes).into_owned();
+        }
+    }
+    "\0".to_string()
+}
+
+/// An int64 as the gateway writes it: a string, or absent for zero.
+fn int(v: &Value) -> i64 {
+    match v {
+        Value::String(s) => s.parse().unwrap_or(0),
+        Value::Number(n) => n.as_i64().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+fn kv(v: &Value) -> Result<Kv, EtcdError> {
+    let text = |field: &str| -> Result<String, EtcdError> {
+        let raw = v[field].as_str().unwrap_or_default();
+        let bytes = B64
+            .decode(raw)
+            .map_err(|e| EtcdError::Protocol(format!("{field} is not base64: {e}")))?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    };
+    Ok(Kv {
+        key: text("key")?,
+        value: text("value")?,
+        create_revision: int(&v["create_revision"]),
+        mod_revision: int(&v["mod_revision"]),
+        lease: int(&v["lease"]),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_prefix_ends_at_its_last_byte_plus_one() {
+        assert_eq!(
+            prefix_end("/failover-handler/pay/"),
+            "/failover-handler/pay0"
+        );
+        assert_eq!(int(&json!("42")), 42);
+        assert_eq!(int(&Value::Null), 0);
+    }
+
+    #[test]
+    fn keys_and_values_travel_in_base64() {
+        let v = json!({"key": b64("/a/b"), "value": b64("{\"x\":1}"), "create_revision": "7", "mod_revision": "9", "lease": "123"});
+        let kv = kv(&v).unwrap();
+        assert_eq!(kv.key, "/a/b");
+        assert_eq!(kv.value, "{\"x\":1}");
+        assert_eq!((kv.create_revision, kv.mod_revision, kv.lease), (7, 9, 123));
+        assert_eq!(
+            put_body("k", "v", 0),
+            json!({"key": "aw==", "value": "dg=="})
+        );
+    }
+}

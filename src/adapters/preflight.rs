@@ -1,0 +1,76 @@
+//! Before a manual switch writes the env file: can the restart that follows reach supervisord,
+//! and does supervisord know every program? A switch that would fail there refuses first, so
+//! that it never writes the env file and then fails on something it could have known.
+
+use std::path::{Path, PathBuf};
+
+use crate::adapters::restart::{Supervisorctl, credentials_refused, supervisord_unreachable};
+use crate::adapters::restart_path::{choose, locate};
+use crate::adapters::supervisor_rpc::{Client, RpcError, faults};
+use crate::adapters::xmlrpc::Param;
+use crate::config::{RestartSettings, Via};
+
+/// Why a restart cannot work now, in words for the operator.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Unready(pub String);
+
+/// Checks the path a restart would take: supervisord answers there and knows each program.
+/// A wrapper given as `restart.supervisorctl` (not plain supervisorctl) is only checked to
+/// exist: what it accepts besides `stop` and `start` is its own.
+pub async fn ready(settings: &RestartSettings) -> Result<(), Unready> {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+    let (choice, client) = choose(settings, &cwd).await;
+    match (choice.via, client) {
+        (Via::Xmlrpc, Ok(client)) => knows_programs(&client, &settings.programs).await,
+        (Via::Xmlrpc, Err(why)) => Err(Unready(why.to_string())),
+        _ => supervisorctl_ready(settings).await,
+    }
+}
+
+async fn knows_programs(client: &Client, programs: &[String]) -> Result<(), Unready> {
+    for program in programs {
+        match client
+            .call("supervisor.getProcessInfo", &[Param::Str(program)])
+            .await
+        {
+            Ok(_) => {}
+            Err(RpcError::Fault { code, .. }) if code == faults::BAD_NAME => {
+                return Err(Unready(format!(
+                    "supervisord knows no program {program} (check --programs)"
+                )));
+            }
+            Err(e) => return Err(Unready(e.to_string())),
+        }
+    }
+    Ok(())
+}
+
+async fn supervisorctl_ready(settings: &RestartSettings) -> Result<(), Unready> {
+    let command = settings.supervisorctl.as_str();
+    if locate(command).is_none() {
+        return Err(Unready(format!(
+            "cannot run {command}: not found (check --supervisorctl)"
+        )));
+    }
+    let plain = Path::new(command).file_name().and_then(|n| n.to_str()) == Some("supervisorctl");
+    if !plain {
+        return Ok(());
+    }
+    let ctl = Supervisorctl::new(settings.clone(), Some(1));
+    let (_, output) = ctl
+        .status(&settings.programs)
+        .await
+        .map_err(|e| Unready(format!("{command} status: {e}")))?;
+    let line = |what: &str| Unready(format!("{command} status: {what}: {output}"));
+    if supervisord_unreachable(&output) {
+        return Err(line("supervisord is not reachable"));
+    }
+    if credentials_refused(&output) {
+        return Err(line("supervisord refused the credentials"));
+    }
+    if output.contains("no such process") {
+        return Err(line("supervisord knows no such program (check --programs)"));
+    }
+    Ok(())
+}

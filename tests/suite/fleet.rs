@@ -1,0 +1,784 @@
+//! Fleet mode as users run it: five handlers, each with its own env file, recording
+//! supervisorctl and tunnel, keep one region through a real three-member etcd cluster on
+//! 127.0.0.1 (probe every 100 ms, outage threshold 1 s, leases of 3 s).
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::Value;
+
+use crate::support::etcd::{Cutter, EtcdCluster, free_port};
+use crate::support::{Cmd, Daemon, FakeTunnel, Mode, TestDir, timestamp, wait_until};
+
+const HOSTS: usize = 5;
+const THRESHOLD: Duration = Duration::from_secs(1);
+const INTERVAL: Duration = Duration::from_millis(100);
+const LEASE: Duration = Duration::from_secs(3);
+
+/// One handler of the fleet: its dir (env file, stand-in), its tunnel, its process.
+struct Host {
+    dir: TestDir,
+    tunnel: FakeTunnel,
+    cmd: Cmd,
+    daemon: Option<Daemon>,
+    killed: Option<SystemTime>,
+}
+
+impl Host {
+    fn region(&self) -> Option<String> {
+        let env = self.dir.read_env()?;
+        env.lines()
+            .find_map(|l| l.strip_prefix("export EXT_REGION="))
+            .map(str::to_owned)
+    }
+
+    fn daemon(&self) -> &Daemon {
+        self.daemon.as_ref().unwrap()
+    }
+
+    fn events(&self, name: &str) -> Vec<Value> {
+        self.daemon.as_ref().map_or(Vec::new(), |d| d.events(name))
+    }
+
+    /// SIGKILL: no clean stop, its lease runs out by itself.
+    fn kill(&mut self) {
+        if let Some(d) = &self.daemon {
+            let _ = std::process::Command::new("kill")
+                .args(["-9", &d.pid().to_string()])
+                .status();
+        }
+        self.killed = Some(SystemTime::now());
+    }
+
+    fn start(&mut self) {
+        let d = self.cmd.spawn_daemon();
+        d.wait_for_event("daemon_started", Duration::from_secs(10));
+        self.daemon = Some(d);
+    }
+
+    /// Probes of `region` fail on this host only.
+    fn fail(&self, region: &str) {
+        self.tunnel.set_region(region, Mode::Status(503));
+    }
+}
+
+struct Fleet {
+    cluster: EtcdCluster,
+    hosts: Vec<Host>,
+    name: String,
+}
+
+/// The `endpoints` value of host `i` in the cluster.
+type Endpoints = Box<dyn Fn(usize, &EtcdCluster) -> String>;
+
+/// How a test's fleet is set up.
+struct Setup {
+    /// Config text of host `i` before `[fleet]` (regions, checks).
+    before: Box<dyn Fn(usize) -> String>,
+    max_concurrent_restarts: u32,
+    /// Seconds each supervisorctl call takes.
+    slow_restart: Option<f64>,
+    /// Endpoints of host `i`, instead of the cluster's.
+    endpoints: Endpoints,
+    /// A host with `on_store_loss = "local"`.
+    local: Option<usize>,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Setup {
+            before: Box::new(|_| String::new()),
+            max_concurrent_restarts: 2,
+            slow_restart: Some(0.05),
+            endpoints: Box::new(|_, c| c.endpoints_toml()),
+            local: None,
+        }
+    }
+}
+
+impl Fleet {
+    /// The cluster and `HOSTS` handlers on EU, settled: a leader and `active` = EU.
+    fn start(setup: Setup) -> Fleet {
+        static COUNT: AtomicUsize = AtomicUsize::new(0);
+        let cluster = EtcdCluster::start(3);
+        let name = format!(
+            "t{}-{}",
+            std::process::id(),
+            COUNT.fetch_add(1, Ordering::Relaxed)
+        );
+        let hosts = (0..HOSTS)
+            .map(|i| {
+                let dir = TestDir::with_env("EU");
+                let tunnel = FakeTunnel::start(&dir);
+                let text = format!(
+                    "{}[fleet]\nendpoints = {}\nname = \"{name}\"\nhost = \"h{i}\"\n\
+                     min_voters = 2\nmax_concurrent_restarts = {}\nlease_ttl = \"{}s\"\n\
+                     on_store_loss = \"{}\"\n",
+                    (setup.before)(i),
+                    (setup.endpoints)(i, &cluster),
+                    setup.max_concurrent_restarts,
+                    LEASE.as_secs(),
+                    if setup.local == Some(i) {
+                        "local"
+                    } else {
+                        "keep"
+                    }
+                );
+                let config = dir.write_file("fleet.toml", &text);
+                let mut cmd = Cmd::new(&dir)
+                    .tunnel_in(&tunnel, "EU")
+                    .flag("--config", config.to_str().unwrap());
+                if let Some(secs) = setup.slow_restart {
+                    let slow = dir.slow_supervisorctl(secs);
+                    cmd = cmd.flag("--supervisorctl", slow.to_str().unwrap());
+                }
+                Host {
+                    dir,
+                    tunnel,
+                    cmd,
+                    daemon: None,
+                    killed: None,
+                }
+            })
+            .collect();
+        let mut fleet = Fleet {
+            cluster,
+            hosts,
+            name,
+        };
+        for h in &mut fleet.hosts {
+            h.start();
+        }
+        wait_until(Duration::from_secs(10), "a leader and active = EU", || {
+            fleet.key("leader").is_some()
+                && fleet.key("active").is_some_and(|a| a.contains("\"EU\""))
+                && fleet.keys("views/").len() == HOSTS
+        });
+        fleet
+    }
+
+    fn keys(&self, under: &str) -> Vec<(String, String)> {
+        self.cluster
+            .range(&format!("/failover-handler/{}/{under}", self.name))
+    }
+
+    fn key(&self, name: &str) -> Option<String> {
+        let full = format!("/failover-handler/{}/{name}", self.name);
+        self.keys(name)
+            .into_iter()
+            .find(|(k, _)| *k == full)
+            .map(|(_, v)| v)
+    }
+
+    fn leader(&self) -> usize {
+        let host = self.key("leader").expect("a leader");
+        host.trim_start_matches('h').parse().unwrap()
+    }
+
+    fn regions(&self) -> Vec<Option<String>> {
+        self.hosts.iter().map(Host::region).collect()
+    }
+
+    fn all_on(&self, region: &str) -> bool {
+        self.hosts
+            .iter()
+            .filter(|h| h.daemon.is_some() && h.killed.is_none())
+            .all(|h| h.region().as_deref() == Some(region))
+    }
+
+    fn moves(&self) -> Vec<Value> {
+        self.hosts
+            .iter()
+            .flat_map(|h| h.events("fleet_moved"))
+            .collect()
+    }
+
+    /// Restarts other than at start, as (start, end) in wall time, over every host.
+    fn restarts(&self) -> Vec<(SystemTime, SystemTime)> {
+        let mut spans = Vec::new();
+        for h in &self.hosts {
+            let starts: Vec<SystemTime> = h
+                .events("restarting")
+                .iter()
+                .filter(|e| e["reason"] != "start")
+                .map(timestamp)
+                .collect();
+            let ends: Vec<SystemTime> = h.events("restart_done").iter().map(timestamp).collect();
+            for (i, s) in starts.iter().enumerate() {
+                let end = ends.get(i).copied().or(h.killed);
+                spans.push((*s, end.unwrap_or_else(SystemTime::now)));
+            }
+        }
+        spans
+    }
+
+    fn dump(&self) -> String {
+        self.hosts
+            .iter()
+            .enumerate()
+            .map(|(i, h)| {
+                format!(
+                    "--- h{i}: {:?}\n{}",
+                    h.region(),
+                    h.daemon.as_ref().map_or(String::new(), Daemon::dump)
+                )
+            })
+            .collect()
+    }
+}
+
+/// The most restarts running at the same moment.
+fn peak(spans: &[(SystemTime, SystemTime)]) -> usize {
+    spans
+        .iter()
+        .map(|(s, _)| spans.iter().filter(|(a, b)| a <= s && s < b).count())
+        .max()
+        .unwrap_or(0)
+}
+
+#[test]
+fn one_host_alone_moves_nothing_three_of_five_move_all_once_and_restarts_are_capped() {
+    let fleet = Fleet::start(Setup::default());
+    // 1) One host's probes fail: its view only. Nothing moves anywhere.
+    fleet.hosts[0].fail("EU");
+    fleet.hosts[0]
+        .daemon()
+        .wait_for_event("outage_started", Duration::from_secs(5));
+    std::thread::sleep(THRESHOLD + Duration::from_secs(2));
+    assert!(
+        fleet.key("views/h0").unwrap().contains("\"outage\""),
+        "{}",
+        fleet.dump()
+    );
+    assert!(
+        fleet.all_on("EU"),
+        "{:?}\n{}",
+        fleet.regions(),
+        fleet.dump()
+    );
+    assert!(fleet.moves().is_empty(), "{}", fleet.dump());
+    // 2) Three of five see the outage: all five move once, to the same region, in time.
+    let started = Instant::now();
+    fleet.hosts[1].fail("EU");
+    fleet.hosts[2].fail("EU");
+    wait_until(
+        THRESHOLD + INTERVAL + Duration::from_secs(2),
+        "all five on NAM",
+        || fleet.all_on("NAM"),
+    );
+    let took = started.elapsed();
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        fleet.all_on("NAM"),
+        "{:?}\n{}",
+        fleet.regions(),
+        fleet.dump()
+    );
+    let moves = fleet.moves();
+    assert_eq!(moves.len(), 1, "{}", fleet.dump());
+    assert_eq!(moves[0]["to_region"], "NAM");
+    assert!(fleet.key("active").unwrap().contains("\"epoch\":2"));
+    for h in &fleet.hosts {
+        let switches = h.events("switch");
+        assert_eq!(switches.len(), 1, "{}", fleet.dump());
+        assert_eq!(
+            h.dir.calls().len(),
+            6,
+            "one restart each: {:?}",
+            h.dir.calls()
+        );
+    }
+    let spans = fleet.restarts();
+    assert_eq!(spans.len(), HOSTS);
+    assert!(peak(&spans) <= 2, "{spans:?}");
+    println!("converged in {took:?}");
+}
+
+#[test]
+fn a_lost_store_keeps_every_region_and_is_said_once() {
+    // Host 4 alone says `on_store_loss = "local"`.
+    let mut fleet = Fleet::start(Setup {
+        local: Some(4),
+        ..Setup::default()
+    });
+    // 4) etcd loses its quorum (2 of 3 members killed) during an outage seen by all.
+    fleet.cluster.kill(0);
+    fleet.cluster.kill(1);
+    for h in &fleet.hosts {
+        h.fail("EU");
+    }
+    std::thread::sleep(THRESHOLD + Duration::from_secs(4));
+    let keep = &fleet.hosts[..4];
+    assert!(
+        keep.iter().all(|h| h.region().as_deref() == Some("EU")),
+        "{:?}\n{}",
+        fleet.regions(),
+        fleet.dump()
+    );
+    for h in keep {
+        let lost = h.events("fleet_store_lost");
+        assert_eq!(lost.len(), 1, "{}", fleet.dump());
+        assert_eq!(lost[0]["on_store_loss"], "keep");
+        assert!(h.events("switch").is_empty(), "{}", fleet.dump());
+        assert!(h.dir.calls().is_empty());
+    }
+    // The local host follows its own rules: its own failover to NAM.
+    let local = &fleet.hosts[4];
+    assert_eq!(
+        local.events("fleet_store_lost")[0]["on_store_loss"],
+        "local"
+    );
+    assert_eq!(local.region().as_deref(), Some("NAM"), "{}", fleet.dump());
+    assert_eq!(local.events("failover").len(), 1, "{}", fleet.dump());
+}
+
+#[test]
+fn fleet_settings_are_validated_by_key_and_shown_without_credentials() {
+    let dir = TestDir::with_env("EU");
+    let bad = dir.write_file(
+        "bad.toml",
+        "[fleet]\nendpoints = [\"http://127.0.0.1:1\"]\nname = \"pay\"\nquorum = 2\n",
+    );
+    let out = Cmd::new(&dir)
+        .sub(&["config"])
+        .flag("--config", bad.to_str().unwrap())
+        .exits(2);
+    assert!(out.stderr.contains("fleet.quorum"), "{out:?}");
+    let good = dir.write_file(
+        "good.toml",
+        "[fleet]\nendpoints = [\"http://127.0.0.1:1\"]\nname = \"pay\"\nhost = \"web-1\"\n",
+    );
+    let out = Cmd::new(&dir)
+        .sub(&["config"])
+        .flag("--config", good.to_str().unwrap())
+        .env("FAILOVER_HANDLER_ETCD_USER", "root")
+        .env("FAILOVER_HANDLER_ETCD_PASSWORD", "hunter2")
+        .exits(0);
+    assert!(out.stdout.contains("[fleet]"), "{out:?}");
+    assert!(out.stdout.contains("host = \"web-1\""), "{out:?}");
+    assert!(!out.stdout.contains("hunter2") && !out.stderr.contains("hunter2"));
+    // Without [fleet], --fleet is a usage error that says what is missing.
+    let out = Cmd::new(&dir).sub(&["status", "--fleet"]).exits(2);
+    assert!(out.stderr.contains("[fleet]"), "{out:?}");
+}
+
+#[test]
+fn without_a_fleet_section_nothing_connects_to_a_store() {
+    // 10) A listener on etcd's port records zero connections.
+    let listener = TcpListener::bind("127.0.0.1:2379")
+        .or_else(|_| TcpListener::bind(("127.0.0.1", free_port())))
+        .unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopping = stop.clone();
+    let watcher = std::thread::spawn(move || {
+        while !stopping.load(Ordering::Relaxed) {
+            if listener.accept().is_ok() {
+                count.fetch_add(1, Ordering::Relaxed);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    });
+    let dir = TestDir::with_env("EU");
+    let tunnel = FakeTunnel::start_with(&dir, Mode::Up, &[("EU", Mode::Status(503))]);
+    let daemon = Cmd::new(&dir).tunnel_in(&tunnel, "EU").spawn_daemon();
+    daemon.wait_for_event("switch", Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, Ordering::Relaxed);
+    watcher.join().unwrap();
+    assert_eq!(accepted.load(Ordering::Relaxed), 0, "port {port}");
+}
+
+#[test]
+fn every_region_down_moves_nobody() {
+    // 3) Every host sees EU fail and every standby down (their health ports refuse).
+    let (nam, apac) = (free_port(), free_port());
+    let before = format!(
+        "[[regions]]\nname = \"EU\"\ncloud = \"{}\"\n\
+         [[regions]]\nname = \"NAM\"\ncloud = \"{}\"\nhealth_url = \"tcp://127.0.0.1:{nam}\"\n\
+         [[regions]]\nname = \"APAC\"\ncloud = \"{}\"\nhealth_url = \"tcp://127.0.0.1:{apac}\"\n\
+         [region_checks]\ninterval = \"100ms\"\ntimeout = \"400ms\"\nrise = 2\nfall = 2\n",
+        crate::support::cloud_of("EU"),
+        crate::support::cloud_of("NAM"),
+        crate::support::cloud_of("APAC"),
+    );
+    let fleet = Fleet::start(Setup {
+        before: Box::new(move |_| before.clone()),
+        ..Setup::default()
+    });
+    for h in &fleet.hosts {
+        h.fail("EU");
+    }
+    wait_until(
+        Duration::from_secs(5),
+        "every host to report the outage",
+        || {
+            fleet
+                .keys("views/")
+                .iter()
+                .filter(|(_, v)| v.contains("\"outage\""))
+                .count()
+                == HOSTS
+        },
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        fleet.all_on("EU"),
+        "{:?}\n{}",
+        fleet.regions(),
+        fleet.dump()
+    );
+    assert!(fleet.moves().is_empty(), "{}", fleet.dump());
+    let views = fleet.keys("views/");
+    assert!(
+        views
+            .iter()
+            .all(|(_, v)| v.contains("\"NAM\":false") && v.contains("\"APAC\":false")),
+        "{views:?}"
+    );
+}
+
+#[test]
+fn the_decision_survives_the_etcd_leader_and_the_handler_leader_dying() {
+    let mut fleet = Fleet::start(Setup::default());
+    let leader = fleet.leader();
+    // Three hosts other than the leader see the outage.
+    let failing: Vec<usize> = (0..HOSTS).filter(|&i| i != leader).take(3).collect();
+    for &i in &failing {
+        fleet.hosts[i].fail("EU");
+    }
+    // 5) Mid-outage, the etcd member that leads the cluster dies; 6) just before the
+    // threshold, the handler that leads the fleet is SIGKILLed.
+    std::thread::sleep(THRESHOLD / 2);
+    let member = fleet.cluster.leader().expect("an etcd leader");
+    fleet.cluster.kill(member);
+    std::thread::sleep(THRESHOLD / 2 - Duration::from_millis(100));
+    fleet.hosts[leader].kill();
+    wait_until(
+        THRESHOLD + LEASE + Duration::from_secs(6),
+        "the live hosts on NAM",
+        || fleet.all_on("NAM"),
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(fleet.moves().len(), 1, "{}", fleet.dump());
+    let active = fleet.key("active").unwrap();
+    assert!(active.contains("\"epoch\":2"), "{active}");
+    for (i, h) in fleet.hosts.iter().enumerate() {
+        if i != leader {
+            assert_eq!(h.events("switch").len(), 1, "{}", fleet.dump());
+        }
+    }
+}
+
+#[test]
+fn a_host_cut_off_from_the_store_catches_up_when_it_returns() {
+    // 7) Host 4 reaches etcd through forwarders that can cut it off.
+    let cutters = std::sync::Mutex::new(Vec::new());
+    let shared = Arc::new(cutters);
+    let made = shared.clone();
+    let fleet = Fleet::start(Setup {
+        endpoints: Box::new(move |i, c| {
+            if i != 4 {
+                return c.endpoints_toml();
+            }
+            let mut made = made.lock().unwrap();
+            let urls: Vec<String> = c
+                .endpoints()
+                .iter()
+                .map(|e| {
+                    let cutter = Cutter::new(e);
+                    let url = format!("\"{}\"", cutter.url());
+                    made.push(cutter);
+                    url
+                })
+                .collect();
+            format!("[{}]", urls.join(", "))
+        }),
+        ..Setup::default()
+    });
+    for c in shared.lock().unwrap().iter() {
+        c.set_cut(true);
+    }
+    fleet.hosts[4]
+        .daemon()
+        .wait_for_event("fleet_store_lost", Duration::from_secs(5));
+    for i in 0..3 {
+        fleet.hosts[i].fail("EU");
+    }
+    wait_until(
+        THRESHOLD + Duration::from_secs(5),
+        "hosts 0-3 on NAM",
+        || {
+            fleet.hosts[..4]
+                .iter()
+                .all(|h| h.region().as_deref() == Some("NAM"))
+        },
+    );
+    assert_eq!(fleet.hosts[4].region().as_deref(), Some("EU"));
+    for c in shared.lock().unwrap().iter() {
+        c.set_cut(false);
+    }
+    wait_until(Duration::from_secs(5), "host 4 back on NAM", || {
+        fleet.hosts[4].region().as_deref() == Some("NAM")
+    });
+    let h4 = &fleet.hosts[4];
+    assert_eq!(h4.events("fleet_store_lost").len(), 1, "{}", fleet.dump());
+    assert_eq!(h4.events("fleet_store_back").len(), 1, "{}", fleet.dump());
+    assert_eq!(fleet.moves().len(), 1, "{}", fleet.dump());
+}
+
+#[test]
+fn pause_holds_the_fleet_switch_moves_it_and_a_dead_slot_holder_does_not_block() {
+    let mut fleet = Fleet::start(Setup {
+        max_concurrent_restarts: 1,
+        slow_restart: Some(0.15),
+        ..Setup::default()
+    });
+    let base = fleet.hosts[0].cmd.clone();
+    let cmd = |args: &[&str]| base.clone().sub(args);
+    // 8) pause --fleet holds all, even with three of five in outage.
+    let out = cmd(&["pause", "--fleet"]).exits(0);
+    assert!(out.stdout.contains("paused"), "{out:?}");
+    for i in 0..3 {
+        fleet.hosts[i].fail("EU");
+    }
+    std::thread::sleep(THRESHOLD + Duration::from_secs(2));
+    assert!(
+        fleet.all_on("EU"),
+        "{:?}\n{}",
+        fleet.regions(),
+        fleet.dump()
+    );
+    assert!(fleet.moves().is_empty());
+    let status = cmd(&["status", "--fleet", "--json"]).exits(0);
+    let status: Value = serde_json::from_str(&status.stdout).unwrap();
+    assert!(status["paused"].is_string(), "{status}");
+    assert_eq!(status["hosts"].as_array().unwrap().len(), HOSTS);
+    let text = cmd(&["status", "--fleet"]).exits(0).stdout;
+    assert!(text.contains("active:  EU (epoch 1"), "{text}");
+    assert!(text.contains("paused:  paused by h0"), "{text}");
+    assert_eq!(text.matches(" outage").count(), 3, "{text}");
+    // switch --fleet APAC moves all, one restart at a time.
+    let out = cmd(&["switch", "APAC", "--fleet"]).exits(0);
+    assert!(out.stdout.contains("APAC"), "{out:?}");
+    // 9) The first host to take a slot is SIGKILLed mid-restart: its slot expires with its
+    // lease and the others go on.
+    let holder = loop {
+        if let Some(i) = (0..HOSTS).find(|&i| !fleet.hosts[i].events("restarting").is_empty()) {
+            break i;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    fleet.hosts[holder].kill();
+    wait_until(
+        LEASE + Duration::from_secs(10),
+        "the live hosts on APAC",
+        || fleet.all_on("APAC"),
+    );
+    let spans = fleet.restarts();
+    assert!(peak(&spans) <= 1, "{spans:?}");
+    wait_until(LEASE + Duration::from_secs(2), "no slot left", || {
+        fleet.keys("restarts/").is_empty()
+    });
+    cmd(&["resume", "--fleet"]).exits(0);
+    assert!(fleet.key("pause").is_none());
+}
+
+/// The figures of docs/fleet.md: etcd writes per host per hour in steady state (lease
+/// keep-alives do not write), and how long the fleet takes to move. Run by
+/// scripts/fleet-bench.sh.
+#[test]
+#[ignore = "a benchmark: scripts/fleet-bench.sh"]
+fn bench_steady_state_writes_and_convergence() {
+    let steady = Duration::from_secs(
+        std::env::var("FLEET_BENCH_SECONDS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(30),
+    );
+    let fleet = Fleet::start(Setup {
+        slow_restart: None,
+        ..Setup::default()
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let before = fleet.cluster.revision();
+    std::thread::sleep(steady);
+    let writes = fleet.cluster.revision() - before;
+    let per_host_hour = writes as f64 / HOSTS as f64 * 3600.0 / steady.as_secs_f64();
+    println!(
+        "steady state: {writes} etcd writes by {HOSTS} hosts in {steady:?}: {per_host_hour:.1} writes per host per hour (beyond lease keep-alives)"
+    );
+    let started = Instant::now();
+    for h in &fleet.hosts[..3] {
+        h.fail("EU");
+    }
+    wait_until(THRESHOLD + Duration::from_secs(10), "all on NAM", || {
+        fleet.all_on("NAM")
+    });
+    let took = started.elapsed();
+    println!(
+        "convergence: {HOSTS} hosts on the new region {took:?} after the outage began \
+         (threshold {THRESHOLD:?}, probe interval {INTERVAL:?}, max_concurrent_restarts 2): \
+         {:?} beyond the threshold",
+        took.saturating_sub(THRESHOLD)
+    );
+    assert_eq!(writes, 0, "{}", fleet.dump());
+}
+
+/// Regions with standby checks on TCP ports, and one reference target.
+fn checked_regions(nam: u16, apac: u16, reference: u16) -> String {
+    format!(
+        "[[regions]]\nname = \"EU\"\ncloud = \"{}\"\n\
+         [[regions]]\nname = \"NAM\"\ncloud = \"{}\"\nhealth_url = \"tcp://127.0.0.1:{nam}\"\n\
+         [[regions]]\nname = \"APAC\"\ncloud = \"{}\"\nhealth_url = \"tcp://127.0.0.1:{apac}\"\n\
+         [region_checks]\ninterval = \"100ms\"\ntimeout = \"400ms\"\nrise = 2\nfall = 2\n\
+         [network]\nreference = [\"tcp://127.0.0.1:{reference}\"]\n",
+        crate::support::cloud_of("EU"),
+        crate::support::cloud_of("NAM"),
+        crate::support::cloud_of("APAC"),
+    )
+}
+
+#[test]
+fn hosts_that_blame_their_own_network_abstain() {
+    // Hosts 0-2 lose their own network: the active region, every standby and the reference
+    // all fail for them (closed ports). Hosts 3 and 4 reach everything. The three say so in
+    // their views and abstain; the two voters left see no outage. (Which of abstention or the
+    // standbys' health holds the move here is the kernel's table to tell.)
+    let open = TcpListener::bind("127.0.0.1:0").unwrap();
+    let up = open.local_addr().unwrap().port();
+    let down = free_port();
+    let fleet = Fleet::start(Setup {
+        before: Box::new(move |i| {
+            if i < 3 {
+                checked_regions(down, down, down)
+            } else {
+                checked_regions(up, up, up)
+            }
+        }),
+        ..Setup::default()
+    });
+    for h in &fleet.hosts[..3] {
+        h.fail("EU");
+    }
+    wait_until(
+        Duration::from_secs(5),
+        "three hosts to blame themselves",
+        || {
+            fleet
+                .keys("views/")
+                .iter()
+                .filter(|(_, v)| v.contains("\"blames_self\":true"))
+                .count()
+                == 3
+        },
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        fleet.all_on("EU"),
+        "{:?}\n{}",
+        fleet.regions(),
+        fleet.dump()
+    );
+    assert!(fleet.moves().is_empty(), "{}", fleet.dump());
+    drop(open);
+}
+
+/// One handler alone on a one-member cluster, with `extra` keys in its `[fleet]`.
+fn lone_host(cluster: &EtcdCluster, dir: &TestDir, extra: &str) -> Cmd {
+    let config = dir.write_file(
+        "fleet.toml",
+        &format!(
+            "[fleet]\nendpoints = {}\nname = \"lone\"\nhost = \"h0\"\nlease_ttl = \"3s\"\n{extra}",
+            cluster.endpoints_toml()
+        ),
+    );
+    Cmd::new(dir)
+        .flag("--region", "EU")
+        .flag("--config", config.to_str().unwrap())
+}
+
+#[test]
+fn etcd_over_tls_with_a_client_certificate() {
+    let dir = TestDir::with_env("EU");
+    let server = dir.pki().tunnel();
+    let client = dir.pki().issue(&["failover-handler"]);
+    let file = |name: &str, text: &str| dir.write_file(name, text);
+    let (cert, key) = (
+        file("etcd.pem", &server.cert_pem),
+        file("etcd.key", &server.key_pem),
+    );
+    let (ccert, ckey) = (
+        file("client.pem", &client.cert_pem),
+        file("client.key", &client.key_pem),
+    );
+    let cluster = EtcdCluster::start_tls(&cert, &key, &dir.ca_pem());
+    let tunnel = FakeTunnel::start(&dir);
+    let ca = format!("ca_cert = \"{}\"\n", dir.ca_pem().display());
+    let extra = format!(
+        "{ca}client_cert = \"{}\"\nclient_key = \"{}\"\n",
+        ccert.display(),
+        ckey.display()
+    );
+    let cmd = lone_host(&cluster, &dir, &extra).tunnel(&tunnel);
+    let d = cmd.spawn_daemon();
+    d.wait_for_event("fleet_leader", Duration::from_secs(10));
+    wait_until(Duration::from_secs(5), "active = EU through TLS", || {
+        let out = cmd.clone().sub(&["status", "--fleet", "--json"]).output();
+        out.code == Some(0) && out.stdout.contains("\"region\":\"EU\"")
+    });
+    // Without the client certificate, etcd refuses the connection.
+    let bare = TestDir::new();
+    let out = lone_host(&cluster, &bare, &ca)
+        .sub(&["status", "--fleet"])
+        .exits(1);
+    assert!(
+        out.stderr.contains("cannot reach the fleet's store"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn etcd_with_a_user_and_password_from_the_environment() {
+    let cluster = EtcdCluster::start(1);
+    for (path, body) in [
+        (
+            "/v3/auth/user/add",
+            serde_json::json!({"name": "root", "password": "pw-secret-1"}),
+        ),
+        ("/v3/auth/role/add", serde_json::json!({"name": "root"})),
+        (
+            "/v3/auth/user/grant",
+            serde_json::json!({"user": "root", "role": "root"}),
+        ),
+        ("/v3/auth/enable", serde_json::json!({})),
+    ] {
+        cluster.post(0, path, &body);
+    }
+    let dir = TestDir::with_env("EU");
+    let tunnel = FakeTunnel::start(&dir);
+    let without = lone_host(&cluster, &dir, "")
+        .sub(&["status", "--fleet"])
+        .exits(1);
+    assert!(without.stderr.contains("user name is empty"), "{without:?}");
+    let cmd = lone_host(&cluster, &dir, "")
+        .tunnel(&tunnel)
+        .env("FAILOVER_HANDLER_ETCD_USER", "root")
+        .env("FAILOVER_HANDLER_ETCD_PASSWORD", "pw-secret-1");
+    let d = cmd.spawn_daemon();
+    d.wait_for_event("fleet_leader", Duration::from_secs(10));
+    let out = cmd.clone().sub(&["status", "--fleet", "--json"]).exits(0);
+    assert!(out.stdout.contains("\"leader\":\"h0\""), "{out:?}");
+    // A wrong password: no access, and the password is in no line.
+    let wrong = cmd
+        .clone()
+        .env("FAILOVER_HANDLER_ETCD_PASSWORD", "pw-wrong-2");
+    let out = wrong.sub(&["status", "--fleet"]).exits(1);
+    assert!(!out.stderr.contains("pw-wrong-2") && !out.stdout.contains("pw-wrong-2"));
+    assert!(!d.dump().contains("pw-secret-1"));
+}

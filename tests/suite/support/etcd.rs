@@ -1,0 +1,319 @@
+//! A real etcd cluster on 127.0.0.1 for the fleet tests: each member with its own temp data
+//! dir, free ports and a cluster token unique to the test, with short heartbeats so that
+//! elections take well under a second. Never the system's etcd service.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+struct Member {
+    name: String,
+    client: u16,
+    peer: u16,
+    child: Option<Child>,
+}
+
+/// A cluster of real etcd members; killed on drop.
+pub struct EtcdCluster {
+    members: Vec<Member>,
+    _dir: tempfile::TempDir,
+    scheme: &'static str,
+}
+
+/// A port free now on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The etcd binary, if installed (scripts/test.sh installs Debian's etcd-server).
+pub fn etcd_binary() -> Option<PathBuf> {
+    super::stack::which(&["etcd"])
+}
+
+impl EtcdCluster {
+    /// Starts `n` members and waits until the cluster serves writes.
+    pub fn start(n: usize) -> EtcdCluster {
+        let cluster = EtcdCluster::launch(n, None);
+        super::wait_until(Duration::from_secs(20), "the etcd cluster to serve", || {
+            (0..n).all(|i| {
+                let body = json!({"key": "aGVsbG8=", "value": "MQ=="});
+                cluster.post(i, "/v3/kv/put", &body).is_some()
+            })
+        });
+        cluster
+    }
+
+    /// One member that serves clients over TLS only, with `cert`/`key`, and asks each client
+    /// for a certificate signed by `ca`; returns once its port accepts connections.
+    pub fn start_tls(cert: &Path, key: &Path, ca: &Path) -> EtcdCluster {
+        let cluster = EtcdCluster::launch(1, Some([cert, key, ca]));
+        let port = cluster.members[0].client;
+        super::wait_until(Duration::from_secs(20), "etcd to listen", || {
+            TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        std::thread::sleep(Duration::from_secs(1));
+        cluster
+    }
+
+    fn launch(n: usize, tls: Option<[&Path; 3]>) -> EtcdCluster {
+        static COUNT: AtomicUsize = AtomicUsize::new(0);
+        let bin = etcd_binary().expect("etcd is not installed (scripts/test.sh installs it)");
+        let dir = tempfile::Builder::new()
+            .prefix("failover-handler-etcd-")
+            .tempdir()
+            .unwrap();
+        let token = format!(
+            "fh-{}-{}",
+            std::process::id(),
+            COUNT.fetch_add(1, Ordering::Relaxed)
+        );
+        let mut members: Vec<Member> = (0..n)
+            .map(|i| Member {
+                name: format!("m{i}"),
+                client: free_port(),
+                peer: free_port(),
+                child: None,
+            })
+            .collect();
+        let initial: Vec<String> = members
+            .iter()
+            .map(|m| format!("{}=http://127.0.0.1:{}", m.name, m.peer))
+            .collect();
+        let initial = initial.join(",");
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        for m in &mut members {
+            let client = format!("{scheme}://127.0.0.1:{}", m.client);
+            let peer = format!("http://127.0.0.1:{}", m.peer);
+            let log = std::fs::File::create(dir.path().join(format!("{}.log", m.name))).unwrap();
+            let mut command = Command::new(&bin);
+            if let Some([cert, key, ca]) = tls {
+                command
+                    .arg("--cert-file")
+                    .arg(cert)
+                    .arg("--key-file")
+                    .arg(key)
+                    .arg("--trusted-ca-file")
+                    .arg(ca)
+                    .arg("--client-cert-auth");
+            }
+            let child = command
+                .args(["--name", &m.name])
+                .arg("--data-dir")
+                .arg(dir.path().join(&m.name))
+                .args(["--listen-client-urls", &client])
+                .args(["--advertise-client-urls", &client])
+                .args(["--listen-peer-urls", &peer])
+                .args(["--initial-advertise-peer-urls", &peer])
+                .args(["--initial-cluster", &initial])
+                .args(["--initial-cluster-state", "new"])
+                .args(["--initial-cluster-token", &token])
+                .args(["--heartbeat-interval", "50", "--election-timeout", "500"])
+                .args(["--log-level", "error"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .unwrap();
+            m.child = Some(child);
+        }
+        EtcdCluster {
+            members,
+            _dir: dir,
+            scheme,
+        }
+    }
+
+    /// The client URLs as the config file lists them.
+    pub fn endpoints(&self) -> Vec<String> {
+        self.members
+            .iter()
+            .map(|m| format!("{}://127.0.0.1:{}", self.scheme, m.client))
+            .collect()
+    }
+
+    /// `endpoints = [...]` for a config file.
+    pub fn endpoints_toml(&self) -> String {
+        let quoted: Vec<String> = self
+            .endpoints()
+            .iter()
+            .map(|e| format!("\"{e}\""))
+            .collect();
+        format!("[{}]", quoted.join(", "))
+    }
+
+    /// SIGKILLs member `i`.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut child) = self.members[i].child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The index of the member that leads the raft group now, if one does.
+    pub fn leader(&self) -> Option<usize> {
+        let statuses: Vec<Option<Value>> = (0..self.members.len())
+            .map(|i| self.post(i, "/v3/maintenance/status", &json!({})))
+            .collect();
+        let leader = statuses
+            .iter()
+            .flatten()
+            .find_map(|s| s["leader"].as_str().map(str::to_owned))?;
+        statuses.iter().position(|s| {
+            s.as_ref().and_then(|s| s["header"]["member_id"].as_str()) == Some(&leader)
+        })
+    }
+
+    /// Every key under `prefix` as (key, value), from any live member.
+    pub fn range(&self, prefix: &str) -> Vec<(String, String)> {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let mut end = prefix.as_bytes().to_vec();
+        *end.last_mut().unwrap() += 1;
+        let body = json!({"key": b64.encode(prefix), "range_end": b64.encode(&end)});
+        for i in 0..self.members.len() {
+            if let Some(v) = self.post(i, "/v3/kv/range", &body) {
+                let decode = |v: &Value| {
+                    String::from_utf8(b64.decode(v.as_str().unwrap_or_default()).unwrap()).unwrap()
+                };
+                return v["kvs"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .map(|kv| (decode(&kv["key"]), decode(&kv["value"])))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+            }
+        }
+        Vec::new()
+    }
+
+    /// The store's revision: it grows by one with each write, not with lease keep-alives.
+    pub fn revision(&self) -> i64 {
+        for i in 0..self.members.len() {
+            if let Some(v) = self.post(i, "/v3/kv/range", &json!({"key": "eA=="})) {
+                return v["header"]["revision"].as_str().unwrap().parse().unwrap();
+            }
+        }
+        panic!("no etcd member answers");
+    }
+
+    /// One JSON POST to member `i`; `None` when it does not answer 200 within a second.
+    pub fn post(&self, i: usize, path: &str, body: &Value) -> Option<Value> {
+        self.members[i].child.as_ref()?;
+        let mut s = TcpStream::connect(("127.0.0.1", self.members[i].client)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(1))).ok()?;
+        let body = body.to_string();
+        let req = format!(
+            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        s.write_all(req.as_bytes()).ok()?;
+        let mut out = String::new();
+        let started = Instant::now();
+        let _ = s.read_to_string(&mut out);
+        if started.elapsed() > Duration::from_secs(2) || !out.starts_with("HTTP/1.1 200") {
+            return None;
+        }
+        let (head, body) = out.split_once("\r\n\r\n")?;
+        if head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked")
+        {
+            serde_json::from_str(&unchunk(body)).ok()
+        } else {
+            serde_json::from_str(body).ok()
+        }
+    }
+}
+
+/// The body of a chunked HTTP/1.1 response.
+fn unchunk(mut rest: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, tail)) = rest.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || tail.len() < n {
+            break;
+        }
+        out.push_str(&tail[..n]);
+        rest = tail[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+impl Drop for EtcdCluster {
+    fn drop(&mut self) {
+        for i in 0..self.members.len() {
+            self.kill(i);
+        }
+    }
+}
+
+/// A TCP forwarder to one etcd member that can cut its host off: while cut, every
+/// connection is closed at once, as by a broken network.
+pub struct Cutter {
+    port: u16,
+    cut: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Cutter {
+    pub fn new(target: &str) -> Cutter {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let target = target.trim_start_matches("http://").to_owned();
+        let cut = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (cutting, stopping) = (cut.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stopping.load(Ordering::Relaxed) {
+                let Ok((client, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                };
+                if cutting.load(Ordering::Relaxed) {
+                    continue;
+                }
+                let Ok(server) = TcpStream::connect(&target) else {
+                    continue;
+                };
+                let _ = client.set_nonblocking(false);
+                pipe(client.try_clone().unwrap(), server.try_clone().unwrap());
+                pipe(server, client);
+            }
+        });
+        Cutter { port, cut, stop }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn set_cut(&self, cut: bool) {
+        self.cut.store(cut, Ordering::Relaxed);
+    }
+}
+
+impl Drop for Cutter {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn pipe(mut from: TcpStream, mut to: TcpStream) {
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut from, &mut to);
+        let _ = to.shutdown(std::net::Shutdown::Write);
+    });
+}
