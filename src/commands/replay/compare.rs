@@ -229,6 +229,7 @@ mod tests {
             recorded: Vec::new(),
             ran_with: Vec::new(),
             skipped: 0,
+            fleet: false,
         };
         let recorded = [d(1100, Kind::Failover, "EU", "NAM", 1000)];
         let o = outages(&t, &recorded, &[], TOL);

@@ -125,6 +125,9 @@ fn notes(r: &Replay, config: &Config) -> Vec<String> {
     if s.joined_midway {
         n.push("the journal begins while the daemon was running: the replay starts at its first recorded probe".into());
     }
+    if t.fleet {
+        n.push("the journal is a fleet host's: the fleet's leader moved it by quorum, the replay applies this host's own rules".into());
+    }
     if config.has_standby_checks() {
         n.push("standby checks are not journaled: every standby is taken as usable".into());
     }

@@ -90,6 +90,8 @@ pub struct Timeline {
     pub ran_with: Vec<(Duration, Duration)>,
     /// Records of an unknown type, or without a readable timestamp: skipped.
     pub skipped: usize,
+    /// The daemon ran as a fleet host: the fleet's leader moved it, by quorum.
+    pub fleet: bool,
 }
 
 impl Timeline {
@@ -127,6 +129,7 @@ pub fn timeline(records: &[Record]) -> Timeline {
         recorded: Vec::new(),
         ran_with: Vec::new(),
         skipped: 0,
+        fleet: false,
     };
     let mut first = None;
     for r in records {
@@ -226,6 +229,10 @@ fn read(t: &mut Timeline, at: Duration, r: &Record) -> bool {
             decided(Kind::Held, ms("failed_for_ms"));
             return true;
         }
+        "fleet_leader" | "fleet_moved" | "fleet_store_lost" | "fleet_store_back" => {
+            t.fleet = true;
+            return true;
+        }
         other => return IGNORED.contains(&other),
     };
     t.happenings.push((at, happening));
@@ -251,6 +258,7 @@ mod tests {
                 ],
             ),
             rec(20, "something_new", &[]),
+            rec(30, "fleet_leader", &[]),
             rec(
                 1100,
                 "failover",
@@ -265,6 +273,7 @@ mod tests {
         ];
         let t = timeline(&records);
         assert_eq!(t.skipped, 1);
+        assert!(t.fleet);
         assert_eq!(t.end, Duration::from_millis(1200));
         assert_eq!(
             t.happenings,
