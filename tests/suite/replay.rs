@@ -105,9 +105,10 @@ fn a_recorded_failover_replays_the_same_and_later_or_never_under_longer_threshol
         !same.stdout.lines().any(|l| l.starts_with("recorded ")),
         "{same:#?}"
     );
+    // The replay sees NAM's first failure when the daemon saw it, and probes every 100 ms.
     let (recorded, replayed) = times_to_failover(&same, "NAM");
-    assert!((1000..1300).contains(&millis(recorded)), "{same:#?}");
-    assert!((1000..1300).contains(&millis(replayed)), "{same:#?}");
+    assert!((1000..1500).contains(&millis(recorded)), "{same:#?}");
+    assert_eq!(replayed, "1s", "{same:#?}");
     assert_eq!(last_line(&same), "same decisions", "{same:#?}");
 
     // A 2 s threshold: the same failover, a second later.
