@@ -165,6 +165,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 logging::init(&config.service, format, true);
                 commands::resume(&config)
             }
+            Command::Replay {
+                journal,
+                json,
+                rules,
+            } => commands::replay::run(&config.with_rule_flags(&rules)?, &journal, json),
             Command::Demo => failover_handler::commands::demo::run().await,
             Command::Man | Command::Completions { .. } => Ok(ExitCode::SUCCESS),
         }

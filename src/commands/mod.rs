@@ -1,5 +1,5 @@
 //! The commands an operator runs, one module each: `switch`, `status`, `check`, `config`,
-//! `pause`, `resume`, and the `demo`. Each returns the process exit code; their output is for
+//! `pause`, `resume`, `replay` (a folder of its own), and the `demo`. Each returns the process exit code; their output is for
 //! people (or JSON where asked).
 
 mod check;
@@ -8,6 +8,7 @@ pub mod demo;
 pub mod discover;
 mod fleet;
 mod pause;
+pub mod replay;
 pub mod ship;
 pub mod startup;
 mod status;

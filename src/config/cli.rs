@@ -17,6 +17,7 @@ const AFTER_HELP: &str = "Examples:
   failover-handler status                      where traffic goes now
   failover-handler config -c /etc/failover-handler.toml   validate a config file
   failover-handler demo                        watch a failover on loopback
+  failover-handler replay --journal journal.jsonl --threshold 2m   would 2 minutes have failed over?
 
 Precedence: flag > environment > config file > default. Exit codes: 0 success or healthy,
 1 runtime failure or unhealthy, 2 usage or configuration error.";
@@ -87,6 +88,18 @@ pub enum Command {
         #[arg(long)]
         fleet: bool,
     },
+    /// Replay a recorded journal under these settings: which decisions would have differed,
+    /// and each outage's time to failover.
+    Replay {
+        /// The journal to replay (<state-dir>/journal.jsonl).
+        #[arg(long, value_name = "FILE")]
+        journal: PathBuf,
+        /// Print JSON for scripts instead of text.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        rules: RuleFlags,
+    },
     /// Print the completion script for SHELL (the package installs them).
     Completions {
         /// The shell to complete in.
@@ -95,6 +108,27 @@ pub enum Command {
     },
     /// Print the man page failover-handler(1) in roff (the package installs it).
     Man,
+}
+
+/// Rule settings that are otherwise keys of the config file only: `replay` takes them as
+/// flags, to ask what they would have decided.
+#[derive(Debug, Clone, Default, Args)]
+pub struct RuleFlags {
+    /// Probe cadence while failing [default: probe.fail_interval, else the interval].
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub fail_interval: Option<Duration>,
+    /// Fail back to the preferred region (--region) once healthy: never or auto
+    /// [default: failover.failback, else never].
+    #[arg(long, value_name = "WHEN")]
+    pub failback: Option<String>,
+    /// How long the preferred region must be healthy before a failback
+    /// [default: failover.failback_after, else 10m].
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub failback_after: Option<Duration>,
+    /// Automatic switches allowed within an hour before damping holds them back
+    /// [default: failover.max_switches_per_hour, else 6].
+    #[arg(long, value_name = "N")]
+    pub max_switches_per_hour: Option<u32>,
 }
 
 /// The shells `completions` writes a script for.

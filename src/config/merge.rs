@@ -12,7 +12,7 @@ use crate::config::human::human;
 use crate::config::sections::{build_network, build_probe, build_regions, build_restart};
 use crate::config::settings::*;
 use crate::config::values::{
-    at_least_one, file_duration, is_identifier, parse_listen_addr, pick, positive,
+    at_least_one, failback, file_duration, is_identifier, parse_listen_addr, pick, positive,
 };
 use crate::kernel::region::is_safe_token;
 
@@ -150,14 +150,8 @@ impl Config {
             }
         };
         let failback = match ffail.failback.as_deref() {
-            None | Some("never") => Failback::Never,
-            Some("auto") => Failback::Auto,
-            Some(other) => {
-                return Err(ConfigError::new(
-                    "failover.failback",
-                    format!("'{other}' is not \"never\" or \"auto\""),
-                ));
-            }
+            None => Failback::Never,
+            Some(text) => failback(text, "failover.failback")?,
         };
         let failback_after =
             file_duration(ffail.failback_after.as_ref(), "failover.failback_after")?

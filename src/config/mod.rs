@@ -9,6 +9,7 @@ pub mod fleet;
 mod human;
 mod kernel;
 mod merge;
+mod rule_flags;
 mod sections;
 mod settings;
 mod tls;

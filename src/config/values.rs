@@ -4,7 +4,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use crate::config::cli::parse_duration;
-use crate::config::settings::ConfigError;
+use crate::config::settings::{ConfigError, Failback};
 
 /// Picks flag > file > default and remembers which one it was, for error messages.
 pub(super) fn pick<T>(
@@ -35,6 +35,18 @@ pub(super) fn positive(d: Duration, origin: &str) -> Result<Duration, ConfigErro
         return Err(ConfigError::new(origin, "must be greater than zero"));
     }
     Ok(d)
+}
+
+/// `never` or `auto`, as `failover.failback` and `--failback` take it.
+pub(super) fn failback(text: &str, origin: &str) -> Result<Failback, ConfigError> {
+    match text {
+        "never" => Ok(Failback::Never),
+        "auto" => Ok(Failback::Auto),
+        other => Err(ConfigError::new(
+            origin,
+            format!("'{other}' is not \"never\" or \"auto\""),
+        )),
+    }
 }
 
 pub(super) fn is_identifier(s: &str) -> bool {

@@ -71,6 +71,15 @@ pub enum Event {
         http_status: Option<u16>,
         error: String,
     },
+    /// The active region's probe outcome changed since its previous probe, or this is the
+    /// region's first probe since start or a switch: `outcome` is `ok`, `failure` or
+    /// `tunnel_down`, and `error_kind` the failure's kind. The journal keeps these, not every
+    /// probe, so that `replay` can rebuild what each region answered.
+    ProbeChanged {
+        at: Place,
+        outcome: &'static str,
+        error_kind: Option<&'static str>,
+    },
     /// The active region answers again, or was left, after `failed_for` of failures.
     OutageEnded {
         at: Place,
@@ -186,6 +195,7 @@ impl Event {
             Event::DaemonStarted { .. } => "daemon_started",
             Event::DaemonStopped { .. } => "daemon_stopped",
             Event::OutageStarted { .. } => "outage_started",
+            Event::ProbeChanged { .. } => "probe_changed",
             Event::OutageEnded { .. } => "outage_ended",
             Event::Failover { .. } => "failover",
             Event::TunnelRestart { .. } => "tunnel_restart",

@@ -40,6 +40,15 @@ impl Event {
                 f.put("error_kind", *error_kind);
                 f.put("http_status", *http_status);
             }
+            Event::ProbeChanged {
+                at,
+                outcome,
+                error_kind,
+            } => {
+                f.place("", at);
+                f.put("outcome", *outcome);
+                f.put("error_kind", *error_kind);
+            }
             Event::OutageEnded {
                 at,
                 recovered,

@@ -49,6 +49,9 @@ pub struct Observer {
     env_file_error_seen: Option<String>,
     /// When `cert_expiring` was last said (at most once a day).
     cert_warned: Option<SystemTime>,
+    /// The last probe: its region and its error kind (`None` when ok), so that only a change
+    /// is journaled as `probe_changed`.
+    last_probe: Option<(usize, Option<&'static str>)>,
 }
 
 /// How long before a certificate runs out `cert_expiring` is said.
@@ -99,6 +102,7 @@ impl Observer {
             hold_down_seen: None,
             env_file_error_seen: None,
             cert_warned: None,
+            last_probe: None,
         }
     }
 
@@ -182,6 +186,17 @@ impl Observer {
         self.view
             .checked(region, report.latency, error.map(|e| e.to_string()), wall);
         let kind = error.map(|e| e.kind.as_str());
+        if self.last_probe.replace((region, kind)) != Some((region, kind)) {
+            self.emit(Event::ProbeChanged {
+                at: at.clone(),
+                outcome: match kind {
+                    None => "ok",
+                    Some("tunnel_down") => "tunnel_down",
+                    Some(_) => "failure",
+                },
+                error_kind: kind,
+            });
+        }
         let change = self.view.outage_timer(failing_since, kind, now, wall);
         let outage = self.view.outage().map_or(0.0, |(_, d)| d.as_secs_f64());
         self.metrics.outage_seconds.set(outage);
@@ -404,6 +419,8 @@ mod tests {
             events,
             [
                 "daemon_started",
+                "probe_changed",
+                "probe_changed",
                 "outage_started",
                 "outage_ended",
                 "switch",
@@ -411,7 +428,7 @@ mod tests {
                 "daemon_stopped"
             ]
         );
-        let switch = &p.history[3];
+        let switch = &p.history[5];
         assert_eq!(switch.str_field("region"), Some("NAM"));
         assert_eq!(switch.str_field("to_region"), Some("EU"));
         assert_eq!(switch.str_field("reason"), Some("outage"));
@@ -434,6 +451,44 @@ mod tests {
         assert!(
             text.contains("failover_handler_outage_seconds 0.0"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn a_probe_is_journaled_only_when_its_outcome_changes() {
+        let mut obs = Observer::new(&config());
+        let rx = obs.subscribe();
+        let since = Instant::now();
+        let status = crate::testing::report(Some(ErrorKind::Status));
+        let tunnel = crate::testing::report(Some(ErrorKind::TunnelDown));
+        obs.probed(0, &report(true), None);
+        obs.probed(0, &report(true), None);
+        obs.probed(0, &status, Some(since));
+        obs.probed(0, &status, Some(since));
+        obs.probed(0, &tunnel, Some(since));
+        obs.probed(1, &report(true), None);
+        obs.probed(1, &report(true), None);
+        let p = rx.borrow().clone();
+        let changes: Vec<(&str, &str, Option<&str>)> = p
+            .history
+            .iter()
+            .filter(|r| r.event == "probe_changed")
+            .map(|r| {
+                (
+                    r.str_field("region").unwrap(),
+                    r.str_field("outcome").unwrap(),
+                    r.str_field("error_kind"),
+                )
+            })
+            .collect();
+        assert_eq!(
+            changes,
+            [
+                ("NAM", "ok", None),
+                ("NAM", "failure", Some("status")),
+                ("NAM", "tunnel_down", Some("tunnel_down")),
+                ("EU", "ok", None),
+            ]
         );
     }
 

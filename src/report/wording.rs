@@ -22,6 +22,10 @@ impl Event {
                 "Region {} ({}) failing: {error}; the outage timer starts",
                 at.region, at.cloud
             ),
+            Event::ProbeChanged { at, error_kind, .. } => match error_kind {
+                None => format!("Probe of region {} ({}) ok", at.region, at.cloud),
+                Some(kind) => format!("Probe of region {} ({}) fails: {kind}", at.region, at.cloud),
+            },
             Event::OutageEnded {
                 at,
                 recovered: true,

@@ -2,44 +2,10 @@
 //! `config`, `--help` and `--version`, as a user running them sees them.
 
 use crate::support::{
-    Cmd, FakeTunnel, Mode, Output, RESTART_ORDER, SIG_SHA256, TestDir, env_for, in_region,
-    in_region_with,
+    Cmd, FakeTunnel, Mode, Output, RESTART_ORDER, SIG_SHA256, TestDir, assert_bad_input, env_for,
+    in_region, in_region_with, rejects,
 };
 use serde_json::Value;
-use std::time::Duration;
-
-/// Bad input must stop the daemon at once.
-const AT_ONCE: Duration = Duration::from_secs(10);
-
-/// Exit 2, one stderr line naming one of `names`, and nothing written or restarted.
-fn assert_bad_input(dir: &TestDir, cmd: Cmd, names: &[&str]) {
-    let out = cmd.output_within(AT_ONCE);
-    assert_eq!(out.code, Some(2), "{out:#?}");
-    assert_eq!(
-        out.stderr.lines().count(),
-        1,
-        "not one stderr line: {out:#?}"
-    );
-    assert!(
-        out.stderr.starts_with("failover-handler: error: "),
-        "{out:#?}"
-    );
-    assert!(
-        names.iter().any(|n| out.stderr.contains(n)),
-        "stderr names none of {names:?}: {out:#?}"
-    );
-    assert_eq!(dir.read_env(), None, "env file written");
-    assert_eq!(dir.calls(), Vec::<String>::new(), "supervisorctl called");
-    assert!(!dir.state_dir().exists(), "state dir created");
-}
-
-/// Runs `sub` in a fresh temp dir with what `with` adds to the command, and asserts it is
-/// refused as bad input naming one of `names`.
-fn rejects(sub: &[&str], names: &[&str], with: impl FnOnce(&TestDir, Cmd) -> Cmd) {
-    let dir = TestDir::new();
-    let cmd = with(&dir, Cmd::new(&dir).sub(sub));
-    assert_bad_input(&dir, cmd, names);
-}
 
 /// A config file with a key the product does not know, and its path.
 fn bogus_config(dir: &TestDir) -> String {
@@ -303,7 +269,7 @@ fn help_mentions_every_subcommand() {
     let dir = TestDir::new();
     let out = Cmd::bare(&dir).arg("--help").exits(0);
     for sub in [
-        "run", "switch", "status", "check", "config", "demo", "pause", "resume",
+        "run", "switch", "status", "check", "config", "demo", "pause", "resume", "replay",
     ] {
         assert!(
             out.stdout.contains(sub),

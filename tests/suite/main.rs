@@ -32,6 +32,7 @@ mod observability;
 mod observe;
 mod package;
 mod regions;
+mod replay;
 mod security;
 mod tunnels;
 mod vocabulary;

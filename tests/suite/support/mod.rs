@@ -118,7 +118,39 @@ pub fn settled_daemon(region: &str, event: &str) -> (TestDir, FakeTunnel, Daemon
     (dir, tunnel, d)
 }
 
-/// Polls `cond` until it holds, or panics after `timeout` with `what`.
+/// Bad input must stop the daemon at once.
+const AT_ONCE: Duration = Duration::from_secs(10);
+
+/// Exit 2, one stderr line naming one of `names`, and nothing written or restarted.
+pub fn assert_bad_input(dir: &TestDir, cmd: Cmd, names: &[&str]) {
+    let out = cmd.output_within(AT_ONCE);
+    assert_eq!(out.code, Some(2), "{out:#?}");
+    assert_eq!(
+        out.stderr.lines().count(),
+        1,
+        "not one stderr line: {out:#?}"
+    );
+    assert!(
+        out.stderr.starts_with("failover-handler: error: "),
+        "{out:#?}"
+    );
+    assert!(
+        names.iter().any(|n| out.stderr.contains(n)),
+        "stderr names none of {names:?}: {out:#?}"
+    );
+    assert_eq!(dir.read_env(), None, "env file written");
+    assert_eq!(dir.calls(), Vec::<String>::new(), "supervisorctl called");
+    assert!(!dir.state_dir().exists(), "state dir created");
+}
+
+/// Runs `sub` in a fresh temp dir with what `with` adds to the command, and asserts it is
+/// refused as bad input naming one of `names`.
+pub fn rejects(sub: &[&str], names: &[&str], with: impl FnOnce(&TestDir, Cmd) -> Cmd) {
+    let dir = TestDir::new();
+    let cmd = with(&dir, Cmd::new(&dir).sub(sub));
+    assert_bad_input(&dir, cmd, names);
+}
+
 /// The supervisorctl calls of one restart of the default programs, in order.
 pub fn restart_order() -> Vec<String> {
     RESTART_ORDER.iter().map(|s| s.to_string()).collect()
@@ -143,6 +175,7 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Polls `cond` until it holds, or panics after `timeout` with `what`.
 pub fn wait_until(timeout: Duration, what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
     while !cond() {
