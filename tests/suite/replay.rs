@@ -146,6 +146,8 @@ fn a_recorded_failover_replays_the_same_and_later_or_never_under_longer_threshol
         cmd.flag("--threshold", "10s").switch("--json")
     });
     let v: Value = serde_json::from_str(&json.stdout).unwrap_or_else(|e| panic!("{e}: {json:#?}"));
+    let schema = crate::observability::schema("replay.json");
+    crate::observability::assert_valid(&schema, "replay --json", &v);
     assert_eq!(v["same"], false, "{v}");
     assert_eq!(v["settings"]["threshold_ms"], 10_000, "{v}");
     let differences = v["differences"].as_array().unwrap();
