@@ -21,6 +21,7 @@ mod cli;
 mod daemon;
 mod demo;
 mod e2e_supervisord;
+mod e2e_tunnel;
 mod edges;
 mod examples;
 mod faults;
