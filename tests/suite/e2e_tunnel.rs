@@ -7,7 +7,11 @@
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::support::stack::{PROGRAMS, RESTART, WAIT, assert_started_on, settled_on_nam};
+use crate::observability::{assert_valid, schema};
+use crate::observe::journal_lines;
+use crate::support::stack::{
+    HandlerLog, PROGRAMS, RESTART, WAIT, assert_started_on, settled_on_nam,
+};
 use crate::support::{Stack, StackOptions, env_for, wait_until};
 
 /// The tunnel's address as the probe URL names it.
@@ -22,6 +26,30 @@ fn tunnel_start_failures(stack: &Stack) -> usize {
         .lines()
         .filter(|l| l.contains("exited: stunnel (exit status 1;"))
         .count()
+}
+
+/// Every failed probe was the tunnel's refusal, but for the first: a probe in flight when
+/// stunnel stops is reset.
+fn assert_failures_are_the_tunnels(log: &HandlerLog) {
+    let failed = log.events("probe_failed");
+    assert!(!failed.is_empty(), "{}", log.dump());
+    for (i, f) in failed.iter().enumerate() {
+        let kind = f["error_kind"].as_str().unwrap();
+        assert!(kind == "tunnel_down" || (i == 0 && kind == "reset"), "{f}");
+    }
+}
+
+/// The decisions in the journal, each valid under docs/schemas/journal-record.json; their
+/// `event` names in order.
+fn journal_events(stack: &Stack) -> Vec<String> {
+    let validator = schema("journal-record.json");
+    journal_lines(&stack.dir)
+        .iter()
+        .map(|record| {
+            assert_valid(&validator, "journal record", record);
+            record["event"].as_str().unwrap().to_string()
+        })
+        .collect()
 }
 
 /// `startsecs = 1`: each start returns after a second in RUNNING, so the programs' own start
@@ -92,10 +120,7 @@ fn a_stopped_tunnel_is_restarted_in_place_on_the_same_region_without_a_switch() 
     let ended = log.wait_for_event("outage_ended", WAIT);
     assert_eq!(ended["how"], "recovered", "{ended}");
     assert_eq!(ended["region"], "NAM", "{ended}");
-    for failed in log.events("probe_failed") {
-        assert_eq!(failed["error_kind"], "tunnel_down", "{failed}");
-        assert_eq!(failed["region"], "NAM", "{failed}");
-    }
+    assert_failures_are_the_tunnels(&log);
     stack.wait_ok_probes("NAM", 6);
     for event in [
         "failover",
@@ -110,6 +135,14 @@ fn a_stopped_tunnel_is_restarted_in_place_on_the_same_region_without_a_switch() 
     assert_eq!(log.events("restart_done").len(), 1, "{}", log.dump());
     assert_eq!(stack.starts().len(), starts_before + PROGRAMS.len());
     assert_eq!(stack.env_bytes(), env, "the env file changed");
+    let journal = journal_events(&stack);
+    let tail = [
+        "outage_started",
+        "tunnel_restart",
+        "restart_done",
+        "outage_ended",
+    ];
+    assert!(journal.ends_with(&tail.map(String::from)), "{journal:?}");
 }
 
 /// `tunnel.sh` exits 1 for every region, then stunnel is stopped. Watched for ten thresholds
@@ -161,9 +194,7 @@ fn a_tunnel_that_cannot_start_moves_once_and_then_holds_saying_why() {
         assert!(log.events(event).is_empty(), "{event}\n{}", log.dump());
     }
     assert_eq!(log.events("restart_done").len(), 2, "{}", log.dump());
-    for failed in log.events("probe_failed") {
-        assert_eq!(failed["error_kind"], "tunnel_down", "{failed}");
-    }
+    assert_failures_are_the_tunnels(&log);
     assert_eq!(stack.dir.read_env(), Some(env_for("EU")));
 
     // Two tries to start the tunnel (in place, then on EU), and the other programs started
@@ -187,6 +218,13 @@ fn a_tunnel_that_cannot_start_moves_once_and_then_holds_saying_why() {
     ]
     .map(|(r, p)| (r.to_string(), p.to_string()));
     assert_eq!(starts, want);
+    let journal = journal_events(&stack);
+    let moves = ["tunnel_restart", "failover", "switch"];
+    let seen: Vec<&String> = journal
+        .iter()
+        .filter(|e| moves.contains(&e.as_str()))
+        .collect();
+    assert_eq!(seen, moves, "{journal:?}");
     let stderr = std::fs::read_to_string(stack.dir.path().join("stunnel.err")).unwrap();
     assert!(stderr.contains("tunnel: cannot start"), "{stderr}");
 }
