@@ -1,11 +1,13 @@
 //! Pure decisions: the regions and their order, one target's health, the standby view, flap
-//! damping, and the failover policy. Nothing here does I/O, reads a clock or knows the config
-//! file: `now` is handed in, and the settings are the kernel's own small structs.
+//! damping, the failover policy, and whether an interrupted restart is made again. Nothing here
+//! does I/O, reads a clock or knows the config file: `now` is handed in, and the settings are
+//! the kernel's own small structs.
 
 pub mod damping;
 pub mod decision;
 pub mod health;
 pub mod policy;
 pub mod region;
+pub mod resume;
 pub mod rules;
 pub mod standby;

@@ -2,7 +2,8 @@
 //! the cloud behind it is fine. A refusal on the probe's loopback address is `tunnel_down`,
 //! a fault of this host: the programs are restarted in place on the same region first, a
 //! switch follows only if the outage lasts another threshold, and a tunnel that stays down
-//! across that switch moves nothing again.
+//! across that switch moves nothing again. And supervisord itself restarted in the middle of a
+//! failover's restart: every program is started once on the new region, not twice.
 
 use std::thread;
 use std::time::{Duration, Instant};
@@ -227,4 +228,107 @@ fn a_tunnel_that_cannot_start_moves_once_and_then_holds_saying_why() {
     assert_eq!(seen, moves, "{journal:?}");
     let stderr = std::fs::read_to_string(stack.dir.path().join("stunnel.err")).unwrap();
     assert!(stderr.contains("tunnel: cannot start"), "{stderr}");
+}
+
+/// The handler runs as a program of supervisord, started by it (`autostart`), as in
+/// production. An outage of NAM moves to EU through XML-RPC with `startsecs=2`, and
+/// supervisord is restarted (stopped, then started) while that restart waits for a start: the
+/// handler is stopped mid-restart and says so; supervisord comes back and starts every program
+/// with the env file, which names EU, and starts the handler, which must not start them again.
+#[test]
+fn supervisord_restarted_mid_failover_starts_each_program_once_on_the_new_region() {
+    let Some(mut stack) = Stack::start(StackOptions {
+        startsecs: 2,
+        via: "xmlrpc",
+        handler_autostart: true,
+        ..StackOptions::default()
+    }) else {
+        return;
+    };
+    let log = stack.handler_log();
+    log.wait_for_event("env_file_current", WAIT);
+    stack.wait_ok_probes("NAM", 2);
+
+    stack
+        .cloud("NAM")
+        .set_mode(crate::support::Mode::Status(503));
+    let failover = log.wait_for_event("failover", WAIT);
+    assert_eq!(failover["to_region"], "EU", "{failover}");
+    wait_until(WAIT, "the restart to start stunnel", || {
+        log.events("restart_step")
+            .iter()
+            .any(|v| v["action"] == "start" && v["program"] == "app:stunnel")
+    });
+    stack.stop_supervisord();
+    let interrupted = log.wait_for_event("restart_interrupted", WAIT);
+    assert_eq!(interrupted["region"], "EU", "{interrupted}");
+    assert!(log.events("restart_done").is_empty(), "{}", log.dump());
+    assert_eq!(stack.dir.read_env(), Some(env_for("EU")));
+    let starts_before = stack.starts().len();
+
+    stack.start_supervisord();
+    log.wait_for_count("daemon_started", 2, WAIT);
+    let current = log.wait_for_count("env_file_current", 2, WAIT);
+    assert_eq!(current[1]["region"], "EU", "{}", log.dump());
+    stack.wait_ok_probes("EU", 3);
+    wait_until(WAIT, "supervisord to start every program", || {
+        stack.pids().iter().all(|&p| p != 0)
+    });
+    // Another threshold and more of healthy probes: anything the handler would still do is
+    // done by then.
+    stack.wait_ok_probes("EU", 6);
+
+    let starts = stack.starts()[starts_before..].to_vec();
+    let mut sorted = starts.clone();
+    sorted.sort_by_key(|s| PROGRAMS.iter().position(|p| *p == s.program));
+    assert_started_on(&sorted, "EU");
+    assert_eq!(
+        stack.pids(),
+        sorted.iter().map(|s| s.pid).collect::<Vec<_>>(),
+        "{}",
+        log.dump()
+    );
+    assert_eq!(stack.dir.read_env(), Some(env_for("EU")));
+    assert_eq!(log.events("failover").len(), 1, "{}", log.dump());
+
+    // The handler saw the interrupted restart made by supervisord and left the programs be.
+    let settled = log.wait_for_event("restart_not_resumed", WAIT);
+    assert_eq!(settled["region"], "EU", "{settled}");
+    assert_eq!(settled["level"], "INFO", "{settled}");
+    let second_run: Vec<String> = log
+        .lines()
+        .iter()
+        .map(|v| v["event"].as_str().unwrap_or_default().to_string())
+        .skip_while(|e| e != "daemon_started")
+        .skip(1)
+        .skip_while(|e| e != "daemon_started")
+        .collect();
+    for event in [
+        "restart_resumed",
+        "restart_done",
+        "restarting",
+        "restart_step",
+    ] {
+        assert!(
+            !second_run.iter().any(|e| e == event),
+            "{event}\n{}",
+            log.dump()
+        );
+    }
+    let journal = journal_events(&stack);
+    let last = [
+        "restart_interrupted",
+        "daemon_stopped",
+        "daemon_started",
+        "restart_not_resumed",
+    ];
+    let restarts: Vec<&String> = journal
+        .iter()
+        .skip_while(|e| *e != "restart_interrupted")
+        .collect();
+    assert_eq!(restarts, last, "{journal:?}");
+    assert!(
+        !stack.dir.state_dir().join("restart-pending").exists(),
+        "the marker of the interrupted restart is left"
+    );
 }
