@@ -1178,7 +1178,7 @@ fn a_certificate_expiring_within_two_weeks_is_warned_once_and_exported() {
     assert!(
         message.starts_with(
             "The certificate chain the probe of region NAM (cloud.nam.ext.com) sees expires at "
-        ) && (message.contains(" (in 4days ") || message.contains(" (in 5days")),
+        ) && (message.contains(" (in 4days") || message.contains(" (in 5days")),
         "{message}"
     );
     wait_until(WAIT, "more probes", || {

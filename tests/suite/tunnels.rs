@@ -438,7 +438,7 @@ fn a_private_ca_verifies_the_tunnel_for_the_urls_host() {
 }
 
 #[test]
-fn behind_stunnel_a_stopped_tunnel_is_refused_and_an_unreachable_cloud_is_reset() {
+fn behind_stunnel_a_stopped_tunnel_is_tunnel_down_and_an_unreachable_cloud_is_reset() {
     let Some(bins) = tools(&[&["openssl"], &["stunnel4", "stunnel"]]) else {
         return;
     };
@@ -464,7 +464,13 @@ fn behind_stunnel_a_stopped_tunnel_is_refused_and_an_unreachable_cloud_is_reset(
     assert_eq!(out.code, Some(1), "{out:?}");
     assert!(
         out.stdout
-            .starts_with("unhealthy: EU cloud.eu.ext.com refused: "),
+            .starts_with("unhealthy: EU cloud.eu.ext.com tunnel_down: "),
+        "{out:?}"
+    );
+    assert!(
+        out.stdout.contains(&format!(
+            "the local tunnel at localhost:{port} refuses connections"
+        )),
         "{out:?}"
     );
 }
