@@ -103,7 +103,9 @@ fn a_stopped_tunnel_is_restarted_in_place_on_the_same_region_without_a_switch() 
     assert_started_on(&starts, "NAM");
     assert_eq!(
         stack.pids(),
-        starts.iter().map(|s| s.pid).collect::<Vec<_>>()
+        starts.iter().map(|s| s.pid).collect::<Vec<_>>(),
+        "{}",
+        log.dump()
     );
     let mut restart_events = vec!["stopped stunnel"];
     restart_events.extend(RESTART.iter().filter(|e| **e != "stopped stunnel"));
