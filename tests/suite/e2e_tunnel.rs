@@ -29,6 +29,22 @@ fn tunnel_start_failures(stack: &Stack) -> usize {
         .count()
 }
 
+/// Waits for `n` more healthy probes of `region`, showing the handler's log if they do not come.
+fn wait_healthy(stack: &Stack, log: &HandlerLog, region: &str, n: usize) {
+    let cloud = stack.cloud(region);
+    let target = cloud.ok_count() + n;
+    let deadline = Instant::now() + WAIT;
+    while cloud.ok_count() < target {
+        assert!(
+            Instant::now() < deadline,
+            "no {n} healthy probes in {region}\n{}\n{}",
+            log.dump(),
+            stack.supervisord_log()
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Every failed probe was the tunnel's refusal, but for the first: a probe in flight when
 /// stunnel stops is reset.
 fn assert_failures_are_the_tunnels(log: &HandlerLog) {
@@ -272,13 +288,13 @@ fn supervisord_restarted_mid_failover_starts_each_program_once_on_the_new_region
     log.wait_for_count("daemon_started", 2, WAIT);
     let current = log.wait_for_count("env_file_current", 2, WAIT);
     assert_eq!(current[1]["region"], "EU", "{}", log.dump());
-    stack.wait_ok_probes("EU", 3);
+    wait_healthy(&stack, &log, "EU", 3);
     wait_until(WAIT, "supervisord to start every program", || {
         stack.pids().iter().all(|&p| p != 0)
     });
     // Another threshold and more of healthy probes: anything the handler would still do is
     // done by then.
-    stack.wait_ok_probes("EU", 6);
+    wait_healthy(&stack, &log, "EU", 6);
 
     let starts = stack.starts()[starts_before..].to_vec();
     let mut sorted = starts.clone();
