@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info};
 
 use crate::config::RestartSettings;
+use crate::kernel::resume::Seen;
 
 pub use crate::adapters::action::Action;
 
@@ -94,6 +95,12 @@ pub trait Restart {
         &self,
         cancel: &CancellationToken,
     ) -> impl std::future::Future<Output = Result<Duration, RestartError>> + Send;
+
+    /// Each program as supervisord shows it now, in restart order, when supervisord can be
+    /// asked; `None` when it cannot (through supervisorctl, or no answer).
+    fn programs_seen(&self) -> impl std::future::Future<Output = Option<Vec<Seen>>> + Send {
+        async { None }
+    }
 }
 
 /// One way of asking supervisord to stop or start one program.

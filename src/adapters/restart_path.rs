@@ -19,6 +19,7 @@ use crate::adapters::restart::{
 use crate::adapters::supervisor_conf;
 use crate::adapters::supervisor_rpc::{Client, RpcError};
 use crate::config::{RestartSettings, Via};
+use crate::kernel::resume::Seen;
 
 /// How long `auto` waits for supervisord's socket to accept before it takes supervisorctl.
 const REACH_WITHIN: Duration = Duration::from_secs(1);
@@ -140,6 +141,25 @@ impl Restart for Restarter {
                 run_steps(&ctl, &self.retry, programs, cancel).await
             }
         }
+    }
+
+    /// Through XML-RPC only: supervisorctl's `status` tells the uptime in whole seconds and
+    /// its words vary with the version, too loose to skip a restart on.
+    async fn programs_seen(&self) -> Option<Vec<Seen>> {
+        let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+        let (choice, client) = choose(&self.settings, &cwd).await;
+        let client = client.ok().filter(|_| choice.via == Via::Xmlrpc)?;
+        let mut seen = Vec::with_capacity(self.settings.programs.len());
+        for program in &self.settings.programs {
+            let info = client.process_info(program);
+            seen.push(
+                tokio::time::timeout(self.settings.timeout, info)
+                    .await
+                    .ok()?
+                    .ok()?,
+            );
+        }
+        Some(seen)
     }
 }
 

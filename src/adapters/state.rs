@@ -104,6 +104,13 @@ impl StateDir {
         }
     }
 
+    /// When the restart that is still pending was marked (the marker's modification time).
+    pub fn restart_pending_since(&self) -> Option<std::time::SystemTime> {
+        fs::metadata(self.file(RESTART_PENDING)?)
+            .and_then(|m| m.modified())
+            .ok()
+    }
+
     /// The region of a restart that was started and not finished, if any.
     pub fn restart_pending(&self) -> Option<String> {
         self.read(RESTART_PENDING)
@@ -148,12 +155,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = StateDir::open(&dir.path().join("state"));
         assert_eq!(s.restart_pending(), None);
+        let before = std::time::SystemTime::now() - Duration::from_secs(1);
         s.mark_restart_pending("EU");
         assert_eq!(s.restart_pending().as_deref(), Some("EU"));
+        assert!(s.restart_pending_since().is_some_and(|t| t > before));
         assert_eq!(mode(&s.file(RESTART_PENDING).unwrap()), Some(0o600));
         assert_eq!(mode(s.path().unwrap()), Some(0o700));
         s.clear_restart_pending();
         assert_eq!(s.restart_pending(), None);
+        assert_eq!(s.restart_pending_since(), None);
     }
 
     #[test]

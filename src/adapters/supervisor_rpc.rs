@@ -17,6 +17,7 @@ use tokio::net::{TcpStream, UnixStream};
 use crate::adapters::action::Action;
 use crate::adapters::supervisor_conf::{ServerUrl, Target};
 use crate::adapters::xmlrpc::{self, Param, Response};
+use crate::kernel::resume::Seen;
 
 /// supervisord's fault codes (`supervisor.xmlrpc.Faults`) that a stop or start can meet.
 pub mod faults {
@@ -157,6 +158,28 @@ impl Client {
                 Ok(())
             }
             Err(e) => Err(e),
+        }
+    }
+
+    /// `supervisor.getProcessInfo(name)`: whether the program is up (STARTING or RUNNING) and
+    /// when supervisord last started it.
+    pub async fn process_info(&self, program: &str) -> Result<Seen, RpcError> {
+        let value = self
+            .call("supervisor.getProcessInfo", &[Param::Str(program)])
+            .await?;
+        let field = |name: &str| match &value {
+            xmlrpc::Value::Struct(fields) => fields.iter().find(|(k, _)| k == name).map(|f| &f.1),
+            _ => None,
+        };
+        match (field("statename"), field("start")) {
+            (Some(xmlrpc::Value::Str(state)), Some(xmlrpc::Value::Int(start))) => Ok(Seen {
+                up: matches!(state.as_str(), "STARTING" | "RUNNING"),
+                started_at_s: u64::try_from(*start).unwrap_or(0),
+            }),
+            _ => Err(RpcError::Protocol {
+                url: self.target.url.to_string(),
+                reason: format!("getProcessInfo({program}) has no statename and start"),
+            }),
         }
     }
 
@@ -388,6 +411,46 @@ mod tests {
             seen[0]
         );
         assert!(seen[2].contains("supervisor.startProcess"), "{}", seen[2]);
+    }
+
+    fn info(state: &str, start: i64) -> String {
+        let member = |name: &str, value: String| {
+            format!("<member><name>{name}</name><value>{value}</value></member>")
+        };
+        format!(
+            "<methodResponse><params><param><value><struct>{}{}{}</struct></value></param></params></methodResponse>",
+            member("name", "<string>stunnel</string>".into()),
+            member("statename", format!("<string>{state}</string>")),
+            member("start", format!("<int>{start}</int>")),
+        )
+    }
+
+    #[tokio::test]
+    async fn process_info_says_whether_a_program_is_up_and_since_when() {
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("s.sock");
+        let answers = vec![
+            (200, info("RUNNING", 1_700_000_000)),
+            (200, info("STARTING", 1_700_000_001)),
+            (200, info("EXITED", 1_700_000_002)),
+            (200, TRUE.into()),
+        ];
+        let server = serve(sock.clone(), answers).await;
+        let c = client(sock, None);
+        let seen = |up, started_at_s| Seen { up, started_at_s };
+        assert_eq!(
+            c.process_info("app:stunnel").await,
+            Ok(seen(true, 1_700_000_000))
+        );
+        assert_eq!(c.process_info("a").await, Ok(seen(true, 1_700_000_001)));
+        assert_eq!(c.process_info("a").await, Ok(seen(false, 1_700_000_002)));
+        assert_eq!(c.process_info("a").await.unwrap_err().kind(), "protocol");
+        let requests = server.await.unwrap();
+        assert!(
+            requests[0].contains("<methodName>supervisor.getProcessInfo</methodName><params><param><value><string>app:stunnel</string>"),
+            "{}",
+            requests[0]
+        );
     }
 
     #[tokio::test]

@@ -9,9 +9,10 @@ use crate::adapters::envfile::{EnvContents, EnvFileError};
 use crate::adapters::probe::Probe;
 use crate::adapters::restart::Restart;
 use crate::daemon::Daemon;
-use crate::daemon::memory::Memory;
+use crate::daemon::memory::{Memory, unix_ms};
 use crate::kernel::policy::{self, Input, StartFacts};
 use crate::kernel::region;
+use crate::kernel::resume::{Resume, resume};
 use crate::report::event::{Event, SwitchReason};
 
 impl<P: Probe, R: Restart> Daemon<P, R> {
@@ -121,12 +122,27 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
         );
         if let Some(pending) = self.state.restart_pending() {
             if pending.eq_ignore_ascii_case(&active.name) {
-                self.obs.emit(Event::RestartResumed {
-                    region: active.name.clone(),
-                });
-                self.restart(cancel).await;
+                self.resume_restart(active.name, cancel).await;
             } else {
                 self.state.clear_restart_pending();
+            }
+        }
+    }
+
+    /// Finishes a restart for the active region that was interrupted, unless every program
+    /// has been started since it began: supervisord, restarted meanwhile, started them all
+    /// with the env file as it reads now.
+    async fn resume_restart(&mut self, region: String, cancel: &CancellationToken) {
+        let marked = self.state.restart_pending_since().map(unix_ms);
+        let seen = self.restarter.programs_seen().await;
+        match resume(marked, seen.as_deref()) {
+            Resume::StartedSince => {
+                self.obs.emit(Event::RestartNotResumed { region });
+                self.state.clear_restart_pending();
+            }
+            Resume::Restart => {
+                self.obs.emit(Event::RestartResumed { region });
+                self.restart(cancel).await;
             }
         }
     }

@@ -307,4 +307,57 @@ mod tests {
         cancel.cancel();
         task.await.unwrap();
     }
+
+    /// supervisord shows every program up, started at `started_at_s`.
+    struct SeenUp(CountingRestart, u64);
+
+    impl Restart for SeenUp {
+        async fn restart(
+            &self,
+            cancel: &CancellationToken,
+        ) -> Result<Duration, crate::adapters::restart::RestartError> {
+            self.0.restart(cancel).await
+        }
+
+        async fn programs_seen(&self) -> Option<Vec<crate::kernel::resume::Seen>> {
+            let up = crate::kernel::resume::Seen {
+                up: true,
+                started_at_s: self.1,
+            };
+            Some(vec![up; 3])
+        }
+    }
+
+    #[tokio::test]
+    async fn an_interrupted_restart_made_since_by_supervisord_is_not_made_again() {
+        let now_s = |d: u64| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs()
+                + d
+        };
+        // Started two seconds after the marker: nothing to do. Started before it: restart.
+        for (started_at_s, restarts_made) in [(now_s(2), 0), (now_s(0) - 60, 1)] {
+            let dir = tempfile::tempdir().unwrap();
+            let cfg = config(dir.path(), &["--region", "EU"]);
+            cfg.env_file.write(cfg.region("EU").unwrap()).unwrap();
+            let state = StateDir::open(&dir.path().join("s"));
+            state.mark_restart_pending("EU");
+            let restarts = CountingRestart::default();
+            let probe = ScriptedProbe {
+                t0: Instant::now(),
+                script: vec![],
+            };
+            let cancel = CancellationToken::new();
+            let seen = SeenUp(restarts.clone(), started_at_s);
+            let daemon = Daemon::new(cfg, probe, seen, state.clone());
+            let task = tokio::spawn(daemon.run(cancel.clone()));
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            assert_eq!(restarts.0.lock().unwrap().len(), restarts_made);
+            assert_eq!(state.restart_pending(), None);
+            cancel.cancel();
+            task.await.unwrap();
+        }
+    }
 }

@@ -1,7 +1,7 @@
 //! Pure decisions: the regions and their order, one target's health, the standby view, flap
-//! damping, the failover policy, and the fleet's quorum rule. Nothing here does I/O, reads a
-//! clock or knows the config file: `now` is handed in, and the settings are the kernel's own
-//! small structs.
+//! damping, the failover policy, the fleet's quorum rule, and whether an interrupted restart is
+//! made again. Nothing here does I/O, reads a clock or knows the config file: `now` is handed
+//! in, and the settings are the kernel's own small structs.
 
 pub mod damping;
 pub mod decision;
@@ -9,5 +9,6 @@ pub mod health;
 pub mod policy;
 pub mod quorum;
 pub mod region;
+pub mod resume;
 pub mod rules;
 pub mod standby;

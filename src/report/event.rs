@@ -142,6 +142,9 @@ pub enum Event {
     RestartGaveUp { region: String, error: String },
     /// A restart interrupted before the last stop is finished at this start.
     RestartResumed { region: String },
+    /// A restart was interrupted, and every program has been started since it began
+    /// (supervisord restarted, or an operator): nothing is restarted again.
+    RestartNotResumed { region: String },
     /// Automatic switching paused (`describe` says since when and for how long).
     Paused {
         since: SystemTime,
@@ -208,6 +211,7 @@ impl Event {
             Event::RestartInterrupted { .. } => "restart_interrupted",
             Event::RestartGaveUp { .. } => "restart_gave_up",
             Event::RestartResumed { .. } => "restart_resumed",
+            Event::RestartNotResumed { .. } => "restart_not_resumed",
             Event::Paused { .. } => "paused",
             Event::Resumed { expired: false } => "resumed",
             Event::Resumed { expired: true } => "pause_ended",

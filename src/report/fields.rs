@@ -135,7 +135,9 @@ impl Event {
                 f.put("region", region.as_str());
                 f.put("error", error.as_str());
             }
-            Event::RestartResumed { region } => f.put("region", region.as_str()),
+            Event::RestartResumed { region } | Event::RestartNotResumed { region } => {
+                f.put("region", region.as_str())
+            }
             Event::Paused { since, until, .. } => {
                 f.put("since", timestamp(*since));
                 f.put("until", until.map(timestamp));

@@ -149,6 +149,9 @@ impl Event {
             Event::RestartResumed { region } => format!(
                 "A restart for region {region} was interrupted before it finished: restarting the programs now"
             ),
+            Event::RestartNotResumed { region } => format!(
+                "A restart for region {region} was interrupted before it finished, but every program has been started since it began (by supervisord or by hand), with the env file as it now reads: nothing left to restart"
+            ),
             Event::Paused { describe, .. } => format!(
                 "Automatic switching paused {describe}: probing and reporting continue, no automatic failover"
             ),

@@ -3,58 +3,11 @@
 //! 127.0.0.1, and failover-handler restarting them through supervisord's XML-RPC interface
 //! (`restart.via = "auto"` finds it from supervisorctl's config) or the real supervisorctl.
 
-use crate::support::stack::{PROGRAMS, WAIT};
-use crate::support::{HandlerLog, Mode, Output, Stack, StackOptions, Start, env_for, wait_until};
+use crate::support::stack::{
+    RESTART, WAIT, assert_running_on, assert_started_on, new_starts, settled_on_nam,
+};
+use crate::support::{Mode, Output, Stack, StackOptions, env_for, wait_until};
 use serde_json::Value;
-
-/// A restart as supervisord records it: stop application, cloud-client, stunnel; start
-/// stunnel, cloud-client, application.
-const RESTART: [&str; 6] = [
-    "stopped application",
-    "stopped cloud-client",
-    "stopped stunnel",
-    "spawned stunnel",
-    "spawned cloud-client",
-    "spawned application",
-];
-
-/// A stack with `opts` whose handler has started, found the env file current and seen
-/// `probes` good probes of NAM; `None` where the stack cannot run (the test then passes as
-/// SKIPPED).
-fn settled_on_nam(opts: StackOptions, probes: usize) -> Option<(Stack, HandlerLog)> {
-    let stack = Stack::start(opts)?;
-    let log = stack.start_handler();
-    log.wait_for_event("env_file_current", WAIT);
-    stack.wait_ok_probes("NAM", probes);
-    Some((stack, log))
-}
-
-fn programs(starts: &[Start]) -> Vec<&str> {
-    starts.iter().map(|s| s.program.as_str()).collect()
-}
-
-/// The starts recorded after the first `before`, once the three programs have recorded
-/// theirs, in restart order. A program records its start after supervisord has spawned it, so
-/// a restart through XML-RPC (a few milliseconds for all three) can be done before the last
-/// line is written, and the programs' own lines can land in any order: the order of the
-/// restart is asserted from supervisord's log (`program_events`).
-fn new_starts(stack: &Stack, before: usize) -> Vec<Start> {
-    wait_until(WAIT, "the programs to record their start", || {
-        stack.starts().len() >= before + PROGRAMS.len()
-    });
-    let mut starts = stack.starts()[before..].to_vec();
-    starts.sort_by_key(|s| PROGRAMS.iter().position(|p| *p == s.program));
-    starts
-}
-
-/// Asserts the starts are one start of each program on `region`.
-fn assert_started_on(starts: &[Start], region: &str) {
-    assert_eq!(programs(starts), PROGRAMS, "{starts:#?}");
-    for s in starts {
-        assert_eq!(s.region, region, "{s:?}");
-        assert_eq!(s.cloud, format!("cloud.{}.ext.com", region.to_lowercase()));
-    }
-}
 
 /// The JSON lines a one-shot command logged on stderr (`--log-format json`).
 fn stderr_events(out: &Output, name: &str) -> Vec<Value> {
@@ -240,29 +193,6 @@ fn supervisord_down_during_a_failover_is_retried_until_it_is_back() {
     assert_running_on(&stack, "EU");
     assert_eq!(d.events("failover").len(), 1, "{}", d.dump());
     d.finish();
-}
-
-/// Every program runs, and its last start was on `region`.
-fn assert_running_on(stack: &Stack, region: &str) {
-    let starts = stack.starts();
-    let last: Vec<Start> = PROGRAMS
-        .iter()
-        .map(|p| {
-            starts
-                .iter()
-                .rev()
-                .find(|s| s.program == *p)
-                .unwrap()
-                .clone()
-        })
-        .collect();
-    assert_started_on(&last, region);
-    assert_eq!(
-        stack.pids(),
-        last.iter().map(|s| s.pid).collect::<Vec<_>>(),
-        "{}",
-        stack.supervisord_log()
-    );
 }
 
 /// supervisord goes away while the XML-RPC restart waits for a start (startsecs=1): the call

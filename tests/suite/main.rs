@@ -22,6 +22,7 @@ mod daemon;
 mod demo;
 mod discovery;
 mod e2e_supervisord;
+mod e2e_tunnel;
 mod edges;
 mod examples;
 mod faults;

@@ -389,7 +389,7 @@ fn alert_rules_pass_promtool_and_fire_on_the_first_failover() {
 }
 
 /// A validator for one of docs/schemas/ (which refer to each other).
-pub fn schema(name: &str) -> jsonschema::Validator {
+pub(crate) fn schema(name: &str) -> jsonschema::Validator {
     let base = "https://github.com/failover-handler/failover-handler/docs/schemas/";
     let mut registry = jsonschema::Registry::new();
     for file in [
@@ -413,7 +413,7 @@ pub fn schema(name: &str) -> jsonschema::Validator {
         .unwrap()
 }
 
-pub fn assert_valid(validator: &jsonschema::Validator, what: &str, v: &Value) {
+pub(crate) fn assert_valid(validator: &jsonschema::Validator, what: &str, v: &Value) {
     let errors: Vec<String> = validator
         .iter_errors(v)
         .map(|e| format!("{e} at {}", e.instance_path()))

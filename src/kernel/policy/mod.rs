@@ -156,9 +156,12 @@ impl Policy {
                 self.tunnel.down = outcome == Outcome::TunnelDown;
                 let since = *self.failing_since.get_or_insert(now);
                 let failing_for = now.saturating_duration_since(since);
+                // A restart in place gives another full threshold, whatever fails after it.
+                let healing = (self.tunnel.healed_at)
+                    .is_some_and(|at| now.saturating_duration_since(at) < self.rules.threshold);
                 if failing_for >= self.rules.threshold && self.tunnel.down {
                     self.local_outage(now, failing_for)
-                } else if failing_for >= self.rules.threshold && self.regions > 1 {
+                } else if failing_for >= self.rules.threshold && self.regions > 1 && !healing {
                     self.outage(now, failing_for)
                 } else {
                     self.failback(now)
@@ -1358,6 +1361,35 @@ mod tests {
                     from: 1,
                     to: 2,
                     failed_for: s(1510),
+                    announce: true,
+                },
+            ),
+            (
+                "after the restart in place any failure waits for another threshold",
+                vec![
+                    (0, down),
+                    (240, down),
+                    (241, healed),
+                    (250, fail),
+                    (400, fail),
+                ],
+                Decision::Failing {
+                    failing_for: s(400),
+                },
+            ),
+            (
+                "a cloud failure lasting another threshold after the restart: the switch",
+                vec![
+                    (0, down),
+                    (240, down),
+                    (241, healed),
+                    (250, fail),
+                    (481, fail),
+                ],
+                Decision::Failover {
+                    from: 0,
+                    to: 1,
+                    failed_for: s(481),
                     announce: true,
                 },
             ),

@@ -10,7 +10,7 @@ pub mod stack;
 mod tunnel;
 
 pub use daemon::{Daemon, between, timestamp};
-pub use stack::{HandlerLog, Stack, StackOptions, Start};
+pub use stack::{Stack, StackOptions};
 pub use tunnel::{Cert, FakeTunnel, HUGE_BODY, Mode};
 
 use std::ffi::OsString;

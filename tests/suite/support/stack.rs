@@ -46,6 +46,9 @@ pub struct StackOptions {
     pub auth: Option<(&'static str, &'static str)>,
     /// The handler's preferred region (`region` in its config file).
     pub region: Option<&'static str>,
+    /// supervisord starts the handler itself when it starts, as in production; otherwise the
+    /// test starts it (`start_handler`).
+    pub handler_autostart: bool,
 }
 
 impl Default for StackOptions {
@@ -59,6 +62,7 @@ impl Default for StackOptions {
             via: "auto",
             auth: None,
             region: None,
+            handler_autostart: false,
         }
     }
 }
@@ -210,6 +214,10 @@ impl Stack {
 # accepts TLS for the probe URL with the tunnel's own certificate and connects over TLS to
 # that region's cloud, checked against the test CA. No subprocess: the pid stays stunnel's.
 set -eu
+if [ -e "{d}/tunnel.broken" ]; then
+  echo "tunnel: cannot start ({d}/tunnel.broken exists)" >&2
+  exit 1
+fi
 case "$EXT_CLOUD" in
 {ports}  *) echo "tunnel: unknown cloud '$EXT_CLOUD'" >&2; exit 1 ;;
 esac
@@ -284,7 +292,7 @@ exec {stunnel} "$conf"
              [program:failover-handler]\n\
              command={bin} run --config {d}/failover-handler.toml --supervisorctl {ctl}\n\
              environment=CONNECTION_KEEPALIVE_ORG_ID=\"org1\",CONNECTION_KEEPALIVE_TXN_ID=\"txn1\"\n\
-             autostart=false\n\
+             autostart={handler_autostart}\n\
              autorestart=false\n\
              startsecs=0\n\
              stopsignal=TERM\n\
@@ -297,6 +305,7 @@ exec {stunnel} "$conf"
             application = sleeper("application"),
             bin = super::BIN,
             ctl = self.options.supervisorctl,
+            handler_autostart = self.options.handler_autostart,
         );
         fs::write(self.conf(), conf).unwrap();
 
@@ -483,6 +492,109 @@ exec {stunnel} "$conf"
             cloud.ok_count() >= target
         });
     }
+
+    /// From now on `tunnel.sh` exits 1 before it starts stunnel, for every region: the tunnel
+    /// cannot start.
+    pub fn break_tunnel(&self) {
+        fs::write(self.path("tunnel.broken"), "").unwrap();
+    }
+
+    /// The env file's bytes as they are now (empty when it is missing).
+    pub fn env_bytes(&self) -> Vec<u8> {
+        fs::read(self.dir.env_file()).unwrap_or_default()
+    }
+
+    /// `supervisorctl status failover-handler`: its state word (`RUNNING`, `EXITED`, …).
+    pub fn handler_state(&self) -> String {
+        let out = self.ctl(&["status", "failover-handler"]);
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// The handler's pid as supervisord reports it (0 when it is not running).
+    pub fn handler_pid(&self) -> u32 {
+        let out = self.ctl(&["pid", "failover-handler"]);
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .unwrap_or(0)
+    }
+}
+
+/// A restart as supervisord records it: stop application, cloud-client, stunnel; start
+/// stunnel, cloud-client, application.
+pub const RESTART: [&str; 6] = [
+    "stopped application",
+    "stopped cloud-client",
+    "stopped stunnel",
+    "spawned stunnel",
+    "spawned cloud-client",
+    "spawned application",
+];
+
+/// A stack with `opts` whose handler has started, found the env file current and seen
+/// `probes` good probes of NAM; `None` where the stack cannot run (the test then passes as
+/// SKIPPED).
+pub fn settled_on_nam(opts: StackOptions, probes: usize) -> Option<(Stack, HandlerLog)> {
+    let stack = Stack::start(opts)?;
+    let log = stack.start_handler();
+    log.wait_for_event("env_file_current", WAIT);
+    stack.wait_ok_probes("NAM", probes);
+    Some((stack, log))
+}
+
+/// The programs of `starts`, in order.
+pub fn programs(starts: &[Start]) -> Vec<&str> {
+    starts.iter().map(|s| s.program.as_str()).collect()
+}
+
+/// The starts recorded after the first `before`, once the three programs have recorded
+/// theirs, in restart order. A program records its start after supervisord has spawned it, so
+/// a restart through XML-RPC (a few milliseconds for all three) can be done before the last
+/// line is written, and the programs' own lines can land in any order: the order of the
+/// restart is asserted from supervisord's log (`program_events`).
+pub fn new_starts(stack: &Stack, before: usize) -> Vec<Start> {
+    wait_until(WAIT, "the programs to record their start", || {
+        stack.starts().len() >= before + PROGRAMS.len()
+    });
+    let mut starts = stack.starts()[before..].to_vec();
+    starts.sort_by_key(|s| PROGRAMS.iter().position(|p| *p == s.program));
+    starts
+}
+
+/// Asserts the starts are one start of each program on `region`.
+pub fn assert_started_on(starts: &[Start], region: &str) {
+    assert_eq!(programs(starts), PROGRAMS, "{starts:#?}");
+    for s in starts {
+        assert_eq!(s.region, region, "{s:?}");
+        assert_eq!(s.cloud, format!("cloud.{}.ext.com", region.to_lowercase()));
+    }
+}
+
+/// Every program runs, and its last start was on `region`.
+pub fn assert_running_on(stack: &Stack, region: &str) {
+    let starts = stack.starts();
+    let last: Vec<Start> = PROGRAMS
+        .iter()
+        .map(|p| {
+            starts
+                .iter()
+                .rev()
+                .find(|s| s.program == *p)
+                .unwrap()
+                .clone()
+        })
+        .collect();
+    assert_started_on(&last, region);
+    assert_eq!(
+        stack.pids(),
+        last.iter().map(|s| s.pid).collect::<Vec<_>>(),
+        "{}",
+        stack.supervisord_log()
+    );
 }
 
 impl Drop for Stack {
