@@ -62,6 +62,17 @@ impl CallError {
     }
 }
 
+impl CallError {
+    /// Whether the failure is the program's own (it cannot be spawned, exits at once, is
+    /// unknown, or supervisorctl reports an error for it), not supervisord's or the path's.
+    pub fn is_programs_own(&self) -> bool {
+        matches!(
+            self.kind(),
+            "spawn_error" | "abnormal_termination" | "no_such_process" | "failed" | "exit"
+        )
+    }
+}
+
 /// What supervisorctl prints when supervisord is not running: `unix:///…sock no such file`,
 /// `http://…:9001 refused connection`, or a Python socket error with `Connection refused`.
 pub fn supervisord_unreachable(output: &str) -> bool {
@@ -86,7 +97,15 @@ pub enum RestartError {
         attempts: u32,
         last: CallError,
     },
+    /// The daemon's restart went on past steps that failed for the program's own reason
+    /// (`stop app:x`, `start app:y`), each tried [`PROGRAM_ATTEMPTS`] times.
+    #[error("restart incomplete: {} failed {PROGRAM_ATTEMPTS} times each (last: {last}); every other step was done", .steps.join(", "))]
+    Incomplete { steps: Vec<String>, last: CallError },
 }
+
+/// How many times the daemon tries a step that fails for the program's own reason before it
+/// goes on with the others: a tunnel that cannot start must not keep the application stopped.
+pub const PROGRAM_ATTEMPTS: u32 = 3;
 
 /// The seam between the daemon and supervisord: one real implementation, fakes in tests.
 pub trait Restart {
@@ -268,7 +287,9 @@ async fn call_with_retry<C: Caller>(
             }
             _ => (None, None, ""),
         };
-        let give_up = retry.max_attempts.is_some_and(|max| attempt >= max);
+        let moving_on =
+            retry.max_attempts.is_none() && last.is_programs_own() && attempt >= PROGRAM_ATTEMPTS;
+        let give_up = retry.max_attempts.is_some_and(|max| attempt >= max) || moving_on;
         error!(
             event = "restart_failed",
             program,
@@ -287,7 +308,9 @@ async fn call_with_retry<C: Caller>(
             "{} {} {program} failed (attempt {attempt}): {last}{}",
             caller.via(),
             action.as_str(),
-            if give_up {
+            if moving_on {
+                "; going on with the other programs".to_string()
+            } else if give_up {
                 "; giving up".to_string()
             } else {
                 format!("; retrying in {}", crate::config::human(backoff))
@@ -335,6 +358,8 @@ pub async fn run_steps<C: Caller>(
 ) -> Result<Duration, RestartError> {
     let started = Instant::now();
     let mut stopped: Vec<String> = Vec::new();
+    let mut skipped: Vec<String> = Vec::new();
+    let mut last_skip = None;
     let steps = programs
         .iter()
         .map(|p| (Action::Stop, p))
@@ -357,10 +382,20 @@ pub async fn run_steps<C: Caller>(
                 }
             }
             Err(None) => return Err(RestartError::Cancelled(stopped)),
+            Err(Some(RestartError::GaveUp { last, .. })) if retry.max_attempts.is_none() => {
+                skipped.push(format!("{} {program}", action.as_str()));
+                last_skip = Some(last);
+            }
             Err(Some(e)) => return Err(e),
         }
     }
-    Ok(started.elapsed())
+    match last_skip {
+        Some(last) => Err(RestartError::Incomplete {
+            steps: skipped,
+            last,
+        }),
+        None => Ok(started.elapsed()),
+    }
 }
 
 #[cfg(test)]
@@ -398,6 +433,36 @@ mod tests {
         let calls = std::fs::read_to_string(log).unwrap();
         let want = [
             "stop a", "stop b", "stop c", "start c", "start b", "start a",
+        ]
+        .map(|s| format!("-c /etc/s.conf {s}\n"))
+        .concat();
+        assert_eq!(calls, want);
+    }
+
+    #[tokio::test]
+    async fn the_daemon_goes_on_past_a_program_that_cannot_start_and_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("calls");
+        let body = format!(
+            "echo \"$*\" >> '{}'; [ \"$3 $4\" = 'start b' ] && {{ echo 'b: ERROR (spawn error)'; exit 7; }}; exit 0",
+            log.display()
+        );
+        let ctl = stand_in(dir.path(), &body);
+        let retry = Retry {
+            first_backoff: Duration::from_millis(1),
+            ..Retry::new(None)
+        };
+        let err = Supervisorctl::with_retry(settings(ctl), retry)
+            .restart(&CancellationToken::new())
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "restart incomplete: start b failed 3 times each (last: exit code 7: b: ERROR (spawn error)); every other step was done"
+        );
+        let calls = std::fs::read_to_string(log).unwrap();
+        let want = [
+            "stop a", "stop b", "stop c", "start c", "start b", "start b", "start b", "start a",
         ]
         .map(|s| format!("-c /etc/s.conf {s}\n"))
         .concat();

@@ -354,3 +354,52 @@ fn supervisord_restarted_mid_failover_starts_each_program_once_on_the_new_region
         "the marker of the interrupted restart is left"
     );
 }
+
+/// The same with supervisord's default `startsecs = 1`, where a start of the tunnel fails
+/// or finds it backing off: the handler does not wait on the tunnel with the application
+/// stopped. The other programs are started on each region, the handler moves at most once and
+/// then holds, saying why. (A program that supervisord gives up on at once, `startretries = 0`,
+/// is tried three times and then passed over: the restart unit tests.)
+#[test]
+fn with_supervisords_default_startsecs_a_tunnel_that_cannot_start_leaves_the_application_running() {
+    let Some((stack, log)) = settled_on_nam(
+        StackOptions {
+            startsecs: 1,
+            ..StackOptions::default()
+        },
+        2,
+    ) else {
+        return;
+    };
+    let starts_before = stack.starts().len();
+    stack.break_tunnel();
+    assert!(stack.ctl(&["stop", "app:stunnel"]).status.success());
+
+    let held = log.wait_for_event("failover_deferred", Duration::from_secs(60));
+    assert_eq!(held["reason"], "tunnel_down", "{held}");
+    assert_eq!(held["region"], "EU", "{held}");
+    thread::sleep(Duration::from_secs(3));
+    assert_eq!(stack.handler_state(), "RUNNING", "{}", log.dump());
+    assert_eq!(log.events("failover").len(), 1, "{}", log.dump());
+    for failed in log.events("restart_failed") {
+        assert_eq!(failed["program"], "app:stunnel", "{failed}\n{}", log.dump());
+        assert_eq!(failed["action"], "start", "{failed}");
+    }
+    let mut starts: Vec<(String, String)> = stack.starts()[starts_before..]
+        .iter()
+        .map(|s| (s.region.clone(), s.program.clone()))
+        .filter(|(_, p)| p != "stunnel")
+        .collect();
+    starts.sort();
+    let want = [
+        ("EU", "application"),
+        ("EU", "cloud-client"),
+        ("NAM", "application"),
+        ("NAM", "cloud-client"),
+    ]
+    .map(|(r, p)| (r.to_string(), p.to_string()));
+    assert_eq!(starts, want, "{}", log.dump());
+    let status =
+        String::from_utf8_lossy(&stack.ctl(&["status", "app:application"]).stdout).to_string();
+    assert!(status.contains("RUNNING"), "{status}");
+}
