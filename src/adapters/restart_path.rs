@@ -143,12 +143,24 @@ impl Restart for Restarter {
         }
     }
 
-    /// Through XML-RPC only: supervisorctl's `status` tells the uptime in whole seconds and
-    /// its words vary with the version, too loose to skip a restart on.
+    /// Asked through XML-RPC, whichever path the restarts take: supervisorctl's `status` tells
+    /// the uptime in whole seconds and its words vary with the version, too loose to skip a
+    /// restart on. With `restart.via = "supervisorctl"` and plain supervisorctl, supervisord is
+    /// found where supervisorctl finds it and only read from; a wrapper cannot be seen through,
+    /// so the restart is made again.
     async fn programs_seen(&self) -> Option<Vec<Seen>> {
         let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
-        let (choice, client) = choose(&self.settings, &cwd).await;
-        let client = client.ok().filter(|_| choice.via == Via::Xmlrpc)?;
+        let client = if self.settings.via == Via::Supervisorctl {
+            let command = self.settings.supervisorctl.as_str();
+            let plain =
+                Path::new(command).file_name().and_then(|n| n.to_str()) == Some("supervisorctl");
+            let exe = locate(command).filter(|_| plain)?;
+            let env = |name: &str| std::env::var(name).ok();
+            Client::new(supervisor_conf::resolve(&exe, &self.settings.args, &cwd, &env).ok()?)
+        } else {
+            let (choice, client) = choose(&self.settings, &cwd).await;
+            client.ok().filter(|_| choice.via == Via::Xmlrpc)?
+        };
         let mut seen = Vec::with_capacity(self.settings.programs.len());
         for program in &self.settings.programs {
             let info = client.process_info(program);

@@ -257,9 +257,20 @@ fn a_tunnel_that_cannot_start_moves_once_and_then_holds_saying_why() {
 /// with the env file, which names EU, and starts the handler, which must not start them again.
 #[test]
 fn supervisord_restarted_mid_failover_starts_each_program_once_on_the_new_region() {
+    supervisord_restarted_mid_failover("xmlrpc");
+}
+
+/// The same with `restart.via = "supervisorctl"`: supervisord is still read through its
+/// XML-RPC interface, found where supervisorctl finds it, to see what it started.
+#[test]
+fn supervisord_restarted_mid_failover_through_supervisorctl_starts_each_program_once() {
+    supervisord_restarted_mid_failover("supervisorctl");
+}
+
+fn supervisord_restarted_mid_failover(via: &'static str) {
     let Some(mut stack) = Stack::start(StackOptions {
         startsecs: 2,
-        via: "xmlrpc",
+        via,
         handler_autostart: true,
         ..StackOptions::default()
     }) else {
