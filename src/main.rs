@@ -111,11 +111,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
     } else {
         (Config::build(&cli.options, &process_env)?, Found::Named)
     };
-    let is_status = matches!(command, Command::Status { .. });
-    if let (false, Some(note)) = (
-        is_status,
-        found.note(&config.state_dir, &config.env_file.path),
-    ) {
+    // `status` shows where it looked in its own output; the others say it on stderr.
+    if !matches!(command, Command::Status { .. })
+        && let Some(note) = found.note(&config.state_dir, &config.env_file.path)
+    {
         eprintln!("failover-handler: {note}");
     }
     let format = if daemon || config.log_format_explicit {
