@@ -162,7 +162,12 @@ fn manual_switch_while_the_daemon_runs_is_adopted_without_a_second_restart() {
 /// supervisorctl, which says why it fails.
 #[test]
 fn supervisord_down_during_a_failover_is_retried_until_it_is_back() {
-    let Some(mut stack) = Stack::start(StackOptions::default()) else {
+    // A threshold well past the time supervisord takes to stop, on a loaded machine too: the
+    // restart begins with supervisord gone.
+    let Some(mut stack) = Stack::start(StackOptions {
+        threshold: "3s",
+        ..StackOptions::default()
+    }) else {
         return;
     };
     let d = stack.handler_cmd().spawn_daemon();
