@@ -8,7 +8,7 @@
 //! green page, when the daemon stops answering, with colours that meet WCAG AA (headless
 //! Chromium). Every server is started by the test on 127.0.0.1.
 
-use crate::support::{Cmd, Daemon, FakeTunnel, Mode, TestDir, env_for, wait_until};
+use crate::support::{Cmd, Daemon, FakeTunnel, Mode, TestDir, env_for, have, wait_until};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -71,24 +71,6 @@ fn sample(text: &str, series: &str) -> Option<f64> {
 
 fn must_sample(text: &str, series: &str) -> f64 {
     sample(text, series).unwrap_or_else(|| panic!("no sample {series} in\n{text}"))
-}
-
-/// Whether `tool` runs; when it does not, fails under CI and says SKIPPED elsewhere.
-fn have(tool: &str, package: &str) -> bool {
-    let found = Command::new(tool)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{tool} is missing (Debian package {package}); CI must have it"
-        );
-        eprintln!("SKIPPED: {tool} is missing (apt-get install {package})");
-    }
-    found
 }
 
 /// `promtool <args>`, which must succeed; returns its output.

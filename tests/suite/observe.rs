@@ -4,8 +4,8 @@
 //! stand-in on 127.0.0.1 in gzip batches, with a 429 retried.
 
 use crate::support::{
-    Cmd, Daemon, FakeTunnel, Mode, TestDir, assert_fields, env_for, in_region, in_region_with,
-    text, wait_until,
+    Cmd, Daemon, FakeTunnel, Mode, TestDir, assert_fields, env_for, have, in_region,
+    in_region_with, text, wait_until,
 };
 use serde_json::Value;
 use std::collections::VecDeque;
@@ -98,24 +98,6 @@ fn assert_samples(text: &str, expected: &[(&str, f64)]) {
     for &(series, value) in expected {
         assert_eq!(must_sample(text, series), value, "{series}");
     }
-}
-
-/// Whether `tool` runs; when it does not, fails under CI and says SKIPPED elsewhere.
-fn have(tool: &str, package: &str) -> bool {
-    let found = Command::new(tool)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{tool} is missing (Debian package {package}); CI must have it"
-        );
-        eprintln!("SKIPPED: {tool} is missing (apt-get install {package})");
-    }
-    found
 }
 
 /// Runs `promtool check metrics` on `text` and fails with its complaints.

@@ -166,6 +166,24 @@ pub fn wait_for_probes(tunnel: &FakeTunnel, region: &str, n: usize) {
     );
 }
 
+/// Whether `tool` runs; when it does not, fails under CI and says SKIPPED elsewhere.
+pub fn have(tool: &str, package: &str) -> bool {
+    let found = std::process::Command::new(tool)
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{tool} is missing (Debian package {package}); CI must have it"
+        );
+        eprintln!("SKIPPED: {tool} is missing (apt-get install {package})");
+    }
+    found
+}
+
 /// A port free now on 127.0.0.1.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
