@@ -1,5 +1,8 @@
 //! What the unit tests of every layer share: a config built as the command line builds it,
 //! a probe report, and a restarter that records when it was called.
+//!
+//! Compiled only for unit tests (`#[cfg(test)] mod testing;` in lib.rs): an `unwrap` here
+//! that fails is a test that fails, with the panic saying where, which is what a test wants.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -1,4 +1,7 @@
 //! A loopback HTTP server for unit tests of the code that makes requests.
+//!
+//! Compiled only for unit tests (`#[cfg(test)] mod test_http;` in adapters/mod.rs): an
+//! `unwrap` here that fails is a test that fails, which is what a test wants.
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
