@@ -1,7 +1,8 @@
 //! `status`, `switch`, `pause` and `resume` act on the running daemon without repeating its
 //! `-c` or `--state-dir`: when the command names none of `-c` (or `FAILOVER_HANDLER_CONFIG`),
 //! `--state-dir` and `--env-file`, the daemon listed in the runtime directory lends its
-//! options and the variables that shaped them; the command's own flags still win.
+//! options and the variables that shaped them; the command's own flags still win. A listing
+//! another user could have planted is skipped, and each one skipped is said on stderr.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -77,7 +78,11 @@ pub fn resolve(
         return Ok(named(Found::Named));
     }
     let dir = runtime::dir(env);
-    let mut daemons = runtime::running(&dir);
+    let scan = runtime::running(&dir);
+    for line in &scan.skipped {
+        eprintln!("failover-handler: {line}");
+    }
+    let mut daemons = scan.daemons;
     if daemons.len() > 1 {
         let list: Vec<String> = daemons
             .iter()
