@@ -4,15 +4,46 @@
 
 use std::fs;
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tracing::warn;
 
 use crate::adapters::envfile::write_atomic;
+use crate::adapters::trust;
+use crate::config::ConfigError;
 
 const RESTART_PENDING: &str = "restart-pending";
+
+/// Refuses an existing state dir that is not this user's or that others may write into:
+/// whoever can write there can plant the pause, the pin or a symbolic link.
+pub fn refuse_untrusted(dir: &Path) -> Result<(), ConfigError> {
+    let Ok(meta) = fs::metadata(dir) else {
+        return Ok(());
+    };
+    let uid = trust::euid();
+    let shown = dir.display();
+    if meta.uid() != uid {
+        return Err(ConfigError::new(
+            "--state-dir",
+            format!(
+                "{shown} is owned by uid {}, not by this user (uid {uid}): run `chown {uid} {shown}` or choose another --state-dir",
+                meta.uid()
+            ),
+        ));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(ConfigError::new(
+            "--state-dir",
+            format!(
+                "{shown} is writable by group or others (mode {:04o}): run `chmod go-w {shown}` or choose another --state-dir",
+                meta.mode() & 0o7777
+            ),
+        ));
+    }
+    Ok(())
+}
 
 /// The state directory, or nothing when it could not be had.
 #[derive(Debug, Clone)]
@@ -28,8 +59,15 @@ impl StateDir {
             .mode(0o700)
             .create(dir)
             .and_then(|()| {
+                // Made afresh, never through what is there: a leftover of a killed start, or a
+                // symbolic link planted to have the probe truncate another file, is removed.
                 let probe = dir.join(".writable");
-                fs::write(&probe, b"")?;
+                if let Err(e) = fs::remove_file(&probe)
+                    && e.kind() != io::ErrorKind::NotFound
+                {
+                    return Err(e);
+                }
+                trust::create_new(&probe)?;
                 fs::remove_file(&probe)
             });
         match result {

@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::support::{Cmd, DEFAULT_LIST, FakeTunnel, Output, TestDir, in_region, runtime_dir};
+use crate::support::{
+    Cmd, DEFAULT_LIST, FakeTunnel, Output, TestDir, env_for, in_region, runtime_dir,
+};
 
 const WAIT: Duration = Duration::from_secs(10);
 const NOBODY: u32 = 65534;
@@ -249,6 +251,50 @@ fn the_operators_own_listing_is_still_found() {
     assert_eq!(v["found"]["how"], "listed", "{v}");
     assert_eq!(v["found"]["pid"], a.daemon.pid(), "{v}");
     assert!(!out.stderr.contains("skipped"), "{out:#?}");
+}
+
+#[test]
+fn a_planted_writable_probe_symlink_truncates_nothing() {
+    let dir = TestDir::new();
+    let precious = dir.write_file("precious", "keep me\n");
+    fs::create_dir(dir.state_dir()).unwrap();
+    chmod(&dir.state_dir(), 0o700);
+    symlink(&precious, dir.state_dir().join(".writable")).unwrap();
+    Cmd::new(&dir).sub(&["pause"]).exits(0);
+    assert_eq!(fs::read_to_string(&precious).unwrap(), "keep me\n");
+    assert!(dir.state_dir().join("pause.json").exists());
+}
+
+fn assert_state_dir_refused(dir: &TestDir, sub: &[&str], fix: &str) {
+    let out = Cmd::new(dir).sub(sub).output_within(WAIT);
+    assert_eq!(out.code, Some(2), "{out:#?}");
+    assert_eq!(out.stderr.lines().count(), 1, "{out:#?}");
+    assert!(
+        out.stderr
+            .starts_with("failover-handler: error: --state-dir: "),
+        "{out:#?}"
+    );
+    assert!(out.stderr.contains(fix), "{out:#?}");
+    let names: Vec<_> = fs::read_dir(dir.state_dir()).unwrap().collect();
+    assert!(names.is_empty(), "written in the state dir: {names:?}");
+    assert_eq!(dir.calls(), Vec::<String>::new());
+}
+
+#[test]
+fn a_state_dir_of_another_user_or_open_to_others_is_refused() {
+    let dir = TestDir::with_env("NAM");
+    fs::create_dir(dir.state_dir()).unwrap();
+    chmod(&dir.state_dir(), 0o700);
+    chown(&dir.state_dir(), NOBODY);
+    for sub in [&["pause"][..], &["switch", "EU"], &["run"]] {
+        assert_state_dir_refused(&dir, sub, "chown 0 ");
+    }
+    chown(&dir.state_dir(), 0);
+    chmod(&dir.state_dir(), 0o777);
+    for sub in [&["pause"][..], &["resume"], &["run"]] {
+        assert_state_dir_refused(&dir, sub, "chmod go-w ");
+    }
+    assert_eq!(dir.read_env(), Some(env_for("NAM")));
 }
 
 #[test]
