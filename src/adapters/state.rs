@@ -4,7 +4,8 @@
 
 use std::fs;
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -15,6 +16,9 @@ use crate::adapters::trust;
 use crate::config::ConfigError;
 
 const RESTART_PENDING: &str = "restart-pending";
+
+/// Held by the daemon for its life: one daemon per state dir (and so per env file).
+const DAEMON_LOCK: &str = "daemon.lock";
 
 /// Refuses an existing state dir that is not this user's or that others may write into:
 /// whoever can write there can plant the pause, the pin or a symbolic link.
@@ -43,6 +47,12 @@ pub fn refuse_untrusted(dir: &Path) -> Result<(), ConfigError> {
         ));
     }
     Ok(())
+}
+
+/// The daemon's exclusive hold on its state dir, released with its process.
+#[derive(Debug)]
+pub struct DaemonLock {
+    _file: fs::File,
 }
 
 /// The state directory, or nothing when it could not be had.
@@ -88,6 +98,55 @@ impl StateDir {
                 StateDir { dir: None }
             }
         }
+    }
+
+    /// Takes the daemon's exclusive lock on the state dir and records its pid there. Another
+    /// daemon holding it is a configuration error naming that daemon; a lock that cannot be
+    /// taken otherwise is warned about, and the daemon runs on.
+    pub fn lock_for_daemon(&self) -> Result<Option<DaemonLock>, ConfigError> {
+        let Some(path) = self.file(DAEMON_LOCK) else {
+            return Ok(None);
+        };
+        let opened = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path);
+        let failed = |e: io::Error| {
+            warn!(event = "state_write_failed", error = %e, "Cannot lock the state directory ({e}): nothing stops a second daemon on it");
+            Ok(None)
+        };
+        let mut file = match opened {
+            Ok(file) => file,
+            Err(e) => return failed(e),
+        };
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                let pid = fs::read_to_string(&path).unwrap_or_default();
+                let pid = Some(pid.trim())
+                    .filter(|p| !p.is_empty())
+                    .unwrap_or("unknown");
+                return Err(ConfigError::new(
+                    "--state-dir",
+                    format!(
+                        "another daemon (pid {pid}) runs on the state dir {}: stop it first, or give this one its own --state-dir and --env-file",
+                        path.parent().unwrap_or(&path).display()
+                    ),
+                ));
+            }
+            Err(fs::TryLockError::Error(e)) => return failed(e),
+        }
+        if let Err(e) = file
+            .set_len(0)
+            .and_then(|()| writeln!(file, "{}", std::process::id()))
+        {
+            warn!(event = "state_write_failed", error = %e, "Cannot record this daemon's pid in the state directory: {e}");
+        }
+        Ok(Some(DaemonLock { _file: file }))
     }
 
     /// A state directory that reads what is there and never creates anything (one-shot reads).

@@ -298,6 +298,35 @@ fn a_state_dir_of_another_user_or_open_to_others_is_refused() {
 }
 
 #[test]
+fn a_second_daemon_on_the_same_state_dir_exits_naming_the_first() {
+    let (dir, tunnel) = in_region("NAM");
+    let first = Cmd::new(&dir).tunnel(&tunnel).spawn_daemon();
+    first.wait_for_event("env_file_current", WAIT);
+    let out = Cmd::new(&dir)
+        .tunnel(&tunnel)
+        .sub(&["run"])
+        .env(
+            "FAILOVER_HANDLER_RUNTIME_DIR",
+            &dir.path().join("run2").display().to_string(),
+        )
+        .output_within(WAIT);
+    assert_eq!(out.code, Some(2), "{out:#?}");
+    assert!(
+        out.stderr
+            .starts_with("failover-handler: error: --state-dir: "),
+        "{out:#?}"
+    );
+    assert!(
+        out.stderr.contains(&format!("pid {}", first.pid())),
+        "{out:#?}"
+    );
+    // Commands still work beside the daemon.
+    Cmd::new(&dir).sub(&["pause"]).exits(0);
+    first.wait_for_event("paused", WAIT);
+    first.finish();
+}
+
+#[test]
 fn root_lists_its_daemon_in_run_whatever_xdg_runtime_dir_says() {
     let (dir, tunnel) = in_region("NAM");
     let d = Cmd::new(&dir)
