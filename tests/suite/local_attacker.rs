@@ -298,6 +298,21 @@ fn a_state_dir_of_another_user_or_open_to_others_is_refused() {
 }
 
 #[test]
+fn a_planted_env_file_lock_symlink_creates_nothing() {
+    let (dir, tunnel) = in_region("NAM");
+    let target = dir.path().join("made-by-the-handler");
+    symlink(&target, dir.path().join("app/.ext_cloud.env.lock")).unwrap();
+    let out = Cmd::new(&dir)
+        .tunnel(&tunnel)
+        .sub(&["switch", "EU"])
+        .output();
+    assert!(!target.exists(), "{out:#?}");
+    assert_eq!(out.code, Some(1), "{out:#?}");
+    assert!(out.stderr.contains(".ext_cloud.env.lock"), "{out:#?}");
+    assert_eq!(dir.read_env(), Some(env_for("NAM")));
+}
+
+#[test]
 fn a_second_daemon_on_the_same_state_dir_exits_naming_the_first() {
     let (dir, tunnel) = in_region("NAM");
     let first = Cmd::new(&dir).tunnel(&tunnel).spawn_daemon();
