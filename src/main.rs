@@ -100,6 +100,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     let acts_on_daemon = matches!(
         command,
         Command::Status { .. }
+            | Command::Check
             | Command::Switch { .. }
             | Command::Pause { .. }
             | Command::Resume { .. }

@@ -1,8 +1,8 @@
 //! Where a running daemon can be found: each daemon lists itself in the runtime directory
-//! (see [`dir`]) with how it was started, so that `status`, `switch`, `pause` and `resume`
-//! act on it without repeating its `-c` or `--state-dir`. The entry is removed when the daemon
-//! stops; one whose process is gone is ignored and cleared. Since a listing lends a config
-//! (and so a supervisorctl to run), only what another user cannot have planted counts.
+//! (see [`dir`]) with how it was started, so that `status`, `check`, `switch`, `pause` and
+//! `resume` act on it without repeating its `-c` or `--state-dir`. The entry is removed when
+//! the daemon stops; one whose process is gone is ignored and cleared. Since a listing lends a
+//! config (and so a supervisorctl to run), only what another user cannot have planted counts.
 
 use std::collections::BTreeMap;
 use std::fs;

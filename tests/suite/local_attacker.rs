@@ -251,6 +251,17 @@ fn the_operators_own_listing_is_still_found() {
     assert_eq!(v["found"]["how"], "listed", "{v}");
     assert_eq!(v["found"]["pid"], a.daemon.pid(), "{v}");
     assert!(!out.stderr.contains("skipped"), "{out:#?}");
+    let out = Cmd::bare(&a.dir).sub(&["check"]).output();
+    assert_eq!(out.code, Some(0), "{out:#?}");
+    assert_eq!(
+        out.stderr.trim_end(),
+        format!(
+            "failover-handler: acting on the running daemon (pid {}, -c {})",
+            a.daemon.pid(),
+            a.dir.path().join("good.toml").display()
+        ),
+        "{out:#?}"
+    );
 }
 
 #[test]
@@ -339,6 +350,25 @@ fn a_second_daemon_on_the_same_state_dir_exits_naming_the_first() {
     Cmd::new(&dir).sub(&["pause"]).exits(0);
     first.wait_for_event("paused", WAIT);
     first.finish();
+}
+
+#[test]
+fn check_probes_through_the_running_daemons_settings() {
+    let (dir, tunnel) = in_region("NAM");
+    let d = Cmd::new(&dir).tunnel(&tunnel).spawn_daemon();
+    d.wait_for_event("env_file_current", WAIT);
+    let out = Cmd::bare(&dir).sub(&["check"]).output();
+    assert_eq!(out.code, Some(0), "{out:#?}");
+    assert_eq!(
+        out.stderr.trim_end(),
+        format!(
+            "failover-handler: acting on the running daemon (pid {}, --state-dir {})",
+            d.pid(),
+            dir.state_dir().display()
+        ),
+        "{out:#?}"
+    );
+    d.finish();
 }
 
 #[test]
