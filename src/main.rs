@@ -100,6 +100,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     let acts_on_daemon = matches!(
         command,
         Command::Status { .. }
+            | Command::Check
             | Command::Switch { .. }
             | Command::Pause { .. }
             | Command::Resume { .. }
@@ -116,6 +117,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
         && let Some(note) = found.note(&config.state_dir, &config.env_file.path)
     {
         eprintln!("failover-handler: {note}");
+    }
+    if writes_state_dir(&command) {
+        failover_handler::adapters::state::refuse_untrusted(&config.state_dir)?;
     }
     let format = if daemon || config.log_format_explicit {
         config.log_format
@@ -173,6 +177,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Command::Man | Command::Completions { .. } => Ok(ExitCode::SUCCESS),
         }
     })
+}
+
+/// The daemon and the commands that write in the state dir (not the fleet's, which write in
+/// the store).
+fn writes_state_dir(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Run
+            | Command::Switch { fleet: false, .. }
+            | Command::Pause { fleet: false, .. }
+            | Command::Resume { fleet: false }
+    )
 }
 
 /// One-shot commands end quietly when their reader goes away (`status | head`), as Unix

@@ -140,15 +140,26 @@ impl EnvFile {
         dir.join(format!(".{name}.lock"))
     }
 
+    /// Opens the lock file, never through a symbolic link: the env file's directory may be
+    /// writable by others, and a planted link would have the handler create or open the file
+    /// of their choosing.
     fn open_lock(&self) -> Result<fs::File, EnvFileError> {
+        let path = self.lock_path();
         fs::OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
             .mode(0o644)
-            .open(self.lock_path())
-            .map_err(|source| self.write_err(source))
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+            .map_err(|source| match source.raw_os_error() {
+                Some(libc::ELOOP) => EnvFileError::Write {
+                    path,
+                    source: io::Error::other("it is a symbolic link, which is never followed"),
+                },
+                _ => self.write_err(source),
+            })
     }
 
     fn write_err(&self, source: io::Error) -> EnvFileError {

@@ -3,7 +3,7 @@
 //! certificate a tunnel presents), the probe of the active region, the standby checks, the
 //! throughput gate's download, the env file, supervisord (through its XML-RPC interface or
 //! supervisorctl), and the state directory (restart marker, pin, pause); the X.509 expiry of
-//! what a TLS server showed.
+//! what a TLS server showed; what another local user cannot have planted (`trust`).
 
 pub mod action;
 pub mod checks;
@@ -27,5 +27,6 @@ mod test_http;
 pub mod throughput;
 pub mod tls;
 mod tls_name;
+pub mod trust;
 pub mod x509;
 pub mod xmlrpc;

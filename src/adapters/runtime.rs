@@ -1,18 +1,19 @@
 //! Where a running daemon can be found: each daemon lists itself in the runtime directory
-//! (`$XDG_RUNTIME_DIR/failover-handler`, else `/run/failover-handler` for root, else
-//! `/tmp/failover-handler-<uid>`) with how it was started, so that `status`, `switch`, `pause`
-//! and `resume` act on it without repeating its `-c` or `--state-dir`. The entry is removed
-//! when the daemon stops; one whose process is gone is ignored and cleared.
+//! (see [`dir`]) with how it was started, so that `status`, `check`, `switch`, `pause` and
+//! `resume` act on it without repeating its `-c` or `--state-dir`. The entry is removed when
+//! the daemon stops; one whose process is gone is ignored and cleared. Since a listing lends a
+//! config (and so a supervisorctl to run), only what another user cannot have planted counts.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::adapters::envfile::write_atomic;
+use crate::adapters::trust;
 
 /// The environment variables that shape a daemon's settings and hold no secret: recorded so
 /// that a command rebuilds the same settings. Keys and passwords are never recorded.
@@ -72,17 +73,29 @@ impl Entry {
     }
 }
 
-/// The runtime directory for this user, from `XDG_RUNTIME_DIR` as `env` gives it.
+/// The variable that names the listing directory itself, for tests and for operators who
+/// run several daemons apart; the directory it names is trusted only as any other is.
+pub const DIR_VAR: &str = "FAILOVER_HANDLER_RUNTIME_DIR";
+
+/// The listing directory for this user, from the environment as `env` gives it.
 pub fn dir(env: &dyn Fn(&str) -> Option<String>) -> PathBuf {
-    if let Some(base) = env("XDG_RUNTIME_DIR").filter(|d| Path::new(d).is_absolute()) {
-        return Path::new(&base).join("failover-handler");
+    dir_for(env, trust::euid())
+}
+
+/// `FAILOVER_HANDLER_RUNTIME_DIR`; else, for root, `/run/failover-handler` whatever
+/// `XDG_RUNTIME_DIR` says (so that `su`, `sudo` and SSH sessions find the same daemon); else
+/// `$XDG_RUNTIME_DIR/failover-handler`; else `/tmp/failover-handler-<uid>`.
+fn dir_for(env: &dyn Fn(&str) -> Option<String>, uid: u32) -> PathBuf {
+    let absolute = |name| env(name).filter(|d: &String| Path::new(d).is_absolute());
+    if let Some(dir) = absolute(DIR_VAR) {
+        return PathBuf::from(dir);
     }
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let uid = unsafe { libc::geteuid() };
     if uid == 0 {
-        PathBuf::from("/run/failover-handler")
-    } else {
-        PathBuf::from(format!("/tmp/failover-handler-{uid}"))
+        return PathBuf::from("/run/failover-handler");
+    }
+    match absolute("XDG_RUNTIME_DIR") {
+        Some(base) => Path::new(&base).join("failover-handler"),
+        None => PathBuf::from(format!("/tmp/failover-handler-{uid}")),
     }
 }
 
@@ -98,20 +111,15 @@ impl Drop for Listing {
     }
 }
 
-/// Lists `entry` in `dir` (created 0700 if missing; refused unless owned by this user).
+/// Lists `entry` in `dir` (created 0700 if missing; refused unless this user's and writable
+/// by nobody else).
 pub fn list(dir: &Path, entry: &Entry) -> io::Result<Listing> {
     fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(dir)?;
-    let meta = fs::symlink_metadata(dir)?;
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let uid = unsafe { libc::geteuid() };
-    if !meta.is_dir() || meta.uid() != uid {
-        return Err(io::Error::new(
-            io::ErrorKind::PermissionDenied,
-            "not a directory of this user",
-        ));
+    if let Err(why) = trust::open_private_dir(dir) {
+        return Err(io::Error::new(io::ErrorKind::PermissionDenied, why));
     }
     let path = dir.join(format!("{}.json", entry.pid));
     let text = serde_json::to_string_pretty(entry).map_err(io::Error::other)?;
@@ -119,38 +127,79 @@ pub fn list(dir: &Path, entry: &Entry) -> io::Result<Listing> {
     Ok(Listing { path })
 }
 
-/// The daemons listed in `dir` whose process still runs with the listed arguments; entries of
-/// processes that are gone are removed (when this user may).
-pub fn running(dir: &Path) -> Vec<Entry> {
-    let Ok(read) = fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut found = Vec::new();
-    for item in read.flatten() {
-        let path = item.path();
-        if path.extension().and_then(|e| e.to_str()) != Some("json") {
-            continue;
-        }
-        let Some(entry) = fs::read_to_string(&path)
-            .ok()
-            .and_then(|t| serde_json::from_str::<Entry>(&t).ok())
-        else {
-            continue;
-        };
-        if alive(&entry) {
-            found.push(entry);
-        } else {
-            let _ = fs::remove_file(&path);
-        }
-    }
-    found.sort_by_key(|e| e.pid);
-    found
+/// What a look in the listing directory found.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Scan {
+    /// The daemons that run now, by pid.
+    pub daemons: Vec<Entry>,
+    /// One line for each directory or entry not trusted, saying why it was skipped.
+    pub skipped: Vec<String>,
 }
 
-/// Whether the entry's process runs now with the arguments it listed (a reused pid does not).
-fn alive(entry: &Entry) -> bool {
-    let Ok(raw) = fs::read(format!("/proc/{}/cmdline", entry.pid)) else {
-        return false;
+/// The daemons listed in `dir` whose process is this user's, runs this binary and has the
+/// listed arguments. Only a directory and entries of this user's, writable by nobody else and
+/// not symbolic links, are read; entries of processes that are gone are removed.
+pub fn running(dir: &Path) -> Scan {
+    let mut scan = Scan::default();
+    let handle = match trust::open_private_dir(dir) {
+        Ok(Some(handle)) => handle,
+        Ok(None) => return scan,
+        Err(why) => {
+            scan.skipped
+                .push(format!("skipped the listing dir {}: {why}", dir.display()));
+            return scan;
+        }
+    };
+    let Ok(read) = fs::read_dir(dir) else {
+        return scan;
+    };
+    for item in read.flatten() {
+        let name = item.file_name();
+        if Path::new(&name).extension().and_then(|e| e.to_str()) != Some("json") {
+            continue;
+        }
+        let path = dir.join(&name);
+        let entry = trust::read_private_file(&handle, &name).and_then(|text| {
+            serde_json::from_str::<Entry>(&text).map_err(|e| format!("it is not a listing: {e}"))
+        });
+        let why = match entry {
+            Ok(entry) => match alive(&entry) {
+                Ok(()) => {
+                    scan.daemons.push(entry);
+                    continue;
+                }
+                Err(stale) => {
+                    trust::remove_at(&handle, &name);
+                    match stale {
+                        Some(why) => why,
+                        None => continue,
+                    }
+                }
+            },
+            Err(why) => why,
+        };
+        scan.skipped
+            .push(format!("skipped the listing {}: {why}", path.display()));
+    }
+    scan.daemons.sort_by_key(|e| e.pid);
+    scan
+}
+
+/// Whether the entry's process runs now: this user's, this binary, with the arguments it
+/// listed (a reused pid does not count, nor does kthreadd's empty command line). `Err(None)`:
+/// the process is gone; `Err(Some(why))`: another program has its pid.
+fn alive(entry: &Entry) -> Result<(), Option<String>> {
+    let pid = entry.pid;
+    if !Path::new(&format!("/proc/{pid}")).exists() {
+        return Err(None);
+    }
+    if !trust::runs_this_binary(pid) {
+        return Err(Some(format!(
+            "pid {pid} is not a running failover-handler of this user"
+        )));
+    }
+    let Ok(raw) = fs::read(format!("/proc/{pid}/cmdline")) else {
+        return Err(None);
     };
     let args: Vec<String> = raw
         .split(|b| *b == 0)
@@ -158,7 +207,11 @@ fn alive(entry: &Entry) -> bool {
         .skip(1)
         .map(|a| String::from_utf8_lossy(a).into_owned())
         .collect();
-    args == entry.args
+    if args == entry.args {
+        Ok(())
+    } else {
+        Err(None)
+    }
 }
 
 #[cfg(test)]
@@ -189,9 +242,9 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
-        assert_eq!(running(&dir), vec![me.clone()]);
+        assert_eq!(running(&dir).daemons, vec![me.clone()]);
         drop(listing);
-        assert!(running(&dir).is_empty());
+        assert_eq!(running(&dir), Scan::default());
     }
 
     #[test]
@@ -207,15 +260,52 @@ mod tests {
         let gone = entry(u32::MAX - 1, vec![]);
         let stale = dir.join(format!("{}.json", gone.pid));
         fs::write(&stale, serde_json::to_string(&gone).unwrap()).unwrap();
-        assert!(running(dir).is_empty());
+        assert_eq!(running(dir), Scan::default());
         assert!(!stale.exists());
     }
 
     #[test]
-    fn the_directory_follows_xdg_runtime_dir() {
+    fn the_directory_follows_xdg_runtime_dir_except_for_root() {
         let env = |k: &str| (k == "XDG_RUNTIME_DIR").then(|| "/run/user/1000".to_string());
-        assert_eq!(dir(&env), PathBuf::from("/run/user/1000/failover-handler"));
+        let run = PathBuf::from("/run/user/1000/failover-handler");
+        assert_eq!(dir_for(&env, 1000), run);
+        assert_eq!(dir_for(&env, 0), PathBuf::from("/run/failover-handler"));
+        let none = |_: &str| None;
+        assert_eq!(
+            dir_for(&none, 1000),
+            PathBuf::from("/tmp/failover-handler-1000")
+        );
         let relative = |k: &str| (k == "XDG_RUNTIME_DIR").then(|| "run".to_string());
-        assert_ne!(dir(&relative), PathBuf::from("run/failover-handler"));
+        assert_eq!(
+            dir_for(&relative, 1000),
+            PathBuf::from("/tmp/failover-handler-1000")
+        );
+        let named = |k: &str| match k {
+            DIR_VAR => Some("/srv/fh/run".to_string()),
+            _ => env(k),
+        };
+        assert_eq!(dir_for(&named, 0), PathBuf::from("/srv/fh/run"));
+        assert_eq!(dir_for(&named, 1000), PathBuf::from("/srv/fh/run"));
+    }
+
+    #[test]
+    fn a_listing_dir_open_to_others_is_neither_used_nor_read() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("run");
+        fs::create_dir(&dir).unwrap();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();
+        let me = Entry::of_this_process(Path::new("/state"), Path::new("/x.env"));
+        assert!(list(&dir, &me).is_err());
+        let text = serde_json::to_string(&me).unwrap();
+        fs::write(dir.join(format!("{}.json", me.pid)), text).unwrap();
+        let scan = running(&dir);
+        assert!(scan.daemons.is_empty());
+        assert_eq!(
+            scan.skipped,
+            [format!(
+                "skipped the listing dir {}: it is writable by group or others (mode 0777)",
+                dir.display()
+            )]
+        );
     }
 }

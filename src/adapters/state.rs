@@ -4,15 +4,56 @@
 
 use std::fs;
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tracing::warn;
 
 use crate::adapters::envfile::write_atomic;
+use crate::adapters::trust;
+use crate::config::ConfigError;
 
 const RESTART_PENDING: &str = "restart-pending";
+
+/// Held by the daemon for its life: one daemon per state dir (and so per env file).
+const DAEMON_LOCK: &str = "daemon.lock";
+
+/// Refuses an existing state dir that is not this user's or that others may write into:
+/// whoever can write there can plant the pause, the pin or a symbolic link.
+pub fn refuse_untrusted(dir: &Path) -> Result<(), ConfigError> {
+    let Ok(meta) = fs::metadata(dir) else {
+        return Ok(());
+    };
+    let uid = trust::euid();
+    let shown = dir.display();
+    if meta.uid() != uid {
+        return Err(ConfigError::new(
+            "--state-dir",
+            format!(
+                "{shown} is owned by uid {}, not by this user (uid {uid}): run `chown {uid} {shown}` or choose another --state-dir",
+                meta.uid()
+            ),
+        ));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(ConfigError::new(
+            "--state-dir",
+            format!(
+                "{shown} is writable by group or others (mode {:04o}): run `chmod go-w {shown}` or choose another --state-dir",
+                meta.mode() & 0o7777
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The daemon's exclusive hold on its state dir, released with its process.
+#[derive(Debug)]
+pub struct DaemonLock {
+    _file: fs::File,
+}
 
 /// The state directory, or nothing when it could not be had.
 #[derive(Debug, Clone)]
@@ -28,8 +69,15 @@ impl StateDir {
             .mode(0o700)
             .create(dir)
             .and_then(|()| {
+                // Made afresh, never through what is there: a leftover of a killed start, or a
+                // symbolic link planted to have the probe truncate another file, is removed.
                 let probe = dir.join(".writable");
-                fs::write(&probe, b"")?;
+                if let Err(e) = fs::remove_file(&probe)
+                    && e.kind() != io::ErrorKind::NotFound
+                {
+                    return Err(e);
+                }
+                trust::create_new(&probe)?;
                 fs::remove_file(&probe)
             });
         match result {
@@ -50,6 +98,55 @@ impl StateDir {
                 StateDir { dir: None }
             }
         }
+    }
+
+    /// Takes the daemon's exclusive lock on the state dir and records its pid there. Another
+    /// daemon holding it is a configuration error naming that daemon; a lock that cannot be
+    /// taken otherwise is warned about, and the daemon runs on.
+    pub fn lock_for_daemon(&self) -> Result<Option<DaemonLock>, ConfigError> {
+        let Some(path) = self.file(DAEMON_LOCK) else {
+            return Ok(None);
+        };
+        let opened = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path);
+        let failed = |e: io::Error| {
+            warn!(event = "state_write_failed", error = %e, "Cannot lock the state directory ({e}): nothing stops a second daemon on it");
+            Ok(None)
+        };
+        let mut file = match opened {
+            Ok(file) => file,
+            Err(e) => return failed(e),
+        };
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                let pid = fs::read_to_string(&path).unwrap_or_default();
+                let pid = Some(pid.trim())
+                    .filter(|p| !p.is_empty())
+                    .unwrap_or("unknown");
+                return Err(ConfigError::new(
+                    "--state-dir",
+                    format!(
+                        "another daemon (pid {pid}) runs on the state dir {}: stop it first, or give this one its own --state-dir and --env-file",
+                        path.parent().unwrap_or(&path).display()
+                    ),
+                ));
+            }
+            Err(fs::TryLockError::Error(e)) => return failed(e),
+        }
+        if let Err(e) = file
+            .set_len(0)
+            .and_then(|()| writeln!(file, "{}", std::process::id()))
+        {
+            warn!(event = "state_write_failed", error = %e, "Cannot record this daemon's pid in the state directory: {e}");
+        }
+        Ok(Some(DaemonLock { _file: file }))
     }
 
     /// A state directory that reads what is there and never creates anything (one-shot reads).

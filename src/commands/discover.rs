@@ -1,7 +1,9 @@
-//! `status`, `switch`, `pause` and `resume` act on the running daemon without repeating its
-//! `-c` or `--state-dir`: when the command names none of `-c` (or `FAILOVER_HANDLER_CONFIG`),
-//! `--state-dir` and `--env-file`, the daemon listed in the runtime directory lends its
-//! options and the variables that shaped them; the command's own flags still win.
+//! `status`, `check`, `switch`, `pause` and `resume` act on the running daemon without
+//! repeating its `-c` or `--state-dir`: when the command names none of `-c` (or
+//! `FAILOVER_HANDLER_CONFIG`), `--state-dir` and `--env-file`, the daemon listed in the runtime
+//! directory lends its options and the variables that shaped them; the command's own flags
+//! still win. A listing another user could have planted is skipped, and each one skipped is
+//! said on stderr.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -28,13 +30,20 @@ impl Found {
     pub fn note(&self, state_dir: &Path, env_file: &Path) -> Option<String> {
         match self {
             Found::Named => None,
-            Found::Daemon { entry, .. } => Some(format!(
-                "acting on the running daemon (pid {}, `{}`): state dir {}, env file {}",
-                entry.pid,
-                entry.command_line(),
-                state_dir.display(),
-                env_file.display()
-            )),
+            Found::Daemon { entry, .. } => {
+                Some(match daemon_options(entry).ok().and_then(|o| o.config) {
+                    Some(config) => format!(
+                        "acting on the running daemon (pid {}, -c {})",
+                        entry.pid,
+                        config.display()
+                    ),
+                    None => format!(
+                        "acting on the running daemon (pid {}, --state-dir {})",
+                        entry.pid,
+                        state_dir.display()
+                    ),
+                })
+            }
             Found::Nothing { dir } => Some(format!(
                 "no running daemon is listed in {}: using state dir {} and env file {} (pass -c or --state-dir to choose)",
                 dir.display(),
@@ -77,7 +86,11 @@ pub fn resolve(
         return Ok(named(Found::Named));
     }
     let dir = runtime::dir(env);
-    let mut daemons = runtime::running(&dir);
+    let scan = runtime::running(&dir);
+    for line in &scan.skipped {
+        eprintln!("failover-handler: {line}");
+    }
+    let mut daemons = scan.daemons;
     if daemons.len() > 1 {
         let list: Vec<String> = daemons
             .iter()

@@ -31,6 +31,7 @@ pub async fn run(
 ) -> Result<ExitCode> {
     let config = Arc::new(config);
     let state = StateDir::open(&config.state_dir);
+    let _held = state.lock_for_daemon()?;
     let _listing = list_this_daemon(&config);
     let (observer, services) = services::start(&config, &state).await;
     let restarter = Restarter::new(config.restart.clone(), None)

@@ -81,8 +81,8 @@ fn two_listed_daemons_are_named_and_the_command_asks_which() {
     let second = Cmd::new(&other)
         .tunnel(&tunnel)
         .env(
-            "XDG_RUNTIME_DIR",
-            &dir.path().join("run").display().to_string(),
+            "FAILOVER_HANDLER_RUNTIME_DIR",
+            &crate::support::runtime_dir(&dir).display().to_string(),
         )
         .spawn_daemon();
     second.wait_for_event("env_file_current", WAIT);

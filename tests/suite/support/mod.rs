@@ -52,8 +52,9 @@ pub const STAND_IN: &str = "supervisorctl-stand-in";
 pub const SERVICE: &str = "ext_cloud_outage_handler";
 
 /// Variables the product reads; removed from every run so the host cannot leak in.
-pub const PRODUCT_VARS: [&str; 9] = [
+pub const PRODUCT_VARS: [&str; 10] = [
     "FAILOVER_HANDLER_CONFIG",
+    "FAILOVER_HANDLER_RUNTIME_DIR",
     "FAILOVER_HANDLER_LOG",
     "FAILOVER_HANDLER_DD_URL",
     "DD_API_KEY",
@@ -456,6 +457,11 @@ pub struct Output {
     pub stderr: String,
 }
 
+/// Where the daemons of the test in `dir` list themselves.
+pub fn runtime_dir(dir: &TestDir) -> PathBuf {
+    dir.path().join("run").join("failover-handler")
+}
+
 /// A run of the real binary: subcommand and its arguments first, then the options.
 #[derive(Clone, Debug)]
 pub struct Cmd {
@@ -494,10 +500,15 @@ impl Cmd {
             env: vec![
                 ("CONNECTION_KEEPALIVE_ORG_ID".into(), "org1".into()),
                 ("CONNECTION_KEEPALIVE_TXN_ID".into(), "txn1".into()),
-                // Each test's daemons list themselves in the test's own runtime directory.
+                // Each test's daemons list themselves in the test's own runtime directory
+                // (tests run as root, whose default is the one `/run/failover-handler`).
                 (
                     "XDG_RUNTIME_DIR".into(),
                     dir.path().join("run").display().to_string(),
+                ),
+                (
+                    "FAILOVER_HANDLER_RUNTIME_DIR".into(),
+                    runtime_dir(dir).display().to_string(),
                 ),
             ],
         }

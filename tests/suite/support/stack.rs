@@ -364,6 +364,10 @@ exec {stunnel} "$conf"
         }
         // The handler lists itself in this stack's own runtime directory.
         cmd.env("XDG_RUNTIME_DIR", self.path("run"));
+        cmd.env(
+            "FAILOVER_HANDLER_RUNTIME_DIR",
+            self.path("run").join("failover-handler"),
+        );
         self.supervisord = Some(cmd.spawn().unwrap());
         let socket = self.path("supervisor.sock");
         wait_until(WAIT, "supervisord's socket", || socket.exists());
