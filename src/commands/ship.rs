@@ -207,9 +207,25 @@ fn described_list(roff: &mut Roff, heading: &str, items: &[(&str, &str)]) {
 
 /// The completion script `shell` loads for failover-handler.
 pub fn completions(shell: Shell, mut cmd: Command) -> Vec<u8> {
+    const BIN: &str = "failover-handler";
     let mut out = Vec::new();
-    clap_complete::generate(shell, &mut cmd, "failover-handler", &mut out);
-    out
+    clap_complete::generate(shell, &mut cmd, BIN, &mut out);
+    let script = String::from_utf8_lossy(&out);
+    let script = match shell {
+        // clap_complete's bash script names the state of `failover-handler switch`
+        // `failover__handler__subcmd__switch` where it walks the words, but labels the branch
+        // that completes it `failover__subcmd__handler__subcmd__switch` (the binary name's
+        // hyphen taken for a subcommand separator), so nothing past the first word would
+        // complete. The labels are spelt the way the walk spells them.
+        Shell::Bash => script.replace(&BIN.replace('-', "__subcmd__"), &BIN.replace('-', "__")),
+        // Its fish script decides "no subcommand yet" by parsing the words typed so far, and
+        // that parse fails on a flag still waiting for its value (`failover-handler
+        // --restart-via <TAB>`), which hid the flag's values. Words that do not parse are
+        // still before any subcommand.
+        Shell::Fish => script.replace("\n    or return\n", "\n    or return 0\n"),
+        _ => script.into_owned(),
+    };
+    script.into_bytes()
 }
 
 #[cfg(test)]

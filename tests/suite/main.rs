@@ -18,6 +18,7 @@ macro_rules! cases {
 mod support;
 
 mod cli;
+mod completion;
 mod daemon;
 mod demo;
 mod discovery;
