@@ -47,6 +47,11 @@ fn startup_without_env_file_writes_it_and_restarts_in_order() {
     let done = d.wait_for_event("restart_done", WAIT);
     assert_eq!(done["level"], "INFO", "{done}");
     assert!(done["duration_ms"].is_u64(), "{done}");
+    // The stand-in is a wrapper: supervisorctl, and no XML-RPC server to name.
+    let path = d.wait_for_event("restart_path", WAIT);
+    assert_eq!(path["via"], "supervisorctl", "{path}");
+    assert_eq!(path["reason"], "wrapper", "{path}");
+    assert!(path.get("serverurl").is_none(), "{path}");
     wait_for_probes(&tunnel, "EU", 2);
     assert_eq!(dir.calls(), restart_order(), "restarted more than once");
     d.finish();
