@@ -22,6 +22,7 @@ mod completion;
 mod daemon;
 mod demo;
 mod discovery;
+mod docs_examples;
 mod e2e_supervisord;
 mod e2e_tunnel;
 mod edges;
