@@ -138,3 +138,52 @@ fn every_json_example_in_the_docs_matches_the_product() {
     eprintln!("checked: {checked:#?}");
     assert!(checked.len() >= 5, "{checked:?}");
 }
+
+/// The README's install-from-source lines, run as written in a fresh home (all but the
+/// `cargo install`, whose binary is the one under test): the completion script and the man
+/// page land where bash-completion and man look for them.
+#[test]
+fn the_readme_install_from_source_lines_work_in_a_fresh_home() {
+    let readme = fs::read_to_string(root().join("README.md")).unwrap();
+    let block: Vec<&str> = readme
+        .split("Anywhere else, from source:\n\n")
+        .nth(1)
+        .expect("the README's install-from-source block")
+        .lines()
+        .take_while(|l| l.starts_with("    "))
+        .map(str::trim)
+        .collect();
+    assert_eq!(
+        block.first(),
+        Some(&"cargo install --locked --path ."),
+        "{block:?}"
+    );
+    let home = tempfile::tempdir().unwrap();
+    let bin_dir = Path::new(crate::support::BIN).parent().unwrap();
+    let path = format!("{}:/usr/bin:/bin", bin_dir.display());
+    for line in &block[1..] {
+        let out = std::process::Command::new("bash")
+            .arg("-euc")
+            .arg(line)
+            .env_clear()
+            .env("HOME", home.path())
+            .env("PATH", &path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{line}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let script = home
+        .path()
+        .join(".local/share/bash-completion/completions/failover-handler");
+    assert!(fs::read_to_string(script).unwrap().contains("complete -F"));
+    let page = home.path().join(".local/share/man/man1/failover-handler.1");
+    assert!(
+        fs::read_to_string(page)
+            .unwrap()
+            .contains(".TH failover-handler 1")
+    );
+}
