@@ -30,10 +30,10 @@ pub const COMPLETIONS: [(Shell, &str); 3] = [
 
 /// The sections of the page that no clap definition holds: where the environment and the files
 /// fit in, as an SRE looks them up in `man`.
-const ENVIRONMENT: [(&str, &str); 6] = [
+const ENVIRONMENT: [(&str, &str); 8] = [
     (
         "EXT_CLOUD_FAILOVER_LIST",
-        "Ordered NAME=cloud-host pairs, comma-separated (default NAM=cloud.nam.ext.com,EU=cloud.eu.ext.com,APAC=cloud.apac.ext.com); takes precedence over the config file's [[regions]].",
+        "Ordered NAME=cloud-host pairs, comma-separated (the default is NAM=cloud.nam.ext.com, EU=cloud.eu.ext.com and APAC=cloud.apac.ext.com); takes precedence over the config file's [[regions]].",
     ),
     (
         "CONNECTION_KEEPALIVE_ORG_ID, CONNECTION_KEEPALIVE_TXN_ID",
@@ -47,6 +47,14 @@ const ENVIRONMENT: [(&str, &str); 6] = [
     (
         "FAILOVER_HANDLER_DD_URL",
         "Replaces the Datadog intake URL (a proxy).",
+    ),
+    (
+        "DD_PROXY_HTTPS, DD_PROXY_NO_PROXY",
+        "The proxy for the Datadog intake and the hosts that bypass it (the Datadog agent's variables); the proxy URL may carry a username and password, which are never logged.",
+    ),
+    (
+        "HTTPS_PROXY, NO_PROXY",
+        "The proxy for the Datadog intake when DD_PROXY_HTTPS is not set, and the hosts that bypass it.",
     ),
     (
         "FAILOVER_HANDLER_LOG",
@@ -252,6 +260,17 @@ mod tests {
             "{page}"
         );
         assert!(page.contains(".SH ENVIRONMENT"));
+        for var in [
+            "DD_PROXY_HTTPS",
+            "DD_PROXY_NO_PROXY",
+            "HTTPS_PROXY",
+            "NO_PROXY",
+        ] {
+            assert!(
+                page.contains(&format!("\\fB{var}")) || page.contains(&format!(", {var}")),
+                "{var}: {page}"
+            );
+        }
         let name = ".SH NAME\nfailover\\-handler \\- Keeps an application connected to a multi\\-region external cloud\n";
         assert!(page.contains(name), "{page}");
         assert!(page.contains("restarts them through supervisord"), "{page}");

@@ -64,6 +64,29 @@ fn man_prints_the_page_in_roff() {
     assert!(out.stderr.is_empty());
 }
 
+/// The page renders at a terminal's width without a warning from troff (a word too long for
+/// a line, an unknown request).
+#[test]
+fn man_page_renders_without_warnings() {
+    if !has("groff", "--version") {
+        eprintln!("SKIPPED: groff is not installed (apt-get install groff-base)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("failover-handler.1");
+    fs::write(&page, failover_handler(&["man"]).stdout).unwrap();
+    for width in ["80", "65"] {
+        let out = Command::new("groff")
+            .args(["-man", "-Tutf8", "-ww", "-z"])
+            .arg(format!("-rLL={width}n"))
+            .arg(&page)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert_eq!(text(&out.stderr), "", "at {width} columns");
+    }
+}
+
 #[test]
 fn completions_print_a_script_for_each_shell() {
     for (shell, marker) in [
