@@ -147,6 +147,20 @@ fn switch_writes_env_file_and_restarts_in_order() {
     );
 }
 
+/// A first switch has no previous region and, through supervisorctl, no XML-RPC server: its
+/// log lines leave those fields out rather than print them empty.
+#[test]
+fn a_first_switch_logs_no_empty_field() {
+    let dir = TestDir::new();
+    let out = Cmd::new(&dir).sub(&["switch", "NAM"]).exits(0);
+    assert_eq!(dir.read_env(), Some(env_for("NAM")));
+    assert!(
+        out.stderr.contains("Switched by hand to region NAM"),
+        "{out:#?}"
+    );
+    assert!(!out.stderr.contains("=\"\""), "{}", out.stderr);
+}
+
 #[test]
 fn status_without_env_file_says_no_active_region() {
     let dir = TestDir::new();
