@@ -240,7 +240,15 @@ fn check_refused_exits_one_and_says_refused() {
     let (dir, tunnel) = in_region_with("EU", Mode::Refuse, &[]);
     let out = check(&dir, &tunnel);
     assert_eq!(out.code, Some(1), "{out:#?}");
-    assert!(out.stdout.contains("refused"), "{out:#?}");
+    assert!(
+        out.stdout
+            .contains("tunnel_down: the local tunnel at 127.0.0.1:"),
+        "{out:#?}"
+    );
+    assert!(
+        out.stdout.contains(" refuses connections; failed after "),
+        "{out:#?}"
+    );
     assert_eq!(tunnel.connection_count(), 0);
 }
 
