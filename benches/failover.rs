@@ -109,19 +109,26 @@ fn section_failover(n: usize) {
          *failover*: from the injection to the env file naming the next region (log timestamps, ms).\n\
          Each outage begins just after a healthy probe, the worst phase: the first failed probe comes a whole \
          interval later. *overhead*: failover − (threshold + interval), the time added beyond that worst case \
-         (for a hang it includes the probe timeout the last probe waits for).\n"
+         (for a hang it includes the probe timeout the last probe waits for). A refused connection to the \
+         local tunnel is the tunnel's fault, not the region's: the programs are restarted in place after one \
+         threshold and the switch comes after a second, by design, so that row's bound is \
+         2 × threshold + interval.\n"
     );
     println!(
         "| outage | first failed probe, median | failover median | failover max | overhead median | overhead max |"
     );
     println!("|---|---:|---:|---:|---:|---:|");
-    let bound = (THRESHOLD_MS + INTERVAL_MS) as f64;
-    for (name, mode) in [
-        ("HTTP 503", Mode::Status(503)),
-        ("refused", Mode::Refuse),
-        ("reset", Mode::Reset),
-        ("hang (probe times out)", Mode::Hang),
+    for (name, mode, thresholds) in [
+        ("HTTP 503", Mode::Status(503), 1),
+        (
+            "refused (local tunnel: restart in place, then switch)",
+            Mode::Refuse,
+            2,
+        ),
+        ("reset", Mode::Reset, 1),
+        ("hang (probe times out)", Mode::Hang, 1),
     ] {
+        let bound = (thresholds * THRESHOLD_MS + INTERVAL_MS) as f64;
         let results: Vec<(f64, f64)> = (0..n).map(|_| failover_trial(mode)).collect();
         let (detect, _) = median_max(results.iter().map(|r| r.1).collect());
         let (med, max) = median_max(results.iter().map(|r| r.0).collect());

@@ -165,7 +165,16 @@ pub async fn connect_tcp(
         Ok(ip) => vec![std::net::SocketAddr::new(ip, port)],
         Err(_) => tokio::net::lookup_host((host, port))
             .await
-            .map_err(|e| ProbeError::new(ErrorKind::Dns, format!("cannot resolve {host}: {e}")))?
+            .map_err(|e| {
+                let said = e.to_string();
+                let said = said
+                    .strip_prefix("failed to lookup address information: ")
+                    .unwrap_or(&said);
+                ProbeError::new(
+                    ErrorKind::Dns,
+                    format!("cannot resolve {host}: {}", in_words(said)),
+                )
+            })?
             .collect(),
     };
     if addrs.is_empty() {
@@ -221,13 +230,34 @@ pub fn classify_io(e: &io::Error, fallback: ErrorKind) -> ProbeError {
     let tls = e
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<rustls::Error>());
-    let detail = match (kind, tls) {
-        (_, Some(tls)) => crate::adapters::tls::describe(tls),
-        (ErrorKind::Reset, _) => format!("connection closed or reset by the peer ({e})"),
-        (ErrorKind::Refused, _) => format!("connection refused ({e})"),
-        _ => e.to_string(),
+    let detail = match (kind, tls, e.kind()) {
+        (_, Some(tls), _) => crate::adapters::tls::describe(tls),
+        (ErrorKind::Refused, ..) => "connection refused".to_string(),
+        (ErrorKind::Reset, _, K::ConnectionReset) => "connection reset by the peer".to_string(),
+        (ErrorKind::Reset, _, K::ConnectionAborted) => "connection aborted".to_string(),
+        (ErrorKind::Reset, ..) => format!(
+            "connection closed by the peer ({})",
+            in_words(&e.to_string())
+        ),
+        _ => in_words(&e.to_string()),
     };
     ProbeError::new(kind, detail)
+}
+
+/// What the system said, as words in a sentence: "Connection refused (os error 111)" becomes
+/// "connection refused".
+fn in_words(said: &str) -> String {
+    let said = match said.rfind(" (os error ") {
+        Some(i) if said.ends_with(')') => &said[..i],
+        _ => said,
+    };
+    let mut chars = said.chars();
+    match chars.next() {
+        Some(first) if chars.clone().next().is_some_and(char::is_lowercase) => {
+            first.to_lowercase().chain(chars).collect()
+        }
+        _ => said.to_string(),
+    }
 }
 
 /// Classifies an HTTP-level error by walking its causes down to the I/O error, if any.

@@ -152,10 +152,7 @@ impl HttpProbe {
         let host = self.url.host_str().unwrap_or("localhost");
         ProbeError::new(
             ErrorKind::TunnelDown,
-            format!(
-                "the local tunnel at {host}:{port} refuses connections ({})",
-                e.detail
-            ),
+            format!("the local tunnel at {host}:{port} refuses connections"),
         )
     }
 

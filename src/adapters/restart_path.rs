@@ -101,17 +101,18 @@ impl Restarter {
             return;
         }
         let how = match choice.via {
-            Via::Xmlrpc => format!(
-                "supervisord's XML-RPC interface at {}",
-                choice.serverurl.as_deref().unwrap_or("")
-            ),
+            Via::Xmlrpc => match &choice.serverurl {
+                Some(url) => format!("supervisord's XML-RPC interface at {url}"),
+                None => "supervisord's XML-RPC interface".to_string(),
+            },
             _ => "supervisorctl".to_string(),
         };
         info!(
             event = "restart_path",
             via = choice.via.as_str(),
             reason = choice.reason,
-            serverurl = choice.serverurl.as_deref().unwrap_or(""),
+            // Only a path that talks to a server names it.
+            serverurl = choice.serverurl.as_deref(),
             "Restarting programs through {how}: {}",
             choice.detail
         );

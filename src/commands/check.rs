@@ -76,7 +76,7 @@ pub async fn check(config: &Config) -> Result<ExitCode> {
         }
         Err(e) => {
             println!(
-                "unhealthy: {label} {}: {} after {took} ms ({})",
+                "unhealthy: {label} {}: {}; failed after {took} ms ({})",
                 e.kind, e.detail, config.probe.url_template
             );
             Ok(ExitCode::from(1))

@@ -162,7 +162,7 @@ impl Scene {
             "  restarts    stand-in supervisorctl calls: stop application, cloud-client, stunnel; start them in reverse",
         );
         say(
-            "  (in production: probes every 10s through stunnel, a 4 min threshold, the real supervisorctl)",
+            "  (in production: probes every 10s through stunnel, a 4 min threshold, restarts through supervisord)",
         );
         say("");
     }

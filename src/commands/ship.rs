@@ -30,10 +30,10 @@ pub const COMPLETIONS: [(Shell, &str); 3] = [
 
 /// The sections of the page that no clap definition holds: where the environment and the files
 /// fit in, as an SRE looks them up in `man`.
-const ENVIRONMENT: [(&str, &str); 6] = [
+const ENVIRONMENT: [(&str, &str); 8] = [
     (
         "EXT_CLOUD_FAILOVER_LIST",
-        "Ordered NAME=cloud-host pairs, comma-separated (default NAM=cloud.nam.ext.com,EU=cloud.eu.ext.com,APAC=cloud.apac.ext.com); takes precedence over the config file's [[regions]].",
+        "Ordered NAME=cloud-host pairs, comma-separated (the default is NAM=cloud.nam.ext.com, EU=cloud.eu.ext.com and APAC=cloud.apac.ext.com); takes precedence over the config file's [[regions]].",
     ),
     (
         "CONNECTION_KEEPALIVE_ORG_ID, CONNECTION_KEEPALIVE_TXN_ID",
@@ -47,6 +47,14 @@ const ENVIRONMENT: [(&str, &str); 6] = [
     (
         "FAILOVER_HANDLER_DD_URL",
         "Replaces the Datadog intake URL (a proxy).",
+    ),
+    (
+        "DD_PROXY_HTTPS, DD_PROXY_NO_PROXY",
+        "The proxy for the Datadog intake and the hosts that bypass it (the Datadog agent's variables); the proxy URL may carry a username and password, which are never logged.",
+    ),
+    (
+        "HTTPS_PROXY, NO_PROXY",
+        "The proxy for the Datadog intake when DD_PROXY_HTTPS is not set, and the hosts that bypass it.",
     ),
     (
         "FAILOVER_HANDLER_LOG",
@@ -207,9 +215,25 @@ fn described_list(roff: &mut Roff, heading: &str, items: &[(&str, &str)]) {
 
 /// The completion script `shell` loads for failover-handler.
 pub fn completions(shell: Shell, mut cmd: Command) -> Vec<u8> {
+    const BIN: &str = "failover-handler";
     let mut out = Vec::new();
-    clap_complete::generate(shell, &mut cmd, "failover-handler", &mut out);
-    out
+    clap_complete::generate(shell, &mut cmd, BIN, &mut out);
+    let script = String::from_utf8_lossy(&out);
+    let script = match shell {
+        // clap_complete's bash script names the state of `failover-handler switch`
+        // `failover__handler__subcmd__switch` where it walks the words, but labels the branch
+        // that completes it `failover__subcmd__handler__subcmd__switch` (the binary name's
+        // hyphen taken for a subcommand separator), so nothing past the first word would
+        // complete. The labels are spelt the way the walk spells them.
+        Shell::Bash => script.replace(&BIN.replace('-', "__subcmd__"), &BIN.replace('-', "__")),
+        // Its fish script decides "no subcommand yet" by parsing the words typed so far, and
+        // that parse fails on a flag still waiting for its value (`failover-handler
+        // --restart-via <TAB>`), which hid the flag's values. Words that do not parse are
+        // still before any subcommand.
+        Shell::Fish => script.replace("\n    or return\n", "\n    or return 0\n"),
+        _ => script.into_owned(),
+    };
+    script.into_bytes()
 }
 
 #[cfg(test)]
@@ -236,6 +260,17 @@ mod tests {
             "{page}"
         );
         assert!(page.contains(".SH ENVIRONMENT"));
+        for var in [
+            "DD_PROXY_HTTPS",
+            "DD_PROXY_NO_PROXY",
+            "HTTPS_PROXY",
+            "NO_PROXY",
+        ] {
+            assert!(
+                page.contains(&format!("\\fB{var}")) || page.contains(&format!(", {var}")),
+                "{var}: {page}"
+            );
+        }
         let name = ".SH NAME\nfailover\\-handler \\- Keeps an application connected to a multi\\-region external cloud\n";
         assert!(page.contains(name), "{page}");
         assert!(page.contains("restarts them through supervisord"), "{page}");

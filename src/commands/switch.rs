@@ -92,7 +92,7 @@ pub async fn switch(config: &Config, name: &str) -> Result<ExitCode> {
         event = "manual_switch",
         region = %region.name,
         cloud = %region.cloud,
-        previous_region = current.as_deref().unwrap_or(""),
+        previous_region = current.as_deref(),
         "Switched by hand to region {} and cloud {} in {}",
         region.name,
         region.cloud,

@@ -196,7 +196,13 @@ pub struct Options {
     pub supervisorctl: Option<String>,
     /// How to restart the programs: auto (supervisord's XML-RPC interface where supervisorctl
     /// would reach it, else supervisorctl), xmlrpc or supervisorctl [default: auto].
-    #[arg(long, global = true, value_name = "HOW")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "HOW",
+        value_parser = Offered(&["auto", "xmlrpc", "supervisorctl"]),
+        hide_possible_values = true
+    )]
     pub restart_via: Option<String>,
     /// One argument given to supervisorctl before its command; repeat it for more, e.g.
     /// --supervisorctl-arg=-c --supervisorctl-arg=/etc/supervisor/supervisord.conf
@@ -234,6 +240,32 @@ pub struct Options {
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text.trim())
         .map_err(|e| format!("'{text}' is not a duration like 250ms, 10s or 4m ({e})"))
+}
+
+/// Takes any text, which the settings check and refuse naming the flag, and tells shell
+/// completion the values it offers.
+#[derive(Clone)]
+pub struct Offered(pub &'static [&'static str]);
+
+impl clap::builder::TypedValueParser for Offered {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<String, clap::Error> {
+        clap::builder::StringValueParser::new().parse_ref(cmd, arg, value)
+    }
+
+    fn possible_values(
+        &self,
+    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        Some(Box::new(
+            self.0.iter().map(|v| clap::builder::PossibleValue::new(*v)),
+        ))
+    }
 }
 
 impl Options {

@@ -90,7 +90,8 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
                         tunnel: self.policy.tunnel_down().then(|| self.tunnel_address()),
                     });
                 }
-                self.apply(to, SwitchReason::Outage, cancel).await;
+                self.apply_after(to, SwitchReason::Outage, Some(failed_for), cancel)
+                    .await;
             }
             Decision::RestartInPlace {
                 failed_for,
@@ -158,6 +159,22 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
         reason: SwitchReason,
         cancel: &CancellationToken,
     ) {
+        let failed_for = self
+            .policy
+            .failing_since()
+            .map(|s| Instant::now().saturating_duration_since(s));
+        self.apply_after(to, reason, failed_for, cancel).await;
+    }
+
+    /// [`Self::apply`] for a move whose region had failed for `failed_for`, the figure the
+    /// decision announced: the switch and the end of the outage say the same.
+    async fn apply_after(
+        &mut self,
+        to: usize,
+        reason: SwitchReason,
+        failed_for: Option<Duration>,
+        cancel: &CancellationToken,
+    ) {
         let region = self.region(to).clone();
         if self.config.dry_run {
             info!(
@@ -190,10 +207,6 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
         }
         self.last_seen = Some(region.name.clone());
         let from = self.policy.active();
-        let failed_for = self
-            .policy
-            .failing_since()
-            .map(|s| Instant::now().saturating_duration_since(s));
         self.confirm(to, reason);
         self.obs.switched(from, to, reason, failed_for);
         info!(

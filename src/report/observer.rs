@@ -269,7 +269,7 @@ impl Observer {
             self.emit(Event::OutageEnded {
                 at: from_place.clone(),
                 recovered: false,
-                failed_for: failing_for,
+                failed_for: failed_for.unwrap_or(failing_for),
             });
         }
         self.view

@@ -147,6 +147,20 @@ fn switch_writes_env_file_and_restarts_in_order() {
     );
 }
 
+/// A first switch has no previous region and, through supervisorctl, no XML-RPC server: its
+/// log lines leave those fields out rather than print them empty.
+#[test]
+fn a_first_switch_logs_no_empty_field() {
+    let dir = TestDir::new();
+    let out = Cmd::new(&dir).sub(&["switch", "NAM"]).exits(0);
+    assert_eq!(dir.read_env(), Some(env_for("NAM")));
+    assert!(
+        out.stderr.contains("Switched by hand to region NAM"),
+        "{out:#?}"
+    );
+    assert!(!out.stderr.contains("=\"\""), "{}", out.stderr);
+}
+
 #[test]
 fn status_without_env_file_says_no_active_region() {
     let dir = TestDir::new();
@@ -226,7 +240,15 @@ fn check_refused_exits_one_and_says_refused() {
     let (dir, tunnel) = in_region_with("EU", Mode::Refuse, &[]);
     let out = check(&dir, &tunnel);
     assert_eq!(out.code, Some(1), "{out:#?}");
-    assert!(out.stdout.contains("refused"), "{out:#?}");
+    assert!(
+        out.stdout
+            .contains("tunnel_down: the local tunnel at 127.0.0.1:"),
+        "{out:#?}"
+    );
+    assert!(
+        out.stdout.contains(" refuses connections; failed after "),
+        "{out:#?}"
+    );
     assert_eq!(tunnel.connection_count(), 0);
 }
 

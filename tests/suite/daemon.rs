@@ -47,6 +47,11 @@ fn startup_without_env_file_writes_it_and_restarts_in_order() {
     let done = d.wait_for_event("restart_done", WAIT);
     assert_eq!(done["level"], "INFO", "{done}");
     assert!(done["duration_ms"].is_u64(), "{done}");
+    // The stand-in is a wrapper: supervisorctl, and no XML-RPC server to name.
+    let path = d.wait_for_event("restart_path", WAIT);
+    assert_eq!(path["via"], "supervisorctl", "{path}");
+    assert_eq!(path["reason"], "wrapper", "{path}");
+    assert!(path.get("serverurl").is_none(), "{path}");
     wait_for_probes(&tunnel, "EU", 2);
     assert_eq!(dir.calls(), restart_order(), "restarted more than once");
     d.finish();
@@ -160,6 +165,16 @@ fn assert_outage_fails_over(o: Outage) {
     d.wait_for_event("restart_done", WAIT);
     assert_eq!(dir.read_env(), Some(env_for(o.to)));
     assert_eq!(dir.calls(), restart_order());
+    // One switch, one duration: the failover, the end of the outage and the switch say how
+    // long the region had failed with the same number.
+    let ended = d.wait_for_event("outage_ended", WAIT);
+    let switch = d.wait_for_event("switch", WAIT);
+    assert!(failover["failed_for_ms"].is_u64(), "{failover}");
+    assert_eq!(ended["failed_for_ms"], failover["failed_for_ms"], "{ended}");
+    assert_eq!(
+        switch["failed_for_ms"], failover["failed_for_ms"],
+        "{switch}"
+    );
 
     wait_for_probes(&tunnel, o.to, 3);
     assert_eq!(d.events("failover").len(), 1, "{}", d.dump());

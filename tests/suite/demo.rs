@@ -30,6 +30,29 @@ fn demo_fails_over_and_ends_by_itself_with_a_summary() {
     ] {
         assert!(text.contains(line), "no {line:?} in\n{text}");
     }
+    // One line a probe: no probe is told twice at the same moment.
+    let mut probe_times: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("Probe of "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    let probes = probe_times.len();
+    probe_times.dedup();
+    assert_eq!(probe_times.len(), probes, "a probe told twice in\n{text}");
+    // One switch, one duration.
+    let failed_for = |prefix: &str| {
+        let line = text
+            .lines()
+            .find(|l| l.contains(prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} in\n{text}"));
+        let (_, rest) = line.split_once(" after ").unwrap();
+        rest.to_owned()
+    };
+    assert_eq!(
+        failed_for("Left region NAM"),
+        failed_for("Switched from NAM"),
+        "{text}"
+    );
     let summary = text
         .split("\nSummary")
         .nth(1)

@@ -17,10 +17,13 @@ macro_rules! cases {
 
 mod support;
 
+mod benchmark_docs;
 mod cli;
+mod completion;
 mod daemon;
 mod demo;
 mod discovery;
+mod docs_examples;
 mod e2e_supervisord;
 mod e2e_tunnel;
 mod edges;

@@ -18,7 +18,7 @@ use failover_handler::config::cli::Cli;
 const BIN: &str = env!("CARGO_BIN_EXE_failover-handler");
 
 /// Every file the package installs, as `dpkg-deb -c` lists it.
-const INSTALLED: [&str; 12] = [
+const INSTALLED: [&str; 13] = [
     "./usr/bin/failover-handler",
     "./usr/share/man/man1/failover-handler.1.gz",
     "./usr/share/bash-completion/completions/failover-handler",
@@ -31,6 +31,7 @@ const INSTALLED: [&str; 12] = [
     "./usr/share/doc/failover-handler/copyright",
     "./usr/share/doc/failover-handler/changelog.Debian.gz",
     "./etc/failover-handler.toml",
+    "./usr/share/lintian/overrides/failover-handler",
 ];
 
 /// Runs the binary with none of the product's variables from the host.
@@ -62,6 +63,29 @@ fn man_prints_the_page_in_roff() {
     assert!(page.contains(".TH failover-handler 1 "), "{page}");
     assert!(page.contains(".SH COMMANDS"), "{page}");
     assert!(out.stderr.is_empty());
+}
+
+/// The page renders at a terminal's width without a warning from troff (a word too long for
+/// a line, an unknown request).
+#[test]
+fn man_page_renders_without_warnings() {
+    if !has("groff", "--version") {
+        eprintln!("SKIPPED: groff is not installed (apt-get install groff-base)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("failover-handler.1");
+    fs::write(&page, failover_handler(&["man"]).stdout).unwrap();
+    for width in ["80", "65"] {
+        let out = Command::new("groff")
+            .args(["-man", "-Tutf8", "-ww", "-z"])
+            .arg(format!("-rLL={width}n"))
+            .arg(&page)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert_eq!(text(&out.stderr), "", "at {width} columns");
+    }
 }
 
 #[test]
@@ -214,7 +238,8 @@ fn the_package_installs_a_working_binary_its_page_completions_docs_and_config() 
         "{listing}"
     );
 
-    // A conffile, and nothing that runs at install: no maintainer scripts, no service units.
+    // A conffile, supervisord recommended, and nothing that runs at install: one maintainer
+    // script, postrm, for purge; no service units.
     let control = work.path().join("control");
     let out = Command::new("dpkg-deb")
         .arg("-e")
@@ -227,9 +252,20 @@ fn the_package_installs_a_working_binary_its_page_completions_docs_and_config() 
         fs::read_to_string(control.join("conffiles")).unwrap(),
         "/etc/failover-handler.toml\n"
     );
-    for script in ["preinst", "postinst", "prerm", "postrm"] {
+    let fields = fs::read_to_string(control.join("control")).unwrap();
+    assert!(
+        fields.lines().any(|l| l == "Recommends: supervisor"),
+        "{fields}"
+    );
+    for script in ["preinst", "postinst", "prerm"] {
         assert!(!control.join(script).exists(), "{script} in the package");
     }
+    assert_eq!(
+        fs::read(control.join("postrm")).unwrap_or_else(|e| panic!(
+            "no postrm in the package ({e}), so purge keeps {STATE_DIR}"
+        )),
+        fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/debian/postrm")).unwrap()
+    );
     assert!(
         !paths
             .iter()
@@ -345,9 +381,86 @@ fn the_package_installs_a_working_binary_its_page_completions_docs_and_config() 
         let out = Command::new("lintian").arg(&deb).output().unwrap();
         let report = text(&out.stdout);
         eprintln!("lintian:\n{report}");
-        let errors: Vec<&str> = report.lines().filter(|l| l.starts_with("E:")).collect();
-        assert!(errors.is_empty(), "lintian errors:\n{report}");
+        let findings: Vec<&str> = report
+            .lines()
+            .filter(|l| l.starts_with("E:") || l.starts_with("W:"))
+            .collect();
+        assert!(findings.is_empty(), "lintian errors or warnings:\n{report}");
     } else {
         eprintln!("SKIPPED: lintian (not installed; scripts/test.sh installs it)");
     }
+
+    remove_keeps_state_purge_deletes_it(&deb);
+}
+
+const STATE_DIR: &str = "/var/lib/failover-handler";
+
+/// dpkg, retried while another dpkg or apt holds its lock.
+fn dpkg(args: &[&str]) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let out = Command::new("dpkg")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .output()
+            .unwrap();
+        if out.status.success() {
+            return;
+        }
+        let err = text(&out.stderr);
+        let locked = err.contains("lock");
+        assert!(
+            locked && std::time::Instant::now() < deadline,
+            "dpkg {args:?}: {err}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+}
+
+/// Installs the package for real, as root on a machine that does not have it: `dpkg -r`
+/// keeps the state dir, `dpkg -P` removes it; the machine is left as it was.
+fn remove_keeps_state_purge_deletes_it(deb: &Path) {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("SKIPPED: installing the package needs root");
+        return;
+    }
+    let installed = Command::new("dpkg")
+        .args(["-s", "failover-handler"])
+        .output()
+        .unwrap();
+    if installed.status.success() || Path::new(STATE_DIR).exists() {
+        eprintln!(
+            "SKIPPED: install, remove, purge: failover-handler or {STATE_DIR} is already on this machine"
+        );
+        return;
+    }
+    /// Purges the package and the state dir however the test ends.
+    struct LeaveClean;
+    impl Drop for LeaveClean {
+        fn drop(&mut self) {
+            let _ = Command::new("dpkg")
+                .args(["-P", "failover-handler"])
+                .output();
+            let _ = fs::remove_dir_all(STATE_DIR);
+        }
+    }
+    let _clean = LeaveClean;
+    let deb = deb.to_str().unwrap();
+    let state = Path::new(STATE_DIR);
+    let run = || {
+        dpkg(&["-i", deb]);
+        fs::create_dir_all(state).unwrap();
+        fs::write(state.join("journal.jsonl"), "{}\n").unwrap();
+    };
+    run();
+    dpkg(&["-r", "failover-handler"]);
+    let kept = state.join("journal.jsonl").exists();
+    run();
+    dpkg(&["-P", "failover-handler"]);
+    let purged = !state.exists();
+    let conffile_gone = !Path::new("/etc/failover-handler.toml").exists();
+    assert!(kept, "dpkg -r removed {STATE_DIR}");
+    assert!(purged, "dpkg -P left {STATE_DIR}");
+    assert!(conffile_gone, "dpkg -P left /etc/failover-handler.toml");
 }

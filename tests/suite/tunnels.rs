@@ -466,3 +466,57 @@ fn behind_stunnel_a_stopped_tunnel_is_tunnel_down_and_an_unreachable_cloud_is_re
         "{out:?}"
     );
 }
+
+/// `check` against a tunnel port nothing listens on, and against a name that does not
+/// resolve: one cause each, said once, in words, then how long the probe took.
+#[test]
+fn check_names_one_cause_in_words() {
+    let dir = TestDir::new();
+    dir.write_env(&env_for("EU"));
+    let port = free_port();
+    let url = url_at("127.0.0.1", port);
+    let out = Cmd::new(&dir)
+        .sub(&["check"])
+        .flag("--probe-url", &url)
+        .output();
+    assert_eq!(out.code, Some(1), "{out:?}");
+    let line = out.stdout.trim_end();
+    let (said, took) = line
+        .split_once("; failed after ")
+        .unwrap_or_else(|| panic!("{line}"));
+    assert_eq!(
+        said,
+        format!(
+            "unhealthy: EU cloud.eu.ext.com tunnel_down: the local tunnel at 127.0.0.1:{port} refuses connections"
+        )
+    );
+    assert!(took.ends_with(&format!(" ms ({url})")), "{line}");
+
+    let url = "https://fh-fault-test.invalid:8443/v2/{org_id}/cloudlookup/{txn_id}";
+    let out = Cmd::new(&dir)
+        .sub(&["check"])
+        .flag("--probe-url", url)
+        .output();
+    assert_eq!(out.code, Some(1), "{out:?}");
+    let line = out.stdout.trim_end();
+    assert!(
+        line.starts_with(
+            "unhealthy: EU cloud.eu.ext.com dns: cannot resolve fh-fault-test.invalid: "
+        ),
+        "{line}"
+    );
+    assert!(line.contains("; failed after "), "{line}");
+    for noise in ["os error", "failed to lookup address information"] {
+        assert!(!line.contains(noise), "{noise}: {line}");
+    }
+    // What the resolver said, as words in the sentence.
+    let cause = line
+        .split(": ")
+        .nth(3)
+        .and_then(|c| c.split(';').next())
+        .unwrap_or_default();
+    assert!(
+        cause.starts_with(|c: char| c.is_ascii_lowercase()),
+        "{line}"
+    );
+}

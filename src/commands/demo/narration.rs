@@ -80,6 +80,16 @@ impl<S: Subscriber> Layer<S> for Narrator {
             }
         }
         let at = Instant::now();
+        // A probe that changes the region's health is told by its own line (`probe_ok`,
+        // `probe_failed`); the change is recorded, not told twice.
+        if name == "probe_changed" {
+            lock(&self.journal.0).push(Seen {
+                at,
+                event: name,
+                fields,
+            });
+            return;
+        }
         let tag = match (*meta.level(), name.as_str()) {
             (_, "probe_ok") => "ok",
             (_, "restart_step") => "  step",
