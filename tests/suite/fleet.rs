@@ -188,6 +188,27 @@ impl Fleet {
             .all(|h| h.region().as_deref() == Some(region))
     }
 
+    /// Waits until every running host has probed `n` more times: `n` intervals of the fleet
+    /// living through what the test set up, however loaded the machine.
+    fn probes_pass(&self, n: usize) {
+        let running: Vec<&Host> = self
+            .hosts
+            .iter()
+            .filter(|h| h.daemon.is_some() && h.killed.is_none())
+            .collect();
+        let before: Vec<usize> = running.iter().map(|h| h.tunnel.request_count()).collect();
+        wait_until(
+            Duration::from_secs(60),
+            &format!("{n} more probes on every host"),
+            || {
+                running
+                    .iter()
+                    .zip(&before)
+                    .all(|(h, b)| h.tunnel.request_count() >= b + n)
+            },
+        );
+    }
+
     fn moves(&self) -> Vec<Value> {
         self.hosts
             .iter()
@@ -246,7 +267,7 @@ fn one_host_alone_moves_nothing_three_of_five_move_all_once_and_restarts_are_cap
     fleet.hosts[0]
         .daemon()
         .wait_for_event("outage_started", Duration::from_secs(5));
-    std::thread::sleep(THRESHOLD + Duration::from_secs(2));
+    fleet.probes_pass(30);
     assert!(
         fleet.key("views/h0").unwrap().contains("\"outage\""),
         "{}",
@@ -269,7 +290,7 @@ fn one_host_alone_moves_nothing_three_of_five_move_all_once_and_restarts_are_cap
         || fleet.all_on("NAM"),
     );
     let took = started.elapsed();
-    std::thread::sleep(Duration::from_secs(2));
+    fleet.probes_pass(20);
     assert!(
         fleet.all_on("NAM"),
         "{:?}\n{}",
@@ -309,7 +330,7 @@ fn a_lost_store_keeps_every_region_and_is_said_once() {
     for h in &fleet.hosts {
         h.fail("EU");
     }
-    std::thread::sleep(THRESHOLD + Duration::from_secs(4));
+    fleet.probes_pass(50);
     let keep = &fleet.hosts[..4];
     assert!(
         keep.iter().all(|h| h.region().as_deref() == Some("EU")),
@@ -388,7 +409,10 @@ fn without_a_fleet_section_nothing_connects_to_a_store() {
     let tunnel = FakeTunnel::start_with(&dir, Mode::Up, &[("EU", Mode::Status(503))]);
     let daemon = Cmd::new(&dir).tunnel_in(&tunnel, "EU").spawn_daemon();
     daemon.wait_for_event("switch", Duration::from_secs(10));
-    std::thread::sleep(Duration::from_millis(500));
+    let probes = tunnel.request_count();
+    wait_until(Duration::from_secs(10), "five more probes", || {
+        tunnel.request_count() >= probes + 5
+    });
     stop.store(true, Ordering::Relaxed);
     watcher.join().unwrap();
     assert_eq!(accepted.load(Ordering::Relaxed), 0, "port {port}");
@@ -426,7 +450,7 @@ fn every_region_down_moves_nobody() {
                 == HOSTS
         },
     );
-    std::thread::sleep(Duration::from_secs(2));
+    fleet.probes_pass(20);
     assert!(
         fleet.all_on("EU"),
         "{:?}\n{}",
@@ -464,7 +488,7 @@ fn the_decision_survives_the_etcd_leader_and_the_handler_leader_dying() {
         "the live hosts on NAM",
         || fleet.all_on("NAM"),
     );
-    std::thread::sleep(Duration::from_secs(1));
+    fleet.probes_pass(10);
     assert_eq!(fleet.moves().len(), 1, "{}", fleet.dump());
     let active = fleet.key("active").unwrap();
     assert!(active.contains("\"epoch\":2"), "{active}");
@@ -547,7 +571,7 @@ fn pause_holds_the_fleet_switch_moves_it_and_a_dead_slot_holder_does_not_block()
     for i in 0..3 {
         fleet.hosts[i].fail("EU");
     }
-    std::thread::sleep(THRESHOLD + Duration::from_secs(2));
+    fleet.probes_pass(30);
     assert!(
         fleet.all_on("EU"),
         "{:?}\n{}",
@@ -678,7 +702,7 @@ fn hosts_that_blame_their_own_network_abstain() {
                 == 3
         },
     );
-    std::thread::sleep(Duration::from_secs(2));
+    fleet.probes_pass(20);
     assert!(
         fleet.all_on("EU"),
         "{:?}\n{}",
