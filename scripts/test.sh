@@ -3,17 +3,18 @@
 # about 8 minutes on 2 cores. Prints `phase NAME: Ns` as each phase ends.
 #
 # - apt: what the end-to-end tests need (supervisord, stunnel, socat, openssl, promtool,
-#   Chromium; lintian and man-db for the package test; etcd for the fleet tests, which start
-#   their own cluster on free ports), installed when missing, in the background while the code
-#   is checked and built;
-# - tools: cargo-deny and cargo-deb as pinned prebuilt binaries (scripts/tools.sh), nothing
+#   Chromium; etcd for the fleet tests, which start their own cluster on free ports), installed
+#   when missing, in the background while the code is checked and built;
+# - tools: cargo-deny (and cargo-fuzz) as pinned prebuilt binaries (scripts/tools.sh), nothing
 #   compiled;
 # - fmt, clippy, deny (the dependency tree against deny.toml), build (the tests, once, in the
 #   test profile), unit (the unit tests and the layer rules), suite (the integration tests,
 #   the fuzz targets' seeds and saved crashes among them).
 #
-# `--full` adds the long parts: each fuzz target under libFuzzer (scripts/fuzz.sh,
-# FUZZ_SECONDS each, default 60) and the tests marked #[ignore] (the fleet benchmark).
+# `--full` adds the long parts: the Debian package test (cargo-deb, built from source when
+# missing: no usable prebuilt one; with lintian and man-db), each fuzz target under libFuzzer
+# (scripts/fuzz.sh, FUZZ_SECONDS each, default 60) and the tests marked #[ignore] (the fleet
+# benchmark). Without cargo-deb the package test says SKIPPED.
 #
 # Works with CARGO_TARGET_DIR set; never stops or changes a supervisord it did not start. The
 # checkout is left as it was found: a run that changes a tracked or unignored file fails.
@@ -49,8 +50,10 @@ command -v socat >/dev/null || need+=(socat)
 command -v openssl >/dev/null || need+=(openssl)
 command -v promtool >/dev/null || need+=(prometheus)
 command -v chromium >/dev/null || need+=(chromium)
-command -v lintian >/dev/null || need+=(lintian)
-command -v man >/dev/null || need+=(man-db)
+if $full; then
+  command -v lintian >/dev/null || need+=(lintian)
+  command -v man >/dev/null || need+=(man-db)
+fi
 command -v etcd >/dev/null || need+=(etcd-server)
 apt_pid=""
 apt_log="$(mktemp)"
@@ -74,6 +77,9 @@ tools_bin=""
 install_tools() { tools_bin="$(./scripts/tools.sh)"; }
 phase tools install_tools
 export PATH="$tools_bin:$PATH"
+if $full && ! command -v cargo-deb >/dev/null; then
+  phase cargo-deb cargo install --locked --quiet cargo-deb
+fi
 
 phase fmt cargo fmt --all -- --check
 phase clippy cargo clippy --all-targets --quiet -- -D warnings
@@ -102,7 +108,7 @@ phase unit cargo test --lib --bins --test layers
 # Scenarios wait on conditions, not clocks: most of their time is spent waiting on the daemon
 # and its peers, so they run several at a time on 2 cores (each has its own ports, dirs and
 # supervisord). TEST_THREADS sets how many.
-phase suite cargo test --test suite -- --test-threads="${TEST_THREADS:-8}"
+phase suite cargo test --test suite -- --test-threads="${TEST_THREADS:-4}"
 
 if $full; then
   phase fuzz env FUZZ_SECONDS="${FUZZ_SECONDS:-60}" ./scripts/fuzz.sh

