@@ -3,8 +3,9 @@
 # under 10 minutes on 2 idle cores. Prints `phase NAME: Ns` as each phase ends.
 #
 # - apt: what the end-to-end tests need (supervisord, stunnel, socat, openssl, promtool,
-#   Chromium; etcd for the fleet tests, which start their own cluster on free ports), installed
-#   when missing, in the background while the code is checked and built;
+#   Chromium; etcd for the fleet tests, which start their own cluster on free ports; zsh, fish
+#   and groff for the completions and the man page), installed when missing, in the background
+#   while the code is checked and built;
 # - tools: cargo-deny (and cargo-fuzz) as pinned prebuilt binaries (scripts/tools.sh), nothing
 #   compiled;
 # - fmt, clippy, deny (the dependency tree against deny.toml), build (the tests, once, in the
@@ -56,6 +57,10 @@ if $full; then
   command -v man >/dev/null || need+=(man-db)
 fi
 command -v etcd >/dev/null || need+=(etcd-server)
+# The completion scripts are loaded by the shells they are for; the man page is rendered.
+command -v zsh >/dev/null || need+=(zsh)
+command -v fish >/dev/null || need+=(fish)
+command -v groff >/dev/null || need+=(groff-base)
 apt_pid=""
 apt_log="$(mktemp)"
 trap 'rm -f "$apt_log"' EXIT
