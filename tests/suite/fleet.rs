@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::Value;
 
 use crate::support::etcd::{Cutter, EtcdCluster, free_port};
-use crate::support::{Cmd, Daemon, FakeTunnel, Mode, TestDir, timestamp, wait_until};
+use crate::support::{Cmd, Daemon, FakeTunnel, HeavySlot, Mode, TestDir, timestamp, wait_until};
 
 const HOSTS: usize = 5;
 const THRESHOLD: Duration = Duration::from_secs(1);
@@ -68,6 +68,7 @@ struct Fleet {
     cluster: EtcdCluster,
     hosts: Vec<Host>,
     name: String,
+    _slot: HeavySlot,
 }
 
 /// The `endpoints` value of host `i` in the cluster.
@@ -102,6 +103,7 @@ impl Fleet {
     /// The cluster and `HOSTS` handlers on EU, settled: a leader and `active` = EU.
     fn start(setup: Setup) -> Fleet {
         static COUNT: AtomicUsize = AtomicUsize::new(0);
+        let slot = HeavySlot::take();
         let cluster = EtcdCluster::start(3);
         let name = format!(
             "t{}-{}",
@@ -147,6 +149,7 @@ impl Fleet {
             cluster,
             hosts,
             name,
+            _slot: slot,
         };
         for h in &mut fleet.hosts {
             h.start();
