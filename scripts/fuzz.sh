@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Runs each cargo-fuzz target briefly: FUZZ_SECONDS each (default 20). Long runs: see
-# docs/faults.md. cargo-fuzz needs nightly features; on the stable toolchain
-# RUSTC_BOOTSTRAP=1 unlocks them (the sanitizer runtime ships with stable too).
+# Fuzzes each target under libFuzzer: FUZZ_SECONDS each (default 20); targets as arguments.
+# Long runs and the scheduled job: see docs/faults.md. `cargo test` already replays the seeds
+# and saved crashes (tests/suite/fuzz_corpus.rs); this is for finding new ones, and builds
+# the instrumented targets (about 14 minutes on 2 cores the first time). cargo-fuzz is the
+# pinned prebuilt binary of scripts/tools.sh. It needs nightly features; on the stable
+# toolchain RUSTC_BOOTSTRAP=1 unlocks them (the sanitizer runtime ships with stable too).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,8 +12,13 @@ secs="${FUZZ_SECONDS:-20}"
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(failover_list env_file config_file xmlrpc_response)
 
-command -v cargo-fuzz >/dev/null || cargo install --locked --quiet cargo-fuzz
+PATH="$(./scripts/tools.sh):$PATH"
 export RUSTC_BOOTSTRAP=1
+# cargo fuzz would rewrite a stale fuzz/Cargo.lock: refuse instead, saying what to do.
+if ! cargo metadata --locked --format-version 1 --manifest-path fuzz/Cargo.toml >/dev/null; then
+  echo "fuzz: fuzz/Cargo.lock is out of date: update it with \`cargo update --workspace --manifest-path fuzz/Cargo.toml\` and commit it"
+  exit 1
+fi
 
 # Logs go to a temp dir: fuzz/target/ does not exist when CARGO_TARGET_DIR points elsewhere.
 logs="$(mktemp -d)"

@@ -1,24 +1,8 @@
-//! What supervisord's socket may answer: the XML-RPC response decoder never panics (nor
-//! overflows its stack on deep nesting), and supervisorctl's ini reader never panics on the
-//! same bytes.
+//! The fuzz target for fuzz/checks/xmlrpc_response.rs, which `cargo test` also runs on the seeds and
+//! the saved crashes (tests/suite/fuzz_corpus.rs).
 #![no_main]
 
-use failover_handler::adapters::supervisor_conf::parse_ini;
-use failover_handler::adapters::xmlrpc::{Response, decode_response};
-use libfuzzer_sys::fuzz_target;
+#[path = "../checks/xmlrpc_response.rs"]
+mod check;
 
-fuzz_target!(|data: &[u8]| {
-    let text = String::from_utf8_lossy(data);
-    match decode_response(&text) {
-        Ok(Response::Value(v)) => {
-            let _ = v.to_string();
-        }
-        Ok(Response::Fault { message, .. }) => {
-            let _ = message.len();
-        }
-        Err(e) => {
-            let _ = e.to_string();
-        }
-    }
-    let _ = parse_ini(&text);
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| check::check(data));

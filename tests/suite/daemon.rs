@@ -297,8 +297,10 @@ fn single_success_resets_the_outage_timer() {
         .flag("--threshold", "2s")
         .spawn_daemon();
 
-    d.wait_for_event("probe_failed", WAIT);
-    std::thread::sleep(Duration::from_millis(1000));
+    d.wait_for(
+        |v| v["event"] == "probe_failed" && v["failing_for_ms"].as_u64() >= Some(1000),
+        WAIT,
+    );
     assert!(d.events("failover").is_empty(), "{}", d.dump());
     tunnel.succeed_once("EU");
     wait_until(WAIT, "the one success", || !tunnel.success_pending("EU"));

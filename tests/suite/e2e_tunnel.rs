@@ -179,7 +179,6 @@ fn a_tunnel_that_cannot_start_moves_once_and_then_holds_saying_why() {
     let starts_before = stack.starts().len();
 
     stack.break_tunnel();
-    let broken_at = Instant::now();
     let out = stack.ctl(&["stop", "app:stunnel"]);
     assert!(out.status.success(), "{out:?}");
 
@@ -195,7 +194,9 @@ fn a_tunnel_that_cannot_start_moves_once_and_then_holds_saying_why() {
             .contains("region EU stays active until the tunnel answers"),
         "{held}"
     );
-    thread::sleep(Duration::from_secs(11).saturating_sub(broken_at.elapsed()));
+    // It holds: five thresholds more of the tunnel refusing (probes every 250 ms).
+    let failed = log.events("probe_failed").len();
+    log.wait_for_count("probe_failed", failed + 20, WAIT);
 
     assert_eq!(stack.handler_state(), "RUNNING", "{}", log.dump());
     assert_eq!(stack.handler_pid(), handler, "the handler was restarted");
@@ -389,7 +390,8 @@ fn with_supervisords_default_startsecs_a_tunnel_that_cannot_start_leaves_the_app
     let held = log.wait_for_event("failover_deferred", Duration::from_secs(60));
     assert_eq!(held["reason"], "tunnel_down", "{held}");
     assert_eq!(held["region"], "EU", "{held}");
-    thread::sleep(Duration::from_secs(3));
+    let failed = log.events("probe_failed").len();
+    log.wait_for_count("probe_failed", failed + 12, WAIT);
     assert_eq!(stack.handler_state(), "RUNNING", "{}", log.dump());
     assert_eq!(log.events("failover").len(), 1, "{}", log.dump());
     for failed in log.events("restart_failed") {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::Value;
 
 use crate::support::etcd::{Cutter, EtcdCluster, free_port};
-use crate::support::{Cmd, Daemon, FakeTunnel, Mode, TestDir, timestamp, wait_until};
+use crate::support::{Cmd, Daemon, FakeTunnel, HeavySlot, Mode, TestDir, timestamp, wait_until};
 
 const HOSTS: usize = 5;
 const THRESHOLD: Duration = Duration::from_secs(1);
@@ -68,6 +68,7 @@ struct Fleet {
     cluster: EtcdCluster,
     hosts: Vec<Host>,
     name: String,
+    _slot: HeavySlot,
 }
 
 /// The `endpoints` value of host `i` in the cluster.
@@ -102,6 +103,7 @@ impl Fleet {
     /// The cluster and `HOSTS` handlers on EU, settled: a leader and `active` = EU.
     fn start(setup: Setup) -> Fleet {
         static COUNT: AtomicUsize = AtomicUsize::new(0);
+        let slot = HeavySlot::take();
         let cluster = EtcdCluster::start(3);
         let name = format!(
             "t{}-{}",
@@ -147,6 +149,7 @@ impl Fleet {
             cluster,
             hosts,
             name,
+            _slot: slot,
         };
         for h in &mut fleet.hosts {
             h.start();
@@ -186,6 +189,27 @@ impl Fleet {
             .iter()
             .filter(|h| h.daemon.is_some() && h.killed.is_none())
             .all(|h| h.region().as_deref() == Some(region))
+    }
+
+    /// Waits until every running host has probed `n` more times: `n` intervals of the fleet
+    /// living through what the test set up, however loaded the machine.
+    fn probes_pass(&self, n: usize) {
+        let running: Vec<&Host> = self
+            .hosts
+            .iter()
+            .filter(|h| h.daemon.is_some() && h.killed.is_none())
+            .collect();
+        let before: Vec<usize> = running.iter().map(|h| h.tunnel.request_count()).collect();
+        wait_until(
+            Duration::from_secs(60),
+            &format!("{n} more probes on every host"),
+            || {
+                running
+                    .iter()
+                    .zip(&before)
+                    .all(|(h, b)| h.tunnel.request_count() >= b + n)
+            },
+        );
     }
 
     fn moves(&self) -> Vec<Value> {
@@ -246,7 +270,7 @@ fn one_host_alone_moves_nothing_three_of_five_move_all_once_and_restarts_are_cap
     fleet.hosts[0]
         .daemon()
         .wait_for_event("outage_started", Duration::from_secs(5));
-    std::thread::sleep(THRESHOLD + Duration::from_secs(2));
+    fleet.probes_pass(30);
     assert!(
         fleet.key("views/h0").unwrap().contains("\"outage\""),
         "{}",
@@ -269,7 +293,7 @@ fn one_host_alone_moves_nothing_three_of_five_move_all_once_and_restarts_are_cap
         || fleet.all_on("NAM"),
     );
     let took = started.elapsed();
-    std::thread::sleep(Duration::from_secs(2));
+    fleet.probes_pass(20);
     assert!(
         fleet.all_on("NAM"),
         "{:?}\n{}",
@@ -309,7 +333,7 @@ fn a_lost_store_keeps_every_region_and_is_said_once() {
     for h in &fleet.hosts {
         h.fail("EU");
     }
-    std::thread::sleep(THRESHOLD + Duration::from_secs(4));
+    fleet.probes_pass(50);
     let keep = &fleet.hosts[..4];
     assert!(
         keep.iter().all(|h| h.region().as_deref() == Some("EU")),
@@ -388,7 +412,10 @@ fn without_a_fleet_section_nothing_connects_to_a_store() {
     let tunnel = FakeTunnel::start_with(&dir, Mode::Up, &[("EU", Mode::Status(503))]);
     let daemon = Cmd::new(&dir).tunnel_in(&tunnel, "EU").spawn_daemon();
     daemon.wait_for_event("switch", Duration::from_secs(10));
-    std::thread::sleep(Duration::from_millis(500));
+    let probes = tunnel.request_count();
+    wait_until(Duration::from_secs(10), "five more probes", || {
+        tunnel.request_count() >= probes + 5
+    });
     stop.store(true, Ordering::Relaxed);
     watcher.join().unwrap();
     assert_eq!(accepted.load(Ordering::Relaxed), 0, "port {port}");
@@ -426,7 +453,7 @@ fn every_region_down_moves_nobody() {
                 == HOSTS
         },
     );
-    std::thread::sleep(Duration::from_secs(2));
+    fleet.probes_pass(20);
     assert!(
         fleet.all_on("EU"),
         "{:?}\n{}",
@@ -464,7 +491,7 @@ fn the_decision_survives_the_etcd_leader_and_the_handler_leader_dying() {
         "the live hosts on NAM",
         || fleet.all_on("NAM"),
     );
-    std::thread::sleep(Duration::from_secs(1));
+    fleet.probes_pass(10);
     assert_eq!(fleet.moves().len(), 1, "{}", fleet.dump());
     let active = fleet.key("active").unwrap();
     assert!(active.contains("\"epoch\":2"), "{active}");
@@ -547,7 +574,7 @@ fn pause_holds_the_fleet_switch_moves_it_and_a_dead_slot_holder_does_not_block()
     for i in 0..3 {
         fleet.hosts[i].fail("EU");
     }
-    std::thread::sleep(THRESHOLD + Duration::from_secs(2));
+    fleet.probes_pass(30);
     assert!(
         fleet.all_on("EU"),
         "{:?}\n{}",
@@ -678,7 +705,7 @@ fn hosts_that_blame_their_own_network_abstain() {
                 == 3
         },
     );
-    std::thread::sleep(Duration::from_secs(2));
+    fleet.probes_pass(20);
     assert!(
         fleet.all_on("EU"),
         "{:?}\n{}",

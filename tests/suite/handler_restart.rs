@@ -44,7 +44,10 @@ fn an_outage_in_progress_keeps_its_clock_across_a_restart_of_the_handler() {
         .flag("--threshold", "3s");
     let mut first = cmd.spawn_daemon();
     let failed = first.wait_for_event("probe_failed", WAIT);
-    std::thread::sleep(Duration::from_millis(1800));
+    first.wait_for(
+        |v| v["event"] == "probe_failed" && v["failing_for_ms"].as_u64() >= Some(1800),
+        WAIT,
+    );
     first.terminate();
     assert!(first.events("failover").is_empty(), "{}", first.dump());
 

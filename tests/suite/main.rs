@@ -30,6 +30,7 @@ mod edges;
 mod examples;
 mod faults;
 mod fleet;
+mod fuzz_corpus;
 mod handler_restart;
 mod harness;
 mod local_attacker;

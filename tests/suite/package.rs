@@ -5,7 +5,7 @@
 //!
 //! The package test packs the binary this test run built, with `cargo deb --no-build` in a
 //! staged target dir, so it costs seconds, not a release build. It is skipped, saying so, where
-//! cargo-deb is not installed (`scripts/test.sh` installs it, with lintian and man-db).
+//! cargo-deb is not installed (`scripts/test.sh --full` installs it, with lintian and man-db).
 
 use std::fs;
 use std::io::Read;
@@ -144,7 +144,7 @@ fn build_package(work: &Path) -> Option<PathBuf> {
     {
         eprintln!(
             "SKIPPED: the package test needs cargo-deb (cargo install --locked cargo-deb); \
-             scripts/test.sh installs it"
+             scripts/test.sh --full installs it"
         );
         return None;
     }
@@ -387,7 +387,7 @@ fn the_package_installs_a_working_binary_its_page_completions_docs_and_config() 
             .collect();
         assert!(findings.is_empty(), "lintian errors or warnings:\n{report}");
     } else {
-        eprintln!("SKIPPED: lintian (not installed; scripts/test.sh installs it)");
+        eprintln!("SKIPPED: lintian (not installed; scripts/test.sh --full installs it)");
     }
 
     remove_keeps_state_purge_deletes_it(&deb);

@@ -189,11 +189,10 @@ fn stunnels_documented_certificate_pinned_with_ca_cert_is_healthy_across_three_t
     let daemon = cmd.spawn_daemon();
     daemon.wait_for_event("env_file_current", Duration::from_secs(10));
     let before = served.load(Ordering::SeqCst);
-    thread::sleep(Duration::from_millis(3500));
-    assert!(
-        served.load(Ordering::SeqCst) >= before + 15,
-        "too few probes went through stunnel: {}",
-        daemon.dump()
+    wait_until(
+        Duration::from_secs(30),
+        "three thresholds of probes through stunnel",
+        || served.load(Ordering::SeqCst) >= before + 30,
     );
     assert!(
         daemon.events("probe_failed").is_empty(),
@@ -344,8 +343,11 @@ fn a_transparent_forward_is_verified_for_the_active_regions_cloud() {
     let daemon = cmd.spawn_daemon();
     daemon.wait_for_event("env_file_current", Duration::from_secs(10));
     let before = cloud.request_count();
-    thread::sleep(Duration::from_millis(3500));
-    assert!(cloud.request_count() >= before + 15, "{}", daemon.dump());
+    wait_until(
+        Duration::from_secs(30),
+        "three thresholds of probes through the forward",
+        || cloud.request_count() >= before + 30,
+    );
     assert!(
         daemon.events("probe_failed").is_empty(),
         "{}",

@@ -185,6 +185,35 @@ pub fn have(tool: &str, package: &str) -> bool {
     found
 }
 
+/// One of the two places for a scenario that runs a whole stack (supervisord, stunnel, the
+/// programs) or a fleet (etcd and five handlers), held while it lives: the suite runs several
+/// tests at a time, and more than two of these at once starve each other's probes on 2 cores.
+pub struct HeavySlot(());
+
+static HEAVY: (std::sync::Mutex<usize>, std::sync::Condvar) =
+    (std::sync::Mutex::new(0), std::sync::Condvar::new());
+
+impl HeavySlot {
+    /// Waits for a free place. A test that panicked while holding one has still given it back.
+    pub fn take() -> HeavySlot {
+        let (count, freed) = &HEAVY;
+        let mut held = count.lock().unwrap_or_else(|e| e.into_inner());
+        while *held >= 2 {
+            held = freed.wait(held).unwrap_or_else(|e| e.into_inner());
+        }
+        *held += 1;
+        HeavySlot(())
+    }
+}
+
+impl Drop for HeavySlot {
+    fn drop(&mut self) {
+        let (count, freed) = &HEAVY;
+        *count.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
+        freed.notify_one();
+    }
+}
+
 /// A port free now on 127.0.0.1.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

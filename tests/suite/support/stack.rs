@@ -113,6 +113,8 @@ pub struct Stack {
     pub tunnel_port: u16,
     pub options: StackOptions,
     supervisord: Option<Child>,
+    /// Given back once the stack is down (fields drop after `Drop::drop`).
+    _slot: super::HeavySlot,
 }
 
 /// The first of `names` found on the PATH.
@@ -145,6 +147,7 @@ impl Stack {
             eprintln!("SKIPPED: {why}");
             return None;
         };
+        let slot = super::HeavySlot::take();
         let dir = TestDir::new();
         let clouds = REGIONS
             .iter()
@@ -164,6 +167,7 @@ impl Stack {
             tunnel_port: free_port(),
             options,
             supervisord: None,
+            _slot: slot,
         };
         stack.write_files(&stunnel);
         if let Some(region) = stack.options.env_region {
