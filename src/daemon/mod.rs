@@ -55,6 +55,8 @@ pub struct Daemon<P, R> {
     pause: pause::Gate,
     /// `[fleet]`: the hosts keep one region through the store.
     fleet: Option<fleet::Fleet>,
+    /// A failing env-file write, said once rather than at every retry.
+    write_trouble: env::WriteTrouble,
 }
 
 impl<P: Probe, R: Restart> Daemon<P, R> {
@@ -72,6 +74,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
             state,
             last_seen: None,
             fleet: None,
+            write_trouble: env::WriteTrouble::default(),
         }
     }
 
@@ -136,7 +139,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
                 _ = tokio::time::sleep_until(next) => {}
             }
             let started = Instant::now();
-            self.sync_env_file().await;
+            self.sync_env_file(&cancel).await;
             self.pin.sync(&mut self.policy, &self.state, &mut self.obs);
             self.pause.refresh(&mut self.policy, &mut self.obs).await;
             if let Decision::Write { to } = self.policy.step(started, Input::Tick) {
