@@ -136,7 +136,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 let checks = Checks::from_config(&config)?;
                 let throughput = Throughput::from_config(&config)?;
                 logging::init(&config.service, format, false);
-                failover_handler::daemon::run(config, probe, checks, throughput).await
+                let options = cli.options.clone();
+                let reload: failover_handler::daemon::Reload =
+                    Box::new(move || Config::build(&options, &process_env));
+                failover_handler::daemon::run(config, reload, probe, checks, throughput).await
             }
             Command::Switch {
                 region: Some(r),

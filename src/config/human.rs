@@ -2,9 +2,13 @@
 
 use std::time::{Duration, SystemTime};
 
-/// Humantime text of a duration, e.g. `4m` or `1s 500ms`.
+/// Humantime text of a duration, e.g. `4m` or `1s 500ms`, to the nearest millisecond
+/// (never `0s` for a duration that is not zero): people need no microseconds.
 pub fn human(d: Duration) -> String {
-    humantime::format_duration(d).to_string()
+    let ms = d.as_nanos().saturating_add(500_000) / 1_000_000;
+    let ms = u64::try_from(ms).unwrap_or(u64::MAX);
+    let ms = if d.is_zero() { 0 } else { ms.max(1) };
+    humantime::format_duration(Duration::from_millis(ms)).to_string()
 }
 
 /// The threshold as the old script wrote it: `4 min` for whole minutes, else humantime.
@@ -33,5 +37,14 @@ mod tests {
         assert_eq!(threshold_text(Duration::from_secs(90)), "1m 30s");
         assert_eq!(threshold_text(Duration::from_secs(1)), "1s");
         assert_eq!(threshold_text(Duration::from_millis(1500)), "1s 500ms");
+    }
+
+    #[test]
+    fn durations_are_shown_to_the_millisecond() {
+        assert_eq!(human(Duration::new(6, 263_271_399)), "6s 263ms");
+        assert_eq!(human(Duration::new(1, 999_600_000)), "2s");
+        assert_eq!(human(Duration::from_micros(300)), "1ms");
+        assert_eq!(human(Duration::ZERO), "0s");
+        assert_eq!(human(Duration::from_secs(240)), "4m");
     }
 }

@@ -66,7 +66,7 @@ impl Config {
             return Err(ConfigError::new("service", "must be 1 to 100 characters"));
         }
 
-        let (regions, preferred) = build_regions(opts, &file, env)?;
+        let (regions, preferred) = build_regions(opts, &file, env, &mut warnings)?;
 
         let env_file = EnvFile {
             path: opts

@@ -16,10 +16,14 @@ pub(super) fn build_regions(
     opts: &Options,
     file: &FileConfig,
     env: &dyn Fn(&str) -> Option<String>,
+    warnings: &mut Vec<String>,
 ) -> Result<(Vec<Region>, Option<String>), ConfigError> {
     let (list, list_origin) = if let Some(text) = env("EXT_CLOUD_FAILOVER_LIST") {
-        let list = region::parse_failover_list(&text)
+        let mut list = region::parse_failover_list(&text)
             .map_err(|e| ConfigError::new("EXT_CLOUD_FAILOVER_LIST", e.to_string()))?;
+        if let Some(file_regions) = &file.regions {
+            lend_health_urls(&mut list, file_regions, warnings)?;
+        }
         (list, "EXT_CLOUD_FAILOVER_LIST")
     } else if let Some(file_regions) = &file.regions {
         if file_regions.is_empty() {
@@ -65,6 +69,40 @@ pub(super) fn build_regions(
     };
     let name = preferred.map(|i| list[i].name.clone());
     Ok((region::ordered(list, preferred), name))
+}
+
+/// With `EXT_CLOUD_FAILOVER_LIST` set, the regions, their order and clouds are the
+/// environment's; each `[[regions]]` entry lends its `health_url` to the region of the same
+/// name, and what of the file cannot apply is said (in `config` and at start).
+fn lend_health_urls(
+    list: &mut [Region],
+    file: &[crate::config::file::FileRegion],
+    warnings: &mut Vec<String>,
+) -> Result<(), ConfigError> {
+    for (i, r) in file.iter().enumerate() {
+        let key = format!("regions[{i}]");
+        let Some(at) = region::find(list, &r.name) else {
+            warnings.push(format!(
+                "{key} ({}) is not in EXT_CLOUD_FAILOVER_LIST, which sets the regions: the entry is ignored",
+                r.name
+            ));
+            continue;
+        };
+        let region = &mut list[at];
+        if !r.cloud.eq_ignore_ascii_case(&region.cloud) {
+            warnings.push(format!(
+                "{key}.cloud is {} but EXT_CLOUD_FAILOVER_LIST gives {} the cloud {}: the environment wins",
+                r.cloud, region.name, region.cloud
+            ));
+        }
+        region.health_url = r
+            .health_url
+            .as_deref()
+            .map(Target::parse)
+            .transpose()
+            .map_err(|e| ConfigError::new(format!("{key}.health_url"), e))?;
+    }
+    Ok(())
 }
 
 pub(super) fn build_probe(

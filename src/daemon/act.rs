@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, error, info, warn};
+use tracing::{debug, info, warn};
 
 use crate::adapters::probe::{ErrorKind, Probe, ProbeReport};
 use crate::adapters::restart::Restart;
@@ -193,18 +193,17 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
         self.obs
             .env_file_write(written.as_ref().err().map(ToString::to_string));
         if let Err(e) = written {
-            error!(
-                event = "env_file_write_failed",
-                region = %region.name,
-                error_kind = e.kind(),
-                "{e}; staying on region {} and retrying at the next probe",
+            let then = format!(
+                "staying on region {} and retrying at the next probe",
                 self.active().name
             );
+            self.write_failed(&e, &region.name, &then);
             let cause = automatic(reason);
             self.policy
                 .step(Instant::now(), Input::WriteFailed { to, cause });
             return;
         }
+        self.write_recovered();
         self.last_seen = Some(region.name.clone());
         let from = self.policy.active();
         self.confirm(to, reason);

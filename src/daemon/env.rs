@@ -1,9 +1,11 @@
 //! The daemon and its env file: the choice of region at start, and every tick's read that
 //! adopts a switch made by hand and restores a file that went missing.
 
+use std::time::Duration;
+
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::adapters::envfile::{EnvContents, EnvFileError};
 use crate::adapters::probe::Probe;
@@ -15,7 +17,97 @@ use crate::kernel::region;
 use crate::kernel::resume::{Resume, resume};
 use crate::report::event::{Event, SwitchReason};
 
+/// How often a write failure that lasts is said again.
+const REMIND_EVERY: Duration = Duration::from_secs(600);
+
+/// A failing env-file write, so that it is said when it starts or changes kind, reminded at
+/// most every [`REMIND_EVERY`], and its end said once, rather than logged at every retry.
+#[derive(Default)]
+pub(super) struct WriteTrouble(Option<Trouble>);
+
+struct Trouble {
+    kind: &'static str,
+    since: Instant,
+    said: Instant,
+    failures: u64,
+}
+
+impl WriteTrouble {
+    /// Counts a failed write of `kind` at `now`; the number of failures so far when it is to
+    /// be said (the first, a new kind, or a reminder), `None` when it is a repeat.
+    fn failed(&mut self, kind: &'static str, now: Instant) -> Option<u64> {
+        match &mut self.0 {
+            Some(t) if t.kind == kind => {
+                t.failures += 1;
+                (now.saturating_duration_since(t.said) >= REMIND_EVERY).then(|| {
+                    t.said = now;
+                    t.failures
+                })
+            }
+            other => {
+                let since = other.as_ref().map_or(now, |t| t.since);
+                let failures = other.as_ref().map_or(0, |t| t.failures) + 1;
+                *other = Some(Trouble {
+                    kind,
+                    since,
+                    said: now,
+                    failures,
+                });
+                Some(failures)
+            }
+        }
+    }
+
+    /// A write succeeded: how many failed before it and since when, if any did.
+    fn recovered(&mut self) -> Option<(u64, Instant)> {
+        self.0.take().map(|t| (t.failures, t.since))
+    }
+}
+
 impl<P: Probe, R: Restart> Daemon<P, R> {
+    /// Says a failed write of the env file for `region`: an ERROR when the failure starts,
+    /// changes kind, or has lasted another [`REMIND_EVERY`]; DEBUG for each retry between.
+    pub(super) fn write_failed(&mut self, e: &EnvFileError, region: &str, then: &str) {
+        let kind = e.kind();
+        match self.write_trouble.failed(kind, Instant::now()) {
+            Some(1) => error!(
+                event = "env_file_write_failed",
+                region,
+                error_kind = kind,
+                failures = 1u64,
+                "{e}; {then}"
+            ),
+            Some(n) => error!(
+                event = "env_file_write_failed",
+                region,
+                error_kind = kind,
+                failures = n,
+                "{e}; {then} (failed {n} times so far; said again at most every {})",
+                crate::config::human(REMIND_EVERY)
+            ),
+            None => debug!(
+                event = "env_file_write_retried",
+                region,
+                error_kind = kind,
+                "{e}"
+            ),
+        }
+    }
+
+    /// Says that the env file is written again after failed writes, if there were any.
+    pub(super) fn write_recovered(&mut self) {
+        if let Some((failures, since)) = self.write_trouble.recovered() {
+            let path = self.config.env_file.path.display();
+            let took = crate::config::human(since.elapsed());
+            info!(
+                event = "env_file_write_recovered",
+                failures,
+                path = %path,
+                "The env file {path} is written again, after {failures} failed write(s) over {took}"
+            );
+        }
+    }
+
     pub(super) async fn read_env(&self) -> Result<Option<EnvContents>, EnvFileError> {
         let env_file = self.config.env_file.clone();
         tokio::task::spawn_blocking(move || env_file.read())
@@ -147,8 +239,10 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
         }
     }
 
-    /// Re-reads the env file: adopts a region switched by hand, restores a missing file.
-    pub(super) async fn sync_env_file(&mut self) {
+    /// Re-reads the env file: adopts a region switched by hand, restores a missing file, and
+    /// rewrites one whose cloud is not its region's (as at start: the region named wins, the
+    /// programs are restarted, nothing is pinned).
+    pub(super) async fn sync_env_file(&mut self, cancel: &CancellationToken) {
         let contents = self.read_env().await;
         let named = match &contents {
             Ok(Some(c)) => c
@@ -157,7 +251,18 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
                 .and_then(|r| region::find(&self.config.regions, r)),
             _ => None,
         };
+        let cloud = match &contents {
+            Ok(Some(c)) => c.cloud.clone(),
+            _ => None,
+        };
         match named {
+            Some(i) if cloud.as_deref() != Some(self.region(i).cloud.as_str()) => {
+                if self.config.dry_run || self.policy.owed() == Some(i) {
+                    return;
+                }
+                self.warn_inconsistent(i, cloud.as_deref().unwrap_or(""));
+                self.apply(i, SwitchReason::Manual, cancel).await;
+            }
             Some(i) => {
                 let name = self.region(i).name.clone();
                 if self.last_seen.as_deref() != Some(name.as_str()) {
@@ -190,15 +295,34 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
                     active.name
                 );
                 if let Err(e) = self.write_env(self.policy.active()).await {
-                    error!(
-                        event = "env_file_write_failed",
-                        error_kind = e.kind(),
-                        "{e}"
-                    );
+                    self.write_failed(&e, &active.name, "retrying at the next tick");
                 } else {
+                    self.write_recovered();
                     self.last_seen = Some(active.name);
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lasting_write_failure_is_said_at_its_start_on_a_new_kind_and_every_ten_minutes() {
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let mut w = WriteTrouble::default();
+        let said: Vec<Option<u64>> = [0, 1, 2, 599, 600, 601]
+            .iter()
+            .map(|&s| w.failed("read_only", at(s)))
+            .collect();
+        assert_eq!(said, [Some(1), None, None, None, Some(5), None]);
+        assert_eq!(w.failed("disk_full", at(602)), Some(7));
+        assert_eq!(w.failed("disk_full", at(603)), None);
+        assert_eq!(w.recovered(), Some((8, t0)));
+        assert_eq!(w.recovered(), None);
+        assert_eq!(w.failed("read_only", at(700)), Some(1));
     }
 }

@@ -591,7 +591,12 @@ mod tests {
                 .filter(|l| l.contains(&format!("\"event\":\"{event}\"")))
                 .count()
         };
-        assert!(count("env_file_write_failed") > 1, "{text}");
+        assert_eq!(
+            count("env_file_write_failed"),
+            1,
+            "said once, not per retry: {text}"
+        );
+        assert_eq!(count("env_file_write_recovered"), 1, "{text}");
         assert_eq!(count("failback"), 1, "{text}");
         rig.stop().await;
     }

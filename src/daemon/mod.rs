@@ -11,8 +11,10 @@ mod memory;
 pub mod pause;
 pub mod pin;
 mod recall;
+mod reload;
 mod wiring;
 
+pub use reload::Reload;
 pub use wiring::run;
 
 use std::sync::Arc;
@@ -55,6 +57,11 @@ pub struct Daemon<P, R> {
     pause: pause::Gate,
     /// `[fleet]`: the hosts keep one region through the store.
     fleet: Option<fleet::Fleet>,
+    /// A failing env-file write, said once rather than at every retry.
+    write_trouble: env::WriteTrouble,
+    /// SIGHUP: how to build the configuration again, and the signal's arrivals.
+    reload: Option<Reload>,
+    hup: Option<tokio::sync::mpsc::Receiver<()>>,
 }
 
 impl<P: Probe, R: Restart> Daemon<P, R> {
@@ -72,6 +79,9 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
             state,
             last_seen: None,
             fleet: None,
+            write_trouble: env::WriteTrouble::default(),
+            reload: None,
+            hup: None,
         }
     }
 
@@ -82,6 +92,13 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
         throughput: Option<Throughput>,
     ) -> Self {
         self.intel.attach(checks, throughput);
+        self
+    }
+
+    /// Builds the configuration again with `reload` at each message on `hup` (SIGHUP).
+    pub fn with_reload(mut self, reload: Reload, hup: tokio::sync::mpsc::Receiver<()>) -> Self {
+        self.reload = Some(reload);
+        self.hup = Some(hup);
         self
     }
 
@@ -133,10 +150,14 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
                     self.report_checks(&checked);
                     continue;
                 }
+                Some(()) = next_hup(&mut self.hup) => {
+                    self.reload();
+                    continue;
+                }
                 _ = tokio::time::sleep_until(next) => {}
             }
             let started = Instant::now();
-            self.sync_env_file().await;
+            self.sync_env_file(&cancel).await;
             self.pin.sync(&mut self.policy, &self.state, &mut self.obs);
             self.pause.refresh(&mut self.policy, &mut self.obs).await;
             if let Decision::Write { to } = self.policy.step(started, Input::Tick) {
@@ -163,6 +184,14 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
         }
         self.fleet_leave().await;
         self.obs.stopping();
+    }
+}
+
+/// The next SIGHUP; never, without a reload wired.
+async fn next_hup(hup: &mut Option<tokio::sync::mpsc::Receiver<()>>) -> Option<()> {
+    match hup {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -1,7 +1,7 @@
 //! The pin of a manual switch, kept in step between the policy and the pin file in the state
 //! directory.
 
-use tracing::warn;
+use tracing::{info, warn};
 
 use crate::adapters::pin;
 use crate::adapters::state::StateDir;
@@ -16,6 +16,8 @@ pub struct PinSync {
     dry_run: bool,
     /// The pin file's content when last read, to notice `switch` and `switch --unpin`.
     pin_seen: Option<String>,
+    /// Whether the pin file has been read since the daemon started.
+    read_once: bool,
 }
 
 impl PinSync {
@@ -24,6 +26,7 @@ impl PinSync {
             regions,
             dry_run,
             pin_seen: None,
+            read_once: false,
         }
     }
 
@@ -33,6 +36,14 @@ impl PinSync {
     /// nothing is written.
     pub fn sync(&mut self, policy: &mut Policy, state: &StateDir, obs: &mut Observer) {
         let on_disk = pin::read(state);
+        if !std::mem::replace(&mut self.read_once, true)
+            && let Some(name) = &on_disk
+            && let Some(i) = region::find(&self.regions, name)
+        {
+            self.pin_seen = on_disk.clone();
+            self.recall(i, policy, state, obs);
+            return;
+        }
         if on_disk != self.pin_seen {
             match &on_disk {
                 Some(name) => match region::find(&self.regions, name) {
@@ -82,6 +93,36 @@ impl PinSync {
         };
         match written {
             Ok(()) => self.pin_seen = wanted,
+            Err(e) => {
+                warn!(event = "state_write_failed", error = %e, "Cannot update the pin in the state directory: {e}");
+            }
+        }
+    }
+
+    /// The pin of region `i` found at start. A pin is always of the active region: one of
+    /// another region was left by a handler stopped between an outage's switch and the
+    /// pin's removal, and goes now (said once). A true one holds, told again nowhere: it
+    /// was said when it was made.
+    fn recall(&mut self, i: usize, policy: &mut Policy, state: &StateDir, obs: &mut Observer) {
+        let name = self.regions[i].name.clone();
+        if i == policy.active() {
+            policy.pin(Some(i));
+            obs.pin_kept(&name);
+            info!(event = "pin_kept", region = %name, "Region {name} stays pinned by the manual switch that made it active");
+            return;
+        }
+        policy.pin(None);
+        if self.dry_run || state.path().is_none() {
+            return;
+        }
+        match pin::clear(state) {
+            Ok(()) => {
+                self.pin_seen = None;
+                obs.emit(Event::Unpinned {
+                    region: name,
+                    reason: "stale",
+                });
+            }
             Err(e) => {
                 warn!(event = "state_write_failed", error = %e, "Cannot update the pin in the state directory: {e}");
             }

@@ -25,20 +25,9 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
         on_disk: Option<&EnvContents>,
         memory: &Memory,
     ) {
-        let path = self.config.env_file.path.display();
         match (why, env_index) {
             (StartWhy::Inconsistent, Some(i)) => {
-                let named = &self.region(i);
-                let cloud = on_disk.and_then(|c| c.cloud.as_deref()).unwrap_or("");
-                warn!(
-                    event = "env_file_inconsistent",
-                    region = %named.name,
-                    cloud,
-                    path = %path,
-                    "The env file {path} names region {} with cloud '{cloud}', not its own cloud {}: it is not current, so it is written whole and the programs restarted",
-                    named.name,
-                    named.cloud
-                );
+                self.warn_inconsistent(i, on_disk.and_then(|c| c.cloud.as_deref()).unwrap_or(""));
             }
             (StartWhy::NewPreference, _) => info!(
                 event = "preferred_changed",
@@ -50,6 +39,21 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
             ),
             _ => {}
         }
+    }
+
+    /// The env file names region `i` with another region's `cloud` (at start or later).
+    pub(super) fn warn_inconsistent(&self, i: usize, cloud: &str) {
+        let path = self.config.env_file.path.display();
+        let named = &self.region(i);
+        warn!(
+            event = "env_file_inconsistent",
+            region = %named.name,
+            cloud,
+            path = %path,
+            "The env file {path} names region {} with cloud '{cloud}', not its own cloud {}: it is not current, so it is written whole and the programs restarted",
+            named.name,
+            named.cloud
+        );
     }
 
     /// Hands the remembered damping and outage back to the policy and records this start's

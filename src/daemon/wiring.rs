@@ -1,5 +1,6 @@
 //! The daemon wired to the world: the reporting services beside it (journal, endpoints,
-//! Datadog), supervisorctl, the standby checks, and SIGTERM/SIGINT.
+//! Datadog), supervisorctl, the standby checks, and the signals: SIGTERM, SIGINT and SIGQUIT
+//! stop it, SIGHUP reloads the configuration, SIGUSR1 and SIGUSR2 are ignored.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -14,17 +15,19 @@ use crate::adapters::runtime;
 use crate::adapters::state::StateDir;
 use crate::adapters::throughput::Throughput;
 use crate::config::Config;
-use crate::daemon::Daemon;
 use crate::daemon::fleet::Fleet;
+use crate::daemon::{Daemon, Reload};
 use crate::report::services;
 
 /// How long a stopping daemon waits for its journal, status file and Datadog to finish (the
 /// whole stop stays within a second of SIGTERM).
 const SERVICES_STOP: std::time::Duration = std::time::Duration::from_millis(700);
 
-/// Runs the daemon until SIGTERM or SIGINT, then stops its services.
+/// Runs the daemon until SIGTERM, SIGINT or SIGQUIT, then stops its services; `reload`
+/// builds the configuration again at each SIGHUP.
 pub async fn run(
     config: Config,
+    reload: Reload,
     probe: HttpProbe,
     checks: Option<Checks>,
     throughput: Option<Throughput>,
@@ -37,9 +40,10 @@ pub async fn run(
     let restarter = Restarter::new(config.restart.clone(), None)
         .count_failures(observer.metrics().restart_failures.clone());
     let cancel = CancellationToken::new();
+    let (hup_tx, hup) = tokio::sync::mpsc::channel(1);
     let signals = cancel.clone();
     tokio::spawn(async move {
-        wait_for_signal().await;
+        wait_for_stop(hup_tx).await;
         signals.cancel();
     });
     let checks = checks.map(|c| c.spawn(cancel.clone()));
@@ -48,6 +52,7 @@ pub async fn run(
         .with_checks(checks, throughput)
         .with_observer(observer)
         .with_fleet(fleet)
+        .with_reload(reload, hup)
         .run(cancel)
         .await;
     let _ = tokio::task::spawn_blocking(move || services.stop(SERVICES_STOP)).await;
@@ -74,17 +79,33 @@ fn list_this_daemon(config: &Config) -> Option<runtime::Listing> {
     }
 }
 
-async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            return;
+/// Returns at SIGTERM, SIGINT or SIGQUIT; passes each SIGHUP on to `hup` and swallows
+/// SIGUSR1 and SIGUSR2 (whose default would end the process without a word).
+async fn wait_for_stop(hup: tokio::sync::mpsc::Sender<()>) {
+    use tokio::signal::unix::{Signal, SignalKind, signal};
+    async fn next(s: &mut Option<Signal>) {
+        match s {
+            Some(s) => {
+                s.recv().await;
+            }
+            None => std::future::pending().await,
         }
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
+    }
+    let mut term = signal(SignalKind::terminate()).ok();
+    let mut quit = signal(SignalKind::quit()).ok();
+    let mut reload = signal(SignalKind::hangup()).ok();
+    let mut usr1 = signal(SignalKind::user_defined1()).ok();
+    let mut usr2 = signal(SignalKind::user_defined2()).ok();
+    loop {
+        tokio::select! {
+            _ = next(&mut term) => return,
+            _ = next(&mut quit) => return,
+            _ = tokio::signal::ctrl_c() => return,
+            _ = next(&mut reload) => {
+                let _ = hup.try_send(());
+            }
+            _ = next(&mut usr1) => tracing::debug!(event = "signal_ignored", signal = "SIGUSR1", "SIGUSR1 ignored"),
+            _ = next(&mut usr2) => tracing::debug!(event = "signal_ignored", signal = "SIGUSR2", "SIGUSR2 ignored"),
+        }
     }
 }

@@ -118,11 +118,20 @@ impl Observer {
 
     /// Seeds `/history` with what the journal held before this start.
     pub fn with_history(mut self, records: Vec<Record>) -> Self {
+        if let Some(last) = records.iter().rev().find(|r| r.event == "switch") {
+            self.view.recall_switch(last);
+        }
         for r in records {
             self.remember(r);
         }
         self.published_history = Arc::new(self.history.iter().cloned().collect());
         self
+    }
+
+    /// A pin read back from the state dir at start: shown, not told again.
+    pub fn pin_kept(&mut self, region: &str) {
+        self.view.set_pin(Some(region.to_string()));
+        self.publish(SystemTime::now());
     }
 
     pub fn metrics(&self) -> &Metrics {

@@ -217,6 +217,22 @@ impl View {
         self.pin = pin;
     }
 
+    /// The last switch as the journal kept it (a `switch` record), for a daemon that starts
+    /// again: `status` then tells it rather than "none".
+    pub fn recall_switch(&mut self, r: &crate::report::journal::Record) {
+        let text = |k: &str| r.fields.get(k).and_then(|v| v.as_str()).map(str::to_string);
+        let (Some(from), Some(to)) = (text("region"), text("to_region")) else {
+            return;
+        };
+        self.last_switch = Some(SwitchView {
+            from,
+            to,
+            reason: text("reason").unwrap_or_default(),
+            at: r.timestamp.clone(),
+            failed_for_ms: r.fields.get("failed_for_ms").and_then(|v| v.as_u64()),
+        });
+    }
+
     pub fn region(&self, i: usize) -> Option<(&str, &str)> {
         self.regions
             .get(i)

@@ -170,6 +170,12 @@ impl Event {
             } => format!(
                 "The outage ended the pin of region {region}: automatic failback may apply again"
             ),
+            Event::Unpinned {
+                region,
+                reason: "stale",
+            } => format!(
+                "The pin of region {region} is stale (the env file names another region: the handler stopped before an outage's switch removed it); removed"
+            ),
             Event::Unpinned { .. } => {
                 "The pin of a manual switch was removed: automatic failback may apply again"
                     .to_string()

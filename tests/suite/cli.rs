@@ -344,3 +344,59 @@ fn config_shows_interval_from_file_and_flag_wins() {
     assert!(lines.iter().any(|l| l.contains("3s")), "{out:#?}");
     assert!(!lines.iter().any(|l| l.contains("7s")), "{out:#?}");
 }
+
+#[test]
+fn a_failover_list_from_the_environment_keeps_the_files_health_urls_and_says_what_wins() {
+    let dir = TestDir::new();
+    let config = dir.write_file(
+        "failover.toml",
+        "[[regions]]\nname = \"EU\"\ncloud = \"cloud.eu2.ext.com\"\nhealth_url = \"tcp://127.0.0.1:1\"\n\n\
+         [[regions]]\nname = \"LATAM\"\ncloud = \"cloud.latam.ext.com\"\nhealth_url = \"tcp://127.0.0.1:2\"\n",
+    );
+    let cmd = Cmd::new(&dir)
+        .flag("--config", config.to_str().unwrap())
+        .env(
+            "EXT_CLOUD_FAILOVER_LIST",
+            "NAM=cloud.nam.ext.com,EU=cloud.eu.ext.com",
+        );
+    let out = cmd.clone().sub(&["config"]).exits(0);
+    let eu = out
+        .stdout
+        .split("[[regions]]")
+        .find(|r| r.contains("name = \"EU\""))
+        .unwrap_or_else(|| panic!("{out:#?}"));
+    assert!(eu.contains("cloud = \"cloud.eu.ext.com\""), "{out:#?}");
+    assert!(
+        eu.contains("health_url = \"tcp://127.0.0.1:1\""),
+        "{out:#?}"
+    );
+    assert!(!out.stdout.contains("tcp://127.0.0.1:2"), "{out:#?}");
+    let warnings: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("# warning:"))
+        .collect();
+    assert!(
+        warnings.iter().any(|w| w.contains("regions[0].cloud")
+            && w.contains("EXT_CLOUD_FAILOVER_LIST")
+            && w.contains("cloud.eu.ext.com")),
+        "{warnings:#?}"
+    );
+    assert!(
+        warnings.iter().any(|w| w.contains("regions[1]")
+            && w.contains("LATAM")
+            && w.contains("not in EXT_CLOUD_FAILOVER_LIST")),
+        "{warnings:#?}"
+    );
+
+    let d = cmd.spawn_daemon();
+    let said = d.wait_for(
+        |v| {
+            v["event"] == "config_warning"
+                && v["message"].as_str().is_some_and(|m| m.contains("LATAM"))
+        },
+        std::time::Duration::from_secs(10),
+    );
+    assert_eq!(said["level"], "WARN", "{said}");
+    d.finish();
+}

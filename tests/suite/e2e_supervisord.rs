@@ -467,3 +467,40 @@ fn a_handler_restarted_or_killed_after_a_failover_keeps_the_region_and_restarts_
     assert_eq!(log.events("restarting").len(), 1, "{}", log.dump());
     assert_eq!(log.events("failover").len(), 1, "{}", log.dump());
 }
+
+#[test]
+fn an_inconsistent_env_file_written_while_the_daemon_runs_is_rewritten_and_the_programs_restarted()
+{
+    let Some((stack, log)) = settled_on_nam(StackOptions::default(), 2) else {
+        return;
+    };
+    let events_before = stack.program_events().len();
+    let starts_before = stack.starts().len();
+
+    let env = stack.dir.env_file();
+    let tmp = env.with_extension("by-hand");
+    std::fs::write(
+        &tmp,
+        "export EXT_CLOUD=cloud.nam.ext.com\nexport EXT_REGION=EU\n",
+    )
+    .unwrap();
+    std::fs::rename(&tmp, &env).unwrap();
+
+    let warned = log.wait_for_event("env_file_inconsistent", WAIT);
+    assert_eq!(warned["level"], "WARN", "{warned}");
+    assert_eq!(warned["region"], "EU", "{warned}");
+    assert_eq!(warned["cloud"], "cloud.nam.ext.com", "{warned}");
+    let done = log.wait_for_event("restart_done", WAIT);
+    assert_eq!(done["region"], "EU", "{done}");
+    assert_eq!(stack.dir.read_env(), Some(env_for("EU")));
+    assert_eq!(stack.program_events()[events_before..], RESTART);
+    assert_started_on(&new_starts(&stack, starts_before), "EU");
+    stack.wait_ok_probes("EU", 2);
+    assert_eq!(
+        log.events("env_file_inconsistent").len(),
+        1,
+        "{}",
+        log.dump()
+    );
+    assert!(log.events("pinned").is_empty(), "{}", log.dump());
+}

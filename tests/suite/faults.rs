@@ -342,15 +342,28 @@ fn env_file_directory_missing_is_retried_until_it_appears() {
         .flag("--region", "EU")
         .spawn_daemon();
 
-    let failed = d.wait_for_count(|v| v["event"] == "env_file_write_failed", 3, WAIT);
-    assert_eq!(failed[0]["level"], "ERROR", "{}", failed[0]);
-    assert_eq!(failed[0]["error_kind"], "no_directory", "{}", failed[0]);
+    let failed = d.wait_for_event("env_file_write_failed", WAIT);
+    assert_eq!(failed["level"], "ERROR", "{failed}");
+    assert_eq!(failed["error_kind"], "no_directory", "{failed}");
+    let probes = tunnel.request_count() + 4;
+    wait_until(WAIT, "four more probes", || {
+        tunnel.request_count() >= probes
+    });
+    assert_eq!(
+        d.events("env_file_write_failed").len(),
+        1,
+        "a lasting failure is said once, not at every retry\n{}",
+        d.dump()
+    );
     assert_eq!(
         dir.calls(),
         Vec::<String>::new(),
         "restarted without an env file"
     );
     fs::create_dir(&env_dir).unwrap();
+    let back = d.wait_for_event("env_file_write_recovered", WAIT);
+    assert_eq!(back["level"], "INFO", "{back}");
+    assert!(back["failures"].as_u64().unwrap() >= 4, "{back}");
     d.wait_for_event("restart_done", WAIT);
     assert_eq!(fs::read_to_string(&env_file).unwrap(), env_for("EU"));
     assert_eq!(dir.calls(), restart_order());
@@ -382,12 +395,18 @@ fn failover_blocked_by_env_file(
         .tunnel(&tunnel)
         .flag("--env-file", env_file.to_str().unwrap())
         .spawn_daemon();
-    let failed = d.wait_for_count(|v| v["event"] == "env_file_write_failed", 3, WAIT);
-    assert_eq!(failed[0]["error_kind"], kind, "{}", failed[0]);
+    let failed = d.wait_for_event("env_file_write_failed", WAIT);
+    assert_eq!(failed["error_kind"], kind, "{failed}");
     assert!(
-        message(&failed[0]).contains("staying on region EU"),
-        "{}",
-        failed[0]
+        message(&failed).contains("staying on region EU"),
+        "{failed}"
+    );
+    wait_for_probes(&tunnel, "EU", 4);
+    assert_eq!(
+        d.events("env_file_write_failed").len(),
+        1,
+        "a lasting failure is said once, not at every probe\n{}",
+        d.dump()
     );
     assert_eq!(d.events("failover").len(), 1, "{}", d.dump());
     assert_eq!(fs::read_to_string(env_file).unwrap(), env_for("EU"));
@@ -407,6 +426,8 @@ fn failover_blocked_by_env_file(
     assert!(d.is_running(), "{}", d.dump());
 
     mend();
+    let back = d.wait_for_event("env_file_write_recovered", WAIT);
+    assert!(back["failures"].as_u64().unwrap() >= 4, "{back}");
     d.wait_for_event("restart_done", WAIT);
     assert_eq!(fs::read_to_string(env_file).unwrap(), env_for("APAC"));
     assert_eq!(dir.calls(), restart_order());

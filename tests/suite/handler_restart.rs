@@ -121,3 +121,66 @@ fn an_env_file_naming_another_regions_cloud_is_rewritten_whole_with_a_warning() 
     assert_eq!(dir.calls(), restart_order());
     d.finish();
 }
+
+#[test]
+fn after_a_handler_restart_status_shows_the_last_switch_from_the_journal() {
+    let dir = TestDir::with_env("EU");
+    let tunnel = FakeTunnel::start_with(&dir, Mode::Up, &[("EU", Mode::Status(503))]);
+    let cmd = Cmd::new(&dir).tunnel_in(&tunnel, "EU");
+    let mut d = cmd.spawn_daemon();
+    d.wait_for(
+        |v| v["event"] == "restart_done" && v["region"] == "NAM",
+        WAIT,
+    );
+    d.terminate();
+
+    let mut again = cmd.spawn_daemon();
+    again.wait_for_event("env_file_current", WAIT);
+    wait_for_probes(&tunnel, "NAM", 3);
+    let out = cmd.clone().sub(&["status"]).exits(0);
+    assert!(
+        out.stdout.contains("Last switch:   EU -> NAM (outage"),
+        "{out:#?}"
+    );
+    again.terminate();
+}
+
+#[test]
+fn a_pin_left_by_a_handler_killed_mid_failover_is_dropped_once_and_a_kept_pin_is_not_said_again() {
+    let dir = TestDir::with_env("EU");
+    let tunnel = FakeTunnel::start(&dir);
+    let cmd = Cmd::new(&dir).tunnel_in(&tunnel, "EU");
+    let mut d = cmd.spawn_daemon();
+    d.wait_for_event("env_file_current", WAIT);
+    cmd.clone().sub(&["switch", "EU"]).exits(0);
+    d.wait_for_event("pinned", WAIT);
+    d.terminate();
+
+    // Restarted with the pin still true: it holds, and is not told again.
+    let mut kept = cmd.spawn_daemon();
+    kept.wait_for_event("env_file_current", WAIT);
+    wait_for_probes(&tunnel, "EU", 3);
+    let out = cmd.clone().sub(&["status"]).exits(0);
+    assert!(out.stdout.contains("Pinned:        EU"), "{out:#?}");
+    kept.terminate();
+    assert!(kept.events("pinned").is_empty(), "{}", kept.dump());
+
+    // The outage's env file was written, then the handler was killed before the pin went.
+    dir.write_env(&env_for("NAM"));
+    let mut stale = cmd.spawn_daemon();
+    let dropped = stale.wait_for_event("unpinned", WAIT);
+    assert_fields(&dropped, &[("region", "EU"), ("reason", "stale")]);
+    wait_for_probes(&tunnel, "NAM", 3);
+    let out = cmd.clone().sub(&["status"]).exits(0);
+    assert!(!out.stdout.contains("Pinned:"), "{out:#?}");
+    stale.terminate();
+    assert!(stale.events("pinned").is_empty(), "{}", stale.dump());
+
+    let mut later = cmd.spawn_daemon();
+    later.wait_for_event("env_file_current", WAIT);
+    wait_for_probes(&tunnel, "NAM", 3);
+    later.terminate();
+    for event in ["pinned", "unpinned"] {
+        assert!(later.events(event).is_empty(), "{}", later.dump());
+    }
+}

@@ -38,6 +38,7 @@ mod observability;
 mod observe;
 mod package;
 mod regions;
+mod reload;
 mod replay;
 mod security;
 mod tunnels;

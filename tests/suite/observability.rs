@@ -351,6 +351,12 @@ fn alert_rules_pass_promtool_and_fire_on_the_first_failover() {
     assert!(tested.contains("SUCCESS"), "{tested}");
     let tests = std::fs::read_to_string(docs("alerts.test.yml")).unwrap();
     assert!(
+        tests.contains(
+            "name: the active region down with no standby checks is not all regions down"
+        ),
+        "the all-regions-down page needs every configured region known and down"
+    );
+    assert!(
         tests.contains("reason=\"outage\"}'\n        values: '0 0 0 1"),
         "the first-failover case starts at 0, as the handler exports it"
     );

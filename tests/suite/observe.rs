@@ -610,6 +610,15 @@ fn decisions_reach_a_datadog_intake_in_gzip_batches_and_a_429_is_retried() {
         retry["message"].as_str().unwrap().contains("HTTP 429"),
         "{retry}"
     );
+    let message = retry["message"].as_str().unwrap();
+    let sub_ms = message.split([' ', ';']).any(|w| {
+        let unit = w.trim_start_matches(|c: char| c.is_ascii_digit());
+        unit.len() < w.len() && (unit == "us" || unit == "ns")
+    });
+    assert!(
+        !sub_ms,
+        "the retry delay is shown to the millisecond: {message}"
+    );
     let requests = seen.lock().unwrap().clone();
 
     assert_eq!(requests[0].answered, 429, "{requests:#?}");

@@ -5,6 +5,13 @@ use tokio::time::Instant;
 use super::{Decision, Input, Policy};
 
 impl Policy {
+    /// New rules (a reloaded configuration) for the same regions: the outage timer, the
+    /// pin, damping's record and the standby view carry on under them.
+    pub fn set_rules(&mut self, rules: super::Rules) {
+        self.rules = rules;
+        self.held = None;
+    }
+
     /// The front door: one input at a time, seen at `now`, and what to do about it.
     pub fn step(&mut self, now: Instant, input: Input) -> Decision {
         match input {

@@ -193,15 +193,25 @@ impl Daemon {
         self.child.try_wait().unwrap().is_none()
     }
 
+    /// Sends `signal` (a name for kill(1): `HUP`, `USR1`, …) to the daemon.
+    pub fn signal(&self, signal: &str) {
+        let sent = Command::new("kill")
+            .args([format!("-{signal}"), self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill -{signal} {} failed", self.pid());
+    }
+
     /// Sends SIGTERM and waits (at most 10 s) for the exit; returns its status and how long
     /// it took. Stdout is read to its end before returning.
     pub fn terminate(&mut self) -> (ExitStatus, Duration) {
+        self.stop_with("TERM")
+    }
+
+    /// Sends `signal` and waits (at most 10 s) for the exit, as [`Daemon::terminate`] does.
+    pub fn stop_with(&mut self, signal: &str) -> (ExitStatus, Duration) {
         let started = Instant::now();
-        let sent = Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
-            .status()
-            .unwrap();
-        assert!(sent.success(), "kill -TERM {} failed", self.pid());
+        self.signal(signal);
         let deadline = started + Duration::from_secs(10);
         let status = loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -211,7 +221,7 @@ impl Daemon {
                 let _ = self.child.kill();
                 let _ = self.child.wait();
                 panic!(
-                    "the daemon did not exit within 10 s of SIGTERM\n{}",
+                    "the daemon did not exit within 10 s of SIG{signal}\n{}",
                     self.dump()
                 );
             }
