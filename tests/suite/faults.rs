@@ -685,3 +685,74 @@ fn two_switches_at_once_run_one_after_the_other_and_the_last_wins() {
     assert_eq!(dir.calls(), twice, "restarts interleaved");
     assert!(dir.temp_files().is_empty());
 }
+
+/// A supervisord socket that accepts and never answers, as a `switch` meets it in its
+/// pre-check. The switch holds nothing while it waits: the daemon's failover of the region
+/// that fails meanwhile writes the env file within the threshold and 2 s. The switch gives up
+/// at `restart.timeout`, exits 1 and writes nothing.
+#[test]
+fn a_switch_stuck_on_a_hung_supervisord_never_blocks_the_daemons_failover() {
+    let (dir, tunnel) = in_region("NAM");
+    let sock = dir.path().join("hung.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let held = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = std::sync::Arc::clone(&held);
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            keep.lock().unwrap().push(stream);
+        }
+    });
+    let d = Cmd::new(&dir).tunnel(&tunnel).spawn_daemon();
+    wait_for_probes(&tunnel, "NAM", 2);
+
+    let config = dir.write_file("switch.toml", "[restart]\ntimeout = \"3s\"\n");
+    let switch = Cmd::new(&dir)
+        .sub(&["switch", "APAC"])
+        .tunnel(&tunnel)
+        .flag("--config", config.to_str().unwrap())
+        .flag("--restart-via", "xmlrpc")
+        .arg("--supervisorctl-arg=-s")
+        .arg(&format!("--supervisorctl-arg=unix://{}", sock.display()));
+    let (mut child, mut out, mut err) = crate::support::spawn_piped(switch.command());
+    wait_until(WAIT, "the switch to call the hung supervisord", || {
+        !held.lock().unwrap().is_empty()
+    });
+
+    tunnel.set_region("NAM", Mode::Status(503));
+    let failed = d.wait_for_event("probe_failed", WAIT);
+    let written = d.wait_for_event("env_file_written", WAIT);
+    assert_eq!(written["region"], "EU", "{written}\n{}", d.dump());
+    let took = between(&failed, &written);
+    println!("the failover wrote the env file {took:?} after the first failure");
+    assert!(
+        took <= THRESHOLD + Duration::from_secs(2),
+        "the failover wrote the env file {took:?} after the first failure\n{}",
+        d.dump()
+    );
+    assert_eq!(dir.read_env(), Some(env_for("EU")));
+
+    let deadline = Instant::now() + WAIT;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the switch was still waiting on the hung supervisord after {WAIT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let (mut stdout, mut stderr) = (String::new(), String::new());
+    use std::io::Read;
+    out.read_to_string(&mut stdout).unwrap();
+    err.read_to_string(&mut stderr).unwrap();
+    assert_eq!(status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("switch to APAC refused before writing anything"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("no answer within 3s"), "{stderr}");
+    assert_ne!(dir.read_env(), Some(env_for("APAC")));
+    d.finish();
+}
