@@ -509,3 +509,107 @@ fn a_supervisord_conf_planted_in_the_working_directory_is_never_used() {
         );
     }
 }
+
+const URL_USER: &str = "url-user-5c1d9e";
+const URL_PASS: &str = "url-pass-8e2f4a";
+const URL_QUERY: &str = "url-query-3a7b0c";
+const CTL_PASS: &str = "ctl-pass-6d4c2b";
+
+/// `GET path` on the daemon's listener: the whole response as text.
+fn http_get(addr: &str, path: &str) -> String {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    String::from_utf8_lossy(&raw).into_owned()
+}
+
+fn assert_no_url_secret(what: &str, text: &str) {
+    for secret in [URL_USER, URL_PASS, URL_QUERY, CTL_PASS] {
+        assert!(!text.contains(secret), "{what} shows {secret}:\n{text}");
+    }
+}
+
+/// Credentials in `probe.url`, a `health_url` and `network.throughput_url` (user, password
+/// and query) and a supervisorctl password in `restart.args`: the daemon's log lines, the
+/// journal, `/history` and `/status`, Datadog, `config`, `check` and `status` show the URLs
+/// with `***` in their place, and `config` shows the password as `***`.
+#[test]
+fn credentials_in_urls_and_restart_args_never_come_out() {
+    let dir = TestDir::with_env("NAM");
+    let tunnel = FakeTunnel::start_with(&dir, Mode::Up, &[("NAM", Mode::Status(503))]);
+    let creds = format!("{URL_USER}:{URL_PASS}@");
+    let probe_url = format!(
+        "{}?token={URL_QUERY}",
+        tunnel
+            .url()
+            .replacen("https://", &format!("https://{creds}"), 1)
+    );
+    let config = dir.write_file(
+        "failover.toml",
+        &format!(
+            "[[regions]]\nname = \"NAM\"\ncloud = \"cloud.nam.ext.com\"\n\
+             [[regions]]\nname = \"EU\"\ncloud = \"cloud.eu.ext.com\"\n\
+             [[regions]]\nname = \"APAC\"\ncloud = \"cloud.apac.ext.com\"\n\
+             health_url = \"http://{creds}127.0.0.1:1/health?token={URL_QUERY}\"\n\
+             [network]\nthroughput_url = \"http://{creds}127.0.0.1:1/blob?token={URL_QUERY}\"\n\
+             [restart]\nargs = [\"-u\", \"me\", \"-p\", \"{CTL_PASS}\"]\n"
+        ),
+    );
+    let (intake, shipped) = intake_stand_in();
+    let base = Cmd::new(&dir)
+        .flag("--probe-url", &probe_url)
+        .flag("--config", config.to_str().unwrap())
+        .env("DD_API_KEY", DD_KEY)
+        .env("FAILOVER_HANDLER_DD_URL", &intake);
+
+    let mut d = base
+        .clone()
+        .flag("--metrics-addr", "127.0.0.1:0")
+        .spawn_daemon();
+    let addr = d.wait_for_event("metrics_listening", WAIT)["addr"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    d.wait_for(
+        |v| v["event"] == "restart_done" && v["region"] == "EU",
+        WAIT,
+    );
+    let started = d.wait_for_event("daemon_started", WAIT);
+    assert!(
+        started["probe_url"].as_str().unwrap().contains("token=***"),
+        "{started}"
+    );
+    wait_until(WAIT * 2, "a batch at the Datadog intake", || {
+        !shipped.lock().unwrap().is_empty()
+    });
+    assert_no_url_secret("/history", &http_get(&addr, "/history"));
+    assert_no_url_secret("/status", &http_get(&addr, "/status"));
+    for sub in [&["status"][..], &["status", "--json"], &["check"]] {
+        let out = base.clone().sub(sub).output();
+        assert_no_url_secret(&format!("{sub:?}"), &out.stdout);
+        assert_no_url_secret(&format!("{sub:?}"), &out.stderr);
+    }
+    d.terminate();
+    assert_no_url_secret("the daemon's stdout", &d.lines().join("\n"));
+    assert_no_url_secret("the daemon's stderr", &d.stderr());
+    let journal = fs::read_to_string(dir.state_dir().join("journal.jsonl")).unwrap();
+    assert_no_url_secret("the journal", &journal);
+    for batch in shipped.lock().unwrap().iter() {
+        assert_no_url_secret("a Datadog batch", batch);
+    }
+    let out = base.sub(&["config"]).exits(0);
+    assert_no_url_secret("config", &out.stdout);
+    assert_no_url_secret("config", &out.stderr);
+    assert!(
+        out.stdout.contains("\"-p\",\n    \"***\"") || out.stdout.contains("\"-p\", \"***\""),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("token=***"), "{}", out.stdout);
+}
