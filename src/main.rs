@@ -167,8 +167,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Command::Replay {
                 journal,
                 json,
+                strict,
                 rules,
-            } => commands::replay::run(&config.with_rule_flags(&rules)?, &journal, json),
+            } => commands::replay::run(&config.with_rule_flags(&rules)?, &journal, json, strict),
             Command::Demo => failover_handler::commands::demo::run().await,
             Command::Man | Command::Completions { .. } => Ok(ExitCode::SUCCESS),
         }

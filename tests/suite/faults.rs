@@ -756,3 +756,72 @@ fn a_switch_stuck_on_a_hung_supervisord_never_blocks_the_daemons_failover() {
     assert_ne!(dir.read_env(), Some(env_for("APAC")));
     d.finish();
 }
+
+/// The state directory fills up while a record is being journaled: the record is cut short
+/// by ENOSPC. Once space is back, the next record starts on a line of its own (the cut one
+/// was taken back), so every line of the journal is a whole record and `replay --strict`
+/// reads it.
+#[test]
+fn a_full_state_directory_never_leaves_a_torn_journal_line() {
+    let dir = TestDir::with_env("NAM");
+    let Some(mount) = Tmpfs::mount(&dir.state_dir(), "64k") else {
+        return;
+    };
+    let tunnel = FakeTunnel::start(&dir);
+    let cmd = Cmd::new(&dir).tunnel(&tunnel);
+    let d = cmd.spawn_daemon();
+    wait_for_probes(&tunnel, "NAM", 2);
+    let journal = dir.state_dir().join("journal.jsonl");
+    wait_until(WAIT, "the first journal record", || {
+        fs::read_to_string(&journal).is_ok_and(|t| t.ends_with('\n'))
+    });
+
+    // A whole record of padding leaves 10 bytes free in the journal's last page; then the file
+    // system is filled, so the next record gets 10 bytes written and then ENOSPC.
+    let first = fs::read_to_string(&journal).unwrap();
+    let mut pad: Value = serde_json::from_str(first.lines().next().unwrap()).unwrap();
+    pad["message"] = Value::String(String::new());
+    let base = serde_json::to_string(&pad).unwrap().len() + 1;
+    let mut want = (4096 - 10 - first.len() % 4096) % 4096;
+    while want < base {
+        want += 4096;
+    }
+    pad["message"] = Value::String("x".repeat(want - base));
+    let line = format!("{}\n", serde_json::to_string(&pad).unwrap());
+    assert_eq!(line.len(), want);
+    {
+        use std::io::Write;
+        let mut f = fs::OpenOptions::new().append(true).open(&journal).unwrap();
+        f.write_all(line.as_bytes()).unwrap();
+    }
+    let filler = mount.fill();
+
+    tunnel.set_region("NAM", Mode::Status(503));
+    d.wait_for(
+        |v| v["event"] == "restart_done" && v["region"] == "EU",
+        WAIT,
+    );
+    d.wait_for_event("journal_write_failed", WAIT);
+    fs::remove_file(filler).unwrap();
+    cmd.clone().sub(&["pause", "--for", "30m"]).exits(0);
+    d.wait_for_event("journal_recovered", WAIT);
+    wait_until(WAIT, "the pause in the journal", || {
+        fs::read_to_string(&journal).is_ok_and(|t| t.contains("\"event\":\"paused\""))
+    });
+
+    let text = fs::read_to_string(&journal).unwrap();
+    for (n, line) in text.lines().enumerate() {
+        assert!(
+            serde_json::from_str::<Value>(line).is_ok(),
+            "journal line {} is not a record: {line:?}",
+            n + 1
+        );
+    }
+    assert!(text.ends_with('\n'));
+    let out = cmd
+        .clone()
+        .sub(&["replay", "--journal", journal.to_str().unwrap(), "--strict"])
+        .output();
+    assert_eq!(out.code, Some(0), "{out:#?}");
+    d.finish();
+}
