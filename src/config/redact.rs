@@ -1,7 +1,9 @@
 //! What may be shown of a value that can hold a credential: a URL without its user name,
 //! password and query values, and supervisorctl's arguments without the password. Every
 //! rendering (log lines, the journal, `/history`, Datadog, `config`, `check`, `status`) shows
-//! URLs through [`url`], so none shows them another way.
+//! URLs through [`url`], so none shows them another way. And what a peer said (supervisord,
+//! supervisorctl, a daemon's status endpoint) without the control characters a terminal
+//! would act on: [`printable`].
 
 /// What stands for a hidden value.
 pub const HIDDEN: &str = "***";
@@ -76,6 +78,19 @@ pub fn args(args: &[String]) -> Vec<String> {
     out
 }
 
+/// `text` without control characters (escape sequences, bells, carriage returns), which a
+/// terminal would act on: a tab becomes a space, a newline stays, the others go.
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .filter_map(|c| match c {
+            '\t' => Some(' '),
+            '\n' => Some('\n'),
+            c if c.is_control() => None,
+            c => Some(c),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,6 +145,14 @@ mod tests {
                 "-u",
                 "me"
             ]
+        );
+    }
+
+    #[test]
+    fn a_peers_escape_sequences_are_not_printed() {
+        assert_eq!(
+            printable("ok\u{1b}[2J\u{1b}]0;x\u{7}\r\u{9b}31m\tdone\nnext"),
+            "ok[2J]0;x31m done\nnext"
         );
     }
 }

@@ -192,7 +192,8 @@ fn text_line(level: &str, message: &str, pairs: &[(String, serde_json::Value)]) 
             }
         }
     }
-    line
+    // Values may be what a peer said; a text line goes to a terminal.
+    redact::printable(&line.replace('\n', " "))
 }
 
 /// Where lines go: stdout for the daemon, stderr for one-shot commands, a buffer in tests.

@@ -613,3 +613,76 @@ fn credentials_in_urls_and_restart_args_never_come_out() {
     );
     assert!(out.stdout.contains("token=***"), "{}", out.stdout);
 }
+
+/// Escape sequences a terminal would act on: clear the screen, set the window title.
+const ESCAPES: &str = "\u{1b}[2J\u{1b}]0;pwned\u{7}\r";
+
+fn assert_no_control(what: &str, text: &str) {
+    assert!(
+        !text.chars().any(|c| c.is_control() && c != '\n'),
+        "{what} prints control characters: {text:?}"
+    );
+}
+
+/// supervisorctl (or supervisord behind it) answers the pre-check of `switch` with escape
+/// sequences: the refusal names what it said, without them.
+#[test]
+fn switch_prints_what_supervisorctl_said_without_control_characters() {
+    let dir = TestDir::with_env("NAM");
+    fs::create_dir_all(dir.path().join("bin")).unwrap();
+    let ctl = dir.write_script(
+        "bin/supervisorctl",
+        &format!("printf 'app:application: ERROR (no such process){ESCAPES}\\n'"),
+    );
+    let out = Cmd::new(&dir)
+        .sub(&["switch", "EU"])
+        .flag("--supervisorctl", ctl.to_str().unwrap())
+        .flag("--restart-via", "supervisorctl")
+        .exits(1);
+    assert!(out.stderr.contains("no such process"), "{out:#?}");
+    assert_no_control("switch's stderr", &out.stderr);
+    assert_no_control("switch's stdout", &out.stdout);
+    assert_eq!(dir.read_env(), Some(env_for("NAM")));
+}
+
+/// What listens on the daemon's status address says where the daemon is: `status` shows it
+/// without the control characters it holds.
+#[test]
+fn status_prints_what_the_daemon_said_without_control_characters() {
+    let (dir, tunnel) = in_region("NAM");
+    let mut d = Cmd::new(&dir)
+        .tunnel(&tunnel)
+        .flag("--metrics-addr", "127.0.0.1:0")
+        .spawn_daemon();
+    let addr = d.wait_for_event("metrics_listening", WAIT)["addr"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let response = http_get(&addr, "/status");
+    d.terminate();
+    let (_, body) = response.split_once("\r\n\r\n").unwrap();
+    let mut snapshot: serde_json::Value = serde_json::from_str(body).unwrap();
+    snapshot["active"]["region"] = format!("NAM{ESCAPES}").into();
+    snapshot["env_file_error"] = format!("disk full{ESCAPES}").into();
+    let body = snapshot.to_string();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let fake = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    let out = Cmd::new(&dir)
+        .sub(&["status"])
+        .flag("--metrics-addr", &fake)
+        .exits(0);
+    assert!(out.stdout.contains("disk full"), "{out:#?}");
+    assert_no_control("status", &out.stdout);
+    assert_no_control("status's stderr", &out.stderr);
+}
