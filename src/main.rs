@@ -12,7 +12,7 @@ use failover_handler::adapters::throughput::Throughput;
 use failover_handler::commands::discover::{self, Found};
 use failover_handler::commands::ship;
 use failover_handler::config::cli::{Cli, Command, LogFormat, Shell};
-use failover_handler::config::{Config, ConfigError, process_env};
+use failover_handler::config::{Config, ConfigError, process_env, redact};
 use failover_handler::{commands, report::logging};
 
 fn main() -> ExitCode {
@@ -26,7 +26,8 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             let usage = e.downcast_ref::<ConfigError>().is_some();
-            let message = format!("{e:#}").replace('\n', " ");
+            // The chain may hold what a peer said (supervisord's fault, supervisorctl's output).
+            let message = redact::printable(&format!("{e:#}").replace('\n', " "));
             eprintln!("failover-handler: error: {message}");
             if let Some(line) = commands::startup::error_line(&options, daemon, &e, &message) {
                 println!("{line}");
@@ -174,8 +175,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Command::Replay {
                 journal,
                 json,
+                strict,
                 rules,
-            } => commands::replay::run(&config.with_rule_flags(&rules)?, &journal, json),
+            } => commands::replay::run(&config.with_rule_flags(&rules)?, &journal, json, strict),
             Command::Demo => failover_handler::commands::demo::run().await,
             Command::Man | Command::Completions { .. } => Ok(ExitCode::SUCCESS),
         }

@@ -22,6 +22,7 @@ pub mod runtime;
 pub mod state;
 pub mod supervisor_conf;
 pub mod supervisor_rpc;
+pub mod supervisorctl;
 #[cfg(test)]
 mod test_http;
 pub mod throughput;

@@ -3,12 +3,14 @@
 //! that it never writes the env file and then fails on something it could have known.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use crate::adapters::restart::{Supervisorctl, credentials_refused, supervisord_unreachable};
+use crate::adapters::restart::{credentials_refused, supervisord_unreachable};
 use crate::adapters::restart_path::{choose, locate};
 use crate::adapters::supervisor_rpc::{Client, RpcError, faults};
+use crate::adapters::supervisorctl::Supervisorctl;
 use crate::adapters::xmlrpc::Param;
-use crate::config::{RestartSettings, Via};
+use crate::config::{RestartSettings, Via, human};
 
 /// Why a restart cannot work now, in words for the operator.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -22,18 +24,32 @@ pub async fn ready(settings: &RestartSettings) -> Result<(), Unready> {
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
     let (choice, client) = choose(settings, &cwd).await;
     match (choice.via, client) {
-        (Via::Xmlrpc, Ok(client)) => knows_programs(&client, &settings.programs).await,
+        (Via::Xmlrpc, Ok(client)) => {
+            knows_programs(&client, &settings.programs, settings.timeout).await
+        }
         (Via::Xmlrpc, Err(why)) => Err(Unready(why.to_string())),
         _ => supervisorctl_ready(settings).await,
     }
 }
 
-async fn knows_programs(client: &Client, programs: &[String]) -> Result<(), Unready> {
+/// Asks supervisord about each program, each question within `timeout` (`restart.timeout`):
+/// a socket that accepts and never answers is a refusal, not a wait.
+async fn knows_programs(
+    client: &Client,
+    programs: &[String],
+    timeout: Duration,
+) -> Result<(), Unready> {
     for program in programs {
-        match client
-            .call("supervisor.getProcessInfo", &[Param::Str(program)])
-            .await
-        {
+        let params = [Param::Str(program)];
+        let call = client.call("supervisor.getProcessInfo", &params);
+        let Ok(answer) = tokio::time::timeout(timeout, call).await else {
+            return Err(Unready(format!(
+                "supervisord at {} gave no answer within {} (restart.timeout)",
+                client.target().url,
+                human(timeout)
+            )));
+        };
+        match answer {
             Ok(_) => {}
             Err(RpcError::Fault { code, .. }) if code == faults::BAD_NAME => {
                 return Err(Unready(format!(

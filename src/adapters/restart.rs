@@ -1,20 +1,17 @@
 //! Restarting the application's programs: `stop` each program in order, then `start` each in
 //! reverse, one call per program with a timeout; a failed call is logged with its kind, exit
 //! code or fault, and output, and retried with backoff. The calls go through supervisorctl
-//! (an argument vector, no shell) or straight to supervisord's XML-RPC interface
+//! (`supervisorctl`: an argument vector, no shell) or straight to supervisord's XML-RPC interface
 //! (`supervisor_rpc`); `restart_path` chooses.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use prometheus_client::metrics::counter::Counter;
 use thiserror::Error;
-use tokio::process::Command;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info};
 
-use crate::config::RestartSettings;
 use crate::kernel::resume::Seen;
 
 pub use crate::adapters::action::Action;
@@ -153,108 +150,7 @@ impl Retry {
     }
 }
 
-/// Restarts through the supervisorctl executable.
-#[derive(Debug, Clone)]
-pub struct Supervisorctl {
-    settings: RestartSettings,
-    retry: Retry,
-}
-
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
-
-impl Supervisorctl {
-    pub fn new(settings: RestartSettings, max_attempts: Option<u32>) -> Self {
-        Supervisorctl {
-            settings,
-            retry: Retry::new(max_attempts),
-        }
-    }
-
-    /// Counts each failed supervisorctl call on `counter`.
-    pub fn count_failures(mut self, counter: Counter) -> Self {
-        self.retry.failures = Some(counter);
-        self
-    }
-
-    /// The same executable and arguments, retried and counted as `retry` says.
-    pub fn with_retry(settings: RestartSettings, retry: Retry) -> Self {
-        Supervisorctl { settings, retry }
-    }
-
-    /// The argument vector of one call: the configured args, the action, the program.
-    pub fn argv(&self, action: Action, program: &str) -> Vec<String> {
-        let mut argv = self.settings.args.clone();
-        argv.push(action.as_str().to_string());
-        argv.push(program.to_string());
-        argv
-    }
-
-    /// One call; "not running" on stop and "already started" on start count as success.
-    pub async fn call(&self, action: Action, program: &str) -> Result<(), CallError> {
-        let (status, output) = self.run(self.argv(action, program)).await?;
-        let benign = match action {
-            Action::Stop => output.contains("not running"),
-            Action::Start => output.contains("already started"),
-        };
-        // supervisorctl exits 0 on some errors (older versions): read its words too.
-        let says_error = output.contains("ERROR") || output.contains("error:");
-        if (status.success() && !says_error) || benign {
-            Ok(())
-        } else {
-            Err(CallError::Exit {
-                code: status.code(),
-                signal: std::os::unix::process::ExitStatusExt::signal(&status),
-                output,
-            })
-        }
-    }
-
-    /// `supervisorctl status PROGRAMS`: how it ended and what it printed.
-    pub async fn status(
-        &self,
-        programs: &[String],
-    ) -> Result<(std::process::ExitStatus, String), CallError> {
-        let mut argv = self.settings.args.clone();
-        argv.push("status".to_string());
-        argv.extend(programs.iter().cloned());
-        self.run(argv).await
-    }
-
-    /// Runs supervisorctl with `argv` within the timeout: how it ended and what it printed
-    /// (stdout then stderr, trimmed, at most 2000 bytes).
-    async fn run(
-        &self,
-        argv: Vec<String>,
-    ) -> Result<(std::process::ExitStatus, String), CallError> {
-        let mut cmd = Command::new(&self.settings.supervisorctl);
-        cmd.args(argv)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        let child = cmd.spawn().map_err(|e| CallError::Spawn {
-            command: self.settings.supervisorctl.clone(),
-            reason: e.to_string(),
-        })?;
-        let out = tokio::time::timeout(self.settings.timeout, child.wait_with_output())
-            .await
-            .map_err(|_| CallError::Timeout(self.settings.timeout))?
-            .map_err(|e| CallError::Spawn {
-                command: self.settings.supervisorctl.clone(),
-                reason: e.to_string(),
-            })?;
-        let mut output = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        if !stderr.trim().is_empty() {
-            if !output.is_empty() {
-                output.push(' ');
-            }
-            output.push_str(stderr.trim());
-        }
-        output.truncate(output.floor_char_boundary(2000));
-        Ok((out.status, output))
-    }
-}
 
 /// A call, retried with growing backoff until it succeeds, gives up, or is cancelled.
 async fn call_with_retry<C: Caller>(
@@ -333,22 +229,6 @@ async fn call_with_retry<C: Caller>(
     }
 }
 
-impl Caller for Supervisorctl {
-    fn via(&self) -> &'static str {
-        "supervisorctl"
-    }
-
-    async fn call(&self, action: Action, program: &str) -> Result<(), CallError> {
-        Supervisorctl::call(self, action, program).await
-    }
-}
-
-impl Restart for Supervisorctl {
-    async fn restart(&self, cancel: &CancellationToken) -> Result<Duration, RestartError> {
-        run_steps(self, &self.retry, &self.settings.programs, cancel).await
-    }
-}
-
 /// Stops each program in order, then starts each in reverse, every call through `caller`.
 pub async fn run_steps<C: Caller>(
     caller: &C,
@@ -401,6 +281,8 @@ pub async fn run_steps<C: Caller>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::adapters::supervisorctl::Supervisorctl;
+    use crate::config::RestartSettings;
     use std::os::unix::fs::PermissionsExt;
 
     fn stand_in(dir: &std::path::Path, body: &str) -> String {

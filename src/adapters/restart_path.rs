@@ -14,10 +14,12 @@ use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use crate::adapters::restart::{
-    Action, CallError, Caller, Restart, RestartError, Retry, Supervisorctl, run_steps,
+    Action, CallError, Caller, Restart, RestartError, Retry, run_steps,
 };
 use crate::adapters::supervisor_conf;
 use crate::adapters::supervisor_rpc::{Client, RpcError};
+use crate::adapters::supervisorctl::Supervisorctl;
+pub use crate::adapters::supervisorctl::locate;
 use crate::config::{RestartSettings, Via};
 use crate::kernel::resume::Seen;
 
@@ -156,7 +158,7 @@ impl Restart for Restarter {
             let plain =
                 Path::new(command).file_name().and_then(|n| n.to_str()) == Some("supervisorctl");
             let exe = locate(command).filter(|_| plain)?;
-            let env = |name: &str| std::env::var(name).ok();
+            let env = supervisor_conf::expansion_env;
             Client::new(supervisor_conf::resolve(&exe, &self.settings.args, &cwd, &env).ok()?)
         } else {
             let (choice, client) = choose(&self.settings, &cwd).await;
@@ -174,18 +176,6 @@ impl Restart for Restarter {
         }
         Some(seen)
     }
-}
-
-/// The executable `command` names: itself if it has a slash, else the first on the PATH.
-pub fn locate(command: &str) -> Option<PathBuf> {
-    if command.contains('/') {
-        let path = PathBuf::from(command);
-        return path.is_file().then_some(path);
-    }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(command))
-        .find(|p| p.is_file())
 }
 
 /// Chooses the path for `settings`, run from `cwd`; with XML-RPC, the client (or why there
@@ -230,7 +220,7 @@ pub async fn choose(settings: &RestartSettings, cwd: &Path) -> (Choice, Result<C
         }
     }
     let exe = exe.unwrap_or_else(|| PathBuf::from(command));
-    let env = |name: &str| std::env::var(name).ok();
+    let env = supervisor_conf::expansion_env;
     let target = match supervisor_conf::resolve(&exe, &settings.args, cwd, &env) {
         Ok(t) => t,
         Err(e) if auto => return (ctl("no_supervisor_config", e.to_string()), unusable()),

@@ -1,6 +1,7 @@
 //! Where supervisord listens and with which credentials, found as supervisorctl finds them:
 //! `-s`, `-u`, `-p` and `-c` in `restart.args`, else supervisorctl's config file from the
-//! places it searches, and in it `[supervisorctl]` `serverurl`, `username`, `password`
+//! system places it searches (never the working directory: a `supervisord.conf` there may be
+//! anybody's), and in it `[supervisorctl]` `serverurl`, `username`, `password`
 //! (without a `serverurl`: the socket of `[unix_http_server]`, else the port of
 //! `[inet_http_server]`, else supervisorctl's default `http://localhost:9001`).
 
@@ -10,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
-use crate::config::Secret;
+use crate::config::{SECRET_VARS, Secret};
 
 /// supervisorctl's server when nothing names one.
 pub const DEFAULT_SERVERURL: &str = "http://localhost:9001";
@@ -121,8 +122,10 @@ pub fn parse_args(args: &[String]) -> CtlArgs {
 }
 
 /// The places supervisorctl searches for its config file, in its order, for the executable
-/// at `exe` run from `cwd`.
-pub fn search_paths(exe: &Path, cwd: &Path) -> Vec<PathBuf> {
+/// at `exe`, less the two in the working directory (`supervisord.conf`, `etc/supervisord.conf`):
+/// whoever can write where a command is run must not choose the server that receives the
+/// credentials. A config elsewhere is named with `-c` in `restart.args`.
+pub fn search_paths(exe: &Path) -> Vec<PathBuf> {
     let here = exe
         .parent()
         .and_then(Path::parent)
@@ -130,11 +133,22 @@ pub fn search_paths(exe: &Path, cwd: &Path) -> Vec<PathBuf> {
     vec![
         here.join("etc").join("supervisord.conf"),
         here.join("supervisord.conf"),
-        cwd.join("supervisord.conf"),
-        cwd.join("etc").join("supervisord.conf"),
         PathBuf::from("/etc/supervisord.conf"),
         PathBuf::from("/etc/supervisor/supervisord.conf"),
     ]
+}
+
+/// The environment `%(ENV_X)s` expands from: the handler's own, less its secrets
+/// ([`SECRET_VARS`]), which expand to nothing, as an unset variable does.
+pub fn expansion_env(name: &str) -> Option<String> {
+    without_secrets(name, &|n| std::env::var(n).ok())
+}
+
+fn without_secrets(name: &str, env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+    if SECRET_VARS.contains(&name) {
+        return None;
+    }
+    env(name)
 }
 
 /// An INI file as Python's RawConfigParser reads supervisor's: `[section]`, `key = value` or
@@ -191,8 +205,8 @@ fn strip_inline_comment(line: &str) -> &str {
     line
 }
 
-/// Replaces `%(here)s` (the config file's directory) and `%(ENV_X)s` (the variable X), as
-/// supervisor's expansions do; `%%` is a `%`.
+/// Replaces `%(here)s` (the config file's directory) and `%(ENV_X)s` (the variable X as `env`
+/// gives it), as supervisor's expansions do; `%%` is a `%`.
 fn expand(value: &str, here: &Path, env: &dyn Fn(&str) -> Option<String>) -> String {
     let mut out = String::with_capacity(value.len());
     let mut rest = value;
@@ -289,14 +303,14 @@ pub fn resolve(
     let ctl = parse_args(args);
     let config = match &ctl.config {
         Some(c) => Some(absolute(Path::new(c), cwd)),
-        None => search_paths(exe, cwd).into_iter().find(|p| p.is_file()),
+        None => search_paths(exe).into_iter().find(|p| p.is_file()),
     };
     let mut file = HashMap::new();
     if let Some(path) = &config {
         let text = read_conf(path)?;
         file = parse_ini(&text);
     } else if ctl.serverurl.is_none() {
-        let places: Vec<String> = search_paths(exe, cwd)
+        let places: Vec<String> = search_paths(exe)
             .iter()
             .map(|p| p.display().to_string())
             .collect();
@@ -414,9 +428,11 @@ mod tests {
     fn resolves_like_supervisorctl() {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
+        // Found beside the executable: <bin>/../supervisord.conf.
         let conf = d.join("supervisord.conf");
         let no_env = |_: &str| None;
-        let exe = Path::new("/nowhere/bin/supervisorctl");
+        let exe = d.join("bin").join("supervisorctl");
+        let exe = exe.as_path();
 
         std::fs::write(
             &conf,
@@ -453,16 +469,44 @@ mod tests {
     }
 
     #[test]
-    fn the_search_follows_supervisors_order() {
-        let paths = search_paths(Path::new("/opt/sv/bin/supervisorctl"), Path::new("/w"));
+    fn a_config_in_the_working_directory_is_never_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let cwd = dir.path();
+        for planted in [
+            cwd.join("supervisord.conf"),
+            cwd.join("etc/supervisord.conf"),
+        ] {
+            std::fs::create_dir_all(planted.parent().unwrap()).unwrap();
+            std::fs::write(&planted, "[supervisorctl]\nserverurl=http://127.0.0.1:1\n").unwrap();
+        }
+        let exe = cwd.join("nowhere/bin/supervisorctl");
+        let no_env = |_: &str| None;
+        match resolve(&exe, &[], cwd, &no_env) {
+            Ok(t) => assert!(!t.config.unwrap().starts_with(cwd)),
+            Err(e) => assert!(matches!(e, ConfError::NotFound(_)), "{e}"),
+        }
+    }
+
+    #[test]
+    fn the_handlers_secrets_never_expand() {
+        let all = |_: &str| Some("s3cr3t".to_string());
+        let env = |n: &str| without_secrets(n, &all);
+        for var in SECRET_VARS {
+            let got = expand(&format!("x%(ENV_{var})sy"), Path::new("/"), &env);
+            assert_eq!(got, "xy", "{var}");
+        }
+        assert_eq!(expand("%(ENV_SOCK)s", Path::new("/"), &env), "s3cr3t");
+    }
+
+    #[test]
+    fn the_search_follows_supervisors_order_without_the_working_directory() {
+        let paths = search_paths(Path::new("/opt/sv/bin/supervisorctl"));
         let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
         assert_eq!(
             shown,
             [
                 "/opt/sv/etc/supervisord.conf",
                 "/opt/sv/supervisord.conf",
-                "/w/supervisord.conf",
-                "/w/etc/supervisord.conf",
                 "/etc/supervisord.conf",
                 "/etc/supervisor/supervisord.conf",
             ]

@@ -6,7 +6,7 @@ use anyhow::Result;
 
 use crate::adapters::net::TlsSettings;
 use crate::adapters::probe::{HttpProbe, Probe};
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, redact};
 
 /// Builds the main probe from the config; a bad CA file is a configuration error.
 pub fn main_probe(config: &Config) -> Result<HttpProbe, ConfigError> {
@@ -70,14 +70,16 @@ pub async fn check(config: &Config) -> Result<ExitCode> {
         Ok(code) => {
             println!(
                 "healthy: {label} HTTP {code} in {took} ms ({})",
-                config.probe.url_template
+                redact::url(&config.probe.url_template)
             );
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
             println!(
                 "unhealthy: {label} {}: {}; failed after {took} ms ({})",
-                e.kind, e.detail, config.probe.url_template
+                e.kind,
+                e.detail,
+                redact::url(&config.probe.url_template)
             );
             Ok(ExitCode::from(1))
         }

@@ -9,6 +9,7 @@ use crate::adapters::pause::{self, PauseState};
 use crate::adapters::state::StateDir;
 use crate::commands::discover::Found;
 use crate::config::Config;
+use crate::config::redact::printable;
 use crate::report::journal::FORMAT_VERSION;
 use crate::report::status::{STATUS_FILE, live_view, pause_line, render_live, status_url};
 use crate::report::view::PauseView;
@@ -37,14 +38,16 @@ pub async fn status(config: &Config, json: bool, found: &Found) -> Result<ExitCo
             });
             println!("{v}");
         } else {
-            print!("{}", render_live(&snapshot, &source, &env_path));
+            // The view is what the daemon (or whatever answers at its address) said.
+            print!("{}", printable(&render_live(&snapshot, &source, &env_path)));
             if let Found::Daemon { entry, dir } = found {
-                println!(
+                let line = format!(
                     "Found:         the daemon listed in {} (pid {}, `{}`)",
                     dir.display(),
                     entry.pid,
                     entry.command_line()
                 );
+                println!("{}", printable(&line));
             }
         }
         return Ok(ExitCode::SUCCESS);

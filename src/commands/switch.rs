@@ -31,54 +31,39 @@ pub async fn switch(config: &Config, name: &str) -> Result<ExitCode> {
         })?
         .clone();
     let env_file = &config.env_file;
-    // Held until the restart is done, so that two switches run one after the other and the
-    // last one wins whole; a killed switch releases it with its process.
-    let lock = if config.dry_run {
-        None
-    } else {
-        Some(match env_file.try_lock()? {
-            Some(lock) => lock,
-            None => {
-                info!(
-                    event = "switch_waiting",
-                    region = %region.name,
-                    lock = %env_file.lock_path().display(),
-                    "Another switch of {} is in progress: waiting for it to finish",
-                    env_file.path.display()
-                );
-                env_file.lock()?
-            }
-        })
+    let active = |current: &Option<String>| {
+        current
+            .as_deref()
+            .is_some_and(|c| c.eq_ignore_ascii_case(&region.name))
     };
-    let current = env_file.read().ok().flatten().and_then(|c| c.region);
-    if current
-        .as_deref()
-        .is_some_and(|c| c.eq_ignore_ascii_case(&region.name))
-    {
+    let already = || {
         println!(
             "{} (cloud {}) is already the active region: nothing written, nothing restarted.",
             region.name, region.cloud
         );
-        if !config.dry_run {
-            pin_region(config, &region.name);
+    };
+    let current = env_file.read().ok().flatten().and_then(|c| c.region);
+    if config.dry_run {
+        if active(&current) {
+            already();
+        } else {
+            println!(
+                "Dry run: would write region {} and cloud {} to {}{}.",
+                region.name,
+                region.cloud,
+                config.env_file.path.display(),
+                if config.restart.enabled {
+                    " and restart the programs"
+                } else {
+                    ""
+                }
+            );
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let Some(lock) = lock else {
-        println!(
-            "Dry run: would write region {} and cloud {} to {}{}.",
-            region.name,
-            region.cloud,
-            config.env_file.path.display(),
-            if config.restart.enabled {
-                " and restart the programs"
-            } else {
-                ""
-            }
-        );
-        return Ok(ExitCode::SUCCESS);
-    };
-    if config.restart.enabled {
+    // Checked before the lock is taken: supervisord may be slow to answer (each call has its
+    // deadline), and the daemon's own failover must never wait for that.
+    if config.restart.enabled && !active(&current) {
         preflight::ready(&config.restart).await.map_err(|why| {
             anyhow::anyhow!(
                 "switch to {} refused before writing anything: {why}; the env file still names {}, nothing was restarted",
@@ -86,6 +71,27 @@ pub async fn switch(config: &Config, name: &str) -> Result<ExitCode> {
                 current.as_deref().unwrap_or("no region")
             )
         })?;
+    }
+    // Held across the write and the restart, so that two switches run one after the other
+    // and the last one wins whole; a killed switch releases it with its process.
+    let lock = match env_file.try_lock()? {
+        Some(lock) => lock,
+        None => {
+            info!(
+                event = "switch_waiting",
+                region = %region.name,
+                lock = %env_file.lock_path().display(),
+                "Another switch of {} is in progress: waiting for it to finish",
+                env_file.path.display()
+            );
+            env_file.lock()?
+        }
+    };
+    let current = env_file.read().ok().flatten().and_then(|c| c.region);
+    if active(&current) {
+        already();
+        pin_region(config, &region.name);
+        return Ok(ExitCode::SUCCESS);
     }
     lock.write(&region)?;
     info!(

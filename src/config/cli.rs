@@ -97,6 +97,10 @@ pub enum Command {
         /// Print JSON for scripts instead of text.
         #[arg(long)]
         json: bool,
+        /// Refuse a journal with a line that is not a record (a record torn by a full disk,
+        /// a line longer than 64 KiB) instead of skipping it.
+        #[arg(long)]
+        strict: bool,
         #[command(flatten)]
         rules: RuleFlags,
     },

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::ConfigError;
 use crate::config::cli::LogFormat;
+use crate::config::redact;
 
 #[derive(Debug, Default, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -150,7 +151,7 @@ pub fn effective(c: &crate::config::Config) -> Result<String, toml::ser::Error> 
                 .map(|r| FileRegion {
                     name: r.name.clone(),
                     cloud: r.cloud.clone(),
-                    health_url: r.health_url.as_ref().map(|t| t.to_string()),
+                    health_url: r.health_url.as_ref().map(|t| redact::url(&t.to_string())),
                 })
                 .collect(),
         ),
@@ -160,7 +161,7 @@ pub fn effective(c: &crate::config::Config) -> Result<String, toml::ser::Error> 
             region_var: Some(c.env_file.region_var.clone()),
         }),
         probe: Some(FileProbe {
-            url: Some(c.probe.url_template.clone()),
+            url: Some(redact::url(&c.probe.url_template)),
             interval: d(c.probe.interval),
             fail_interval: d(c.probe.fail_interval),
             timeout: d(c.probe.timeout),
@@ -207,16 +208,25 @@ pub fn effective(c: &crate::config::Config) -> Result<String, toml::ser::Error> 
         network: Some(FileNetwork {
             // None set: left out, as the example file leaves it (a placeholder that cannot
             // answer would make every outage look local).
-            reference: (!c.network.reference.is_empty())
-                .then(|| c.network.reference.iter().map(|t| t.to_string()).collect()),
+            reference: (!c.network.reference.is_empty()).then(|| {
+                c.network
+                    .reference
+                    .iter()
+                    .map(|t| redact::url(&t.to_string()))
+                    .collect()
+            }),
             latency_file: c.network.latency_file.clone(),
-            throughput_url: c.network.throughput_url.as_ref().map(|u| u.to_string()),
+            throughput_url: c
+                .network
+                .throughput_url
+                .as_ref()
+                .map(|u| redact::url(u.as_str())),
             min_mbps: Some(c.network.min_mbps),
         }),
         restart: Some(FileRestart {
             via: Some(c.restart.via.as_str().to_string()),
             supervisorctl: Some(c.restart.supervisorctl.clone()),
-            args: Some(c.restart.args.clone()),
+            args: Some(redact::args(&c.restart.args)),
             programs: Some(c.restart.programs.clone()),
             timeout: d(c.restart.timeout),
             no_restart: Some(!c.restart.enabled),

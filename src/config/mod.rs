@@ -9,6 +9,7 @@ pub mod fleet;
 mod human;
 mod kernel;
 mod merge;
+pub mod redact;
 mod rule_flags;
 mod sections;
 mod settings;

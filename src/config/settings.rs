@@ -167,6 +167,15 @@ pub const DD_PROXY_VAR: &str = "DD_PROXY_HTTPS";
 /// Overrides the Datadog intake URL: for a forwarding proxy, or a stand-in in tests.
 pub const DD_URL_VAR: &str = "FAILOVER_HANDLER_DD_URL";
 
+/// The variables that hold the handler's own secrets: never handed to supervisorctl, and
+/// never expanded into a supervisor config value as `%(ENV_X)s`.
+pub const SECRET_VARS: [&str; 4] = [
+    "DD_API_KEY",
+    DD_PROXY_VAR,
+    DD_URL_VAR,
+    crate::config::fleet::ETCD_PASSWORD_VAR,
+];
+
 /// The env file's location and the names of its two variables.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnvFile {

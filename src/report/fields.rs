@@ -23,7 +23,7 @@ impl Event {
                 f.place("", at);
                 f.put("version", env!("CARGO_PKG_VERSION"));
                 f.put("order", order.join(","));
-                f.put("probe_url", probe_url.as_str());
+                f.put("probe_url", crate::config::redact::url(probe_url));
                 f.put("interval_ms", ms(*interval));
                 f.put("threshold_ms", ms(*threshold));
                 f.put("dry_run", *dry_run);

@@ -212,11 +212,12 @@ impl Writer {
         if self.file.is_none() {
             let file = OpenOptions::new()
                 .create(true)
+                .read(true)
                 .append(true)
                 .mode(0o600)
                 .open(&self.path)?;
             file.set_permissions(fs::Permissions::from_mode(0o600))?;
-            self.size = file.metadata()?.len();
+            self.size = whole_records(&file)?;
             self.file = Some(file);
             if self.size > 0 && self.size + bytes.len() as u64 > self.max_bytes {
                 return self.append(bytes);
@@ -226,10 +227,52 @@ impl Writer {
             .file
             .as_mut()
             .ok_or_else(|| io::Error::other("journal not open"))?;
-        file.write_all(bytes)?;
-        self.size += bytes.len() as u64;
-        Ok(())
+        // One write(2) of the whole line on the O_APPEND descriptor: a record is in the file
+        // whole or, after a short or failed write, taken back to the last record boundary.
+        let before = file.metadata()?.len();
+        let written = file.write(bytes);
+        if let Ok(n) = written
+            && n == bytes.len()
+        {
+            self.size = before + n as u64;
+            return Ok(());
+        }
+        let _ = file.set_len(before);
+        match written {
+            Err(e) => Err(e),
+            Ok(n) => Err(io::Error::new(
+                io::ErrorKind::WriteZero,
+                format!("only {n} of {} bytes written", bytes.len()),
+            )),
+        }
     }
+}
+
+/// Cuts a record that a failed write left torn at the end of the journal (when taking it
+/// back failed too): returns the size, which ends with a whole line.
+fn whole_records(file: &File) -> io::Result<u64> {
+    use std::os::unix::fs::FileExt;
+    let size = file.metadata()?.len();
+    let mut end = size;
+    let mut chunk = [0u8; 4096];
+    while end > 0 {
+        let start = end.saturating_sub(chunk.len() as u64);
+        let buf = &mut chunk[..(end - start) as usize];
+        file.read_exact_at(buf, start)?;
+        if end == size && buf.last() == Some(&b'\n') {
+            return Ok(size);
+        }
+        if let Some(at) = buf.iter().rposition(|b| *b == b'\n') {
+            let keep = start + at as u64 + 1;
+            file.set_len(keep)?;
+            return Ok(keep);
+        }
+        end = start;
+    }
+    if size > 0 {
+        file.set_len(0)?;
+    }
+    Ok(0)
 }
 
 /// The last `n` records of the journal in `dir` (the rotated file first), oldest first; lines
@@ -323,5 +366,28 @@ mod tests {
         drop(journal);
         thread.join().unwrap();
         assert!(tail(&blocker, 10).is_empty());
+    }
+
+    #[test]
+    fn a_torn_record_at_the_end_is_cut_at_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(JOURNAL_FILE);
+        let long = "y".repeat(5000);
+        for (given, kept) in [
+            (format!("a\n{long}\n{{\"torn"), format!("a\n{long}\n")),
+            (format!("a\nb{long}"), "a\n".to_string()),
+            ("a\nb\n".to_string(), "a\nb\n".to_string()),
+            ("torn".to_string(), String::new()),
+            (String::new(), String::new()),
+        ] {
+            fs::write(&path, &given).unwrap();
+            let file = OpenOptions::new()
+                .append(true)
+                .read(true)
+                .open(&path)
+                .unwrap();
+            assert_eq!(whole_records(&file).unwrap(), kept.len() as u64);
+            assert_eq!(fs::read_to_string(&path).unwrap(), kept);
+        }
     }
 }

@@ -12,6 +12,7 @@ use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::prelude::*;
 
 use crate::config::cli::LogFormat;
+use crate::config::redact;
 
 /// Datadog gives these top-level attributes a meaning of its own.
 const RESERVED: [&str; 3] = ["status", "host", "date"];
@@ -46,6 +47,13 @@ impl Fields {
     }
 
     fn push_named(&mut self, name: &str, value: serde_json::Value) {
+        // A URL field may carry credentials, whoever logged it.
+        let value = match value {
+            serde_json::Value::String(u) if name == "url" || name.ends_with("_url") => {
+                serde_json::Value::String(redact::url(&u))
+            }
+            other => other,
+        };
         let name = if RESERVED.contains(&name) {
             format!("fh_{name}")
         } else {
@@ -83,28 +91,10 @@ pub fn standard_attributes(
         out.push(("http.status_code".to_string(), code.into()));
     }
     if let Some(Value::String(u)) = get("url").or_else(|| get("probe_url")) {
-        out.push(("http.url".to_string(), Value::String(public_url(u))));
+        out.push(("http.url".to_string(), Value::String(redact::url(u))));
     }
     out.retain(|(k, _)| get(k).is_none());
     out
-}
-
-/// A URL as it may be logged: no user name, password, query or fragment.
-pub fn public_url(text: &str) -> String {
-    match url::Url::parse(text) {
-        Ok(mut u) => {
-            let _ = u.set_username("");
-            let _ = u.set_password(None);
-            u.set_query(None);
-            u.set_fragment(None);
-            u.to_string()
-        }
-        Err(_) => text
-            .split(['?', '#'])
-            .next()
-            .unwrap_or_default()
-            .to_string(),
-    }
 }
 
 /// The field that carries an [`Event`](crate::report::event::Event)'s fields into its line.
@@ -202,7 +192,8 @@ fn text_line(level: &str, message: &str, pairs: &[(String, serde_json::Value)]) 
             }
         }
     }
-    line
+    // Values may be what a peer said; a text line goes to a terminal.
+    redact::printable(&line.replace('\n', " "))
 }
 
 /// Where lines go: stdout for the daemon, stderr for one-shot commands, a buffer in tests.
@@ -355,7 +346,11 @@ mod tests {
         assert_eq!(v["error.message"], "status: HTTP 503");
         assert_eq!(v["http.status_code"], 503);
         assert_eq!(v["duration"], 12_500_000);
-        assert_eq!(v["http.url"], "https://localhost:8443/v2/o/cloudlookup/t");
+        assert_eq!(
+            v["http.url"],
+            "https://***@localhost:8443/v2/o/cloudlookup/t?token=***"
+        );
+        assert_eq!(v["url"], v["http.url"]);
         assert_eq!(lines[1]["duration"], 32_000_000);
         assert!(lines[1].get("error.kind").is_none());
     }

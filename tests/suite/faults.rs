@@ -706,3 +706,143 @@ fn two_switches_at_once_run_one_after_the_other_and_the_last_wins() {
     assert_eq!(dir.calls(), twice, "restarts interleaved");
     assert!(dir.temp_files().is_empty());
 }
+
+/// A supervisord socket that accepts and never answers, as a `switch` meets it in its
+/// pre-check. The switch holds nothing while it waits: the daemon's failover of the region
+/// that fails meanwhile writes the env file within the threshold and 2 s. The switch gives up
+/// at `restart.timeout`, exits 1 and writes nothing.
+#[test]
+fn a_switch_stuck_on_a_hung_supervisord_never_blocks_the_daemons_failover() {
+    let (dir, tunnel) = in_region("NAM");
+    let sock = dir.path().join("hung.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let held = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = std::sync::Arc::clone(&held);
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            keep.lock().unwrap().push(stream);
+        }
+    });
+    let d = Cmd::new(&dir).tunnel(&tunnel).spawn_daemon();
+    wait_for_probes(&tunnel, "NAM", 2);
+
+    let config = dir.write_file("switch.toml", "[restart]\ntimeout = \"3s\"\n");
+    let switch = Cmd::new(&dir)
+        .sub(&["switch", "APAC"])
+        .tunnel(&tunnel)
+        .flag("--config", config.to_str().unwrap())
+        .flag("--restart-via", "xmlrpc")
+        .arg("--supervisorctl-arg=-s")
+        .arg(&format!("--supervisorctl-arg=unix://{}", sock.display()));
+    let (mut child, mut out, mut err) = crate::support::spawn_piped(switch.command());
+    wait_until(WAIT, "the switch to call the hung supervisord", || {
+        !held.lock().unwrap().is_empty()
+    });
+
+    tunnel.set_region("NAM", Mode::Status(503));
+    let failed = d.wait_for_event("probe_failed", WAIT);
+    let written = d.wait_for_event("env_file_written", WAIT);
+    assert_eq!(written["region"], "EU", "{written}\n{}", d.dump());
+    let took = between(&failed, &written);
+    println!("the failover wrote the env file {took:?} after the first failure");
+    assert!(
+        took <= THRESHOLD + Duration::from_secs(2),
+        "the failover wrote the env file {took:?} after the first failure\n{}",
+        d.dump()
+    );
+    assert_eq!(dir.read_env(), Some(env_for("EU")));
+
+    let deadline = Instant::now() + WAIT;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the switch was still waiting on the hung supervisord after {WAIT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let (mut stdout, mut stderr) = (String::new(), String::new());
+    use std::io::Read;
+    out.read_to_string(&mut stdout).unwrap();
+    err.read_to_string(&mut stderr).unwrap();
+    assert_eq!(status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("switch to APAC refused before writing anything"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("no answer within 3s"), "{stderr}");
+    assert_ne!(dir.read_env(), Some(env_for("APAC")));
+    d.finish();
+}
+
+/// The state directory fills up while a record is being journaled: the record is cut short
+/// by ENOSPC. Once space is back, the next record starts on a line of its own (the cut one
+/// was taken back), so every line of the journal is a whole record and `replay --strict`
+/// reads it.
+#[test]
+fn a_full_state_directory_never_leaves_a_torn_journal_line() {
+    let dir = TestDir::with_env("NAM");
+    let Some(mount) = Tmpfs::mount(&dir.state_dir(), "64k") else {
+        return;
+    };
+    let tunnel = FakeTunnel::start(&dir);
+    let cmd = Cmd::new(&dir).tunnel(&tunnel);
+    let d = cmd.spawn_daemon();
+    wait_for_probes(&tunnel, "NAM", 2);
+    let journal = dir.state_dir().join("journal.jsonl");
+    wait_until(WAIT, "the first journal record", || {
+        fs::read_to_string(&journal).is_ok_and(|t| t.ends_with('\n'))
+    });
+
+    // A whole record of padding leaves 10 bytes free in the journal's last page; then the file
+    // system is filled, so the next record gets 10 bytes written and then ENOSPC.
+    let first = fs::read_to_string(&journal).unwrap();
+    let mut pad: Value = serde_json::from_str(first.lines().next().unwrap()).unwrap();
+    pad["message"] = Value::String(String::new());
+    let base = serde_json::to_string(&pad).unwrap().len() + 1;
+    let mut want = (4096 - 10 - first.len() % 4096) % 4096;
+    while want < base {
+        want += 4096;
+    }
+    pad["message"] = Value::String("x".repeat(want - base));
+    let line = format!("{}\n", serde_json::to_string(&pad).unwrap());
+    assert_eq!(line.len(), want);
+    {
+        use std::io::Write;
+        let mut f = fs::OpenOptions::new().append(true).open(&journal).unwrap();
+        f.write_all(line.as_bytes()).unwrap();
+    }
+    let filler = mount.fill();
+
+    tunnel.set_region("NAM", Mode::Status(503));
+    d.wait_for(
+        |v| v["event"] == "restart_done" && v["region"] == "EU",
+        WAIT,
+    );
+    d.wait_for_event("journal_write_failed", WAIT);
+    fs::remove_file(filler).unwrap();
+    cmd.clone().sub(&["pause", "--for", "30m"]).exits(0);
+    d.wait_for_event("journal_recovered", WAIT);
+    wait_until(WAIT, "the pause in the journal", || {
+        fs::read_to_string(&journal).is_ok_and(|t| t.contains("\"event\":\"paused\""))
+    });
+
+    let text = fs::read_to_string(&journal).unwrap();
+    for (n, line) in text.lines().enumerate() {
+        assert!(
+            serde_json::from_str::<Value>(line).is_ok(),
+            "journal line {} is not a record: {line:?}",
+            n + 1
+        );
+    }
+    assert!(text.ends_with('\n'));
+    let out = cmd
+        .clone()
+        .sub(&["replay", "--journal", journal.to_str().unwrap(), "--strict"])
+        .output();
+    assert_eq!(out.code, Some(0), "{out:#?}");
+    d.finish();
+}

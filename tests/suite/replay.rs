@@ -190,12 +190,21 @@ cases! {
         &["--journal", "nothing-here.jsonl"],
         |_, cmd| cmd.arg("--journal").arg("nothing-here.jsonl"),
     );
-    replay_rejects_an_unparsable_line: (
+    replay_strict_rejects_an_unparsable_line: (
         &["replay"],
         &["line 2"],
         |dir, cmd| {
             let path = journal_of(dir, &format!("{RECORD}\nnot json\n"));
-            cmd.flag("--journal", &path)
+            cmd.flag("--journal", &path).switch("--strict")
+        },
+    );
+    replay_strict_rejects_a_line_past_the_cap: (
+        &["replay"],
+        &["line 2", "longer than 64 KiB"],
+        |dir, cmd| {
+            let long = "x".repeat(3 << 20);
+            let path = journal_of(dir, &format!("{RECORD}\n{long}\n{RECORD}\n"));
+            cmd.flag("--journal", &path).switch("--strict")
         },
     );
     replay_rejects_an_empty_journal: (
@@ -221,4 +230,34 @@ cases! {
             .flag("--journal", &journal_of(dir, RECORD))
             .flag("--max-switches-per-hour", "0"),
     );
+}
+
+/// A journal cut by a full disk: a torn record glued to the next one (line 2) and a line past
+/// the length cap (line 3). Without `--strict`, `replay` names each line it skips on stderr
+/// and replays the rest.
+#[test]
+fn replay_skips_a_torn_line_and_a_line_past_the_cap_and_names_them() {
+    let dir = TestDir::new();
+    let torn = &RECORD[..40];
+    let long = "x".repeat(3 << 20);
+    let path = journal_of(
+        &dir,
+        &format!("{RECORD}\n{torn}{RECORD}\n{long}\n{RECORD}\n"),
+    );
+    let out = Cmd::new(&dir).sub(&["replay", "--journal", &path]).exits(0);
+    let skipped: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("skipped"))
+        .collect();
+    assert_eq!(skipped.len(), 2, "{out:#?}");
+    assert!(
+        skipped[0].contains(&format!("{path} line 2: not a journal record")),
+        "{out:#?}"
+    );
+    assert!(
+        skipped[1].contains(&format!("{path} line 3: longer than 64 KiB")),
+        "{out:#?}"
+    );
+    assert!(out.stdout.contains("Decisions: "), "{out:#?}");
 }

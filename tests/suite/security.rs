@@ -443,3 +443,246 @@ fn file_modes_hold_whatever_the_umask() {
         }
     }
 }
+
+/// A listener on 127.0.0.1 playing the attacker's supervisord: it notes each connection at
+/// once, keeps its bytes (for a second, or until the peer closes) and then hangs up.
+fn attacker_listener() -> (u16, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = Arc::clone(&seen);
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let at = {
+                let mut seen = record.lock().unwrap();
+                seen.push("a connection".to_string());
+                seen.len() - 1
+            };
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+            let mut bytes = Vec::new();
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stream.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                bytes.extend_from_slice(&buf[..n]);
+            }
+            record.lock().unwrap()[at] = String::from_utf8_lossy(&bytes).into_owned();
+        }
+    });
+    (port, seen)
+}
+
+/// Root runs `switch` in a directory where somebody else planted a `supervisord.conf` that
+/// points at their listener and asks for the handler's secrets as credentials. With every
+/// restart path, the listener is never contacted: the working directory's config is not read
+/// by the handler nor by the supervisorctl it runs, and the handler's secrets never expand.
+#[test]
+fn a_supervisord_conf_planted_in_the_working_directory_is_never_used() {
+    if !crate::support::have("supervisord", "supervisor") {
+        return;
+    }
+    let real = crate::support::stack::which(&["supervisorctl"]).unwrap();
+    let (port, seen) = attacker_listener();
+    for via in ["auto", "xmlrpc", "supervisorctl"] {
+        let dir = TestDir::with_env("NAM");
+        let planted = format!(
+            "[supervisorctl]\nserverurl=http://127.0.0.1:{port}\nusername=%(ENV_DD_API_KEY)s\n\
+             password=%(ENV_DD_API_KEY)s\n"
+        );
+        dir.write_file("supervisord.conf", &planted);
+        fs::create_dir_all(dir.path().join("etc")).unwrap();
+        dir.write_file("etc/supervisord.conf", &planted);
+        let out = Cmd::new(&dir)
+            .sub(&["switch", "EU"])
+            .flag("--supervisorctl", real.to_str().unwrap())
+            .flag("--restart-via", via)
+            .env("DD_API_KEY", DD_KEY)
+            .output();
+        let what = format!("switch with restart.via = {via}");
+        assert_no_secret(&what, &out.stdout);
+        assert_no_secret(&what, &out.stderr);
+        assert_eq!(
+            *seen.lock().unwrap(),
+            Vec::<String>::new(),
+            "{what} reached the planted server: {out:#?}"
+        );
+    }
+}
+
+const URL_USER: &str = "url-user-5c1d9e";
+const URL_PASS: &str = "url-pass-8e2f4a";
+const URL_QUERY: &str = "url-query-3a7b0c";
+const CTL_PASS: &str = "ctl-pass-6d4c2b";
+
+/// `GET path` on the daemon's listener: the whole response as text.
+fn http_get(addr: &str, path: &str) -> String {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    String::from_utf8_lossy(&raw).into_owned()
+}
+
+fn assert_no_url_secret(what: &str, text: &str) {
+    for secret in [URL_USER, URL_PASS, URL_QUERY, CTL_PASS] {
+        assert!(!text.contains(secret), "{what} shows {secret}:\n{text}");
+    }
+}
+
+/// Credentials in `probe.url`, a `health_url` and `network.throughput_url` (user, password
+/// and query) and a supervisorctl password in `restart.args`: the daemon's log lines, the
+/// journal, `/history` and `/status`, Datadog, `config`, `check` and `status` show the URLs
+/// with `***` in their place, and `config` shows the password as `***`.
+#[test]
+fn credentials_in_urls_and_restart_args_never_come_out() {
+    let dir = TestDir::with_env("NAM");
+    let tunnel = FakeTunnel::start_with(&dir, Mode::Up, &[("NAM", Mode::Status(503))]);
+    let creds = format!("{URL_USER}:{URL_PASS}@");
+    let probe_url = format!(
+        "{}?token={URL_QUERY}",
+        tunnel
+            .url()
+            .replacen("https://", &format!("https://{creds}"), 1)
+    );
+    let config = dir.write_file(
+        "failover.toml",
+        &format!(
+            "[[regions]]\nname = \"NAM\"\ncloud = \"cloud.nam.ext.com\"\n\
+             [[regions]]\nname = \"EU\"\ncloud = \"cloud.eu.ext.com\"\n\
+             [[regions]]\nname = \"APAC\"\ncloud = \"cloud.apac.ext.com\"\n\
+             health_url = \"http://{creds}127.0.0.1:1/health?token={URL_QUERY}\"\n\
+             [network]\nthroughput_url = \"http://{creds}127.0.0.1:1/blob?token={URL_QUERY}\"\n\
+             [restart]\nargs = [\"-u\", \"me\", \"-p\", \"{CTL_PASS}\"]\n"
+        ),
+    );
+    let (intake, shipped) = intake_stand_in();
+    let base = Cmd::new(&dir)
+        .flag("--probe-url", &probe_url)
+        .flag("--config", config.to_str().unwrap())
+        .env("DD_API_KEY", DD_KEY)
+        .env("FAILOVER_HANDLER_DD_URL", &intake);
+
+    let mut d = base
+        .clone()
+        .flag("--metrics-addr", "127.0.0.1:0")
+        .spawn_daemon();
+    let addr = d.wait_for_event("metrics_listening", WAIT)["addr"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    d.wait_for(
+        |v| v["event"] == "restart_done" && v["region"] == "EU",
+        WAIT,
+    );
+    let started = d.wait_for_event("daemon_started", WAIT);
+    assert!(
+        started["probe_url"].as_str().unwrap().contains("token=***"),
+        "{started}"
+    );
+    wait_until(WAIT * 2, "a batch at the Datadog intake", || {
+        !shipped.lock().unwrap().is_empty()
+    });
+    assert_no_url_secret("/history", &http_get(&addr, "/history"));
+    assert_no_url_secret("/status", &http_get(&addr, "/status"));
+    for sub in [&["status"][..], &["status", "--json"], &["check"]] {
+        let out = base.clone().sub(sub).output();
+        assert_no_url_secret(&format!("{sub:?}"), &out.stdout);
+        assert_no_url_secret(&format!("{sub:?}"), &out.stderr);
+    }
+    d.terminate();
+    assert_no_url_secret("the daemon's stdout", &d.lines().join("\n"));
+    assert_no_url_secret("the daemon's stderr", &d.stderr());
+    let journal = fs::read_to_string(dir.state_dir().join("journal.jsonl")).unwrap();
+    assert_no_url_secret("the journal", &journal);
+    for batch in shipped.lock().unwrap().iter() {
+        assert_no_url_secret("a Datadog batch", batch);
+    }
+    let out = base.sub(&["config"]).exits(0);
+    assert_no_url_secret("config", &out.stdout);
+    assert_no_url_secret("config", &out.stderr);
+    assert!(
+        out.stdout.contains("\"-p\",\n    \"***\"") || out.stdout.contains("\"-p\", \"***\""),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("token=***"), "{}", out.stdout);
+}
+
+/// Escape sequences a terminal would act on: clear the screen, set the window title.
+const ESCAPES: &str = "\u{1b}[2J\u{1b}]0;pwned\u{7}\r";
+
+fn assert_no_control(what: &str, text: &str) {
+    assert!(
+        !text.chars().any(|c| c.is_control() && c != '\n'),
+        "{what} prints control characters: {text:?}"
+    );
+}
+
+/// supervisorctl (or supervisord behind it) answers the pre-check of `switch` with escape
+/// sequences: the refusal names what it said, without them.
+#[test]
+fn switch_prints_what_supervisorctl_said_without_control_characters() {
+    let dir = TestDir::with_env("NAM");
+    fs::create_dir_all(dir.path().join("bin")).unwrap();
+    let ctl = dir.write_script(
+        "bin/supervisorctl",
+        &format!("printf 'app:application: ERROR (no such process){ESCAPES}\\n'"),
+    );
+    let out = Cmd::new(&dir)
+        .sub(&["switch", "EU"])
+        .flag("--supervisorctl", ctl.to_str().unwrap())
+        .flag("--restart-via", "supervisorctl")
+        .exits(1);
+    assert!(out.stderr.contains("no such process"), "{out:#?}");
+    assert_no_control("switch's stderr", &out.stderr);
+    assert_no_control("switch's stdout", &out.stdout);
+    assert_eq!(dir.read_env(), Some(env_for("NAM")));
+}
+
+/// What listens on the daemon's status address says where the daemon is: `status` shows it
+/// without the control characters it holds.
+#[test]
+fn status_prints_what_the_daemon_said_without_control_characters() {
+    let (dir, tunnel) = in_region("NAM");
+    let mut d = Cmd::new(&dir)
+        .tunnel(&tunnel)
+        .flag("--metrics-addr", "127.0.0.1:0")
+        .spawn_daemon();
+    let addr = d.wait_for_event("metrics_listening", WAIT)["addr"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let response = http_get(&addr, "/status");
+    d.terminate();
+    let (_, body) = response.split_once("\r\n\r\n").unwrap();
+    let mut snapshot: serde_json::Value = serde_json::from_str(body).unwrap();
+    snapshot["active"]["region"] = format!("NAM{ESCAPES}").into();
+    snapshot["env_file_error"] = format!("disk full{ESCAPES}").into();
+    let body = snapshot.to_string();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let fake = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    let out = Cmd::new(&dir)
+        .sub(&["status"])
+        .flag("--metrics-addr", &fake)
+        .exits(0);
+    assert!(out.stdout.contains("disk full"), "{out:#?}");
+    assert_no_control("status", &out.stdout);
+    assert_no_control("status's stderr", &out.stderr);
+}

@@ -7,6 +7,7 @@
 
 mod answers;
 mod compare;
+mod read;
 mod render;
 mod simulate;
 mod timeline;
@@ -17,11 +18,12 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use crate::config::{Config, ConfigError};
+use crate::config::Config;
 use crate::kernel::policy::Policy;
 use crate::kernel::standby::Standbys;
 use crate::report::journal::Record;
 use compare::{Difference, Outage};
+use read::read_journal;
 use simulate::{Cadence, Simulation};
 use timeline::Timeline;
 
@@ -78,39 +80,15 @@ pub fn replay(records: &[Record], config: &Config) -> Replay {
     }
 }
 
-/// The records of the journal at `path`. A journal that cannot be read, holds a line that is
-/// not a record, or holds none is an error that names `--journal`, the file and the line.
-pub fn read_journal(path: &Path) -> Result<Vec<Record>, ConfigError> {
-    let shown = path.display();
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ConfigError::new("--journal", format!("cannot read {shown}: {e}")))?;
-    let mut records = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let record = serde_json::from_str(line).map_err(|e| {
-            ConfigError::new(
-                "--journal",
-                format!("{shown} line {}: not a journal record ({e})", n + 1),
-            )
-        })?;
-        records.push(record);
-    }
-    if records.is_empty() {
-        return Err(ConfigError::new(
-            "--journal",
-            format!("{shown} holds no journal records"),
-        ));
-    }
-    Ok(records)
-}
-
 /// The command: reads `journal`, replays it, prints text or JSON. Exit 0 whether or not
-/// decisions differ (the last line, or `same` in JSON, says which).
-pub fn run(config: &Config, journal: &Path, json: bool) -> Result<ExitCode> {
-    let records = read_journal(journal)?;
-    let r = replay(&records, config);
+/// decisions differ (the last line, or `same` in JSON, says which). Each line skipped is
+/// named on stderr; with `strict` it is refused instead.
+pub fn run(config: &Config, journal: &Path, json: bool, strict: bool) -> Result<ExitCode> {
+    let read = read_journal(journal, strict)?;
+    for line in &read.skipped {
+        eprintln!("failover-handler: replay: {line}: skipped (--strict refuses it)");
+    }
+    let r = replay(&read.records, config);
     let out = if json {
         format!("{}\n", render::json(&r, config, journal))
     } else {
@@ -331,22 +309,26 @@ mod tests {
     fn a_journal_that_is_missing_unreadable_or_empty_is_refused_by_name() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("none.jsonl");
-        let e = read_journal(&missing).unwrap_err();
+        let e = read_journal(&missing, false).unwrap_err();
         assert_eq!(e.origin, "--journal");
         assert!(e.message.contains("none.jsonl"), "{e}");
         let bad = dir.path().join("bad.jsonl");
         let good = serde_json::to_string(&started(0, "NAM")).unwrap();
         std::fs::write(&bad, format!("{good}\n\n{{\"event\":1}}\n")).unwrap();
-        let e = read_journal(&bad).unwrap_err();
+        let e = read_journal(&bad, true).unwrap_err();
         assert!(
             e.message.contains("bad.jsonl line 3: not a journal record"),
             "{e}"
         );
         let empty = dir.path().join("empty.jsonl");
         std::fs::write(&empty, "\n").unwrap();
-        let e = read_journal(&empty).unwrap_err();
+        let e = read_journal(&empty, false).unwrap_err();
         assert!(e.message.ends_with("holds no journal records"), "{e}");
         std::fs::write(&empty, format!("{good}\n")).unwrap();
-        assert_eq!(read_journal(&empty).unwrap().len(), 1);
+        assert_eq!(read_journal(&empty, true).unwrap().records.len(), 1);
+        let read = read_journal(&bad, false).unwrap();
+        assert_eq!(read.records.len(), 1);
+        assert_eq!(read.skipped.len(), 1);
+        assert!(read.skipped[0].contains("bad.jsonl line 3: not a journal record"));
     }
 }
