@@ -29,6 +29,7 @@ mod faults;
 mod fleet;
 mod handler_restart;
 mod harness;
+mod hostile;
 mod observability;
 mod observe;
 mod package;

@@ -1,0 +1,212 @@
+//! Hostile peers on the network side, played from 127.0.0.1: a flood of idle connections on
+//! the metrics port during an outage. The daemon says so, keeps what it needs, and runs on.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::support::{Cmd, Mode, env_for, in_region, text, wait_for_probes, wait_until};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// Raises this process's own descriptor limit so that it can play many clients.
+fn raise_own_nofile(want: u64) {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct given.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
+        if limit.rlim_cur < want {
+            limit.rlim_cur = want.min(limit.rlim_max);
+            assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &limit), 0);
+        }
+    }
+    assert!(
+        limit.rlim_cur >= want,
+        "cannot raise RLIMIT_NOFILE to {want}"
+    );
+}
+
+/// The daemon's open descriptors.
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn idle_connections_on_the_metrics_port_do_not_starve_a_failover() {
+    const ATTACK: usize = 1_100;
+    raise_own_nofile(4_096);
+    let (dir, tunnel) = in_region("NAM");
+    let d = Cmd::new(&dir)
+        .tunnel(&tunnel)
+        .flag("--metrics-addr", "127.0.0.1:0")
+        .flag("--threshold", "2s")
+        .nofile(1_024)
+        .spawn_daemon();
+    let listening = d.wait_for_event("metrics_listening", WAIT);
+    let addr: SocketAddr = text(&listening["addr"]).parse().unwrap();
+    wait_for_probes(&tunnel, "NAM", 2);
+
+    let attacker = Attacker::start(addr, ATTACK);
+    wait_until(WAIT, "the attacker's first connections", || {
+        attacker.held() >= 128
+    });
+    tunnel.set_region("NAM", Mode::Status(503));
+    d.wait_for(
+        |v| v["event"] == "restart_done" && v["region"] == "EU",
+        WAIT,
+    );
+    assert_eq!(dir.read_env().as_deref(), Some(env_for("EU").as_str()));
+    let peak = open_fds(d.pid());
+    println!("the daemon has {peak} descriptors open after the failover");
+    assert!(
+        !d.dump().contains("Too many open files"),
+        "the daemon ran out of descriptors:\n{}",
+        d.dump()
+    );
+    // The server's 64 connections and the daemon's own files, far from the limit.
+    assert!(peak < 160, "{peak} descriptors open");
+    let busy = d.wait_for_event("metrics_busy", WAIT);
+    assert_eq!(busy["reason"], "connections", "{busy}");
+
+    println!(
+        "the attacker held up to {} connections at once, {} in all",
+        attacker.most(),
+        attacker.opened()
+    );
+    // Once the attacker leaves, the page answers again.
+    drop(attacker);
+    wait_until(WAIT, "/metrics answers", || {
+        let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_secs(1)) else {
+            return false;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+        let _ = s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        let mut head = [0u8; 12];
+        s.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 200")
+    });
+    d.finish();
+}
+
+#[test]
+fn idle_connections_to_the_metrics_port_are_closed_after_5_s() {
+    let (dir, tunnel) = in_region("NAM");
+    let d = Cmd::new(&dir)
+        .tunnel(&tunnel)
+        .flag("--metrics-addr", "127.0.0.1:0")
+        .spawn_daemon();
+    let listening = d.wait_for_event("metrics_listening", WAIT);
+    let addr: SocketAddr = text(&listening["addr"]).parse().unwrap();
+    let started = Instant::now();
+    // One says nothing at all; the other asks once, keeps the connection alive and goes quiet.
+    let mut silent = TcpStream::connect(addr).unwrap();
+    let mut kept = TcpStream::connect(addr).unwrap();
+    kept.write_all(b"GET /status HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    for (name, conn) in [("silent", &mut silent), ("kept alive", &mut kept)] {
+        conn.set_read_timeout(Some(Duration::from_secs(15)))
+            .unwrap();
+        let mut got = Vec::new();
+        let end = conn.read_to_end(&mut got);
+        let after = started.elapsed();
+        println!("the {name} connection ended after {after:?}: {end:?}");
+        assert!(
+            end.is_ok(),
+            "the {name} connection stayed open for {after:?}"
+        );
+        assert!(
+            after >= Duration::from_secs(4) && after < Duration::from_secs(10),
+            "the {name} connection ended after {after:?}"
+        );
+        if name == "kept alive" {
+            assert!(got.starts_with(b"HTTP/1.1 200"), "{got:?}");
+        }
+    }
+    d.finish();
+}
+
+/// Holds up to `want` idle connections to `addr`, sending nothing, on a thread of its own:
+/// those the server closes are opened again, and a connect that hangs (the listen queue is
+/// full) is given up after 100 ms and tried again. Stops when dropped.
+struct Attacker {
+    stop: Arc<AtomicBool>,
+    held: Arc<AtomicUsize>,
+    most: Arc<AtomicUsize>,
+    opened: Arc<AtomicUsize>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl Attacker {
+    fn start(addr: SocketAddr, want: usize) -> Attacker {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (held, most, opened) = Default::default();
+        let (s, h, m, o): (
+            Arc<AtomicBool>,
+            Arc<AtomicUsize>,
+            Arc<AtomicUsize>,
+            Arc<AtomicUsize>,
+        ) = (
+            Arc::clone(&stop),
+            Arc::clone(&held),
+            Arc::clone(&most),
+            Arc::clone(&opened),
+        );
+        let thread = thread::spawn(move || {
+            let mut conns: Vec<TcpStream> = Vec::new();
+            while !s.load(Ordering::Relaxed) {
+                conns.retain(|c| {
+                    let mut b = [0u8; 1];
+                    c.set_nonblocking(true).is_ok()
+                        && matches!(c.peek(&mut b), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+                });
+                while conns.len() < want && !s.load(Ordering::Relaxed) {
+                    match TcpStream::connect_timeout(&addr, Duration::from_millis(100)) {
+                        Ok(c) => {
+                            conns.push(c);
+                            o.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(_) => break,
+                    }
+                }
+                h.store(conns.len(), Ordering::Relaxed);
+                m.fetch_max(conns.len(), Ordering::Relaxed);
+                thread::sleep(Duration::from_millis(50));
+            }
+        });
+        Attacker {
+            stop,
+            held,
+            most,
+            opened,
+            thread: Some(thread),
+        }
+    }
+
+    fn held(&self) -> usize {
+        self.held.load(Ordering::Relaxed)
+    }
+
+    fn most(&self) -> usize {
+        self.most.load(Ordering::Relaxed)
+    }
+
+    fn opened(&self) -> usize {
+        self.opened.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Attacker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
