@@ -1,16 +1,27 @@
 //! Hostile peers on the network side, played from 127.0.0.1: a flood of idle connections on
-//! the metrics port during an outage. The daemon says so, keeps what it needs, and runs on.
+//! the metrics port during an outage, and a Datadog intake and an etcd that answer with a body
+//! that never ends. The daemon fails the call, says so, keeps its memory, and runs on.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::support::{Cmd, Mode, env_for, in_region, text, wait_for_probes, wait_until};
+use crate::support::{
+    Cmd, Mode, TestDir, env_for, in_region, peak_rss_kib, text, wait_for_probes, wait_until,
+};
 
 const WAIT: Duration = Duration::from_secs(20);
+
+/// The most a daemon may hold in memory while a peer streams at it.
+const RSS_BOUND_KIB: u64 = 32 * 1024;
+
+/// What an endless server sends on one connection before it only holds it open: far past any
+/// cap the daemon may keep, and a guard that keeps a daemon without one from eating the test
+/// machine.
+const ENDLESS_GUARD: u64 = 128 * 1024 * 1024;
 
 /// Raises this process's own descriptor limit so that it can play many clients.
 fn raise_own_nofile(want: u64) {
@@ -209,4 +220,114 @@ impl Drop for Attacker {
             let _ = t.join();
         }
     }
+}
+
+/// A server on 127.0.0.1 that answers every request with `status` and a chunked body that
+/// does not end (up to [`ENDLESS_GUARD`], then it holds the connection open without a last
+/// chunk). The body is `]`: never the end of a JSON value. Counts the bytes it sent.
+fn endless_server(status: &str) -> (SocketAddr, Arc<AtomicU64>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let sent = Arc::new(AtomicU64::new(0));
+    let head = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    );
+    let counter = sent.clone();
+    thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let (head, counter) = (head.clone(), counter.clone());
+            thread::spawn(move || {
+                // The request head, then the answer at once: its body does not matter.
+                let mut seen = Vec::new();
+                let mut byte = [0u8; 1];
+                while !seen.ends_with(b"\r\n\r\n") {
+                    match stream.read(&mut byte) {
+                        Ok(1) => seen.push(byte[0]),
+                        _ => return,
+                    }
+                }
+                let chunk_len = 64 * 1024;
+                let mut chunk = format!("{chunk_len:x}\r\n").into_bytes();
+                chunk.extend(std::iter::repeat_n(b']', chunk_len));
+                chunk.extend_from_slice(b"\r\n");
+                if stream.write_all(head.as_bytes()).is_err() {
+                    return;
+                }
+                let mut written = 0u64;
+                while written < ENDLESS_GUARD {
+                    if stream.write_all(&chunk).is_err() {
+                        return;
+                    }
+                    written += chunk_len as u64;
+                    counter.fetch_add(chunk_len as u64, Ordering::Relaxed);
+                }
+                // Hold the connection until the client hangs up.
+                let _ = stream.read(&mut byte);
+            });
+        }
+    });
+    (addr, sent)
+}
+
+#[test]
+fn an_intake_answer_that_never_ends_fails_the_send_and_is_not_buffered() {
+    let (addr, sent) = endless_server("202 Accepted");
+    let (dir, tunnel) = in_region("NAM");
+    let d = Cmd::new(&dir)
+        .tunnel(&tunnel)
+        .env("DD_API_KEY", "dd-endless-key-0123456789")
+        .env(
+            "FAILOVER_HANDLER_DD_URL",
+            &format!("http://{addr}/api/v2/logs"),
+        )
+        .spawn_daemon();
+    // The daemon gives up on the answer, or the guard ends the stream (which no cap allows).
+    wait_until(WAIT, "a retry, or the whole guard streamed", || {
+        !d.events("datadog_retry").is_empty() || sent.load(Ordering::Relaxed) >= ENDLESS_GUARD
+    });
+    let rss = peak_rss_kib(d.pid());
+    println!(
+        "peak RSS {rss} KiB; the intake sent {} KiB",
+        sent.load(Ordering::Relaxed) / 1024
+    );
+    let retry = d.wait_for_event("datadog_retry", Duration::from_secs(1));
+    assert!(
+        text(&retry["message"]).contains("answer larger than 64 KiB"),
+        "{retry}"
+    );
+    assert!(rss < RSS_BOUND_KIB, "peak RSS {rss} KiB");
+    wait_for_probes(&tunnel, "NAM", 2);
+    assert!(!d.dump().contains("dd-endless-key"));
+    d.finish();
+}
+
+#[test]
+fn an_etcd_answer_that_never_ends_fails_the_call_and_is_not_buffered() {
+    let (addr, sent) = endless_server("200 OK");
+    let dir = TestDir::with_env("EU");
+    let tunnel = crate::support::FakeTunnel::start(&dir);
+    let config = dir.write_file(
+        "fleet.toml",
+        &format!(
+            "[fleet]\nendpoints = [\"http://{addr}\"]\nname = \"endless\"\nhost = \"h0\"\nlease_ttl = \"3s\"\n"
+        ),
+    );
+    let d = Cmd::new(&dir)
+        .tunnel_in(&tunnel, "EU")
+        .flag("--config", config.to_str().unwrap())
+        .spawn_daemon();
+    let lost = d.wait_for_event("fleet_store_lost", WAIT);
+    let rss = peak_rss_kib(d.pid());
+    println!(
+        "peak RSS {rss} KiB; the store sent {} KiB",
+        sent.load(Ordering::Relaxed) / 1024
+    );
+    assert!(
+        text(&lost["error"]).contains("answer larger than 1 MiB"),
+        "{lost}"
+    );
+    assert!(rss < RSS_BOUND_KIB, "peak RSS {rss} KiB");
+    wait_for_probes(&tunnel, "EU", 2);
+    d.finish();
 }
