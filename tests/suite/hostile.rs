@@ -331,3 +331,48 @@ fn an_etcd_answer_that_never_ends_fails_the_call_and_is_not_buffered() {
     wait_for_probes(&tunnel, "EU", 2);
     d.finish();
 }
+
+#[test]
+fn an_etcd_password_over_http_is_warned_about_at_start_or_refused() {
+    let fleet = |dir: &TestDir, extra: &str| {
+        let path = dir.write_file(
+            "fleet.toml",
+            &format!(
+                "[fleet]\nendpoints = [\"https://127.0.0.1:1\", \"http://127.0.0.1:2\"]\nname = \"clear\"\nhost = \"h0\"\n{extra}"
+            ),
+        );
+        Cmd::new(dir)
+            .flag("--config", path.to_str().unwrap())
+            .env("FAILOVER_HANDLER_ETCD_USER", "root")
+            .env("FAILOVER_HANDLER_ETCD_PASSWORD", "pw-plain-3")
+    };
+    let dir = TestDir::with_env("EU");
+    let tunnel = crate::support::FakeTunnel::start(&dir);
+    let d = fleet(&dir, "").tunnel_in(&tunnel, "EU").spawn_daemon();
+    let warning = d.wait_for(
+        |v| v["event"] == "config_warning" && text(&v["message"]).contains("in clear"),
+        WAIT,
+    );
+    println!("{}", warning["message"]);
+    let said = text(&warning["message"]);
+    assert!(
+        said.contains("http://127.0.0.1:2") && said.contains("fleet.on_plaintext"),
+        "{warning}"
+    );
+    assert!(!said.contains("https://127.0.0.1:1"), "{warning}");
+    assert!(!d.dump().contains("pw-plain-3"));
+    d.finish();
+
+    // "refuse" stops at start, and so does a value that means nothing.
+    for (extra, key) in [
+        ("on_plaintext = \"refuse\"\n", "fleet.endpoints"),
+        ("on_plaintext = \"maybe\"\n", "fleet.on_plaintext"),
+    ] {
+        let dir = TestDir::new();
+        let cmd = fleet(&dir, extra).sub(&["run"]);
+        let out = cmd.output();
+        println!("{}", out.stderr);
+        assert!(!out.stderr.contains("pw-plain-3"), "{out:?}");
+        crate::support::assert_bad_input(&dir, cmd, &[key]);
+    }
+}
