@@ -52,6 +52,20 @@ fn open_fds(pid: u32) -> usize {
 
 #[test]
 fn idle_connections_on_the_metrics_port_do_not_starve_a_failover() {
+    // The server's 64 connections and the daemon's own files, far from the limit.
+    flood_during_an_outage(1_024, "connections", 160);
+}
+
+#[test]
+fn idle_connections_under_a_low_descriptor_limit_leave_the_reserve_to_the_failover() {
+    // 128 descriptors stay free: the server takes only what is left above them.
+    flood_during_an_outage(160, "descriptors", 64);
+}
+
+/// 1,100 idle connections on the metrics port of a daemon under `ulimit -n nofile`, held
+/// through an outage: the failover completes, the server says `metrics_busy` for `reason`,
+/// and the daemon holds fewer than `fd_bound` descriptors.
+fn flood_during_an_outage(nofile: u64, reason: &str, fd_bound: usize) {
     const ATTACK: usize = 1_100;
     raise_own_nofile(4_096);
     let (dir, tunnel) = in_region("NAM");
@@ -59,7 +73,7 @@ fn idle_connections_on_the_metrics_port_do_not_starve_a_failover() {
         .tunnel(&tunnel)
         .flag("--metrics-addr", "127.0.0.1:0")
         .flag("--threshold", "2s")
-        .nofile(1_024)
+        .nofile(nofile)
         .spawn_daemon();
     let listening = d.wait_for_event("metrics_listening", WAIT);
     let addr: SocketAddr = text(&listening["addr"]).parse().unwrap();
@@ -82,10 +96,9 @@ fn idle_connections_on_the_metrics_port_do_not_starve_a_failover() {
         "the daemon ran out of descriptors:\n{}",
         d.dump()
     );
-    // The server's 64 connections and the daemon's own files, far from the limit.
-    assert!(peak < 160, "{peak} descriptors open");
+    assert!(peak < fd_bound, "{peak} descriptors open");
     let busy = d.wait_for_event("metrics_busy", WAIT);
-    assert_eq!(busy["reason"], "connections", "{busy}");
+    assert_eq!(busy["reason"], reason, "{busy}");
 
     println!(
         "the attacker held up to {} connections at once, {} in all",
