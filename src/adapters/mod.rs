@@ -10,6 +10,7 @@ pub mod checks;
 pub mod envfile;
 pub mod error;
 pub mod etcd;
+pub mod fds;
 pub mod fleet_store;
 pub mod net;
 pub mod pause;

@@ -219,9 +219,15 @@ impl ServerCertVerifier for Pinned {
             return checked.map_err(|e| self.explain(e, end_entity, server_name));
         }
         // The exact certificate the user pinned: the name must still match (its SANs, or its
-        // CN when it has none, as stunnel's documented certificate), and the dates hold (webpki
+        // CN when it has none, as stunnel's documented certificate), its extended key usage
+        // must allow a TLS server, and the dates hold (webpki
         // checks them before the CA flag, so a date error is never hidden by it).
         crate::adapters::tls_name::check(end_entity, server_name).map_err(hint_error)?;
+        if !crate::adapters::x509::allows_server_auth(end_entity) {
+            return Err(hint_error(
+                "the pinned certificate is not for a TLS server: its extended key usage lacks serverAuth; pin the certificate the tunnel serves with".to_string(),
+            ));
+        }
         match checked {
             Err(rustls::Error::InvalidCertificate(
                 e @ (CertificateError::Expired
@@ -434,6 +440,41 @@ mod tests {
                 ),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_pinned_certificate_with_only_an_ip_in_its_san_is_not_matched_by_its_cn() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.subject_alt_names = vec![rcgen::SanType::IpAddress([127, 0, 0, 1].into())];
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "localhost");
+        let cert = params.self_signed(&KeyPair::generate().unwrap()).unwrap();
+        let v = verifier(&pem_file(&dir, "ip.pem", &cert.pem()));
+        assert_eq!(verify(&v, &cert, "127.0.0.1"), Ok(()));
+        let e = verify(&v, &cert, "localhost").unwrap_err();
+        assert!(e.contains("not valid for name localhost"), "{e}");
+    }
+
+    #[test]
+    fn a_pinned_certificate_not_for_tls_servers_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, key) = stunnel_cert();
+        let mut params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let client_only = params.self_signed(&key).unwrap();
+        let v = verifier(&pem_file(&dir, "client.pem", &client_only.pem()));
+        let e = verify(&v, &client_only, "localhost").unwrap_err();
+        assert!(
+            e.contains("not for a TLS server") && e.contains("serverAuth"),
+            "{e}"
+        );
+        // Without the extension, any use is allowed (RFC 5280).
+        params.extended_key_usages = Vec::new();
+        let any_use = params.self_signed(&key).unwrap();
+        let v = verifier(&pem_file(&dir, "any.pem", &any_use.pem()));
+        assert_eq!(verify(&v, &any_use, "localhost"), Ok(()));
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Whether a pinned certificate is for the name we connect to: its subject alternative names
-//! (webpki's check), or, for a certificate without any DNS name in them (stunnel's documented
+//! (webpki's check), or, for a certificate without that extension (stunnel's documented
 //! certificate has only `CN = localhost`), its subject's common names.
 
 use rustls::pki_types::{CertificateDer, ServerName};
@@ -12,9 +12,11 @@ pub fn check(cert: &CertificateDer<'_>, name: &ServerName<'_>) -> Result<(), Str
         return Ok(());
     }
     let wanted = name.to_str();
-    let dns: Vec<&str> = parsed.valid_dns_names().collect();
     let common = common_names(parsed.subject());
-    if dns.is_empty() && common.iter().any(|cn| cn.eq_ignore_ascii_case(&wanted)) {
+    // RFC 6125: a certificate with a subjectAltName is matched by it alone, whatever it
+    // holds (an IP address only, say); its CN counts only without one.
+    let has_san = crate::adapters::x509::has_subject_alt_name(cert);
+    if !has_san && common.iter().any(|cn| cn.eq_ignore_ascii_case(&wanted)) {
         return Ok(());
     }
     Err(format!(

@@ -1,6 +1,9 @@
 //! Just enough X.509 to read a certificate's `notAfter`: the probe reports the earliest expiry
 //! of the chain a server showed (`probe_ssl_earliest_cert_expiry`), so an alert can fire weeks
-//! before a tunnel's certificate runs out. Verification is rustls's job, not this module's.
+//! before a tunnel's certificate runs out. And two extensions that a pinned certificate is held
+//! to beside webpki's checks: whether it has a subject alternative name at all (then its common
+//! name does not count), and whether its extended key usage allows a TLS server.
+//! Verification is rustls's job, not this module's.
 
 use rustls::pki_types::CertificateDer;
 
@@ -72,6 +75,62 @@ pub fn not_after(cert: &[u8]) -> Option<i64> {
     time(tag, when)
 }
 
+/// The contents (`extnValue`) of a certificate's extension `oid`; `None` when absent or when
+/// the certificate cannot be read.
+fn extension<'a>(cert: &'a [u8], oid: &[u8]) -> Option<&'a [u8]> {
+    let (_, certificate, _) = element(cert)?;
+    let (_, tbs, _) = element(certificate)?;
+    let mut rest = tbs;
+    while let Some((tag, contents, after)) = element(rest) {
+        rest = after;
+        // [3] EXPLICIT Extensions, the last field of a v3 TBSCertificate.
+        if tag != 0xa3 {
+            continue;
+        }
+        let (_, mut list, _) = element(contents)?;
+        while let Some((_, ext, more)) = element(list) {
+            list = more;
+            let (_, id, fields) = element(ext)?;
+            if id != oid {
+                continue;
+            }
+            let (mut tag, mut value, after) = element(fields)?;
+            if tag == 0x01 {
+                (tag, value, _) = element(after)?;
+            }
+            return (tag == 0x04).then_some(value);
+        }
+        return None;
+    }
+    None
+}
+
+/// Whether the certificate has a subject alternative name extension, whatever it names.
+pub fn has_subject_alt_name(cert: &[u8]) -> bool {
+    const SAN: &[u8] = &[0x55, 0x1d, 0x11];
+    extension(cert, SAN).is_some()
+}
+
+/// Whether the certificate may serve TLS: no extended key usage (any use, RFC 5280), or one
+/// that lists serverAuth, as webpki asks of a chain.
+pub fn allows_server_auth(cert: &[u8]) -> bool {
+    const EKU: &[u8] = &[0x55, 0x1d, 0x25];
+    const SERVER_AUTH: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x01];
+    let Some(value) = extension(cert, EKU) else {
+        return true;
+    };
+    let Some((0x30, mut purposes, _)) = element(value) else {
+        return false;
+    };
+    while let Some((tag, oid, more)) = element(purposes) {
+        if tag == 0x06 && oid == SERVER_AUTH {
+            return true;
+        }
+        purposes = more;
+    }
+    false
+}
+
 /// The earliest `notAfter` of a chain, in Unix seconds.
 pub fn earliest_not_after(chain: &[CertificateDer<'_>]) -> Option<i64> {
     chain.iter().filter_map(|c| not_after(c)).min()
@@ -98,6 +157,32 @@ mod tests {
             CertificateDer::from(cert_expiring(2030, 6, 1)),
         ];
         assert_eq!(earliest_not_after(&chain), Some(1_906_502_400));
+    }
+
+    #[test]
+    fn reads_the_subject_alt_name_and_the_extended_key_usage() {
+        use rcgen::{CertificateParams, ExtendedKeyUsagePurpose, KeyPair};
+        let key = KeyPair::generate().unwrap();
+        let make = |sans: Vec<String>, ekus: Vec<ExtendedKeyUsagePurpose>| {
+            let mut p = CertificateParams::new(sans).unwrap();
+            p.extended_key_usages = ekus;
+            p.self_signed(&key).unwrap().der().to_vec()
+        };
+        let plain = make(Vec::new(), Vec::new());
+        assert!(!has_subject_alt_name(&plain) && allows_server_auth(&plain));
+        let ip = make(vec!["127.0.0.1".into()], Vec::new());
+        assert!(has_subject_alt_name(&ip));
+        let client = make(Vec::new(), vec![ExtendedKeyUsagePurpose::ClientAuth]);
+        assert!(!allows_server_auth(&client));
+        let both = make(
+            Vec::new(),
+            vec![
+                ExtendedKeyUsagePurpose::ClientAuth,
+                ExtendedKeyUsagePurpose::ServerAuth,
+            ],
+        );
+        assert!(allows_server_auth(&both));
+        assert!(!has_subject_alt_name(b"") && allows_server_auth(b""));
     }
 
     #[test]

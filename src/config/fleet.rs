@@ -26,6 +26,7 @@ pub struct FileFleet {
     pub min_voters: Option<u32>,
     pub max_concurrent_restarts: Option<u32>,
     pub on_store_loss: Option<String>,
+    pub on_plaintext: Option<String>,
     pub lease_ttl: Option<String>,
     pub ca_cert: Option<PathBuf>,
     pub client_cert: Option<PathBuf>,
@@ -50,6 +51,24 @@ impl StoreLoss {
     }
 }
 
+/// What a host does when the etcd password would go over an `http://` endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Plaintext {
+    /// Start, and say so once (`config_warning`).
+    Warn,
+    /// Refuse the config (exit 2).
+    Refuse,
+}
+
+impl Plaintext {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Plaintext::Warn => "warn",
+            Plaintext::Refuse => "refuse",
+        }
+    }
+}
+
 /// The validated `[fleet]` section.
 #[derive(Debug, Clone)]
 pub struct FleetSettings {
@@ -63,6 +82,7 @@ pub struct FleetSettings {
     pub min_voters: u32,
     pub max_concurrent_restarts: u32,
     pub on_store_loss: StoreLoss,
+    pub on_plaintext: Plaintext,
     /// The lease that binds this host's view, leadership and restart slot: gone this long
     /// after the host stops renewing it.
     pub lease_ttl: Duration,
@@ -77,6 +97,14 @@ impl FleetSettings {
     /// The prefix of every key of this fleet.
     pub fn prefix(&self) -> String {
         format!("/failover-handler/{}/", self.name)
+    }
+
+    /// The warning to give at start when the password goes in clear to some endpoint.
+    pub fn plaintext_warning(&self) -> Option<String> {
+        let clear = plaintext_endpoints(&self.endpoints, self.password.is_some())?;
+        Some(format!(
+            "the etcd password ({ETCD_PASSWORD_VAR}) goes in clear to {clear}: anyone on the path can read it; use https:// endpoints, or set fleet.on_plaintext = \"refuse\" to refuse this"
+        ))
     }
 
     /// One request's deadline on one endpoint: short beside the lease, so that the next
@@ -143,6 +171,16 @@ pub fn build(
             ));
         }
     };
+    let on_plaintext = match f.on_plaintext.as_deref().unwrap_or("warn") {
+        "warn" => Plaintext::Warn,
+        "refuse" => Plaintext::Refuse,
+        other => {
+            return Err(ConfigError::new(
+                "fleet.on_plaintext",
+                format!("'{other}' is not warn or refuse"),
+            ));
+        }
+    };
     let lease_ttl = match f.lease_ttl.as_deref() {
         Some(t) => parse_duration(t).map_err(|e| ConfigError::new("fleet.lease_ttl", e))?,
         None => Duration::from_secs(10),
@@ -179,6 +217,16 @@ pub fn build(
             format!("must be set when {ETCD_USER_VAR} is"),
         ));
     }
+    if on_plaintext == Plaintext::Refuse
+        && let Some(clear) = plaintext_endpoints(&endpoints, password.is_some())
+    {
+        return Err(ConfigError::new(
+            "fleet.endpoints",
+            format!(
+                "{clear} would carry the etcd password ({ETCD_PASSWORD_VAR}) in clear, and fleet.on_plaintext is \"refuse\": use https://"
+            ),
+        ));
+    }
     Ok(Some(FleetSettings {
         endpoints,
         name,
@@ -187,6 +235,7 @@ pub fn build(
         min_voters,
         max_concurrent_restarts,
         on_store_loss,
+        on_plaintext,
         lease_ttl,
         ca_cert: f.ca_cert,
         client_cert: f.client_cert,
@@ -206,6 +255,7 @@ pub fn effective(s: &FleetSettings) -> FileFleet {
         min_voters: Some(s.min_voters),
         max_concurrent_restarts: Some(s.max_concurrent_restarts),
         on_store_loss: Some(s.on_store_loss.as_str().to_string()),
+        on_plaintext: Some(s.on_plaintext.as_str().to_string()),
         lease_ttl: Some(crate::config::human(s.lease_ttl)),
         ca_cert: s.ca_cert.clone(),
         client_cert: s.client_cert.clone(),
@@ -219,6 +269,16 @@ pub fn hostname() -> Option<String> {
         .ok()
         .map(|h| h.trim().to_string())
         .filter(|h| !h.is_empty())
+}
+
+/// The `http://` endpoints, comma-separated, when a password would go to them.
+fn plaintext_endpoints(endpoints: &[Url], password: bool) -> Option<String> {
+    let clear: Vec<&str> = endpoints
+        .iter()
+        .filter(|u| u.scheme() == "http")
+        .map(Url::as_str)
+        .collect();
+    (password && !clear.is_empty()).then(|| clear.join(", "))
 }
 
 fn endpoint(text: &str) -> Result<Url, ConfigError> {

@@ -288,6 +288,9 @@ impl Config {
             fleet: crate::config::fleet::build(file.fleet, &crate::config::fleet::hostname, env)?,
             warnings,
         };
+        if let Some(w) = config.fleet.as_ref().and_then(|f| f.plaintext_warning()) {
+            config.warnings.push(w);
+        }
         let doubtful = crate::config::budget::doubtful(&config);
         config.warnings.extend(doubtful);
         Ok(config)

@@ -15,6 +15,9 @@ use crate::config::{DatadogSettings, Secret};
 
 /// One request's deadline (connect, TLS, upload and answer).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+/// The most of an answer's body read: the intake says little, and a longer answer fails the
+/// send rather than fill the memory.
+const MAX_ANSWER: usize = 64 * 1024;
 /// The longest `Retry-After` taken as said; a longer one is capped here.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
 
@@ -121,14 +124,25 @@ impl Intake {
                 };
             }
         };
+        let mut response = response;
         let code = response.status().as_u16();
         let after = response
             .headers()
             .get(http::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| retry_after(v, SystemTime::now()));
-        // Read (and discard) the answer so that the connection can be used again.
-        let _ = response.bytes().await;
+        // Read (and discard) the answer so that the connection can be used again; past
+        // MAX_ANSWER the send fails and the connection is dropped.
+        let mut read = 0;
+        while let Ok(Some(chunk)) = response.chunk().await {
+            read += chunk.len();
+            if read > MAX_ANSWER {
+                return Answer::Retry {
+                    why: format!("HTTP {code} with an answer larger than 64 KiB"),
+                    after: None,
+                };
+            }
+        }
         match code {
             200..=299 => Answer::Accepted,
             408 | 429 | 500..=599 => Answer::Retry {

@@ -33,6 +33,7 @@ mod fleet;
 mod fuzz_corpus;
 mod handler_restart;
 mod harness;
+mod hostile;
 mod local_attacker;
 mod observability;
 mod observe;

@@ -14,6 +14,10 @@ use url::Url;
 use crate::adapters::net::connect_tcp;
 use crate::config::fleet::FleetSettings;
 
+/// The most of one answer read: far more than any answer of the fleet's keys, and a longer
+/// one fails the call rather than fill the memory.
+const MAX_ANSWER: usize = 1024 * 1024;
+
 /// One member's client URL, ready to connect.
 pub(super) struct Endpoint {
     pub url: Url,
@@ -64,6 +68,9 @@ pub(super) async fn exchange(
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| e.to_string())?;
         if let Ok(data) = frame.into_data() {
+            if buf.len() + data.len() > MAX_ANSWER {
+                return Err(format!("HTTP {status} with an answer larger than 1 MiB"));
+            }
             buf.extend_from_slice(&data);
             let mut values = serde_json::Deserializer::from_slice(&buf).into_iter::<Value>();
             if let Some(Ok(v)) = values.next() {

@@ -500,6 +500,7 @@ pub struct Cmd {
     extra: Vec<String>,
     env: Vec<(String, String)>,
     umask: Option<String>,
+    nofile: Option<u64>,
 }
 
 impl Cmd {
@@ -526,6 +527,7 @@ impl Cmd {
             flags: Vec::new(),
             extra: Vec::new(),
             umask: None,
+            nofile: None,
             env: vec![
                 ("CONNECTION_KEEPALIVE_ORG_ID".into(), "org1".into()),
                 ("CONNECTION_KEEPALIVE_TXN_ID".into(), "txn1".into()),
@@ -630,6 +632,12 @@ impl Cmd {
         self
     }
 
+    /// Runs the binary with `RLIMIT_NOFILE` (soft and hard) at `limit`, as `ulimit -n` would.
+    pub fn nofile(mut self, limit: u64) -> Cmd {
+        self.nofile = Some(limit);
+        self
+    }
+
     pub fn has_sub(&self) -> bool {
         !self.sub.is_empty()
     }
@@ -653,6 +661,23 @@ impl Cmd {
             cmd.env(k, v);
         }
         cmd.stdin(Stdio::null());
+        if let Some(limit) = self.nofile {
+            use std::os::unix::process::CommandExt;
+            let rlimit = libc::rlimit {
+                rlim_cur: limit,
+                rlim_max: limit,
+            };
+            // SAFETY: setrlimit is async-signal-safe and touches only the child's own limits.
+            unsafe {
+                cmd.pre_exec(move || {
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &rlimit) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
+        }
         cmd
     }
 
