@@ -18,6 +18,9 @@ pub struct Active {
     pub reason: String,
     /// The host (or `switch --fleet`) that set it.
     pub by: String,
+    /// When the fleet's automatic moves of the last hour were made (Unix seconds): flap
+    /// damping for the whole fleet.
+    pub moves: Vec<u64>,
 }
 
 /// The leader key.
@@ -170,11 +173,17 @@ impl Store {
                 ),
                 None => (0, 0),
             };
+            let moves = current
+                .as_ref()
+                .and_then(|kv| parse_active(&kv.value))
+                .map(|a| a.moves)
+                .unwrap_or_default();
             let to = Active {
                 region: region.to_string(),
                 epoch: epoch + 1,
                 reason: "manual".to_string(),
                 by: by.to_string(),
+                moves,
             };
             let compare = [Compare::Modified(key.clone(), seen)];
             if self
@@ -245,8 +254,10 @@ pub fn view_json(v: &View) -> String {
         .collect();
     json!({
         "region": v.region,
+        "epoch": v.epoch,
         "health": v.health.as_str(),
         "blames_self": v.blames_self,
+        "local_fault": v.local_fault,
         "standbys": standbys,
     })
     .to_string()
@@ -256,8 +267,10 @@ pub fn parse_view(text: &str) -> Option<View> {
     let v: Value = serde_json::from_str(text).ok()?;
     Some(View {
         region: v["region"].as_str()?.to_string(),
+        epoch: v["epoch"].as_u64().unwrap_or(0),
         health: Health::parse(v["health"].as_str()?)?,
         blames_self: v["blames_self"].as_bool().unwrap_or(false),
+        local_fault: v["local_fault"].as_bool().unwrap_or(false),
         standbys: v["standbys"]
             .as_object()
             .map(|m| {
@@ -270,7 +283,8 @@ pub fn parse_view(text: &str) -> Option<View> {
 }
 
 fn active_json(a: &Active) -> String {
-    json!({ "region": a.region, "epoch": a.epoch, "reason": a.reason, "by": a.by }).to_string()
+    json!({ "region": a.region, "epoch": a.epoch, "reason": a.reason, "by": a.by, "moves": a.moves })
+        .to_string()
 }
 
 pub fn parse_active(text: &str) -> Option<Active> {
@@ -280,6 +294,10 @@ pub fn parse_active(text: &str) -> Option<Active> {
         epoch: v["epoch"].as_u64()?,
         reason: v["reason"].as_str().unwrap_or_default().to_string(),
         by: v["by"].as_str().unwrap_or_default().to_string(),
+        moves: v["moves"]
+            .as_array()
+            .map(|m| m.iter().filter_map(Value::as_u64).collect())
+            .unwrap_or_default(),
     })
 }
 
@@ -291,8 +309,10 @@ mod tests {
     fn a_view_and_active_round_trip() {
         let view = View {
             region: "EU".into(),
+            epoch: 4,
             health: Health::Outage,
             blames_self: true,
+            local_fault: true,
             standbys: vec![("APAC".into(), false), ("NAM".into(), true)],
         };
         assert_eq!(parse_view(&view_json(&view)), Some(view));
@@ -301,6 +321,7 @@ mod tests {
             epoch: 3,
             reason: "outage".into(),
             by: "web-1".into(),
+            moves: vec![1_700_000_000, 1_700_000_600],
         };
         assert_eq!(parse_active(&active_json(&a)), Some(a));
     }

@@ -25,8 +25,10 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
             Err(_) => Outcome::Failure,
         };
         self.intel.record_latency(&report).await;
+        let local = (report.result.as_ref().err())
+            .is_some_and(|e| e.kind.is_local_fault(self.probe_is_local()));
         let decision = self.policy.step(now, Input::Probe(outcome));
-        let mut decision = self.fleet_view(now, decision);
+        let mut decision = self.fleet_view(now, decision, local);
         self.obs
             .probed(self.policy.active(), &report, self.policy.failing_since());
         let active = self.active().clone();

@@ -782,3 +782,40 @@ fn etcd_with_a_user_and_password_from_the_environment() {
     assert!(!out.stderr.contains("pw-wrong-2") && !out.stdout.contains("pw-wrong-2"));
     assert!(!d.dump().contains("pw-secret-1"));
 }
+
+#[test]
+fn the_tunnel_refusing_on_every_host_moves_no_fleet() {
+    // A fault of each host's own (its local tunnel's port closed) on all five at once: each
+    // host restarts in place and abstains; EU is not in outage for anybody's probes of it.
+    let fleet = Fleet::start(Setup::default());
+    for h in &fleet.hosts {
+        h.tunnel.set_default(Mode::Refuse);
+    }
+    for h in &fleet.hosts {
+        h.daemon()
+            .wait_for_event("tunnel_restart", THRESHOLD + Duration::from_secs(15));
+    }
+    // Past a second threshold (when a lone host would switch) and a fleet decision.
+    std::thread::sleep(2 * THRESHOLD + Duration::from_secs(2));
+    assert!(fleet.moves().is_empty(), "{}", fleet.dump());
+    let views = fleet.keys("views/");
+    assert_eq!(
+        views
+            .iter()
+            .filter(|(_, v)| v.contains("\"local_fault\":true"))
+            .count(),
+        HOSTS,
+        "{views:?}"
+    );
+    assert!(
+        fleet.all_on("EU"),
+        "{:?}\n{}",
+        fleet.regions(),
+        fleet.dump()
+    );
+    assert!(
+        fleet.key("active").unwrap().contains("\"epoch\":1"),
+        "{}",
+        fleet.dump()
+    );
+}

@@ -1,9 +1,13 @@
 //! Fleet mode: the hosts of a fleet keep one region through etcd. Each tick, a host renews
 //! its place in the store, publishes its view when it changed, campaigns for leadership when
-//! nobody leads, lets the leader move the fleet by the quorum rule (`kernel::quorum`), and
-//! follows the fleet's `active` region, taking a restart slot to do so. While the store is
-//! lost, the host keeps its region (or, with `on_store_loss = "local"`, follows its own
-//! policy). The daemon's own failover decisions are withheld while the store answers.
+//! nobody leads, lets the leader move the fleet by the quorum rule (`kernel::quorum`, in
+//! `lead`), and follows the fleet's `active` region, taking a restart slot to do so
+//! (`follow`). While the store is lost, the host keeps its region (or, with
+//! `on_store_loss = "local"`, follows its own policy). The daemon's own failover decisions
+//! are withheld while the store answers.
+
+mod follow;
+mod lead;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,21 +16,20 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::error;
 
 use crate::adapters::etcd::{Etcd, EtcdError};
-use crate::adapters::fleet_store::{Active, Snapshot, Store};
-use crate::adapters::probe::Probe;
+use crate::adapters::fleet_store::Store;
+use crate::adapters::probe::{Probe, is_loopback};
 use crate::adapters::restart::Restart;
 use crate::config::ConfigError;
+use crate::config::TLS_NAME_CLOUD as CLOUD;
 use crate::config::fleet::{FleetSettings, StoreLoss};
 use crate::daemon::Daemon;
 use crate::kernel::health::Verdict as Up;
 use crate::kernel::policy::{Decision, Hold};
-use crate::kernel::quorum::{Health, Rule, Verdict, View};
-use crate::kernel::region;
+use crate::kernel::quorum::{Health, View};
 use crate::kernel::standby::Subject;
-use crate::report::event::{Event, SwitchReason};
+use crate::report::event::Event;
 
 /// The longest time between two reads of the fleet's keys.
 const FLEET_POLL: Duration = Duration::from_millis(500);
@@ -47,6 +50,11 @@ pub struct Fleet {
     lost: Option<String>,
     /// A region of `active` that is not in this host's list, said once.
     unknown: Option<String>,
+    /// The fleet's epoch this host executes, and when it arrived on that epoch's region:
+    /// its outage votes count from then.
+    epoch: Option<(u64, Instant)>,
+    /// The epoch whose move flap damping holds, said once.
+    damped: Option<u64>,
 }
 
 struct Lease {
@@ -68,7 +76,16 @@ impl Fleet {
             term: None,
             lost: None,
             unknown: None,
+            epoch: None,
+            damped: None,
         })
+    }
+
+    /// This host is on the region of `epoch` (it moved there, or was there already).
+    fn arrived(&mut self, epoch: u64, now: Instant) {
+        if self.epoch.map(|(e, _)| e) != Some(epoch) {
+            self.epoch = Some((epoch, now));
+        }
     }
 
     /// Whether the host's own failover decisions are withheld: always, unless the store is
@@ -119,19 +136,33 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
         self
     }
 
+    /// Whether the probe of the active region is local: a loopback URL whose TLS name does
+    /// not follow the region's cloud (a TLS failure there is the tunnel's setup).
+    pub(super) fn probe_is_local(&self) -> bool {
+        let probe = &self.config.probe;
+        is_loopback(&probe.url)
+            && !probe
+                .tls_server_name
+                .as_deref()
+                .is_some_and(|n| n.contains(CLOUD))
+    }
+
     /// After a probe: records this host's view of its region, and withholds the policy's
-    /// own move while the fleet decides.
-    pub(super) fn fleet_view(&mut self, now: Instant, decision: Decision) -> Decision {
+    /// own move while the fleet decides. `local` says the probe's failure is this host's own
+    /// (`ErrorKind::is_local_fault`): the host then abstains.
+    pub(super) fn fleet_view(&mut self, now: Instant, decision: Decision, local: bool) -> Decision {
         let Some(fleet) = self.fleet.as_ref() else {
             return decision;
         };
-        let health = match self.policy.failing_since() {
-            None => Health::Up,
-            Some(s) if now.saturating_duration_since(s) >= self.config.failover.threshold => {
-                Health::Outage
-            }
-            Some(_) => Health::Failing,
-        };
+        let failing_since = self.policy.failing_since();
+        let health = Health::at(
+            now,
+            failing_since,
+            fleet.epoch.map(|(_, at)| at),
+            self.config.failover.threshold,
+        );
+        let local_fault =
+            failing_since.is_some() && (local || self.policy.standbys().references_down());
         let active = self.policy.active();
         // Sorted by name, as the store gives them back: an unchanged view compares equal.
         let mut standbys: Vec<(String, bool)> = (0..self.config.regions.len())
@@ -155,8 +186,10 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
         );
         let view = View {
             region: self.active().name.clone(),
+            epoch: fleet.epoch.map_or(0, |(e, _)| e),
             health,
             blames_self,
+            local_fault,
             standbys,
         };
         let withhold = fleet.withholds();
@@ -226,8 +259,10 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
         // The view: written when it changed, or when the store lost it (an expired lease).
         let view = fleet.view.clone().unwrap_or_else(|| View {
             region: self.active().name.clone(),
+            epoch: 0,
             health: Health::Up,
             blames_self: false,
+            local_fault: false,
             standbys: Vec::new(),
         });
         let stored = snap.views.iter().find(|(h, _)| *h == host).map(|(_, v)| v);
@@ -239,132 +274,6 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
         }
         self.lead(fleet, &snap, lease).await?;
         self.follow(fleet, &snap, lease, cancel).await
-    }
-
-    /// Campaigns when nobody leads; the leader sets the first `active` and moves the fleet.
-    async fn lead(
-        &mut self,
-        fleet: &mut Fleet,
-        snap: &Snapshot,
-        lease: i64,
-    ) -> Result<(), EtcdError> {
-        let host = fleet.settings.host.clone();
-        let term = match &snap.leader {
-            None => {
-                // The next round reads the term of a won campaign.
-                fleet.store.campaign(&host, lease).await?;
-                return Ok(());
-            }
-            Some(l) if l.host == host && l.lease == lease => l.term,
-            Some(_) => {
-                fleet.term = None;
-                return Ok(());
-            }
-        };
-        if fleet.term != Some(term) {
-            fleet.term = Some(term);
-            self.obs.emit(Event::FleetLeader {
-                host: host.clone(),
-                fleet: fleet.settings.name.clone(),
-            });
-        }
-        let Some((active, seen)) = &snap.active else {
-            let first = Active {
-                region: self.active().name.clone(),
-                epoch: 1,
-                reason: "start".to_string(),
-                by: host,
-            };
-            fleet.store.init_active(&first).await?;
-            return Ok(());
-        };
-        let Some(at) = region::find(&self.config.regions, &active.region) else {
-            return Ok(());
-        };
-        let rule = Rule {
-            quorum: fleet.settings.quorum,
-            min_voters: fleet.settings.min_voters as usize,
-        };
-        let views: Vec<View> = snap.views.iter().map(|(_, v)| v.clone()).collect();
-        let verdict = rule.decide(&self.config.regions, at, &views, snap.paused.is_some());
-        if let Verdict::Move { to, outage, voters } = verdict {
-            let next = Active {
-                region: self.region(to).name.clone(),
-                epoch: active.epoch + 1,
-                reason: "outage".to_string(),
-                by: host,
-            };
-            if fleet.store.move_active(term, *seen, &next).await? {
-                self.obs.emit(Event::FleetMoved {
-                    from: active.region.clone(),
-                    to: next.region,
-                    epoch: next.epoch,
-                    outage,
-                    voters,
-                });
-            }
-        }
-        Ok(())
-    }
-
-    /// Moves this host to the fleet's `active` region, within a restart slot.
-    async fn follow(
-        &mut self,
-        fleet: &mut Fleet,
-        snap: &Snapshot,
-        lease: i64,
-        cancel: &CancellationToken,
-    ) -> Result<(), EtcdError> {
-        let Some((active, _)) = &snap.active else {
-            return Ok(());
-        };
-        let Some(to) = region::find(&self.config.regions, &active.region) else {
-            if fleet.unknown.as_deref() != Some(active.region.as_str()) {
-                error!(
-                    event = "fleet_region_unknown",
-                    region = %active.region,
-                    "The fleet's active region {} is not in this host's failover list: staying",
-                    active.region
-                );
-                fleet.unknown = Some(active.region.clone());
-            }
-            return Ok(());
-        };
-        let host = fleet.settings.host.clone();
-        // A slot of an older epoch (the fleet moved on while this host waited), or one left
-        // by a release that failed, is given back.
-        let done = to == self.policy.active();
-        for slot in snap.slots.iter().filter(|s| s.host == host) {
-            if slot.epoch != active.epoch || done {
-                fleet.store.release_slot(slot.epoch, &host).await?;
-            }
-        }
-        if done {
-            return Ok(());
-        }
-        let max = fleet.settings.max_concurrent_restarts as usize;
-        let mut holders = snap.holders(active.epoch, max);
-        if !snap
-            .slots
-            .iter()
-            .any(|s| s.epoch == active.epoch && s.host == host)
-        {
-            fleet
-                .store
-                .queue_for_slot(active.epoch, &host, lease)
-                .await?;
-            holders = fleet.store.snapshot().await?.holders(active.epoch, max);
-        }
-        if !holders.contains(&host) {
-            return Ok(());
-        }
-        let reason = if active.reason == "manual" {
-            SwitchReason::Manual
-        } else {
-            SwitchReason::Outage
-        };
-        self.apply(to, reason, cancel).await;
-        fleet.store.release_slot(active.epoch, &host).await
     }
 
     /// A clean stop: the lease goes, and with it this host's view, slot and leadership.
