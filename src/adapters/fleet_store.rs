@@ -33,8 +33,9 @@ pub struct Leader {
     pub lease: i64,
 }
 
-/// A restart slot: `host` restarts for `epoch`; the first `max_concurrent_restarts` by
-/// `order` (create revision) hold a slot, the others wait in line.
+/// A restart slot: `host` restarts for `epoch` (a move, or a restart in place on that
+/// epoch's region); the first `max_concurrent_restarts` by `order` (create revision), of any
+/// epoch, hold a slot, the others wait in line: one semaphore for the fleet.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Slot {
     pub epoch: u64,
@@ -54,9 +55,10 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// The hosts that hold a slot for `epoch` now.
-    pub fn holders(&self, epoch: u64, max: usize) -> Vec<String> {
-        let mut line: Vec<&Slot> = self.slots.iter().filter(|s| s.epoch == epoch).collect();
+    /// The hosts that hold a slot now: the first `max` in line, whatever their epoch (a new
+    /// epoch's hosts wait for the previous epoch's holders to finish).
+    pub fn holders(&self, max: usize) -> Vec<String> {
+        let mut line: Vec<&Slot> = self.slots.iter().collect();
         line.sort_by_key(|s| s.order);
         line.iter().take(max).map(|s| s.host.clone()).collect()
     }
@@ -327,7 +329,7 @@ mod tests {
     }
 
     #[test]
-    fn the_first_in_line_hold_the_slots() {
+    fn the_first_in_line_of_any_epoch_hold_the_slots() {
         let slot = |epoch, host: &str, order| Slot {
             epoch,
             host: host.into(),
@@ -342,7 +344,7 @@ mod tests {
             ],
             ..Snapshot::default()
         };
-        assert_eq!(s.holders(2, 2), ["a", "b"]);
-        assert_eq!(s.holders(1, 2), ["z"]);
+        assert_eq!(s.holders(2), ["z", "a"]);
+        assert_eq!(s.holders(3), ["z", "a", "b"]);
     }
 }

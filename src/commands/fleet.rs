@@ -145,7 +145,7 @@ fn describe(s: &FleetSettings, snap: &Snapshot) -> Value {
         .slots
         .iter()
         .map(|slot| {
-            let holds = snap.holders(slot.epoch, max).contains(&slot.host);
+            let holds = snap.holders(max).contains(&slot.host);
             json!({"epoch": slot.epoch, "host": slot.host, "holds": holds})
         })
         .collect();

@@ -11,6 +11,7 @@ use crate::adapters::probe::{ErrorKind, Probe, ProbeReport};
 use crate::adapters::restart::Restart;
 use crate::config::human;
 use crate::daemon::Daemon;
+use crate::daemon::fleet::Permit;
 use crate::kernel::health::Verdict;
 use crate::kernel::policy::{Cause, Decision, Hold, Input, Outcome};
 use crate::kernel::standby::Subject;
@@ -98,6 +99,12 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
                 failed_for,
                 announce,
             } => {
+                // In a fleet, the restart waits for a slot; the policy asks again meanwhile.
+                let permit = self.fleet_permit().await;
+                if permit == Permit::Wait {
+                    self.remember(now);
+                    return;
+                }
                 if announce {
                     self.obs.emit(Event::TunnelRestart {
                         at: self.place(self.policy.active()),
@@ -113,6 +120,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
                 } else {
                     self.restart(cancel).await;
                 }
+                self.fleet_release(permit).await;
                 self.policy.step(Instant::now(), Input::RestartedInPlace);
             }
             Decision::Held {

@@ -131,7 +131,7 @@ impl Fleet {
                     .tunnel_in(&tunnel, "EU")
                     .flag("--config", config.to_str().unwrap());
                 if let Some(secs) = setup.slow_restart {
-                    let slow = dir.slow_supervisorctl(secs);
+                    let slow = timed_supervisorctl(&dir, secs);
                     cmd = cmd.flag("--supervisorctl", slow.to_str().unwrap());
                 }
                 Host {
@@ -227,6 +227,47 @@ impl Fleet {
             })
             .collect()
     }
+}
+
+/// A supervisorctl stand-in that records each call like the default one, and the wall time
+/// each call began and ended (in `timed.log`), then sleeps `secs`.
+fn timed_supervisorctl(dir: &TestDir, secs: f64) -> std::path::PathBuf {
+    let calls = dir.path().join("supervisorctl.log");
+    let timed = dir.path().join("timed.log");
+    dir.write_script(
+        "timed-supervisorctl",
+        &format!(
+            "echo \"B $(date +%s.%N) $*\" >> '{t}'\necho \"$*\" >> '{c}'\nsleep {secs}\n\
+             echo \"E $(date +%s.%N) $*\" >> '{t}'",
+            t = timed.display(),
+            c = calls.display()
+        ),
+    )
+}
+
+/// Every restart of `dir`'s programs as supervisorctl saw it: from the beginning of its first
+/// stop to the end of its last start (six calls each), in wall time.
+fn restart_spans(dir: &TestDir) -> Vec<(SystemTime, SystemTime)> {
+    let text = std::fs::read_to_string(dir.path().join("timed.log")).unwrap_or_default();
+    let at = |line: &str| {
+        let secs: f64 = line.split(' ').nth(1).unwrap().parse().unwrap();
+        std::time::UNIX_EPOCH + Duration::from_secs_f64(secs)
+    };
+    let begins: Vec<SystemTime> = text
+        .lines()
+        .filter(|l| l.starts_with("B "))
+        .map(at)
+        .collect();
+    let ends: Vec<SystemTime> = text
+        .lines()
+        .filter(|l| l.starts_with("E "))
+        .map(at)
+        .collect();
+    begins
+        .chunks_exact(6)
+        .zip(ends.chunks_exact(6))
+        .map(|(b, e)| (b[0], *e.last().unwrap()))
+        .collect()
 }
 
 /// The most restarts running at the same moment.
@@ -818,4 +859,65 @@ fn the_tunnel_refusing_on_every_host_moves_no_fleet() {
         "{}",
         fleet.dump()
     );
+}
+
+impl Fleet {
+    /// Every restart on every host, as the recording supervisorctl saw them.
+    fn call_spans(&self) -> Vec<(SystemTime, SystemTime)> {
+        self.hosts
+            .iter()
+            .flat_map(|h| restart_spans(&h.dir))
+            .collect()
+    }
+}
+
+#[test]
+fn restarts_in_place_on_every_host_take_the_fleets_slots() {
+    // The tunnel refuses on all five hosts: each restarts its programs in place, one at a
+    // time (max_concurrent_restarts = 1), as supervisorctl's clock shows.
+    let fleet = Fleet::start(Setup {
+        max_concurrent_restarts: 1,
+        slow_restart: Some(0.1),
+        ..Setup::default()
+    });
+    for h in &fleet.hosts {
+        h.tunnel.set_default(Mode::Refuse);
+    }
+    wait_until(
+        THRESHOLD + Duration::from_secs(20),
+        "every host to restart in place",
+        || fleet.call_spans().len() >= HOSTS,
+    );
+    let spans = fleet.call_spans();
+    assert_eq!(peak(&spans), 1, "{spans:?}\n{}", fleet.dump());
+    for h in &fleet.hosts {
+        assert!(!h.events("tunnel_restart").is_empty(), "{}", fleet.dump());
+    }
+    assert!(fleet.all_on("EU"), "{:?}", fleet.regions());
+}
+
+#[test]
+fn two_epochs_in_a_row_share_one_restart_slot() {
+    // A second `switch --fleet` while the first epoch's holder is still restarting: the new
+    // epoch's first host waits for it (max_concurrent_restarts = 1 for the fleet, not per
+    // epoch).
+    let fleet = Fleet::start(Setup {
+        max_concurrent_restarts: 1,
+        slow_restart: Some(0.15),
+        ..Setup::default()
+    });
+    let cmd = |args: &[&str]| fleet.hosts[0].cmd.clone().sub(args);
+    cmd(&["switch", "NAM", "--fleet"]).exits(0);
+    wait_until(Duration::from_secs(10), "a host restarting for NAM", || {
+        fleet
+            .hosts
+            .iter()
+            .any(|h| !h.events("restarting").is_empty())
+    });
+    cmd(&["switch", "APAC", "--fleet"]).exits(0);
+    wait_until(Duration::from_secs(40), "every host on APAC", || {
+        fleet.all_on("APAC")
+    });
+    let spans = fleet.call_spans();
+    assert_eq!(peak(&spans), 1, "{spans:?}\n{}", fleet.dump());
 }

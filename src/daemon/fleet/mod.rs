@@ -9,6 +9,8 @@
 mod follow;
 mod lead;
 
+pub use follow::Permit;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -55,6 +57,8 @@ pub struct Fleet {
     epoch: Option<(u64, Instant)>,
     /// The epoch whose move flap damping holds, said once.
     damped: Option<u64>,
+    /// The epoch of the slot this host queued for to restart in place.
+    in_place: Option<u64>,
 }
 
 struct Lease {
@@ -78,6 +82,7 @@ impl Fleet {
             unknown: None,
             epoch: None,
             damped: None,
+            in_place: None,
         })
     }
 
