@@ -122,10 +122,11 @@ pub fn build(
     };
     token(&host, "fleet.host")?;
     let quorum = f.quorum.unwrap_or(0.5);
-    if !(0.0..1.0).contains(&quorum) {
+    // Zero would let one voter move the fleet; one could never be exceeded.
+    if !(quorum > 0.0 && quorum < 1.0) {
         return Err(ConfigError::new(
             "fleet.quorum",
-            format!("{quorum} is not a fraction from 0 up to (not including) 1"),
+            format!("{quorum} is not a fraction more than 0 and less than 1 (e.g. 0.5)"),
         ));
     }
     let min_voters = at_least_one(f.min_voters.unwrap_or(2), "fleet.min_voters")?;
@@ -283,7 +284,7 @@ mod tests {
 
     #[test]
     fn errors_name_the_key() {
-        let cases: [(&str, &str); 9] = [
+        let cases: [(&str, &str); 10] = [
             ("name = \"pay\"\n", "fleet.endpoints"),
             (
                 "endpoints = [\"ftp://x\"]\nname = \"pay\"\n",
@@ -291,6 +292,7 @@ mod tests {
             ),
             ("endpoints = [\"http://a:1\"]\n", "fleet.name"),
             (&format!("{MINIMAL}quorum = 1.0\n"), "fleet.quorum"),
+            (&format!("{MINIMAL}quorum = 0\n"), "fleet.quorum"),
             (&format!("{MINIMAL}min_voters = 0\n"), "fleet.min_voters"),
             (
                 &format!("{MINIMAL}on_store_loss = \"panic\"\n"),

@@ -387,6 +387,24 @@ fn fleet_settings_are_validated_by_key_and_shown_without_credentials() {
         .flag("--config", bad.to_str().unwrap())
         .exits(2);
     assert!(out.stderr.contains("fleet.quorum"), "{out:?}");
+    // A zero quorum would let one host of five move the fleet: refused, by the daemon too.
+    let zero = dir.write_file(
+        "zero.toml",
+        "[fleet]\nendpoints = [\"http://127.0.0.1:1\"]\nname = \"pay\"\nquorum = 0\n",
+    );
+    let out = Cmd::new(&dir)
+        .sub(&["config"])
+        .flag("--config", zero.to_str().unwrap())
+        .exits(2);
+    assert!(
+        out.stderr.contains("fleet.quorum") && out.stderr.contains("more than 0"),
+        "{out:?}"
+    );
+    assert_eq!(out.stderr.trim().lines().count(), 1, "{out:?}");
+    let out = Cmd::new(&dir)
+        .flag("--config", zero.to_str().unwrap())
+        .exits(2);
+    assert!(out.stderr.contains("fleet.quorum"), "{out:?}");
     let good = dir.write_file(
         "good.toml",
         "[fleet]\nendpoints = [\"http://127.0.0.1:1\"]\nname = \"pay\"\nhost = \"web-1\"\n",
