@@ -1,7 +1,8 @@
 //! The fleet's keys in etcd, under `/failover-handler/<fleet>/`:
 //! `views/<host>` (each host's view, on its lease), `leader` (created if absent, on the
 //! leader's lease), `active` (region and epoch, changed only by a fenced transaction),
-//! `pause`, and `restarts/<epoch>/<host>` (restart slots, on leases).
+//! `pause`, `restarts/<epoch>/<host>` (restart slots, on leases) and `hosts/<host>` (the
+//! process that holds each host name, on its lease).
 
 use serde_json::{Value, json};
 
@@ -216,6 +217,32 @@ impl Store {
     ) -> Result<(), EtcdError> {
         let key = self.key(&format!("restarts/{epoch}/{host}"));
         self.put_if_absent(key, host, lease).await.map(drop)
+    }
+
+    /// Claims the name `host` for this process (`hosts/<host>` on `lease`, holding
+    /// `claim`, whose `instance` is this process's random id): `None` when it is this
+    /// process's, else what another live process left there.
+    pub async fn claim_host(
+        &self,
+        host: &str,
+        claim: &Value,
+        lease: i64,
+    ) -> Result<Option<Value>, EtcdError> {
+        let key = self.key(&format!("hosts/{host}"));
+        let text = claim.to_string();
+        if self.put_if_absent(key.clone(), &text, lease).await? {
+            return Ok(None);
+        }
+        let Some(kv) = self.etcd.get(&key).await? else {
+            // Gone meanwhile (its lease ended): the next round claims it.
+            return Ok(Some(Value::Null));
+        };
+        let held: Value = serde_json::from_str(&kv.value).unwrap_or(Value::Null);
+        if held["instance"] == claim["instance"] {
+            self.etcd.put(&key, &text, lease).await?;
+            return Ok(None);
+        }
+        Ok(Some(held))
     }
 
     /// Puts `value` at `key` on `lease` unless the key exists; true when it was put.

@@ -939,3 +939,50 @@ fn two_epochs_in_a_row_share_one_restart_slot() {
     let spans = fleet.call_spans();
     assert_eq!(peak(&spans), 1, "{spans:?}\n{}", fleet.dump());
 }
+
+#[test]
+fn a_second_handler_with_the_same_host_name_is_refused_and_a_restarted_one_is_not() {
+    let mut fleet = Fleet::start(Setup::default());
+    // Another process calls itself h2 while h2 runs: exit 2 at start, naming both.
+    let dir = TestDir::with_env("EU");
+    let tunnel = FakeTunnel::start(&dir);
+    let config = dir.write_file(
+        "fleet.toml",
+        &format!(
+            "[fleet]\nendpoints = {}\nname = \"{}\"\nhost = \"h2\"\nlease_ttl = \"{}s\"\n",
+            fleet.cluster.endpoints_toml(),
+            fleet.name,
+            LEASE.as_secs()
+        ),
+    );
+    let twin = Cmd::new(&dir)
+        .tunnel_in(&tunnel, "EU")
+        .flag("--config", config.to_str().unwrap());
+    let out = twin.output_within(LEASE + Duration::from_secs(15));
+    assert_eq!(out.code, Some(2), "{out:?}");
+    let pid = fleet.hosts[2].daemon().pid().to_string();
+    assert!(
+        out.stderr.contains("fleet.host") && out.stderr.contains("h2") && out.stderr.contains(&pid),
+        "{out:?}"
+    );
+    assert_eq!(out.stderr.trim().lines().count(), 1, "{out:?}");
+    assert!(fleet.hosts[2].daemon.as_mut().unwrap().is_running());
+    // h4 killed and started again at once: the same name, its own lease gone with it, is
+    // taken back once that lease ends.
+    fleet.hosts[4].kill();
+    fleet.hosts[4].killed = None;
+    fleet.hosts[4].start();
+    wait_until(
+        LEASE + Duration::from_secs(10),
+        "h4 back in the fleet",
+        || {
+            fleet.keys("views/").len() == HOSTS
+                && fleet.hosts[4].events("fleet_store_lost").is_empty()
+        },
+    );
+    assert!(
+        fleet.hosts[4].daemon.as_mut().unwrap().is_running(),
+        "{}",
+        fleet.dump()
+    );
+}

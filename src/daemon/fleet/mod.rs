@@ -6,6 +6,7 @@
 //! `on_store_loss = "local"`, follows its own policy). The daemon's own failover decisions
 //! are withheld while the store answers.
 
+mod claim;
 mod follow;
 mod lead;
 
@@ -59,6 +60,10 @@ pub struct Fleet {
     damped: Option<u64>,
     /// The epoch of the slot this host queued for to restart in place.
     in_place: Option<u64>,
+    /// This process's random id, in `hosts/<host>`.
+    instance: String,
+    /// The lease on which this process holds its host name.
+    claimed: Option<i64>,
 }
 
 struct Lease {
@@ -83,6 +88,8 @@ impl Fleet {
             epoch: None,
             damped: None,
             in_place: None,
+            instance: claim::new_instance(),
+            claimed: None,
         })
     }
 
@@ -260,6 +267,13 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
     ) -> Result<(), EtcdError> {
         let lease = fleet.lease().await?;
         let host = fleet.settings.host.clone();
+        if let Some(other) = fleet.claim().await? {
+            // Another live process took this name (while the store was away): this host
+            // acts as if the store were lost rather than share a view and a slot with it.
+            return Err(EtcdError::Protocol(format!(
+                "the host name {host} is taken by another running handler ({other})"
+            )));
+        }
         let mut snap = fleet.store.snapshot().await?;
         // The view: written when it changed, or when the store lost it (an expired lease).
         let view = fleet.view.clone().unwrap_or_else(|| View {
