@@ -837,9 +837,39 @@ fn etcd_with_a_user_and_password_from_the_environment() {
     let wrong = cmd
         .clone()
         .env("FAILOVER_HANDLER_ETCD_PASSWORD", "pw-wrong-2");
-    let out = wrong.sub(&["status", "--fleet"]).exits(1);
+    let out = wrong.clone().sub(&["status", "--fleet"]).exits(1);
     assert!(!out.stderr.contains("pw-wrong-2") && !out.stdout.contains("pw-wrong-2"));
     assert!(!d.dump().contains("pw-secret-1"));
+    // etcd's own words are shown, not a follow-on error.
+    assert!(
+        out.stderr
+            .contains("authentication failed, invalid user ID or password"),
+        "{out:?}"
+    );
+    assert!(!out.stderr.contains("user name is empty"), "{out:?}");
+    // A daemon with the wrong password says so, and asks etcd again only with backoff.
+    let other = TestDir::with_env("EU");
+    let tunnel = FakeTunnel::start(&other);
+    let bad = lone_host(&cluster, &other, "")
+        .tunnel(&tunnel)
+        .env("FAILOVER_HANDLER_ETCD_USER", "root")
+        .env("FAILOVER_HANDLER_ETCD_PASSWORD", "pw-wrong-2")
+        .spawn_daemon();
+    let lost = bad.wait_for_event("fleet_store_lost", Duration::from_secs(10));
+    assert!(
+        lost["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("authentication failed, invalid user ID or password"),
+        "{lost}"
+    );
+    let authenticate = || cluster.metric(0, "grpc_server_started_total", "\"Authenticate\"");
+    let before = authenticate();
+    let window = Duration::from_secs(6);
+    std::thread::sleep(window);
+    let calls = authenticate() - before;
+    assert!(calls <= 5.0, "{calls} Authenticate calls in {window:?}");
+    assert!(!bad.dump().contains("pw-wrong-2"));
 }
 
 #[test]

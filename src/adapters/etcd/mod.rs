@@ -7,6 +7,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use rustls::pki_types::ServerName;
@@ -14,7 +16,7 @@ use serde_json::{Value, json};
 use thiserror::Error;
 use tokio_rustls::TlsConnector;
 
-use crate::config::fleet::FleetSettings;
+use crate::config::fleet::{ETCD_PASSWORD_VAR, ETCD_USER_VAR, FleetSettings};
 use crate::config::{ConfigError, Secret};
 
 mod wire;
@@ -29,6 +31,10 @@ pub enum EtcdError {
     /// An answer that is not what the gateway sends.
     #[error("etcd answered something unexpected: {0}")]
     Protocol(String),
+    /// etcd refused the user name or password (its own words); asked again only after a
+    /// backoff.
+    #[error("etcd refused the user name or password ({ETCD_USER_VAR} / {ETCD_PASSWORD_VAR}): {0}")]
+    AuthRefused(String),
 }
 
 /// One key as the store holds it.
@@ -69,7 +75,21 @@ pub struct Etcd {
     timeout: Duration,
     credentials: Option<(String, Secret)>,
     token: Mutex<Option<String>>,
+    /// The last refusal of the credentials: until when no new attempt is made, its words,
+    /// and the backoff that set it.
+    refused: Mutex<Option<Refusal>>,
 }
+
+#[derive(Debug, Clone)]
+struct Refusal {
+    until: Instant,
+    words: String,
+    backoff: Duration,
+}
+
+/// The first wait after etcd refuses the credentials; it doubles up to `AUTH_BACKOFF_MAX`.
+const AUTH_BACKOFF: Duration = Duration::from_secs(1);
+const AUTH_BACKOFF_MAX: Duration = Duration::from_secs(60);
 
 impl Etcd {
     /// A client for `settings`' endpoints; a TLS file that cannot be used is a config error.
@@ -109,6 +129,7 @@ impl Etcd {
             timeout: settings.request_timeout(),
             credentials: settings.user.clone().zip(settings.password.clone()),
             token: Mutex::new(None),
+            refused: Mutex::new(None),
         })
     }
 
@@ -220,12 +241,12 @@ impl Etcd {
             let endpoint = &self.endpoints[i];
             let unauthenticated = self.token.lock().map(|t| t.is_none()).unwrap_or(true);
             if unauthenticated && self.credentials.is_some() {
-                let _ = self.authenticate(endpoint).await;
+                self.authenticate(endpoint).await?;
             }
             let mut result = self.attempt(endpoint, path, &body).await;
             if matches!(&result, Err(e) if needs_token(e)) && self.credentials.is_some() {
                 // The token expired (or the member does not know it): authenticate, retry once.
-                if let Ok(()) = self.authenticate(endpoint).await {
+                if self.authenticate(endpoint).await? {
                     result = self.attempt(endpoint, path, &body).await;
                 }
             }
@@ -240,19 +261,44 @@ impl Etcd {
         Err(EtcdError::Unreachable(errors.join("; ")))
     }
 
-    async fn authenticate(&self, endpoint: &Endpoint) -> Result<(), String> {
+    /// Gets a token from `endpoint`: true when it did; false when the endpoint did not
+    /// answer (the next one is tried). A refusal of the credentials is an error in etcd's
+    /// own words, and no new attempt is made before a backoff (1 s, doubling to a minute).
+    async fn authenticate(&self, endpoint: &Endpoint) -> Result<bool, EtcdError> {
         let Some((user, password)) = &self.credentials else {
-            return Ok(());
+            return Ok(true);
         };
-        let body = json!({ "name": user, "password": password.expose() });
-        let answer = self
-            .attempt(endpoint, "/v3/auth/authenticate", &body)
-            .await?;
-        let token = answer["token"].as_str().map(str::to_string);
-        if let Ok(mut slot) = self.token.lock() {
-            *slot = token;
+        let last = self.refused.lock().ok().and_then(|r| r.clone());
+        if let Some(r) = &last
+            && Instant::now() < r.until
+        {
+            return Err(EtcdError::AuthRefused(r.words.clone()));
         }
-        Ok(())
+        let body = json!({ "name": user, "password": password.expose() });
+        match self.attempt(endpoint, "/v3/auth/authenticate", &body).await {
+            Ok(answer) => {
+                let token = answer["token"].as_str().map(str::to_string);
+                if let Ok(mut slot) = self.token.lock() {
+                    *slot = token;
+                }
+                if let Ok(mut refused) = self.refused.lock() {
+                    *refused = None;
+                }
+                Ok(true)
+            }
+            Err(words) if is_refusal(&words) => {
+                let backoff = last.map_or(AUTH_BACKOFF, |r| (r.backoff * 2).min(AUTH_BACKOFF_MAX));
+                if let Ok(mut refused) = self.refused.lock() {
+                    *refused = Some(Refusal {
+                        until: Instant::now() + backoff,
+                        words: words.clone(),
+                        backoff,
+                    });
+                }
+                Err(EtcdError::AuthRefused(words))
+            }
+            Err(_) => Ok(false),
+        }
     }
 
     async fn attempt(
@@ -276,6 +322,11 @@ impl Etcd {
             Err(_) => Err(format!("no answer within {:?}", self.timeout)),
         }
     }
+}
+
+/// Whether an answer of the gateway refuses the credentials themselves.
+fn is_refusal(error: &str) -> bool {
+    error.contains("authentication failed") || error.contains("user name not found")
 }
 
 /// Whether an error of the gateway asks for a (new) auth token.
