@@ -79,10 +79,16 @@ impl FleetSettings {
         format!("/failover-handler/{}/", self.name)
     }
 
-    /// One request's deadline on one endpoint: short beside the lease, so that the next
-    /// endpoint is tried well before the lease runs out.
+    /// One request's deadline on one endpoint: a fifth of the lease, but never shorter than
+    /// etcd's election timeout (1 s by default: a member electing a leader answers late,
+    /// not never), nor longer than 3 s.
     pub fn request_timeout(&self) -> Duration {
-        (self.lease_ttl / 5).clamp(Duration::from_millis(300), Duration::from_secs(3))
+        (self.lease_ttl / 5).clamp(Duration::from_secs(1), Duration::from_secs(3))
+    }
+
+    /// How long the store must stay silent before a host calls it lost: two leases.
+    pub fn store_loss_after(&self) -> Duration {
+        self.lease_ttl * 2
     }
 }
 

@@ -345,12 +345,25 @@ fn a_lost_store_keeps_every_region_and_is_said_once() {
         ..Setup::default()
     });
     // 4) etcd loses its quorum (2 of 3 members killed) during an outage seen by all.
+    let cut = SystemTime::now();
     fleet.cluster.kill(0);
     fleet.cluster.kill(1);
     for h in &fleet.hosts {
         h.fail("EU");
     }
-    std::thread::sleep(THRESHOLD + Duration::from_secs(4));
+    // The store is lost only after two leases of silence (an etcd election is no loss).
+    let local = &fleet.hosts[4];
+    local
+        .daemon()
+        .wait_for_event("failover", 2 * LEASE + Duration::from_secs(15));
+    for h in &fleet.hosts {
+        let lost = h
+            .daemon()
+            .wait_for_event("fleet_store_lost", Duration::from_secs(5));
+        let after = timestamp(&lost).duration_since(cut).unwrap_or_default();
+        assert!(after >= 2 * LEASE, "lost after {after:?}\n{}", fleet.dump());
+    }
+    std::thread::sleep(Duration::from_secs(1));
     let keep = &fleet.hosts[..4];
     assert!(
         keep.iter().all(|h| h.region().as_deref() == Some("EU")),
@@ -565,7 +578,7 @@ fn a_host_cut_off_from_the_store_catches_up_when_it_returns() {
     }
     fleet.hosts[4]
         .daemon()
-        .wait_for_event("fleet_store_lost", Duration::from_secs(5));
+        .wait_for_event("fleet_store_lost", 2 * LEASE + Duration::from_secs(5));
     for i in 0..3 {
         fleet.hosts[i].fail("EU");
     }
@@ -855,7 +868,7 @@ fn etcd_with_a_user_and_password_from_the_environment() {
         .env("FAILOVER_HANDLER_ETCD_USER", "root")
         .env("FAILOVER_HANDLER_ETCD_PASSWORD", "pw-wrong-2")
         .spawn_daemon();
-    let lost = bad.wait_for_event("fleet_store_lost", Duration::from_secs(10));
+    let lost = bad.wait_for_event("fleet_store_lost", 2 * LEASE + Duration::from_secs(10));
     assert!(
         lost["error"]
             .as_str()
@@ -1015,4 +1028,33 @@ fn a_second_handler_with_the_same_host_name_is_refused_and_a_restarted_one_is_no
         "{}",
         fleet.dump()
     );
+}
+
+#[test]
+fn a_host_stopped_past_its_lease_is_not_a_lost_store() {
+    // SIGSTOP h4 for longer than its lease, then SIGCONT: the store answers "lease not
+    // found"; the host takes a new lease and publishes its view again, without calling
+    // the store lost.
+    let fleet = Fleet::start(Setup::default());
+    let pid = fleet.hosts[4].daemon().pid().to_string();
+    let signal = |sig: &str| {
+        std::process::Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap()
+    };
+    signal("-STOP");
+    wait_until(
+        LEASE + Duration::from_secs(5),
+        "h4's view to expire",
+        || fleet.keys("views/").len() == HOSTS - 1,
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    signal("-CONT");
+    wait_until(Duration::from_secs(10), "h4's view back", || {
+        fleet.keys("views/").len() == HOSTS
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let h4 = &fleet.hosts[4];
+    assert!(h4.events("fleet_store_lost").is_empty(), "{}", fleet.dump());
 }

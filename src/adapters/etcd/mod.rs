@@ -35,6 +35,10 @@ pub enum EtcdError {
     /// backoff.
     #[error("etcd refused the user name or password ({ETCD_USER_VAR} / {ETCD_PASSWORD_VAR}): {0}")]
     AuthRefused(String),
+    /// The store answered that a lease is unknown (it expired): the store is there, the
+    /// lease is to be granted anew.
+    #[error("etcd no longer knows the lease: {0}")]
+    LeaseNotFound(String),
 }
 
 /// One key as the store holds it.
@@ -254,6 +258,11 @@ impl Etcd {
                 Ok(v) => {
                     self.current.store(i, Ordering::Relaxed);
                     return Ok(v);
+                }
+                // An answer, the same from every member: no other endpoint is tried.
+                Err(e) if e.contains("lease not found") => {
+                    self.current.store(i, Ordering::Relaxed);
+                    return Err(EtcdError::LeaseNotFound(e));
                 }
                 Err(e) => errors.push(format!("{}: {e}", endpoint.url)),
             }

@@ -51,6 +51,10 @@ pub struct Fleet {
     term: Option<i64>,
     /// The store's failure being reported, if it is lost.
     lost: Option<String>,
+    /// Since when the store has not answered (it is called lost after two leases of it).
+    silent_since: Option<Instant>,
+    /// A failover of this host's own rules was withheld (it is announced if made alone).
+    withheld: bool,
     /// A region of `active` that is not in this host's list, said once.
     unknown: Option<String>,
     /// The fleet's epoch this host executes, and when it arrived on that epoch's region:
@@ -84,6 +88,8 @@ impl Fleet {
             view: None,
             term: None,
             lost: None,
+            silent_since: None,
+            withheld: false,
             unknown: None,
             epoch: None,
             damped: None,
@@ -106,16 +112,28 @@ impl Fleet {
         !(self.lost.is_some() && self.settings.on_store_loss == StoreLoss::Local)
     }
 
+    /// Forgets the lease (the store no longer knows it): the next round is granted another,
+    /// and writes the view and claims the host name on it.
+    fn drop_lease(&mut self) {
+        if let Some(l) = self.lease.take() {
+            l.task.abort();
+        }
+        self.written = None;
+        self.term = None;
+        self.claimed = None;
+    }
+
     /// A lease that is live, granted anew if needed.
     async fn lease(&mut self) -> Result<i64, EtcdError> {
+        if self
+            .lease
+            .as_ref()
+            .is_some_and(|l| l.gone.load(Ordering::Relaxed))
+        {
+            self.drop_lease();
+        }
         if let Some(l) = &self.lease {
-            if !l.gone.load(Ordering::Relaxed) {
-                return Ok(l.id);
-            }
-            l.task.abort();
-            self.lease = None;
-            self.written = None;
-            self.term = None;
+            return Ok(l.id);
         }
         let id = self.store.etcd().grant(self.settings.lease_ttl).await?;
         let gone = Arc::new(AtomicBool::new(false));
@@ -205,12 +223,29 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
             standbys,
         };
         let withhold = fleet.withholds();
-        if let Some(fleet) = self.fleet.as_mut() {
-            fleet.view = Some(view);
-        }
+        let Some(fleet) = self.fleet.as_mut() else {
+            return decision;
+        };
+        fleet.view = Some(view);
         match decision {
-            Decision::Failover { failed_for, .. } if withhold => Decision::Failing {
-                failing_for: failed_for,
+            Decision::Failover { failed_for, .. } if withhold => {
+                fleet.withheld = true;
+                Decision::Failing {
+                    failing_for: failed_for,
+                }
+            }
+            // A failover withheld while the store answered is announced when the host
+            // makes it alone.
+            Decision::Failover {
+                from,
+                to,
+                failed_for,
+                announce,
+            } => Decision::Failover {
+                from,
+                to,
+                failed_for,
+                announce: announce || std::mem::take(&mut fleet.withheld),
             },
             Decision::Failback { .. } | Decision::MeasureThroughput { .. } if withhold => {
                 Decision::Healthy
@@ -241,20 +276,32 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
         let region = self.active().name.clone();
         match result {
             Ok(()) => {
+                fleet.silent_since = None;
                 if fleet.lost.take().is_some() {
                     self.obs.emit(Event::FleetStoreBack { region });
                 }
             }
+            // The store answered: only the lease is gone (this host was stopped or cut off
+            // past it). Granted anew at the next round; no loss.
+            Err(EtcdError::LeaseNotFound(_)) => {
+                fleet.silent_since = None;
+                fleet.drop_lease();
+            }
             Err(e) => {
-                if fleet.lost.is_none() {
+                fleet.term = None;
+                let now = Instant::now();
+                let since = *fleet.silent_since.get_or_insert(now);
+                let silent = now.saturating_duration_since(since);
+                if fleet.lost.is_none() && silent >= fleet.settings.store_loss_after() {
                     self.obs.emit(Event::FleetStoreLost {
                         region,
                         error: e.to_string(),
                         local: fleet.settings.on_store_loss == StoreLoss::Local,
                     });
+                    fleet.lost = Some(e.to_string());
+                } else if fleet.lost.is_some() {
+                    fleet.lost = Some(e.to_string());
                 }
-                fleet.lost = Some(e.to_string());
-                fleet.term = None;
             }
         }
         self.fleet = Some(fleet);
