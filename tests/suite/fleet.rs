@@ -1058,3 +1058,48 @@ fn a_host_stopped_past_its_lease_is_not_a_lost_store() {
     let h4 = &fleet.hosts[4];
     assert!(h4.events("fleet_store_lost").is_empty(), "{}", fleet.dump());
 }
+
+#[test]
+fn an_endpoint_that_is_not_etcd_is_passed_over() {
+    // The first endpoint answers every request with 200 and `{}` (some other JSON service):
+    // it is not taken for etcd, and the real member behind it is used.
+    use std::io::{Read, Write};
+    let fake = TcpListener::bind("127.0.0.1:0").unwrap();
+    let fake_port = fake.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut s in fake.incoming().flatten() {
+            let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
+            );
+        }
+    });
+    let cluster = EtcdCluster::start(1);
+    let dir = TestDir::with_env("EU");
+    let tunnel = FakeTunnel::start(&dir);
+    let config = dir.write_file(
+        "fleet.toml",
+        &format!(
+            "[fleet]\nendpoints = [\"http://127.0.0.1:{fake_port}\", \"{}\"]\nname = \"lone\"\nhost = \"h0\"\nlease_ttl = \"3s\"\n",
+            cluster.endpoints()[0]
+        ),
+    );
+    let cmd = Cmd::new(&dir)
+        .flag("--region", "EU")
+        .flag("--config", config.to_str().unwrap())
+        .tunnel(&tunnel);
+    let d = cmd.spawn_daemon();
+    d.wait_for_event("fleet_leader", Duration::from_secs(15));
+    wait_until(
+        Duration::from_secs(5),
+        "active = EU in the real etcd",
+        || {
+            cluster
+                .range("/failover-handler/lone/active")
+                .iter()
+                .any(|(_, v)| v.contains("\"EU\""))
+        },
+    );
+}

@@ -4,7 +4,7 @@
 //! within one deadline; a call fails only when every endpoint failed.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -74,6 +74,8 @@ pub enum Op {
 /// A client of one etcd cluster.
 pub struct Etcd {
     endpoints: Vec<Endpoint>,
+    /// Whether each endpoint has proved to be an etcd member (its status names a cluster).
+    proved: Vec<AtomicBool>,
     /// The endpoint that answered last: tried first.
     current: AtomicUsize,
     timeout: Duration,
@@ -128,6 +130,7 @@ impl Etcd {
             });
         }
         Ok(Etcd {
+            proved: endpoints.iter().map(|_| AtomicBool::new(false)).collect(),
             endpoints,
             current: AtomicUsize::new(0),
             timeout: settings.request_timeout(),
@@ -243,6 +246,11 @@ impl Etcd {
         for k in 0..n {
             let i = (first + k) % n;
             let endpoint = &self.endpoints[i];
+            // Nothing (no password above all) goes to an endpoint before it proves to be etcd.
+            if let Err(e) = self.prove(i).await {
+                errors.push(format!("{}: {e}", endpoint.url));
+                continue;
+            }
             let unauthenticated = self.token.lock().map(|t| t.is_none()).unwrap_or(true);
             if unauthenticated && self.credentials.is_some() {
                 self.authenticate(endpoint).await?;
@@ -268,6 +276,32 @@ impl Etcd {
             }
         }
         Err(EtcdError::Unreachable(errors.join("; ")))
+    }
+
+    /// Checks once that endpoint `i` is an etcd member: its maintenance status names a
+    /// cluster id (or it answers in etcd's words). Another JSON service is passed over.
+    async fn prove(&self, i: usize) -> Result<(), String> {
+        if self.proved[i].load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let etcd = match self
+            .attempt(&self.endpoints[i], "/v3/maintenance/status", &json!({}))
+            .await
+        {
+            Ok(answer) => {
+                int(&answer["header"]["cluster_id"]) != 0
+                    || answer["header"]["cluster_id"]
+                        .as_str()
+                        .is_some_and(|c| !c.is_empty())
+            }
+            Err(e) if e.contains("etcdserver:") => true,
+            Err(e) => return Err(e),
+        };
+        if !etcd {
+            return Err("not an etcd member: its status names no cluster id".to_string());
+        }
+        self.proved[i].store(true, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Gets a token from `endpoint`: true when it did; false when the endpoint did not
