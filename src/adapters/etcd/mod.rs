@@ -7,8 +7,6 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::time::Instant;
-
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use rustls::pki_types::ServerName;
@@ -19,7 +17,9 @@ use tokio_rustls::TlsConnector;
 use crate::config::fleet::{ETCD_PASSWORD_VAR, ETCD_USER_VAR, FleetSettings};
 use crate::config::{ConfigError, Secret};
 
+mod auth;
 mod wire;
+use auth::{Refusal, needs_token};
 use wire::Endpoint;
 
 /// Why a call failed.
@@ -85,17 +85,6 @@ pub struct Etcd {
     /// and the backoff that set it.
     refused: Mutex<Option<Refusal>>,
 }
-
-#[derive(Debug, Clone)]
-struct Refusal {
-    until: Instant,
-    words: String,
-    backoff: Duration,
-}
-
-/// The first wait after etcd refuses the credentials; it doubles up to `AUTH_BACKOFF_MAX`.
-const AUTH_BACKOFF: Duration = Duration::from_secs(1);
-const AUTH_BACKOFF_MAX: Duration = Duration::from_secs(60);
 
 impl Etcd {
     /// A client for `settings`' endpoints; a TLS file that cannot be used is a config error.
@@ -278,72 +267,6 @@ impl Etcd {
         Err(EtcdError::Unreachable(errors.join("; ")))
     }
 
-    /// Checks once that endpoint `i` is an etcd member: its maintenance status names a
-    /// cluster id (or it answers in etcd's words). Another JSON service is passed over.
-    async fn prove(&self, i: usize) -> Result<(), String> {
-        if self.proved[i].load(Ordering::Relaxed) {
-            return Ok(());
-        }
-        let etcd = match self
-            .attempt(&self.endpoints[i], "/v3/maintenance/status", &json!({}))
-            .await
-        {
-            Ok(answer) => {
-                int(&answer["header"]["cluster_id"]) != 0
-                    || answer["header"]["cluster_id"]
-                        .as_str()
-                        .is_some_and(|c| !c.is_empty())
-            }
-            Err(e) if e.contains("etcdserver:") => true,
-            Err(e) => return Err(e),
-        };
-        if !etcd {
-            return Err("not an etcd member: its status names no cluster id".to_string());
-        }
-        self.proved[i].store(true, Ordering::Relaxed);
-        Ok(())
-    }
-
-    /// Gets a token from `endpoint`: true when it did; false when the endpoint did not
-    /// answer (the next one is tried). A refusal of the credentials is an error in etcd's
-    /// own words, and no new attempt is made before a backoff (1 s, doubling to a minute).
-    async fn authenticate(&self, endpoint: &Endpoint) -> Result<bool, EtcdError> {
-        let Some((user, password)) = &self.credentials else {
-            return Ok(true);
-        };
-        let last = self.refused.lock().ok().and_then(|r| r.clone());
-        if let Some(r) = &last
-            && Instant::now() < r.until
-        {
-            return Err(EtcdError::AuthRefused(r.words.clone()));
-        }
-        let body = json!({ "name": user, "password": password.expose() });
-        match self.attempt(endpoint, "/v3/auth/authenticate", &body).await {
-            Ok(answer) => {
-                let token = answer["token"].as_str().map(str::to_string);
-                if let Ok(mut slot) = self.token.lock() {
-                    *slot = token;
-                }
-                if let Ok(mut refused) = self.refused.lock() {
-                    *refused = None;
-                }
-                Ok(true)
-            }
-            Err(words) if is_refusal(&words) => {
-                let backoff = last.map_or(AUTH_BACKOFF, |r| (r.backoff * 2).min(AUTH_BACKOFF_MAX));
-                if let Ok(mut refused) = self.refused.lock() {
-                    *refused = Some(Refusal {
-                        until: Instant::now() + backoff,
-                        words: words.clone(),
-                        backoff,
-                    });
-                }
-                Err(EtcdError::AuthRefused(words))
-            }
-            Err(_) => Ok(false),
-        }
-    }
-
     async fn attempt(
         &self,
         endpoint: &Endpoint,
@@ -365,16 +288,6 @@ impl Etcd {
             Err(_) => Err(format!("no answer within {:?}", self.timeout)),
         }
     }
-}
-
-/// Whether an answer of the gateway refuses the credentials themselves.
-fn is_refusal(error: &str) -> bool {
-    error.contains("authentication failed") || error.contains("user name not found")
-}
-
-/// Whether an error of the gateway asks for a (new) auth token.
-fn needs_token(error: &str) -> bool {
-    error.contains("auth token") || error.contains("user name is empty")
 }
 
 fn b64(text: &str) -> String {
