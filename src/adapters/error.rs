@@ -47,6 +47,20 @@ impl ErrorKind {
     }
 }
 
+impl ErrorKind {
+    /// Whether a probe failure of this kind is the host's own fault, not the region's: the
+    /// local tunnel down, or a TLS failure on a local probe (a loopback URL whose TLS name
+    /// does not follow the region's cloud: the certificate is the tunnel's setup). In a
+    /// fleet, such a host abstains.
+    pub fn is_local_fault(self, probe_is_local: bool) -> bool {
+        match self {
+            ErrorKind::TunnelDown => true,
+            ErrorKind::Tls => probe_is_local,
+            _ => false,
+        }
+    }
+}
+
 impl fmt::Display for ErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -69,6 +83,24 @@ impl ProbeError {
             kind,
             detail: detail.into(),
             http_status: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_faults_are_the_tunnel_and_tls_on_a_local_probe() {
+        for kind in ErrorKind::ALL {
+            let expected = match kind {
+                ErrorKind::TunnelDown => (true, true),
+                ErrorKind::Tls => (true, false),
+                _ => (false, false),
+            };
+            let got = (kind.is_local_fault(true), kind.is_local_fault(false));
+            assert_eq!(got, expected, "{kind}");
         }
     }
 }

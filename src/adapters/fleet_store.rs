@@ -1,7 +1,8 @@
 //! The fleet's keys in etcd, under `/failover-handler/<fleet>/`:
 //! `views/<host>` (each host's view, on its lease), `leader` (created if absent, on the
 //! leader's lease), `active` (region and epoch, changed only by a fenced transaction),
-//! `pause`, and `restarts/<epoch>/<host>` (restart slots, on leases).
+//! `pause`, `restarts/<epoch>/<host>` (restart slots, on leases) and `hosts/<host>` (the
+//! process that holds each host name, on its lease).
 
 use serde_json::{Value, json};
 
@@ -18,6 +19,9 @@ pub struct Active {
     pub reason: String,
     /// The host (or `switch --fleet`) that set it.
     pub by: String,
+    /// When the fleet's automatic moves of the last hour were made (Unix seconds): flap
+    /// damping for the whole fleet.
+    pub moves: Vec<u64>,
 }
 
 /// The leader key.
@@ -30,8 +34,9 @@ pub struct Leader {
     pub lease: i64,
 }
 
-/// A restart slot: `host` restarts for `epoch`; the first `max_concurrent_restarts` by
-/// `order` (create revision) hold a slot, the others wait in line.
+/// A restart slot: `host` restarts for `epoch` (a move, or a restart in place on that
+/// epoch's region); the first `max_concurrent_restarts` by `order` (create revision), of any
+/// epoch, hold a slot, the others wait in line: one semaphore for the fleet.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Slot {
     pub epoch: u64,
@@ -51,9 +56,10 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// The hosts that hold a slot for `epoch` now.
-    pub fn holders(&self, epoch: u64, max: usize) -> Vec<String> {
-        let mut line: Vec<&Slot> = self.slots.iter().filter(|s| s.epoch == epoch).collect();
+    /// The hosts that hold a slot now: the first `max` in line, whatever their epoch (a new
+    /// epoch's hosts wait for the previous epoch's holders to finish).
+    pub fn holders(&self, max: usize) -> Vec<String> {
+        let mut line: Vec<&Slot> = self.slots.iter().collect();
         line.sort_by_key(|s| s.order);
         line.iter().take(max).map(|s| s.host.clone()).collect()
     }
@@ -170,11 +176,17 @@ impl Store {
                 ),
                 None => (0, 0),
             };
+            let moves = current
+                .as_ref()
+                .and_then(|kv| parse_active(&kv.value))
+                .map(|a| a.moves)
+                .unwrap_or_default();
             let to = Active {
                 region: region.to_string(),
                 epoch: epoch + 1,
                 reason: "manual".to_string(),
                 by: by.to_string(),
+                moves,
             };
             let compare = [Compare::Modified(key.clone(), seen)];
             if self
@@ -205,6 +217,32 @@ impl Store {
     ) -> Result<(), EtcdError> {
         let key = self.key(&format!("restarts/{epoch}/{host}"));
         self.put_if_absent(key, host, lease).await.map(drop)
+    }
+
+    /// Claims the name `host` for this process (`hosts/<host>` on `lease`, holding
+    /// `claim`, whose `instance` is this process's random id): `None` when it is this
+    /// process's, else what another live process left there.
+    pub async fn claim_host(
+        &self,
+        host: &str,
+        claim: &Value,
+        lease: i64,
+    ) -> Result<Option<Value>, EtcdError> {
+        let key = self.key(&format!("hosts/{host}"));
+        let text = claim.to_string();
+        if self.put_if_absent(key.clone(), &text, lease).await? {
+            return Ok(None);
+        }
+        let Some(kv) = self.etcd.get(&key).await? else {
+            // Gone meanwhile (its lease ended): the next round claims it.
+            return Ok(Some(Value::Null));
+        };
+        let held: Value = serde_json::from_str(&kv.value).unwrap_or(Value::Null);
+        if held["instance"] == claim["instance"] {
+            self.etcd.put(&key, &text, lease).await?;
+            return Ok(None);
+        }
+        Ok(Some(held))
     }
 
     /// Puts `value` at `key` on `lease` unless the key exists; true when it was put.
@@ -245,8 +283,10 @@ pub fn view_json(v: &View) -> String {
         .collect();
     json!({
         "region": v.region,
+        "epoch": v.epoch,
         "health": v.health.as_str(),
         "blames_self": v.blames_self,
+        "local_fault": v.local_fault,
         "standbys": standbys,
     })
     .to_string()
@@ -256,8 +296,10 @@ pub fn parse_view(text: &str) -> Option<View> {
     let v: Value = serde_json::from_str(text).ok()?;
     Some(View {
         region: v["region"].as_str()?.to_string(),
+        epoch: v["epoch"].as_u64().unwrap_or(0),
         health: Health::parse(v["health"].as_str()?)?,
         blames_self: v["blames_self"].as_bool().unwrap_or(false),
+        local_fault: v["local_fault"].as_bool().unwrap_or(false),
         standbys: v["standbys"]
             .as_object()
             .map(|m| {
@@ -270,7 +312,8 @@ pub fn parse_view(text: &str) -> Option<View> {
 }
 
 fn active_json(a: &Active) -> String {
-    json!({ "region": a.region, "epoch": a.epoch, "reason": a.reason, "by": a.by }).to_string()
+    json!({ "region": a.region, "epoch": a.epoch, "reason": a.reason, "by": a.by, "moves": a.moves })
+        .to_string()
 }
 
 pub fn parse_active(text: &str) -> Option<Active> {
@@ -280,6 +323,10 @@ pub fn parse_active(text: &str) -> Option<Active> {
         epoch: v["epoch"].as_u64()?,
         reason: v["reason"].as_str().unwrap_or_default().to_string(),
         by: v["by"].as_str().unwrap_or_default().to_string(),
+        moves: v["moves"]
+            .as_array()
+            .map(|m| m.iter().filter_map(Value::as_u64).collect())
+            .unwrap_or_default(),
     })
 }
 
@@ -291,8 +338,10 @@ mod tests {
     fn a_view_and_active_round_trip() {
         let view = View {
             region: "EU".into(),
+            epoch: 4,
             health: Health::Outage,
             blames_self: true,
+            local_fault: true,
             standbys: vec![("APAC".into(), false), ("NAM".into(), true)],
         };
         assert_eq!(parse_view(&view_json(&view)), Some(view));
@@ -301,12 +350,13 @@ mod tests {
             epoch: 3,
             reason: "outage".into(),
             by: "web-1".into(),
+            moves: vec![1_700_000_000, 1_700_000_600],
         };
         assert_eq!(parse_active(&active_json(&a)), Some(a));
     }
 
     #[test]
-    fn the_first_in_line_hold_the_slots() {
+    fn the_first_in_line_of_any_epoch_hold_the_slots() {
         let slot = |epoch, host: &str, order| Slot {
             epoch,
             host: host.into(),
@@ -321,7 +371,7 @@ mod tests {
             ],
             ..Snapshot::default()
         };
-        assert_eq!(s.holders(2, 2), ["a", "b"]);
-        assert_eq!(s.holders(1, 2), ["z"]);
+        assert_eq!(s.holders(2), ["z", "a"]);
+        assert_eq!(s.holders(3), ["z", "a", "b"]);
     }
 }

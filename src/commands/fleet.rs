@@ -98,6 +98,8 @@ pub async fn status_fleet(config: &Config, as_json: bool) -> Result<ExitCode> {
             h["health"].as_str().unwrap_or_default(),
             if h["blames_self"] == true {
                 " (blames its own network: abstains)"
+            } else if h["local_fault"] == true {
+                " (a fault of its own: abstains)"
             } else {
                 ""
             }
@@ -132,7 +134,9 @@ fn describe(s: &FleetSettings, snap: &Snapshot) -> Value {
                 "host": host,
                 "region": v.region,
                 "health": v.health.as_str(),
+                "epoch": v.epoch,
                 "blames_self": v.blames_self,
+                "local_fault": v.local_fault,
                 "standbys": v.standbys.iter().map(|(r, up)| json!({"region": r, "up": up})).collect::<Vec<_>>(),
             })
         })
@@ -141,7 +145,7 @@ fn describe(s: &FleetSettings, snap: &Snapshot) -> Value {
         .slots
         .iter()
         .map(|slot| {
-            let holds = snap.holders(slot.epoch, max).contains(&slot.host);
+            let holds = snap.holders(max).contains(&slot.host);
             json!({"epoch": slot.epoch, "host": slot.host, "holds": holds})
         })
         .collect();

@@ -107,10 +107,16 @@ impl FleetSettings {
         ))
     }
 
-    /// One request's deadline on one endpoint: short beside the lease, so that the next
-    /// endpoint is tried well before the lease runs out.
+    /// One request's deadline on one endpoint: a fifth of the lease, but never shorter than
+    /// etcd's election timeout (1 s by default: a member electing a leader answers late,
+    /// not never), nor longer than 3 s.
     pub fn request_timeout(&self) -> Duration {
-        (self.lease_ttl / 5).clamp(Duration::from_millis(300), Duration::from_secs(3))
+        (self.lease_ttl / 5).clamp(Duration::from_secs(1), Duration::from_secs(3))
+    }
+
+    /// How long the store must stay silent before a host calls it lost: two leases.
+    pub fn store_loss_after(&self) -> Duration {
+        self.lease_ttl * 2
     }
 }
 
@@ -150,10 +156,11 @@ pub fn build(
     };
     token(&host, "fleet.host")?;
     let quorum = f.quorum.unwrap_or(0.5);
-    if !(0.0..1.0).contains(&quorum) {
+    // Zero would let one voter move the fleet; one could never be exceeded.
+    if !(quorum > 0.0 && quorum < 1.0) {
         return Err(ConfigError::new(
             "fleet.quorum",
-            format!("{quorum} is not a fraction from 0 up to (not including) 1"),
+            format!("{quorum} is not a fraction more than 0 and less than 1 (e.g. 0.5)"),
         ));
     }
     let min_voters = at_least_one(f.min_voters.unwrap_or(2), "fleet.min_voters")?;
@@ -343,7 +350,7 @@ mod tests {
 
     #[test]
     fn errors_name_the_key() {
-        let cases: [(&str, &str); 9] = [
+        let cases: [(&str, &str); 10] = [
             ("name = \"pay\"\n", "fleet.endpoints"),
             (
                 "endpoints = [\"ftp://x\"]\nname = \"pay\"\n",
@@ -351,6 +358,7 @@ mod tests {
             ),
             ("endpoints = [\"http://a:1\"]\n", "fleet.name"),
             (&format!("{MINIMAL}quorum = 1.0\n"), "fleet.quorum"),
+            (&format!("{MINIMAL}quorum = 0\n"), "fleet.quorum"),
             (&format!("{MINIMAL}min_voters = 0\n"), "fleet.min_voters"),
             (
                 &format!("{MINIMAL}on_store_loss = \"panic\"\n"),

@@ -11,6 +11,7 @@ use crate::adapters::probe::{ErrorKind, Probe, ProbeReport};
 use crate::adapters::restart::Restart;
 use crate::config::human;
 use crate::daemon::Daemon;
+use crate::daemon::fleet::Permit;
 use crate::kernel::health::Verdict;
 use crate::kernel::policy::{Cause, Decision, Hold, Input, Outcome};
 use crate::kernel::standby::Subject;
@@ -25,8 +26,10 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
             Err(_) => Outcome::Failure,
         };
         self.intel.record_latency(&report).await;
+        let local = (report.result.as_ref().err())
+            .is_some_and(|e| e.kind.is_local_fault(self.probe_is_local()));
         let decision = self.policy.step(now, Input::Probe(outcome));
-        let mut decision = self.fleet_view(now, decision);
+        let mut decision = self.fleet_view(now, decision, local);
         self.obs
             .probed(self.policy.active(), &report, self.policy.failing_since());
         let active = self.active().clone();
@@ -97,6 +100,12 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
                 failed_for,
                 announce,
             } => {
+                // In a fleet, the restart waits for a slot; the policy asks again meanwhile.
+                let permit = self.fleet_permit().await;
+                if permit == Permit::Wait {
+                    self.remember(now);
+                    return;
+                }
                 if announce {
                     self.obs.emit(Event::TunnelRestart {
                         at: self.place(self.policy.active()),
@@ -112,6 +121,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
                 } else {
                     self.restart(cancel).await;
                 }
+                self.fleet_release(permit).await;
                 self.policy.step(Instant::now(), Input::RestartedInPlace);
             }
             Decision::Held {

@@ -33,6 +33,11 @@ pub async fn run(
     throughput: Option<Throughput>,
 ) -> Result<ExitCode> {
     let config = Arc::new(config);
+    // A second handler with this host's name in the fleet is refused before anything starts.
+    let mut fleet = config.fleet.as_ref().map(Fleet::new).transpose()?;
+    if let Some(fleet) = fleet.as_mut() {
+        fleet.join().await?;
+    }
     let state = StateDir::open(&config.state_dir);
     let _held = state.lock_for_daemon()?;
     let _listing = list_this_daemon(&config);
@@ -47,7 +52,6 @@ pub async fn run(
         signals.cancel();
     });
     let checks = checks.map(|c| c.spawn(cancel.clone()));
-    let fleet = config.fleet.as_ref().map(Fleet::new).transpose()?;
     Daemon::new(config, probe, restarter, state)
         .with_checks(checks, throughput)
         .with_observer(observer)

@@ -1,7 +1,22 @@
 //! The fleet's decision: when the hosts of a fleet share one active region, the leader moves
 //! them only when enough live hosts report that region in outage. Pure: the leader hands in
-//! the live views it read from the store and gets a [`Verdict`].
+//! the live views it read from the store and the fleet's recent moves, and gets a
+//! [`Verdict`].
+//!
+//! The rules it holds:
+//! - A host votes only about the region, from the region: a host whose failures are its own
+//!   (its tunnel, its TLS setup, its reference targets, its network) abstains.
+//! - Every live host that does not abstain is a voter, hosts still moving included: a host
+//!   that has not yet arrived on the epoch's region has not seen it fail.
+//! - An outage vote counts only from a host on the epoch's region that has executed that
+//!   epoch, and only once it has failed for a full threshold since it arrived there.
+//! - Fleet moves are damped like a single host's switches, over the fleet's moves.
 
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::kernel::damping;
 use crate::kernel::region::Region;
 
 /// How a host sees the fleet's active region.
@@ -32,6 +47,25 @@ impl Health {
             _ => None,
         }
     }
+
+    /// A host's health of its region at `now`: its failures count from when they began, or
+    /// from when it arrived on the region for the fleet's epoch, whichever is later.
+    pub fn at(
+        now: Instant,
+        failing_since: Option<Instant>,
+        arrived_at: Option<Instant>,
+        threshold: Duration,
+    ) -> Health {
+        let Some(since) = failing_since else {
+            return Health::Up;
+        };
+        let since = arrived_at.map_or(since, |a| a.max(since));
+        if now.saturating_duration_since(since) >= threshold {
+            Health::Outage
+        } else {
+            Health::Failing
+        }
+    }
 }
 
 /// One live host's view, as it published it.
@@ -39,25 +73,57 @@ impl Health {
 pub struct View {
     /// The region the host is on (its env file).
     pub region: String,
+    /// The fleet's epoch the host executes: the last `active` it followed or found itself
+    /// on (0: none yet).
+    pub epoch: u64,
     /// How that region answers the host's probes.
     pub health: Health,
     /// The is-it-me guard blames the host's own network: it abstains.
     pub blames_self: bool,
+    /// The host's failures are its own (its local tunnel, its TLS setup, its reference
+    /// targets): it abstains.
+    pub local_fault: bool,
     /// The standbys whose health the host knows: (region, up).
     pub standbys: Vec<(String, bool)>,
 }
 
-/// The rule's settings: `quorum` is the fraction of live voters that must be exceeded.
+impl View {
+    /// Whether the host abstains: it says nothing about any region.
+    pub fn abstains(&self) -> bool {
+        self.blames_self || self.local_fault
+    }
+}
+
+/// The rule's settings: `quorum` is the fraction of live voters that must be exceeded;
+/// `max_moves_per_hour` and `hold_down` (the first hold-down after a move, doubling) damp
+/// the fleet's automatic moves as `failover.max_switches_per_hour` damps one host's.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Rule {
     pub quorum: f64,
     pub min_voters: usize,
+    pub max_moves_per_hour: u32,
+    pub hold_down: Duration,
+}
+
+/// What the leader knows of the fleet when it decides.
+#[derive(Debug, Clone, Copy)]
+pub struct Fleet<'a> {
+    /// The active region, an index into the order.
+    pub active: usize,
+    /// The epoch of `active`.
+    pub epoch: u64,
+    /// Every live host's view.
+    pub views: &'a [View],
+    /// `pause --fleet` holds automatic moves.
+    pub paused: bool,
+    /// How long ago each automatic move of the fleet was.
+    pub moves_ago: &'a [Duration],
 }
 
 /// Why the fleet stays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stay {
-    /// Fewer live voters than `min_voters` report on the active region.
+    /// Fewer live voters than `min_voters`.
     TooFewVoters { voters: usize },
     /// Not enough of the voters report an outage.
     NotEnough {
@@ -67,6 +133,11 @@ pub enum Stay {
     },
     /// The outage is agreed, but every other region is reported down too.
     AllRegionsDown,
+    /// The outage is agreed, but the fleet moved too recently (flap damping).
+    Damped {
+        to: usize,
+        next_allowed_in: Duration,
+    },
     /// The outage is agreed, but the fleet is paused.
     Paused { to: usize },
 }
@@ -91,29 +162,30 @@ impl Rule {
         share.max(self.min_voters)
     }
 
-    /// The verdict on the fleet's active region `active` (an index into `order`).
-    pub fn decide(&self, order: &[Region], active: usize, views: &[View], paused: bool) -> Verdict {
+    /// The verdict on the fleet's active region.
+    pub fn decide(&self, order: &[Region], fleet: Fleet) -> Verdict {
+        let active = fleet.active;
         let Some(name) = order.get(active).map(|r| r.name.as_str()) else {
             return Verdict::Stay(Stay::TooFewVoters { voters: 0 });
         };
-        let voters: Vec<&View> = views
-            .iter()
-            .filter(|v| v.region.eq_ignore_ascii_case(name) && !v.blames_self)
-            .collect();
+        let voters: Vec<&View> = fleet.views.iter().filter(|v| !v.abstains()).collect();
         if voters.len() < self.min_voters || voters.is_empty() {
             return Verdict::Stay(Stay::TooFewVoters {
                 voters: voters.len(),
             });
         }
-        let outage: Vec<&View> = voters
+        let outage = voters
             .iter()
-            .copied()
-            .filter(|v| v.health == Health::Outage)
-            .collect();
+            .filter(|v| {
+                v.health == Health::Outage
+                    && v.epoch == fleet.epoch
+                    && v.region.eq_ignore_ascii_case(name)
+            })
+            .count();
         let need = self.need(voters.len());
-        if outage.len() < need {
+        if outage < need {
             return Verdict::Stay(Stay::NotEnough {
-                outage: outage.len(),
+                outage,
                 need,
                 voters: voters.len(),
             });
@@ -122,15 +194,43 @@ impl Rule {
         let to = (1..n)
             .map(|k| (active + k) % n)
             .find(|&i| !reported_down(&voters, &order[i].name));
-        match to {
-            None => Verdict::Stay(Stay::AllRegionsDown),
-            Some(to) if paused => Verdict::Stay(Stay::Paused { to }),
-            Some(to) => Verdict::Move {
+        let Some(to) = to else {
+            return Verdict::Stay(Stay::AllRegionsDown);
+        };
+        if let Some(next_allowed_in) = self.damped(fleet.moves_ago) {
+            return Verdict::Stay(Stay::Damped {
                 to,
-                outage: outage.len(),
-                voters: voters.len(),
-            },
+                next_allowed_in,
+            });
         }
+        if fleet.paused {
+            return Verdict::Stay(Stay::Paused { to });
+        }
+        Verdict::Move {
+            to,
+            outage,
+            voters: voters.len(),
+        }
+    }
+
+    /// How long flap damping still holds the next move, after moves `ago`.
+    fn damped(&self, ago: &[Duration]) -> Option<Duration> {
+        let mut recent: Vec<Duration> = ago
+            .iter()
+            .copied()
+            .filter(|a| *a < damping::WINDOW)
+            .collect();
+        // Oldest first.
+        recent.sort_by(|a, b| b.cmp(a));
+        let last = *recent.last()?;
+        let damping = damping::Damping::new(self.max_moves_per_hour, self.hold_down);
+        let mut wait = damping.hold_down(recent.len()).saturating_sub(last);
+        let max = self.max_moves_per_hour.max(1) as usize;
+        if recent.len() >= max {
+            let nth_oldest = recent[recent.len() - max];
+            wait = wait.max(damping::WINDOW.saturating_sub(nth_oldest));
+        }
+        (!wait.is_zero()).then_some(wait)
     }
 }
 
@@ -161,7 +261,8 @@ mod tests {
     }
 
     /// A view from a compact spec: region, then `u`/`f`/`o` (up, failing, outage), `m` for a
-    /// host that blames itself, and standbys as `NAM+` / `APAC-`.
+    /// host that blames its own network, `l` for a local fault, then `@N` for the epoch it
+    /// executes (default 2, the table's epoch) and standbys as `NAM+` / `APAC-`.
     fn view(spec: &str) -> View {
         let mut parts = spec.split_whitespace();
         let region = parts.next().unwrap().to_string();
@@ -171,13 +272,20 @@ mod tests {
             "f" => Health::Failing,
             _ => Health::Outage,
         };
-        let standbys = parts
-            .map(|p| (p[..p.len() - 1].to_string(), p.ends_with('+')))
-            .collect();
+        let mut epoch = 2;
+        let mut standbys = Vec::new();
+        for p in parts {
+            match p.strip_prefix('@') {
+                Some(e) => epoch = e.parse().unwrap(),
+                None => standbys.push((p[..p.len() - 1].to_string(), p.ends_with('+'))),
+            }
+        }
         View {
             region,
+            epoch,
             health,
             blames_self: state.contains('m'),
+            local_fault: state.contains('l'),
             standbys,
         }
     }
@@ -272,12 +380,44 @@ mod tests {
                 Verdict::Stay(Stay::TooFewVoters { voters: 0 }),
             ),
             (
-                "hosts on another region do not vote",
+                "hosts still moving vote, and not for an outage they saw elsewhere",
                 0.5,
                 1,
                 vec!["NAM o", "NAM o", "EU u"],
                 false,
-                stay(0, 1, 1),
+                stay(0, 2, 3),
+            ),
+            (
+                "the first two movers do not outvote three hosts still queued",
+                0.5,
+                2,
+                vec!["EU o", "EU o", "NAM o", "NAM o", "NAM u"],
+                false,
+                stay(2, 3, 5),
+            ),
+            (
+                "an outage seen before the epoch began is no vote",
+                0.5,
+                2,
+                vec!["EU o @1", "EU o @1", "EU o @1", "EU o", "EU u"],
+                false,
+                stay(1, 3, 5),
+            ),
+            (
+                "a local fault on every host is no quorum",
+                0.5,
+                2,
+                vec!["EU ol", "EU ol", "EU ol", "EU ol", "EU ol"],
+                false,
+                Verdict::Stay(Stay::TooFewVoters { voters: 0 }),
+            ),
+            (
+                "local faults abstain, the others decide",
+                0.5,
+                2,
+                vec!["EU ol", "EU ol", "EU o", "EU o", "EU u"],
+                false,
+                to(2, 2, 3),
             ),
             (
                 "a larger quorum needs more",
@@ -351,18 +491,90 @@ mod tests {
             ),
         ];
         for (case, quorum, min_voters, views, paused, expected) in table {
-            let rule = Rule { quorum, min_voters };
+            let rule = Rule {
+                quorum,
+                min_voters,
+                ..rule()
+            };
             let views: Vec<View> = views.iter().map(|s| view(s)).collect();
-            assert_eq!(rule.decide(&order(), 1, &views, paused), expected, "{case}");
+            let fleet = Fleet {
+                active: 1,
+                epoch: 2,
+                views: &views,
+                paused,
+                moves_ago: &[],
+            };
+            assert_eq!(rule.decide(&order(), fleet), expected, "{case}");
+        }
+    }
+
+    fn rule() -> Rule {
+        Rule {
+            quorum: 0.5,
+            min_voters: 2,
+            max_moves_per_hour: 3,
+            hold_down: Duration::from_secs(60),
+        }
+    }
+
+    #[test]
+    fn fleet_moves_are_damped_like_a_hosts_switches() {
+        let views: Vec<View> = ["EU o", "EU o", "EU o"].iter().map(|s| view(s)).collect();
+        let secs = Duration::from_secs;
+        let damped = |s: u64| {
+            Verdict::Stay(Stay::Damped {
+                to: 2,
+                next_allowed_in: secs(s),
+            })
+        };
+        // (moves ago in seconds, verdict): the hold-down is 60 s after one move, 120 s after
+        // two; three in the hour are the most; moves older than an hour are forgotten.
+        let table: Vec<(Vec<u64>, Verdict)> = vec![
+            (vec![], to(2, 3, 3)),
+            (vec![20], damped(40)),
+            (vec![60], to(2, 3, 3)),
+            (vec![300, 30], damped(90)),
+            (vec![300, 130], to(2, 3, 3)),
+            (vec![3000, 2000, 1000], damped(600)),
+            (vec![3600, 3000], to(2, 3, 3)),
+        ];
+        for (ago, expected) in table {
+            let ago: Vec<Duration> = ago.into_iter().map(secs).collect();
+            let fleet = Fleet {
+                active: 1,
+                epoch: 2,
+                views: &views,
+                paused: false,
+                moves_ago: &ago,
+            };
+            assert_eq!(rule().decide(&order(), fleet), expected, "{ago:?}");
+        }
+    }
+
+    #[test]
+    fn an_outage_counts_from_the_arrival_on_the_region() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        let threshold = s(10);
+        // (failing since, arrived at, now) -> health
+        let table = [
+            (None, None, 50, Health::Up),
+            (Some(0), None, 5, Health::Failing),
+            (Some(0), None, 10, Health::Outage),
+            (Some(0), Some(8), 12, Health::Failing),
+            (Some(0), Some(8), 18, Health::Outage),
+            (Some(8), Some(0), 18, Health::Outage),
+        ];
+        for (since, arrived, now, expected) in table {
+            let at = |x: u64| t0 + s(x);
+            let got = Health::at(at(now), since.map(at), arrived.map(at), threshold);
+            assert_eq!(got, expected, "{since:?} {arrived:?} {now}");
         }
     }
 
     #[test]
     fn need_is_more_than_the_fraction_and_at_least_min_voters() {
-        let rule = Rule {
-            quorum: 0.5,
-            min_voters: 2,
-        };
+        let rule = rule();
         let needs: Vec<usize> = (0..=6).map(|v| rule.need(v)).collect();
         assert_eq!(needs, [2, 2, 2, 2, 3, 3, 4]);
     }

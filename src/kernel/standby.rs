@@ -117,6 +117,12 @@ impl Standbys {
         }
     }
 
+    /// The reference targets (there must be some) are all down: the host's own network
+    /// fails, whatever the regions do.
+    pub fn references_down(&self) -> bool {
+        !self.references.is_empty() && self.references.iter().all(|h| h.verdict() == Verdict::Down)
+    }
+
     /// Is-it-me: the reference targets (there must be some) are all down, and so is every
     /// checked standby. An unchecked standby, or one without a verdict yet, says nothing.
     pub fn host_at_fault(&self, active: usize) -> bool {

@@ -133,7 +133,7 @@ impl Fleet {
                     .tunnel_in(&tunnel, "EU")
                     .flag("--config", config.to_str().unwrap());
                 if let Some(secs) = setup.slow_restart {
-                    let slow = dir.slow_supervisorctl(secs);
+                    let slow = timed_supervisorctl(&dir, secs);
                     cmd = cmd.flag("--supervisorctl", slow.to_str().unwrap());
                 }
                 Host {
@@ -253,6 +253,47 @@ impl Fleet {
     }
 }
 
+/// A supervisorctl stand-in that records each call like the default one, and the wall time
+/// each call began and ended (in `timed.log`), then sleeps `secs`.
+fn timed_supervisorctl(dir: &TestDir, secs: f64) -> std::path::PathBuf {
+    let calls = dir.path().join("supervisorctl.log");
+    let timed = dir.path().join("timed.log");
+    dir.write_script(
+        "timed-supervisorctl",
+        &format!(
+            "echo \"B $(date +%s.%N) $*\" >> '{t}'\necho \"$*\" >> '{c}'\nsleep {secs}\n\
+             echo \"E $(date +%s.%N) $*\" >> '{t}'",
+            t = timed.display(),
+            c = calls.display()
+        ),
+    )
+}
+
+/// Every restart of `dir`'s programs as supervisorctl saw it: from the beginning of its first
+/// stop to the end of its last start (six calls each), in wall time.
+fn restart_spans(dir: &TestDir) -> Vec<(SystemTime, SystemTime)> {
+    let text = std::fs::read_to_string(dir.path().join("timed.log")).unwrap_or_default();
+    let at = |line: &str| {
+        let secs: f64 = line.split(' ').nth(1).unwrap().parse().unwrap();
+        std::time::UNIX_EPOCH + Duration::from_secs_f64(secs)
+    };
+    let begins: Vec<SystemTime> = text
+        .lines()
+        .filter(|l| l.starts_with("B "))
+        .map(at)
+        .collect();
+    let ends: Vec<SystemTime> = text
+        .lines()
+        .filter(|l| l.starts_with("E "))
+        .map(at)
+        .collect();
+    begins
+        .chunks_exact(6)
+        .zip(ends.chunks_exact(6))
+        .map(|(b, e)| (b[0], *e.last().unwrap()))
+        .collect()
+}
+
 /// The most restarts running at the same moment.
 fn peak(spans: &[(SystemTime, SystemTime)]) -> usize {
     spans
@@ -328,10 +369,23 @@ fn a_lost_store_keeps_every_region_and_is_said_once() {
         ..Setup::default()
     });
     // 4) etcd loses its quorum (2 of 3 members killed) during an outage seen by all.
+    let cut = SystemTime::now();
     fleet.cluster.kill(0);
     fleet.cluster.kill(1);
     for h in &fleet.hosts {
         h.fail("EU");
+    }
+    // The store is lost only after two leases of silence (an etcd election is no loss).
+    let local = &fleet.hosts[4];
+    local
+        .daemon()
+        .wait_for_event("failover", 2 * LEASE + Duration::from_secs(15));
+    for h in &fleet.hosts {
+        let lost = h
+            .daemon()
+            .wait_for_event("fleet_store_lost", Duration::from_secs(5));
+        let after = timestamp(&lost).duration_since(cut).unwrap_or_default();
+        assert!(after >= 2 * LEASE, "lost after {after:?}\n{}", fleet.dump());
     }
     fleet.probes_pass(50);
     let keep = &fleet.hosts[..4];
@@ -368,6 +422,24 @@ fn fleet_settings_are_validated_by_key_and_shown_without_credentials() {
     let out = Cmd::new(&dir)
         .sub(&["config"])
         .flag("--config", bad.to_str().unwrap())
+        .exits(2);
+    assert!(out.stderr.contains("fleet.quorum"), "{out:?}");
+    // A zero quorum would let one host of five move the fleet: refused, by the daemon too.
+    let zero = dir.write_file(
+        "zero.toml",
+        "[fleet]\nendpoints = [\"http://127.0.0.1:1\"]\nname = \"pay\"\nquorum = 0\n",
+    );
+    let out = Cmd::new(&dir)
+        .sub(&["config"])
+        .flag("--config", zero.to_str().unwrap())
+        .exits(2);
+    assert!(
+        out.stderr.contains("fleet.quorum") && out.stderr.contains("more than 0"),
+        "{out:?}"
+    );
+    assert_eq!(out.stderr.trim().lines().count(), 1, "{out:?}");
+    let out = Cmd::new(&dir)
+        .flag("--config", zero.to_str().unwrap())
         .exits(2);
     assert!(out.stderr.contains("fleet.quorum"), "{out:?}");
     let good = dir.write_file(
@@ -533,7 +605,7 @@ fn a_host_cut_off_from_the_store_catches_up_when_it_returns() {
     }
     fleet.hosts[4]
         .daemon()
-        .wait_for_event("fleet_store_lost", Duration::from_secs(5));
+        .wait_for_event("fleet_store_lost", 2 * LEASE + Duration::from_secs(5));
     for i in 0..3 {
         fleet.hosts[i].fail("EU");
     }
@@ -805,7 +877,256 @@ fn etcd_with_a_user_and_password_from_the_environment() {
     let wrong = cmd
         .clone()
         .env("FAILOVER_HANDLER_ETCD_PASSWORD", "pw-wrong-2");
-    let out = wrong.sub(&["status", "--fleet"]).exits(1);
+    let out = wrong.clone().sub(&["status", "--fleet"]).exits(1);
     assert!(!out.stderr.contains("pw-wrong-2") && !out.stdout.contains("pw-wrong-2"));
     assert!(!d.dump().contains("pw-secret-1"));
+    // etcd's own words are shown, not a follow-on error.
+    assert!(
+        out.stderr
+            .contains("authentication failed, invalid user ID or password"),
+        "{out:?}"
+    );
+    assert!(!out.stderr.contains("user name is empty"), "{out:?}");
+    // A daemon with the wrong password says so, and asks etcd again only with backoff.
+    let other = TestDir::with_env("EU");
+    let tunnel = FakeTunnel::start(&other);
+    let bad = lone_host(&cluster, &other, "")
+        .tunnel(&tunnel)
+        .env("FAILOVER_HANDLER_ETCD_USER", "root")
+        .env("FAILOVER_HANDLER_ETCD_PASSWORD", "pw-wrong-2")
+        .spawn_daemon();
+    let lost = bad.wait_for_event("fleet_store_lost", 2 * LEASE + Duration::from_secs(10));
+    assert!(
+        lost["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("authentication failed, invalid user ID or password"),
+        "{lost}"
+    );
+    let authenticate = || cluster.metric(0, "grpc_server_started_total", "\"Authenticate\"");
+    let before = authenticate();
+    let window = Duration::from_secs(6);
+    std::thread::sleep(window);
+    let calls = authenticate() - before;
+    assert!(calls <= 5.0, "{calls} Authenticate calls in {window:?}");
+    assert!(!bad.dump().contains("pw-wrong-2"));
+}
+
+#[test]
+fn the_tunnel_refusing_on_every_host_moves_no_fleet() {
+    // A fault of each host's own (its local tunnel's port closed) on all five at once: each
+    // host restarts in place and abstains; EU is not in outage for anybody's probes of it.
+    let fleet = Fleet::start(Setup::default());
+    for h in &fleet.hosts {
+        h.tunnel.set_default(Mode::Refuse);
+    }
+    for h in &fleet.hosts {
+        h.daemon()
+            .wait_for_event("tunnel_restart", THRESHOLD + Duration::from_secs(15));
+    }
+    // Past a second threshold (when a lone host would switch) and a fleet decision.
+    std::thread::sleep(2 * THRESHOLD + Duration::from_secs(2));
+    assert!(fleet.moves().is_empty(), "{}", fleet.dump());
+    let views = fleet.keys("views/");
+    assert_eq!(
+        views
+            .iter()
+            .filter(|(_, v)| v.contains("\"local_fault\":true"))
+            .count(),
+        HOSTS,
+        "{views:?}"
+    );
+    assert!(
+        fleet.all_on("EU"),
+        "{:?}\n{}",
+        fleet.regions(),
+        fleet.dump()
+    );
+    assert!(
+        fleet.key("active").unwrap().contains("\"epoch\":1"),
+        "{}",
+        fleet.dump()
+    );
+}
+
+impl Fleet {
+    /// Every restart on every host, as the recording supervisorctl saw them.
+    fn call_spans(&self) -> Vec<(SystemTime, SystemTime)> {
+        self.hosts
+            .iter()
+            .flat_map(|h| restart_spans(&h.dir))
+            .collect()
+    }
+}
+
+#[test]
+fn restarts_in_place_on_every_host_take_the_fleets_slots() {
+    // The tunnel refuses on all five hosts: each restarts its programs in place, one at a
+    // time (max_concurrent_restarts = 1), as supervisorctl's clock shows.
+    let fleet = Fleet::start(Setup {
+        max_concurrent_restarts: 1,
+        slow_restart: Some(0.1),
+        ..Setup::default()
+    });
+    for h in &fleet.hosts {
+        h.tunnel.set_default(Mode::Refuse);
+    }
+    wait_until(
+        THRESHOLD + Duration::from_secs(20),
+        "every host to restart in place",
+        || fleet.call_spans().len() >= HOSTS,
+    );
+    let spans = fleet.call_spans();
+    assert_eq!(peak(&spans), 1, "{spans:?}\n{}", fleet.dump());
+    for h in &fleet.hosts {
+        assert!(!h.events("tunnel_restart").is_empty(), "{}", fleet.dump());
+    }
+    assert!(fleet.all_on("EU"), "{:?}", fleet.regions());
+}
+
+#[test]
+fn two_epochs_in_a_row_share_one_restart_slot() {
+    // A second `switch --fleet` while the first epoch's holder is still restarting: the new
+    // epoch's first host waits for it (max_concurrent_restarts = 1 for the fleet, not per
+    // epoch).
+    let fleet = Fleet::start(Setup {
+        max_concurrent_restarts: 1,
+        slow_restart: Some(0.15),
+        ..Setup::default()
+    });
+    let cmd = |args: &[&str]| fleet.hosts[0].cmd.clone().sub(args);
+    cmd(&["switch", "NAM", "--fleet"]).exits(0);
+    wait_until(Duration::from_secs(10), "a host restarting for NAM", || {
+        fleet
+            .hosts
+            .iter()
+            .any(|h| !h.events("restarting").is_empty())
+    });
+    cmd(&["switch", "APAC", "--fleet"]).exits(0);
+    wait_until(Duration::from_secs(40), "every host on APAC", || {
+        fleet.all_on("APAC")
+    });
+    let spans = fleet.call_spans();
+    assert_eq!(peak(&spans), 1, "{spans:?}\n{}", fleet.dump());
+}
+
+#[test]
+fn a_second_handler_with_the_same_host_name_is_refused_and_a_restarted_one_is_not() {
+    let mut fleet = Fleet::start(Setup::default());
+    // Another process calls itself h2 while h2 runs: exit 2 at start, naming both.
+    let dir = TestDir::with_env("EU");
+    let tunnel = FakeTunnel::start(&dir);
+    let config = dir.write_file(
+        "fleet.toml",
+        &format!(
+            "[fleet]\nendpoints = {}\nname = \"{}\"\nhost = \"h2\"\nlease_ttl = \"{}s\"\n",
+            fleet.cluster.endpoints_toml(),
+            fleet.name,
+            LEASE.as_secs()
+        ),
+    );
+    let twin = Cmd::new(&dir)
+        .tunnel_in(&tunnel, "EU")
+        .flag("--config", config.to_str().unwrap());
+    let out = twin.output_within(LEASE + Duration::from_secs(15));
+    assert_eq!(out.code, Some(2), "{out:?}");
+    let pid = fleet.hosts[2].daemon().pid().to_string();
+    assert!(
+        out.stderr.contains("fleet.host") && out.stderr.contains("h2") && out.stderr.contains(&pid),
+        "{out:?}"
+    );
+    assert_eq!(out.stderr.trim().lines().count(), 1, "{out:?}");
+    assert!(fleet.hosts[2].daemon.as_mut().unwrap().is_running());
+    // h4 killed and started again at once: the same name, its own lease gone with it, is
+    // taken back once that lease ends.
+    fleet.hosts[4].kill();
+    fleet.hosts[4].killed = None;
+    fleet.hosts[4].start();
+    wait_until(
+        LEASE + Duration::from_secs(10),
+        "h4 back in the fleet",
+        || {
+            fleet.keys("views/").len() == HOSTS
+                && fleet.hosts[4].events("fleet_store_lost").is_empty()
+        },
+    );
+    assert!(
+        fleet.hosts[4].daemon.as_mut().unwrap().is_running(),
+        "{}",
+        fleet.dump()
+    );
+}
+
+#[test]
+fn a_host_stopped_past_its_lease_is_not_a_lost_store() {
+    // SIGSTOP h4 for longer than its lease, then SIGCONT: the store answers "lease not
+    // found"; the host takes a new lease and publishes its view again, without calling
+    // the store lost.
+    let fleet = Fleet::start(Setup::default());
+    let pid = fleet.hosts[4].daemon().pid().to_string();
+    let signal = |sig: &str| {
+        std::process::Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap()
+    };
+    signal("-STOP");
+    wait_until(
+        LEASE + Duration::from_secs(5),
+        "h4's view to expire",
+        || fleet.keys("views/").len() == HOSTS - 1,
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    signal("-CONT");
+    wait_until(Duration::from_secs(10), "h4's view back", || {
+        fleet.keys("views/").len() == HOSTS
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let h4 = &fleet.hosts[4];
+    assert!(h4.events("fleet_store_lost").is_empty(), "{}", fleet.dump());
+}
+
+#[test]
+fn an_endpoint_that_is_not_etcd_is_passed_over() {
+    // The first endpoint answers every request with 200 and `{}` (some other JSON service):
+    // it is not taken for etcd, and the real member behind it is used.
+    use std::io::{Read, Write};
+    let fake = TcpListener::bind("127.0.0.1:0").unwrap();
+    let fake_port = fake.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut s in fake.incoming().flatten() {
+            let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
+            );
+        }
+    });
+    let cluster = EtcdCluster::start(1);
+    let dir = TestDir::with_env("EU");
+    let tunnel = FakeTunnel::start(&dir);
+    let config = dir.write_file(
+        "fleet.toml",
+        &format!(
+            "[fleet]\nendpoints = [\"http://127.0.0.1:{fake_port}\", \"{}\"]\nname = \"lone\"\nhost = \"h0\"\nlease_ttl = \"3s\"\n",
+            cluster.endpoints()[0]
+        ),
+    );
+    let cmd = Cmd::new(&dir)
+        .flag("--region", "EU")
+        .flag("--config", config.to_str().unwrap())
+        .tunnel(&tunnel);
+    let d = cmd.spawn_daemon();
+    d.wait_for_event("fleet_leader", Duration::from_secs(15));
+    wait_until(
+        Duration::from_secs(5),
+        "active = EU in the real etcd",
+        || {
+            cluster
+                .range("/failover-handler/lone/active")
+                .iter()
+                .any(|(_, v)| v.contains("\"EU\""))
+        },
+    );
 }

@@ -4,7 +4,7 @@
 //! within one deadline; a call fails only when every endpoint failed.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use base64::Engine;
@@ -14,10 +14,12 @@ use serde_json::{Value, json};
 use thiserror::Error;
 use tokio_rustls::TlsConnector;
 
-use crate::config::fleet::FleetSettings;
+use crate::config::fleet::{ETCD_PASSWORD_VAR, ETCD_USER_VAR, FleetSettings};
 use crate::config::{ConfigError, Secret};
 
+mod auth;
 mod wire;
+use auth::{Refusal, needs_token};
 use wire::Endpoint;
 
 /// Why a call failed.
@@ -29,6 +31,14 @@ pub enum EtcdError {
     /// An answer that is not what the gateway sends.
     #[error("etcd answered something unexpected: {0}")]
     Protocol(String),
+    /// etcd refused the user name or password (its own words); asked again only after a
+    /// backoff.
+    #[error("etcd refused the user name or password ({ETCD_USER_VAR} / {ETCD_PASSWORD_VAR}): {0}")]
+    AuthRefused(String),
+    /// The store answered that a lease is unknown (it expired): the store is there, the
+    /// lease is to be granted anew.
+    #[error("etcd no longer knows the lease: {0}")]
+    LeaseNotFound(String),
 }
 
 /// One key as the store holds it.
@@ -64,11 +74,16 @@ pub enum Op {
 /// A client of one etcd cluster.
 pub struct Etcd {
     endpoints: Vec<Endpoint>,
+    /// Whether each endpoint has proved to be an etcd member (its status names a cluster).
+    proved: Vec<AtomicBool>,
     /// The endpoint that answered last: tried first.
     current: AtomicUsize,
     timeout: Duration,
     credentials: Option<(String, Secret)>,
     token: Mutex<Option<String>>,
+    /// The last refusal of the credentials: until when no new attempt is made, its words,
+    /// and the backoff that set it.
+    refused: Mutex<Option<Refusal>>,
 }
 
 impl Etcd {
@@ -104,11 +119,13 @@ impl Etcd {
             });
         }
         Ok(Etcd {
+            proved: endpoints.iter().map(|_| AtomicBool::new(false)).collect(),
             endpoints,
             current: AtomicUsize::new(0),
             timeout: settings.request_timeout(),
             credentials: settings.user.clone().zip(settings.password.clone()),
             token: Mutex::new(None),
+            refused: Mutex::new(None),
         })
     }
 
@@ -218,14 +235,19 @@ impl Etcd {
         for k in 0..n {
             let i = (first + k) % n;
             let endpoint = &self.endpoints[i];
+            // Nothing (no password above all) goes to an endpoint before it proves to be etcd.
+            if let Err(e) = self.prove(i).await {
+                errors.push(format!("{}: {e}", endpoint.url));
+                continue;
+            }
             let unauthenticated = self.token.lock().map(|t| t.is_none()).unwrap_or(true);
             if unauthenticated && self.credentials.is_some() {
-                let _ = self.authenticate(endpoint).await;
+                self.authenticate(endpoint).await?;
             }
             let mut result = self.attempt(endpoint, path, &body).await;
             if matches!(&result, Err(e) if needs_token(e)) && self.credentials.is_some() {
                 // The token expired (or the member does not know it): authenticate, retry once.
-                if let Ok(()) = self.authenticate(endpoint).await {
+                if self.authenticate(endpoint).await? {
                     result = self.attempt(endpoint, path, &body).await;
                 }
             }
@@ -234,25 +256,15 @@ impl Etcd {
                     self.current.store(i, Ordering::Relaxed);
                     return Ok(v);
                 }
+                // An answer, the same from every member: no other endpoint is tried.
+                Err(e) if e.contains("lease not found") => {
+                    self.current.store(i, Ordering::Relaxed);
+                    return Err(EtcdError::LeaseNotFound(e));
+                }
                 Err(e) => errors.push(format!("{}: {e}", endpoint.url)),
             }
         }
         Err(EtcdError::Unreachable(errors.join("; ")))
-    }
-
-    async fn authenticate(&self, endpoint: &Endpoint) -> Result<(), String> {
-        let Some((user, password)) = &self.credentials else {
-            return Ok(());
-        };
-        let body = json!({ "name": user, "password": password.expose() });
-        let answer = self
-            .attempt(endpoint, "/v3/auth/authenticate", &body)
-            .await?;
-        let token = answer["token"].as_str().map(str::to_string);
-        if let Ok(mut slot) = self.token.lock() {
-            *slot = token;
-        }
-        Ok(())
     }
 
     async fn attempt(
@@ -276,11 +288,6 @@ impl Etcd {
             Err(_) => Err(format!("no answer within {:?}", self.timeout)),
         }
     }
-}
-
-/// Whether an error of the gateway asks for a (new) auth token.
-fn needs_token(error: &str) -> bool {
-    error.contains("auth token") || error.contains("user name is empty")
 }
 
 fn b64(text: &str) -> String {

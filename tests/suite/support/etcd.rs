@@ -230,6 +230,23 @@ impl EtcdCluster {
     }
 }
 
+impl EtcdCluster {
+    /// The sum of member `i`'s Prometheus counter `name` over the lines that contain
+    /// `label` (e.g. `grpc_method="Authenticate"`).
+    pub fn metric(&self, i: usize, name: &str, label: &str) -> f64 {
+        let mut s = TcpStream::connect(("127.0.0.1", self.members[i].client)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out.lines()
+            .filter(|l| l.starts_with(name) && l.contains(label))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+}
+
 /// The body of a chunked HTTP/1.1 response.
 fn unchunk(mut rest: &str) -> String {
     let mut out = String::new();

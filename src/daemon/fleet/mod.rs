@@ -1,9 +1,16 @@
 //! Fleet mode: the hosts of a fleet keep one region through etcd. Each tick, a host renews
 //! its place in the store, publishes its view when it changed, campaigns for leadership when
-//! nobody leads, lets the leader move the fleet by the quorum rule (`kernel::quorum`), and
-//! follows the fleet's `active` region, taking a restart slot to do so. While the store is
-//! lost, the host keeps its region (or, with `on_store_loss = "local"`, follows its own
-//! policy). The daemon's own failover decisions are withheld while the store answers.
+//! nobody leads, lets the leader move the fleet by the quorum rule (`kernel::quorum`, in
+//! `lead`), and follows the fleet's `active` region, taking a restart slot to do so
+//! (`follow`). While the store is lost, the host keeps its region (or, with
+//! `on_store_loss = "local"`, follows its own policy). The daemon's own failover decisions
+//! are withheld while the store answers.
+
+mod claim;
+mod follow;
+mod lead;
+
+pub use follow::Permit;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,21 +19,20 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::error;
 
 use crate::adapters::etcd::{Etcd, EtcdError};
-use crate::adapters::fleet_store::{Active, Snapshot, Store};
-use crate::adapters::probe::Probe;
+use crate::adapters::fleet_store::Store;
+use crate::adapters::probe::{Probe, is_loopback};
 use crate::adapters::restart::Restart;
 use crate::config::ConfigError;
+use crate::config::TLS_NAME_CLOUD as CLOUD;
 use crate::config::fleet::{FleetSettings, StoreLoss};
 use crate::daemon::Daemon;
 use crate::kernel::health::Verdict as Up;
 use crate::kernel::policy::{Decision, Hold};
-use crate::kernel::quorum::{Health, Rule, Verdict, View};
-use crate::kernel::region;
+use crate::kernel::quorum::{Health, View};
 use crate::kernel::standby::Subject;
-use crate::report::event::{Event, SwitchReason};
+use crate::report::event::Event;
 
 /// The longest time between two reads of the fleet's keys.
 const FLEET_POLL: Duration = Duration::from_millis(500);
@@ -45,8 +51,23 @@ pub struct Fleet {
     term: Option<i64>,
     /// The store's failure being reported, if it is lost.
     lost: Option<String>,
+    /// Since when the store has not answered (it is called lost after two leases of it).
+    silent_since: Option<Instant>,
+    /// A failover of this host's own rules was withheld (it is announced if made alone).
+    withheld: bool,
     /// A region of `active` that is not in this host's list, said once.
     unknown: Option<String>,
+    /// The fleet's epoch this host executes, and when it arrived on that epoch's region:
+    /// its outage votes count from then.
+    epoch: Option<(u64, Instant)>,
+    /// The epoch whose move flap damping holds, said once.
+    damped: Option<u64>,
+    /// The epoch of the slot this host queued for to restart in place.
+    in_place: Option<u64>,
+    /// This process's random id, in `hosts/<host>`.
+    instance: String,
+    /// The lease on which this process holds its host name.
+    claimed: Option<i64>,
 }
 
 struct Lease {
@@ -67,8 +88,22 @@ impl Fleet {
             view: None,
             term: None,
             lost: None,
+            silent_since: None,
+            withheld: false,
             unknown: None,
+            epoch: None,
+            damped: None,
+            in_place: None,
+            instance: claim::new_instance(),
+            claimed: None,
         })
+    }
+
+    /// This host is on the region of `epoch` (it moved there, or was there already).
+    fn arrived(&mut self, epoch: u64, now: Instant) {
+        if self.epoch.map(|(e, _)| e) != Some(epoch) {
+            self.epoch = Some((epoch, now));
+        }
     }
 
     /// Whether the host's own failover decisions are withheld: always, unless the store is
@@ -77,16 +112,28 @@ impl Fleet {
         !(self.lost.is_some() && self.settings.on_store_loss == StoreLoss::Local)
     }
 
+    /// Forgets the lease (the store no longer knows it): the next round is granted another,
+    /// and writes the view and claims the host name on it.
+    fn drop_lease(&mut self) {
+        if let Some(l) = self.lease.take() {
+            l.task.abort();
+        }
+        self.written = None;
+        self.term = None;
+        self.claimed = None;
+    }
+
     /// A lease that is live, granted anew if needed.
     async fn lease(&mut self) -> Result<i64, EtcdError> {
+        if self
+            .lease
+            .as_ref()
+            .is_some_and(|l| l.gone.load(Ordering::Relaxed))
+        {
+            self.drop_lease();
+        }
         if let Some(l) = &self.lease {
-            if !l.gone.load(Ordering::Relaxed) {
-                return Ok(l.id);
-            }
-            l.task.abort();
-            self.lease = None;
-            self.written = None;
-            self.term = None;
+            return Ok(l.id);
         }
         let id = self.store.etcd().grant(self.settings.lease_ttl).await?;
         let gone = Arc::new(AtomicBool::new(false));
@@ -119,19 +166,33 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
         self
     }
 
+    /// Whether the probe of the active region is local: a loopback URL whose TLS name does
+    /// not follow the region's cloud (a TLS failure there is the tunnel's setup).
+    pub(super) fn probe_is_local(&self) -> bool {
+        let probe = &self.config.probe;
+        is_loopback(&probe.url)
+            && !probe
+                .tls_server_name
+                .as_deref()
+                .is_some_and(|n| n.contains(CLOUD))
+    }
+
     /// After a probe: records this host's view of its region, and withholds the policy's
-    /// own move while the fleet decides.
-    pub(super) fn fleet_view(&mut self, now: Instant, decision: Decision) -> Decision {
+    /// own move while the fleet decides. `local` says the probe's failure is this host's own
+    /// (`ErrorKind::is_local_fault`): the host then abstains.
+    pub(super) fn fleet_view(&mut self, now: Instant, decision: Decision, local: bool) -> Decision {
         let Some(fleet) = self.fleet.as_ref() else {
             return decision;
         };
-        let health = match self.policy.failing_since() {
-            None => Health::Up,
-            Some(s) if now.saturating_duration_since(s) >= self.config.failover.threshold => {
-                Health::Outage
-            }
-            Some(_) => Health::Failing,
-        };
+        let failing_since = self.policy.failing_since();
+        let health = Health::at(
+            now,
+            failing_since,
+            fleet.epoch.map(|(_, at)| at),
+            self.config.failover.threshold,
+        );
+        let local_fault =
+            failing_since.is_some() && (local || self.policy.standbys().references_down());
         let active = self.policy.active();
         // Sorted by name, as the store gives them back: an unchanged view compares equal.
         let mut standbys: Vec<(String, bool)> = (0..self.config.regions.len())
@@ -155,17 +216,36 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
         );
         let view = View {
             region: self.active().name.clone(),
+            epoch: fleet.epoch.map_or(0, |(e, _)| e),
             health,
             blames_self,
+            local_fault,
             standbys,
         };
         let withhold = fleet.withholds();
-        if let Some(fleet) = self.fleet.as_mut() {
-            fleet.view = Some(view);
-        }
+        let Some(fleet) = self.fleet.as_mut() else {
+            return decision;
+        };
+        fleet.view = Some(view);
         match decision {
-            Decision::Failover { failed_for, .. } if withhold => Decision::Failing {
-                failing_for: failed_for,
+            Decision::Failover { failed_for, .. } if withhold => {
+                fleet.withheld = true;
+                Decision::Failing {
+                    failing_for: failed_for,
+                }
+            }
+            // A failover withheld while the store answered is announced when the host
+            // makes it alone.
+            Decision::Failover {
+                from,
+                to,
+                failed_for,
+                announce,
+            } => Decision::Failover {
+                from,
+                to,
+                failed_for,
+                announce: announce || std::mem::take(&mut fleet.withheld),
             },
             Decision::Failback { .. } | Decision::MeasureThroughput { .. } if withhold => {
                 Decision::Healthy
@@ -196,20 +276,32 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
         let region = self.active().name.clone();
         match result {
             Ok(()) => {
+                fleet.silent_since = None;
                 if fleet.lost.take().is_some() {
                     self.obs.emit(Event::FleetStoreBack { region });
                 }
             }
+            // The store answered: only the lease is gone (this host was stopped or cut off
+            // past it). Granted anew at the next round; no loss.
+            Err(EtcdError::LeaseNotFound(_)) => {
+                fleet.silent_since = None;
+                fleet.drop_lease();
+            }
             Err(e) => {
-                if fleet.lost.is_none() {
+                fleet.term = None;
+                let now = Instant::now();
+                let since = *fleet.silent_since.get_or_insert(now);
+                let silent = now.saturating_duration_since(since);
+                if fleet.lost.is_none() && silent >= fleet.settings.store_loss_after() {
                     self.obs.emit(Event::FleetStoreLost {
                         region,
                         error: e.to_string(),
                         local: fleet.settings.on_store_loss == StoreLoss::Local,
                     });
+                    fleet.lost = Some(e.to_string());
+                } else if fleet.lost.is_some() {
+                    fleet.lost = Some(e.to_string());
                 }
-                fleet.lost = Some(e.to_string());
-                fleet.term = None;
             }
         }
         self.fleet = Some(fleet);
@@ -222,12 +314,21 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
     ) -> Result<(), EtcdError> {
         let lease = fleet.lease().await?;
         let host = fleet.settings.host.clone();
+        if let Some(other) = fleet.claim().await? {
+            // Another live process took this name (while the store was away): this host
+            // acts as if the store were lost rather than share a view and a slot with it.
+            return Err(EtcdError::Protocol(format!(
+                "the host name {host} is taken by another running handler ({other})"
+            )));
+        }
         let mut snap = fleet.store.snapshot().await?;
         // The view: written when it changed, or when the store lost it (an expired lease).
         let view = fleet.view.clone().unwrap_or_else(|| View {
             region: self.active().name.clone(),
+            epoch: 0,
             health: Health::Up,
             blames_self: false,
+            local_fault: false,
             standbys: Vec::new(),
         });
         let stored = snap.views.iter().find(|(h, _)| *h == host).map(|(_, v)| v);
@@ -239,132 +340,6 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
         }
         self.lead(fleet, &snap, lease).await?;
         self.follow(fleet, &snap, lease, cancel).await
-    }
-
-    /// Campaigns when nobody leads; the leader sets the first `active` and moves the fleet.
-    async fn lead(
-        &mut self,
-        fleet: &mut Fleet,
-        snap: &Snapshot,
-        lease: i64,
-    ) -> Result<(), EtcdError> {
-        let host = fleet.settings.host.clone();
-        let term = match &snap.leader {
-            None => {
-                // The next round reads the term of a won campaign.
-                fleet.store.campaign(&host, lease).await?;
-                return Ok(());
-            }
-            Some(l) if l.host == host && l.lease == lease => l.term,
-            Some(_) => {
-                fleet.term = None;
-                return Ok(());
-            }
-        };
-        if fleet.term != Some(term) {
-            fleet.term = Some(term);
-            self.obs.emit(Event::FleetLeader {
-                host: host.clone(),
-                fleet: fleet.settings.name.clone(),
-            });
-        }
-        let Some((active, seen)) = &snap.active else {
-            let first = Active {
-                region: self.active().name.clone(),
-                epoch: 1,
-                reason: "start".to_string(),
-                by: host,
-            };
-            fleet.store.init_active(&first).await?;
-            return Ok(());
-        };
-        let Some(at) = region::find(&self.config.regions, &active.region) else {
-            return Ok(());
-        };
-        let rule = Rule {
-            quorum: fleet.settings.quorum,
-            min_voters: fleet.settings.min_voters as usize,
-        };
-        let views: Vec<View> = snap.views.iter().map(|(_, v)| v.clone()).collect();
-        let verdict = rule.decide(&self.config.regions, at, &views, snap.paused.is_some());
-        if let Verdict::Move { to, outage, voters } = verdict {
-            let next = Active {
-                region: self.region(to).name.clone(),
-                epoch: active.epoch + 1,
-                reason: "outage".to_string(),
-                by: host,
-            };
-            if fleet.store.move_active(term, *seen, &next).await? {
-                self.obs.emit(Event::FleetMoved {
-                    from: active.region.clone(),
-                    to: next.region,
-                    epoch: next.epoch,
-                    outage,
-                    voters,
-                });
-            }
-        }
-        Ok(())
-    }
-
-    /// Moves this host to the fleet's `active` region, within a restart slot.
-    async fn follow(
-        &mut self,
-        fleet: &mut Fleet,
-        snap: &Snapshot,
-        lease: i64,
-        cancel: &CancellationToken,
-    ) -> Result<(), EtcdError> {
-        let Some((active, _)) = &snap.active else {
-            return Ok(());
-        };
-        let Some(to) = region::find(&self.config.regions, &active.region) else {
-            if fleet.unknown.as_deref() != Some(active.region.as_str()) {
-                error!(
-                    event = "fleet_region_unknown",
-                    region = %active.region,
-                    "The fleet's active region {} is not in this host's failover list: staying",
-                    active.region
-                );
-                fleet.unknown = Some(active.region.clone());
-            }
-            return Ok(());
-        };
-        let host = fleet.settings.host.clone();
-        // A slot of an older epoch (the fleet moved on while this host waited), or one left
-        // by a release that failed, is given back.
-        let done = to == self.policy.active();
-        for slot in snap.slots.iter().filter(|s| s.host == host) {
-            if slot.epoch != active.epoch || done {
-                fleet.store.release_slot(slot.epoch, &host).await?;
-            }
-        }
-        if done {
-            return Ok(());
-        }
-        let max = fleet.settings.max_concurrent_restarts as usize;
-        let mut holders = snap.holders(active.epoch, max);
-        if !snap
-            .slots
-            .iter()
-            .any(|s| s.epoch == active.epoch && s.host == host)
-        {
-            fleet
-                .store
-                .queue_for_slot(active.epoch, &host, lease)
-                .await?;
-            holders = fleet.store.snapshot().await?.holders(active.epoch, max);
-        }
-        if !holders.contains(&host) {
-            return Ok(());
-        }
-        let reason = if active.reason == "manual" {
-            SwitchReason::Manual
-        } else {
-            SwitchReason::Outage
-        };
-        self.apply(to, reason, cancel).await;
-        fleet.store.release_slot(active.epoch, &host).await
     }
 
     /// A clean stop: the lease goes, and with it this host's view, slot and leadership.
