@@ -296,6 +296,14 @@ impl Observer {
         let failed_calls = failures.saturating_sub(self.restart_failures_seen);
         self.restart_failures_seen = failures;
         let region = region.to_string();
+        if !matches!(result, Err(RestartError::Cancelled(_))) {
+            let failed = result.as_ref().err().map(ToString::to_string);
+            self.metrics
+                .local
+                .restart_failed
+                .set(i64::from(failed.is_some()));
+            self.view.set_restart_error(failed);
+        }
         self.emit(match result {
             Ok(took) => Event::RestartDone {
                 region,

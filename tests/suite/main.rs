@@ -21,6 +21,7 @@ mod cli;
 mod daemon;
 mod demo;
 mod discovery;
+mod e2e_running;
 mod e2e_supervisord;
 mod e2e_tunnel;
 mod edges;
