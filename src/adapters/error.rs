@@ -12,6 +12,9 @@ pub enum ErrorKind {
     Refused,
     /// A connection refused by a loopback address: the local tunnel is down, not the cloud.
     TunnelDown,
+    /// The local tunnel presents a certificate the probe cannot verify (a loopback probe URL
+    /// without `{cloud}`): this host's configuration, not the cloud.
+    TunnelMisconfigured,
     Reset,
     Tls,
     Dns,
@@ -20,11 +23,12 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 9] = [
+    pub const ALL: [ErrorKind; 10] = [
         ErrorKind::Status,
         ErrorKind::Timeout,
         ErrorKind::Refused,
         ErrorKind::TunnelDown,
+        ErrorKind::TunnelMisconfigured,
         ErrorKind::Reset,
         ErrorKind::Tls,
         ErrorKind::Dns,
@@ -38,6 +42,7 @@ impl ErrorKind {
             ErrorKind::Timeout => "timeout",
             ErrorKind::Refused => "refused",
             ErrorKind::TunnelDown => "tunnel_down",
+            ErrorKind::TunnelMisconfigured => "tunnel_misconfigured",
             ErrorKind::Reset => "reset",
             ErrorKind::Tls => "tls",
             ErrorKind::Dns => "dns",

@@ -9,7 +9,9 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use quick_xml::escape::escape;
 
+use crate::report::event::{Event, Place};
 use crate::report::snapshot::Snapshot;
+use crate::report::view::View;
 
 /// The gauges: 1 while the fault lasts, else 0.
 #[derive(Clone, Default)]
@@ -65,4 +67,65 @@ pub fn banners(s: &Snapshot) -> String {
         );
     }
     html
+}
+
+/// How often `tunnel_misconfigured` is said again while it lasts.
+pub const TUNNEL_REPEAT: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// What the probes said of the local tunnel's certificate lately.
+#[derive(Debug, Default)]
+pub struct TunnelWatch {
+    /// What is shown now: the last probe's words, while it fails as `tunnel_misconfigured`.
+    shown: Option<String>,
+    said_at: Option<std::time::SystemTime>,
+}
+
+impl TunnelWatch {
+    /// A probe of `at` ended with `error`, at `wall`: the view and the gauge follow, and the
+    /// event to say, if any (the first time, then every [`TUNNEL_REPEAT`]; a probe that gets
+    /// past the tunnel starts over).
+    pub fn probed(
+        &mut self,
+        (view, gauges): (&mut View, &LocalFaults),
+        at: &Place,
+        error: Option<&crate::adapters::probe::ProbeError>,
+        wall: std::time::SystemTime,
+    ) -> Option<Event> {
+        let (shown, say) = self.seen(error, wall);
+        if let Some(shown) = shown {
+            gauges.tunnel_misconfigured.set(i64::from(shown.is_some()));
+            view.set_tunnel_misconfigured(shown);
+        }
+        let error = error.filter(|_| say)?.detail.clone();
+        Some(Event::TunnelMisconfigured {
+            at: at.clone(),
+            error,
+        })
+    }
+
+    /// What `/status` shows when it changes, and whether to say it now.
+    fn seen(
+        &mut self,
+        error: Option<&crate::adapters::probe::ProbeError>,
+        wall: std::time::SystemTime,
+    ) -> (Option<Option<String>>, bool) {
+        use crate::adapters::probe::ErrorKind;
+        let now = error
+            .filter(|e| e.kind == ErrorKind::TunnelMisconfigured)
+            .map(|e| e.detail.clone());
+        if now.is_none() {
+            self.said_at = None;
+        }
+        let say = now.is_some()
+            && self.said_at.is_none_or(|at| {
+                wall.duration_since(at)
+                    .is_ok_and(|since| since >= TUNNEL_REPEAT)
+            });
+        if say {
+            self.said_at = Some(wall);
+        }
+        let changed = (self.shown != now).then(|| now.clone());
+        self.shown = now;
+        (changed, say)
+    }
 }

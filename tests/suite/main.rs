@@ -24,6 +24,7 @@ mod discovery;
 mod e2e_running;
 mod e2e_supervisord;
 mod e2e_tunnel;
+mod e2e_tunnel_tls;
 mod edges;
 mod examples;
 mod faults;

@@ -51,6 +51,9 @@ pub struct StackOptions {
     /// supervisord starts the handler itself when it starts, as in production; otherwise the
     /// test starts it (`start_handler`).
     pub handler_autostart: bool,
+    /// The handler's `probe.ca_cert` names the test CA that signed the tunnel's certificate;
+    /// without it the probe has only the system roots, as the shipped example config does.
+    pub ca_cert: bool,
 }
 
 impl Default for StackOptions {
@@ -65,6 +68,7 @@ impl Default for StackOptions {
             auth: None,
             region: None,
             handler_autostart: false,
+            ca_cert: true,
         }
     }
 }
@@ -342,7 +346,7 @@ exec {stunnel} "$conf"
              url = \"https://127.0.0.1:{tp}/v2/{{org_id}}/cloudlookup/{{txn_id}}\"\n\
              interval = \"{interval}\"\n\
              timeout = \"200ms\"\n\
-             ca_cert = \"{d}/ca.pem\"\n\n\
+             {ca_cert}\n\
              [failover]\n\
              threshold = \"{threshold}\"\n\n\
              [restart]\n\
@@ -354,6 +358,11 @@ exec {stunnel} "$conf"
             threshold = self.options.threshold,
             conf = self.conf().display(),
             via = self.options.via,
+            ca_cert = if self.options.ca_cert {
+                format!("ca_cert = \"{d}/ca.pem\"\n")
+            } else {
+                String::new()
+            },
         );
         fs::write(self.handler_config(), config).unwrap();
     }
