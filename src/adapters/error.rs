@@ -12,6 +12,9 @@ pub enum ErrorKind {
     Refused,
     /// A connection refused by a loopback address: the local tunnel is down, not the cloud.
     TunnelDown,
+    /// The local tunnel presents a certificate the probe cannot verify (a loopback probe URL
+    /// without `{cloud}`): this host's configuration, not the cloud.
+    TunnelMisconfigured,
     Reset,
     Tls,
     Dns,
@@ -20,11 +23,12 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 9] = [
+    pub const ALL: [ErrorKind; 10] = [
         ErrorKind::Status,
         ErrorKind::Timeout,
         ErrorKind::Refused,
         ErrorKind::TunnelDown,
+        ErrorKind::TunnelMisconfigured,
         ErrorKind::Reset,
         ErrorKind::Tls,
         ErrorKind::Dns,
@@ -38,6 +42,7 @@ impl ErrorKind {
             ErrorKind::Timeout => "timeout",
             ErrorKind::Refused => "refused",
             ErrorKind::TunnelDown => "tunnel_down",
+            ErrorKind::TunnelMisconfigured => "tunnel_misconfigured",
             ErrorKind::Reset => "reset",
             ErrorKind::Tls => "tls",
             ErrorKind::Dns => "dns",
@@ -54,7 +59,7 @@ impl ErrorKind {
     /// fleet, such a host abstains.
     pub fn is_local_fault(self, probe_is_local: bool) -> bool {
         match self {
-            ErrorKind::TunnelDown => true,
+            ErrorKind::TunnelDown | ErrorKind::TunnelMisconfigured => true,
             ErrorKind::Tls => probe_is_local,
             _ => false,
         }
@@ -95,7 +100,7 @@ mod tests {
     fn local_faults_are_the_tunnel_and_tls_on_a_local_probe() {
         for kind in ErrorKind::ALL {
             let expected = match kind {
-                ErrorKind::TunnelDown => (true, true),
+                ErrorKind::TunnelDown | ErrorKind::TunnelMisconfigured => (true, true),
                 ErrorKind::Tls => (true, false),
                 _ => (false, false),
             };

@@ -6,6 +6,7 @@
 //! what a TLS server showed; what another local user cannot have planted (`trust`).
 
 pub mod action;
+pub mod call_error;
 pub mod checks;
 pub mod envfile;
 pub mod error;
@@ -17,9 +18,11 @@ pub mod pause;
 pub mod pin;
 pub mod preflight;
 pub mod probe;
+pub mod program_state;
 pub mod restart;
 pub mod restart_path;
 pub mod runtime;
+pub mod started;
 pub mod state;
 pub mod supervisor_conf;
 pub mod supervisor_rpc;

@@ -144,12 +144,31 @@ impl HttpProbe {
     }
 
     /// A refusal from a loopback address is the local tunnel's, not the cloud's: `tunnel_down`.
+    /// Without `{cloud}` in `--tls-server-name`, the TLS peer of a loopback probe is the tunnel
+    /// itself, so a TLS failure is this host's configuration: `tunnel_misconfigured`.
     fn local(&self, e: ProbeError) -> ProbeError {
-        if e.kind != ErrorKind::Refused || !is_loopback(&self.url) {
+        if !is_loopback(&self.url) {
             return e;
         }
         let port = self.url.port_or_known_default().unwrap_or(443);
         let host = self.url.host_str().unwrap_or("localhost");
+        let forwarded = self
+            .name
+            .template
+            .as_ref()
+            .is_some_and(|t| t.contains(CLOUD));
+        if e.kind == ErrorKind::Tls && !forwarded {
+            return ProbeError::new(
+                ErrorKind::TunnelMisconfigured,
+                format!(
+                    "the local tunnel at {host}:{port} presents a certificate this host cannot verify ({}): pass the tunnel's certificate with --ca-cert (probe.ca_cert), or set --tls-server-name to the name it is issued for",
+                    e.detail
+                ),
+            );
+        }
+        if e.kind != ErrorKind::Refused {
+            return e;
+        }
         ProbeError::new(
             ErrorKind::TunnelDown,
             format!("the local tunnel at {host}:{port} refuses connections"),

@@ -1,10 +1,12 @@
 //! Restarting the application's programs: `stop` each program in order, then `start` each in
 //! reverse, one call per program with a timeout; a failed call is logged with its kind, exit
-//! code or fault, and output, and retried with backoff. The calls go through supervisorctl
-//! (`supervisorctl`: an argument vector, no shell) or straight to supervisord's XML-RPC interface
+//! code or fault, and output, and retried with backoff. A start is done only when supervisord
+//! shows the program RUNNING in a process started since the restart began (`started`). The
+//! calls go through supervisorctl (`supervisorctl`: an argument vector, no shell) or straight
+//! to supervisord's XML-RPC interface
 //! (`supervisor_rpc`); `restart_path` chooses.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use prometheus_client::metrics::counter::Counter;
 use thiserror::Error;
@@ -12,76 +14,12 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info};
 
+use crate::adapters::started::{self, ProgramState};
 use crate::kernel::resume::Seen;
 
 pub use crate::adapters::action::Action;
 
-/// One supervisorctl call that did not succeed.
-#[derive(Debug, Clone, Error, PartialEq, Eq)]
-pub enum CallError {
-    #[error("cannot run {command}: {reason}")]
-    Spawn { command: String, reason: String },
-    #[error("no answer within {}", crate::config::human(*.0))]
-    Timeout(Duration),
-    #[error("{}: {output}", ended(*code, *signal))]
-    Exit {
-        code: Option<i32>,
-        /// The signal that killed supervisorctl, when it did not exit by itself.
-        signal: Option<i32>,
-        output: String,
-    },
-    /// An XML-RPC call to supervisord that failed.
-    #[error("{0}")]
-    Rpc(crate::adapters::supervisor_rpc::RpcError),
-}
-
-/// How a call ended, in words: `exit code 7`, `killed by signal 9`.
-fn ended(code: Option<i32>, signal: Option<i32>) -> String {
-    match (code, signal) {
-        (Some(code), _) => format!("exit code {code}"),
-        (None, Some(signal)) => format!("killed by signal {signal}"),
-        (None, None) => "ended without an exit code".to_string(),
-    }
-}
-
-impl CallError {
-    /// A short word for logs: `missing` (cannot run supervisorctl), `timeout`,
-    /// `supervisord_down` (supervisorctl cannot reach supervisord) or `exit` (any other failure).
-    pub fn kind(&self) -> &'static str {
-        match self {
-            CallError::Spawn { .. } => "missing",
-            CallError::Timeout(_) => "timeout",
-            CallError::Exit { output, .. } if supervisord_unreachable(output) => "supervisord_down",
-            CallError::Exit { output, .. } if credentials_refused(output) => "auth_refused",
-            CallError::Exit { .. } => "exit",
-            CallError::Rpc(e) => e.kind(),
-        }
-    }
-}
-
-impl CallError {
-    /// Whether the failure is the program's own (it cannot be spawned, exits at once, is
-    /// unknown, or supervisorctl reports an error for it), not supervisord's or the path's.
-    pub fn is_programs_own(&self) -> bool {
-        matches!(
-            self.kind(),
-            "spawn_error" | "abnormal_termination" | "no_such_process" | "failed" | "exit"
-        )
-    }
-}
-
-/// What supervisorctl prints when supervisord is not running: `unix:///…sock no such file`,
-/// `http://…:9001 refused connection`, or a Python socket error with `Connection refused`.
-pub fn supervisord_unreachable(output: &str) -> bool {
-    let at_server = output.starts_with("unix://") || output.starts_with("http://");
-    output.contains("Connection refused")
-        || (at_server && (output.contains("no such file") || output.contains("refused connection")))
-}
-
-/// What supervisorctl prints when supervisord refuses its username or password (HTTP 401).
-pub fn credentials_refused(output: &str) -> bool {
-    output.contains("Server requires authentication") || output.contains("401 Unauthorized")
-}
+pub use crate::adapters::call_error::{CallError, credentials_refused, supervisord_unreachable};
 
 #[derive(Debug, Error)]
 pub enum RestartError {
@@ -128,6 +66,13 @@ pub trait Caller: Sync {
         action: Action,
         program: &str,
     ) -> impl std::future::Future<Output = Result<(), CallError>> + Send;
+    /// The program as supervisord shows it now.
+    fn state(
+        &self,
+        program: &str,
+    ) -> impl std::future::Future<Output = Result<ProgramState, CallError>> + Send;
+    /// How long one call may take, and a start to reach RUNNING (`restart.timeout`).
+    fn timeout(&self) -> Duration;
 }
 
 /// How failed calls are retried and counted.
@@ -158,13 +103,24 @@ async fn call_with_retry<C: Caller>(
     retry: &Retry,
     action: Action,
     program: &str,
+    began: SystemTime,
     cancel: &CancellationToken,
 ) -> Result<(), Option<RestartError>> {
     let mut backoff = retry.first_backoff;
     let mut attempt = 1u32;
     loop {
+        let call = async {
+            let result = caller.call(action, program).await;
+            match action {
+                Action::Stop => result,
+                Action::Start => {
+                    started::confirm(result, began, caller.timeout(), || caller.state(program))
+                        .await
+                }
+            }
+        };
         let result = tokio::select! {
-            r = caller.call(action, program) => r,
+            r = call => r,
             _ = cancel.cancelled() => return Err(None),
         };
         let last = match result {
@@ -174,15 +130,8 @@ async fn call_with_retry<C: Caller>(
         if let Some(c) = &retry.failures {
             c.inc();
         }
-        let rpc_text;
-        let (exit_code, fault_code, output) = match &last {
-            CallError::Exit { code, output, .. } => (*code, None, output.as_str()),
-            CallError::Rpc(e) => {
-                rpc_text = e.to_string();
-                (None, e.fault_code(), rpc_text.as_str())
-            }
-            _ => (None, None, ""),
-        };
+        let (exit_code, fault_code, output) = last.fields();
+        let output = output.as_str();
         let moving_on =
             retry.max_attempts.is_none() && last.is_programs_own() && attempt >= PROGRAM_ATTEMPTS;
         let give_up = retry.max_attempts.is_some_and(|max| attempt >= max) || moving_on;
@@ -237,6 +186,7 @@ pub async fn run_steps<C: Caller>(
     cancel: &CancellationToken,
 ) -> Result<Duration, RestartError> {
     let started = Instant::now();
+    let began = SystemTime::now();
     let mut stopped: Vec<String> = Vec::new();
     let mut skipped: Vec<String> = Vec::new();
     let mut last_skip = None;
@@ -245,7 +195,7 @@ pub async fn run_steps<C: Caller>(
         .map(|p| (Action::Stop, p))
         .chain(programs.iter().rev().map(|p| (Action::Start, p)));
     for (action, program) in steps {
-        match call_with_retry(caller, retry, action, program, cancel).await {
+        match call_with_retry(caller, retry, action, program, began, cancel).await {
             Ok(()) => {
                 info!(
                     event = "restart_step",
@@ -285,9 +235,17 @@ mod tests {
     use crate::config::RestartSettings;
     use std::os::unix::fs::PermissionsExt;
 
+    /// A supervisorctl that runs `body`, and shows every program RUNNING since now.
     fn stand_in(dir: &std::path::Path, body: &str) -> String {
+        stand_in_first(dir, "", body)
+    }
+
+    /// A supervisorctl that runs `first`, then shows a program in `$STATE` (RUNNING since
+    /// now if unset), or runs `body`.
+    fn stand_in_first(dir: &std::path::Path, first: &str, body: &str) -> String {
         let path = dir.join("supervisorctl");
-        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        let status = "[ \"$3\" = status ] && { echo \"$4 ${STATE:-RUNNING} pid 1, uptime 0:00:00\"; exit 0; }";
+        std::fs::write(&path, format!("#!/bin/sh\n{first}\n{status}\n{body}\n")).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
         path.to_string_lossy().into_owned()
     }
@@ -325,11 +283,13 @@ mod tests {
     async fn the_daemon_goes_on_past_a_program_that_cannot_start_and_says_so() {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("calls");
+        // b is FATAL; the others RUNNING since now.
+        let state = "[ \"$4\" = b ] && STATE='FATAL Exited too quickly' || STATE=RUNNING;";
         let body = format!(
             "echo \"$*\" >> '{}'; [ \"$3 $4\" = 'start b' ] && {{ echo 'b: ERROR (spawn error)'; exit 7; }}; exit 0",
             log.display()
         );
-        let ctl = stand_in(dir.path(), &body);
+        let ctl = stand_in_first(dir.path(), state, &body);
         let retry = Retry {
             first_backoff: Duration::from_millis(1),
             ..Retry::new(None)
@@ -340,7 +300,7 @@ mod tests {
             .unwrap_err();
         assert_eq!(
             err.to_string(),
-            "restart incomplete: start b failed 3 times each (last: exit code 7: b: ERROR (spawn error)); every other step was done"
+            "restart incomplete: start b failed 3 times each (last: exit code 7: b: ERROR (spawn error); supervisord shows it FATAL (Exited too quickly pid 1, uptime 0:00:00)); every other step was done"
         );
         let calls = std::fs::read_to_string(log).unwrap();
         let want = [

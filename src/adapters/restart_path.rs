@@ -16,6 +16,7 @@ use tracing::info;
 use crate::adapters::restart::{
     Action, CallError, Caller, Restart, RestartError, Retry, run_steps,
 };
+use crate::adapters::started::ProgramState;
 use crate::adapters::supervisor_conf;
 use crate::adapters::supervisor_rpc::{Client, RpcError};
 use crate::adapters::supervisorctl::Supervisorctl;
@@ -56,6 +57,17 @@ impl Caller for Rpc {
             Err(_) => Err(CallError::Timeout(self.timeout)),
         }
     }
+
+    async fn state(&self, program: &str) -> Result<ProgramState, CallError> {
+        match tokio::time::timeout(self.timeout, self.client.program_state(program)).await {
+            Ok(result) => result.map_err(CallError::Rpc),
+            Err(_) => Err(CallError::Timeout(self.timeout)),
+        }
+    }
+
+    fn timeout(&self) -> Duration {
+        self.timeout
+    }
 }
 
 /// A caller that cannot call: every attempt reports why supervisord could not be found, so
@@ -69,6 +81,14 @@ impl Caller for Unresolved {
 
     async fn call(&self, _: Action, _: &str) -> Result<(), CallError> {
         Err(CallError::Rpc(self.0.clone()))
+    }
+
+    async fn state(&self, _: &str) -> Result<ProgramState, CallError> {
+        Err(CallError::Rpc(self.0.clone()))
+    }
+
+    fn timeout(&self) -> Duration {
+        Duration::ZERO
     }
 }
 

@@ -15,6 +15,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpStream, UnixStream};
 
 use crate::adapters::action::Action;
+use crate::adapters::program_state::{ProgramState, Started};
 use crate::adapters::supervisor_conf::{ServerUrl, Target};
 use crate::adapters::xmlrpc::{self, Param, Response};
 use crate::kernel::resume::Seen;
@@ -139,8 +140,9 @@ impl Client {
     }
 
     /// `supervisor.stopProcess(name, true)` or `supervisor.startProcess(name, true)`: returns
-    /// when supervisord has stopped or started it. "Not running" on stop and "already
-    /// started" on start are success.
+    /// when supervisord has stopped it, or started it and seen it RUNNING. "Not running" on
+    /// stop is success; "already started" on start is an error (`already_started`) that says
+    /// nothing of when, or whether it still runs.
     pub async fn act(&self, action: Action, program: &str) -> Result<(), RpcError> {
         let method = match action {
             Action::Stop => "supervisor.stopProcess",
@@ -152,8 +154,7 @@ impl Client {
         {
             Ok(_) => Ok(()),
             Err(RpcError::Fault { code, .. })
-                if (action == Action::Stop && code == faults::NOT_RUNNING)
-                    || (action == Action::Start && code == faults::ALREADY_STARTED) =>
+                if action == Action::Stop && code == faults::NOT_RUNNING =>
             {
                 Ok(())
             }
@@ -176,6 +177,34 @@ impl Client {
                 up: matches!(state.as_str(), "STARTING" | "RUNNING"),
                 started_at_s: u64::try_from(*start).unwrap_or(0),
             }),
+            _ => Err(RpcError::Protocol {
+                url: self.target.url.to_string(),
+                reason: format!("getProcessInfo({program}) has no statename and start"),
+            }),
+        }
+    }
+
+    /// `supervisor.getProcessInfo(name)` as supervisord states it: its state name, its
+    /// description and when it was last started.
+    pub async fn program_state(&self, program: &str) -> Result<ProgramState, RpcError> {
+        let value = self
+            .call("supervisor.getProcessInfo", &[Param::Str(program)])
+            .await?;
+        let field = |name: &str| match &value {
+            xmlrpc::Value::Struct(fields) => fields.iter().find(|(k, _)| k == name).map(|f| &f.1),
+            _ => None,
+        };
+        match (field("statename"), field("start")) {
+            (Some(xmlrpc::Value::Str(state)), Some(xmlrpc::Value::Int(start))) => {
+                Ok(ProgramState {
+                    state: state.clone(),
+                    detail: match field("description") {
+                        Some(xmlrpc::Value::Str(d)) => d.clone(),
+                        _ => String::new(),
+                    },
+                    started: Started::At(u64::try_from(*start).unwrap_or(0)),
+                })
+            }
             _ => Err(RpcError::Protocol {
                 url: self.target.url.to_string(),
                 reason: format!("getProcessInfo({program}) has no statename and start"),
@@ -381,8 +410,8 @@ mod tests {
         let c = client(sock.clone(), Some("me"));
         assert_eq!(c.act(Action::Stop, "app:a").await, Ok(()));
         assert_eq!(c.act(Action::Stop, "app:a").await, Ok(()));
-        assert_eq!(c.act(Action::Start, "app:a").await, Ok(()));
         let kinds = [
+            c.act(Action::Start, "app:a").await,
             c.act(Action::Stop, "nope").await,
             c.act(Action::Start, "a").await,
             c.act(Action::Start, "a").await,
@@ -391,7 +420,13 @@ mod tests {
         .map(|r| r.unwrap_err().kind());
         assert_eq!(
             kinds,
-            ["no_such_process", "spawn_error", "auth_refused", "protocol"]
+            [
+                "already_started",
+                "no_such_process",
+                "spawn_error",
+                "auth_refused",
+                "protocol"
+            ]
         );
         let seen = server.await.unwrap();
         assert!(

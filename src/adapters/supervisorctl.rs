@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::adapters::restart::{
     Action, CallError, Caller, Restart, RestartError, Retry, run_steps,
 };
+use crate::adapters::started::{self, ProgramState};
 use crate::config::{RestartSettings, SECRET_VARS};
 
 /// Restarts through the supervisorctl executable.
@@ -48,13 +49,11 @@ impl Supervisorctl {
         argv
     }
 
-    /// One call; "not running" on stop and "already started" on start count as success.
+    /// One call; "not running" on stop counts as success, "already started" on start is an
+    /// error (`already_started`) that says nothing of when, or whether it still runs.
     pub async fn call(&self, action: Action, program: &str) -> Result<(), CallError> {
         let (status, output) = self.run(self.argv(action, program)).await?;
-        let benign = match action {
-            Action::Stop => output.contains("not running"),
-            Action::Start => output.contains("already started"),
-        };
+        let benign = action == Action::Stop && output.contains("not running");
         // supervisorctl exits 0 on some errors (older versions): read its words too.
         let says_error = output.contains("ERROR") || output.contains("error:");
         if (status.success() && !says_error) || benign {
@@ -77,6 +76,18 @@ impl Supervisorctl {
         argv.push("status".to_string());
         argv.extend(programs.iter().cloned());
         self.run(argv).await
+    }
+
+    /// `supervisorctl status PROGRAM`, read.
+    pub async fn state(&self, program: &str) -> Result<ProgramState, CallError> {
+        let (status, output) = self.status(&[program.to_string()]).await?;
+        started::parse_status(program, &output, std::time::SystemTime::now()).ok_or(
+            CallError::Exit {
+                code: status.code(),
+                signal: std::os::unix::process::ExitStatusExt::signal(&status),
+                output,
+            },
+        )
     }
 
     /// Plain supervisorctl without `-c` or `-s` would read a `supervisord.conf` in the
@@ -153,6 +164,14 @@ impl Caller for Supervisorctl {
 
     async fn call(&self, action: Action, program: &str) -> Result<(), CallError> {
         Supervisorctl::call(self, action, program).await
+    }
+
+    async fn state(&self, program: &str) -> Result<ProgramState, CallError> {
+        Supervisorctl::state(self, program).await
+    }
+
+    fn timeout(&self) -> Duration {
+        self.settings.timeout
     }
 }
 

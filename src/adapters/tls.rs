@@ -583,7 +583,9 @@ mod tests {
             .await
             .result
             .unwrap_err();
-        assert_eq!(bad.kind, ErrorKind::Tls, "{bad:?}");
+        // The loopback tunnel's own certificate, not verified: this host's configuration.
+        assert_eq!(bad.kind, ErrorKind::TunnelMisconfigured, "{bad:?}");
+        assert!(bad.detail.contains("--ca-cert"), "{bad:?}");
         let named = probe(
             &format!("https://127.0.0.1:{port}/health"),
             &ca,
@@ -607,6 +609,7 @@ mod tests {
             &ca,
             Some("{cloud}"),
         );
+        // With `{cloud}` the certificate is the cloud's: its failures are the region's.
         let none = p.probe().await.result.unwrap_err();
         assert_eq!(none.kind, ErrorKind::Tls, "{none:?}");
         p.set_region(&eu);

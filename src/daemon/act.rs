@@ -23,6 +23,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
         let outcome = match &report.result {
             Ok(_) => Outcome::Success,
             Err(e) if e.kind == ErrorKind::TunnelDown => Outcome::TunnelDown,
+            Err(e) if e.kind == ErrorKind::TunnelMisconfigured => Outcome::TunnelMisconfigured,
             Err(_) => Outcome::Failure,
         };
         self.intel.record_latency(&report).await;
@@ -37,6 +38,10 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
         match (&report.result, decision) {
             (Ok(code), Decision::Healthy) => {
                 debug!(event = "probe_ok", region = %active.name, cloud = %active.cloud, latency_ms, http_status = code, "Probe of {} ok in {latency_ms} ms", active.cloud);
+            }
+            // Said as one ERROR at most every 10 minutes (`tunnel_misconfigured`).
+            (Err(e), _) if e.kind == ErrorKind::TunnelMisconfigured => {
+                debug!(event = "probe_failed", region = %active.name, error_kind = e.kind.as_str(), latency_ms, "Probe of {} failed ({e})", active.cloud);
             }
             (Err(e), _) => {
                 let failing_for = self

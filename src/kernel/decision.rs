@@ -128,6 +128,9 @@ pub enum Outcome {
     Failure,
     /// The local tunnel refused: a fault of this host, healed in place first.
     TunnelDown,
+    /// The local tunnel presents a certificate the probe cannot verify: the probe never
+    /// reached the region, so it says nothing of it. No outage, no restart, no switch.
+    TunnelMisconfigured,
 }
 
 /// Why an automatic switch is made.

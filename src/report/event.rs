@@ -189,6 +189,9 @@ pub enum Event {
         not_after: SystemTime,
         left: Duration,
     },
+    /// The local tunnel presents a certificate the probe cannot verify: no failover and no
+    /// restart for it. Said at most every 10 minutes while it lasts.
+    TunnelMisconfigured { at: Place, error: String },
 }
 
 impl Event {
@@ -222,6 +225,7 @@ impl Event {
             Event::FleetLeader { .. } => "fleet_leader",
             Event::FleetMoved { .. } => "fleet_moved",
             Event::CertExpiring { .. } => "cert_expiring",
+            Event::TunnelMisconfigured { .. } => "tunnel_misconfigured",
         }
     }
 
@@ -237,7 +241,7 @@ impl Event {
             | Event::FleetMoved { .. }
             | Event::CertExpiring { .. } => Level::Warn,
             Event::Switch { reason, .. } if *reason == SwitchReason::Outage => Level::Warn,
-            Event::RestartGaveUp { .. } => Level::Error,
+            Event::RestartGaveUp { .. } | Event::TunnelMisconfigured { .. } => Level::Error,
             _ => Level::Info,
         }
     }

@@ -187,6 +187,11 @@ impl Event {
                 f.put("not_after", timestamp(*not_after));
                 f.put("expires_in_s", left.as_secs());
             }
+            Event::TunnelMisconfigured { at, error } => {
+                f.place("", at);
+                f.put("error_kind", "tunnel_misconfigured");
+                f.put("error", error.as_str());
+            }
         }
         f.0
     }

@@ -14,6 +14,7 @@ use prometheus_client::registry::Registry;
 
 use crate::adapters::probe::{ErrorKind, ProbeReport};
 use crate::kernel::region::Region;
+use crate::report::local::LocalFaults;
 
 pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 pub const OPENMETRICS_CONTENT_TYPE: &str =
@@ -71,6 +72,7 @@ pub struct Metrics {
     pub probe_failures: Family<FailureLabels, Counter>,
     /// Entries waiting in the Datadog spool for the intake to come back.
     pub datadog_spooled: Gauge,
+    pub local: LocalFaults,
     /// blackbox_exporter's names, for the active region's probe.
     pub bb: Blackbox,
 }
@@ -108,6 +110,7 @@ impl Metrics {
         let datadog_spooled = Gauge::default();
         let bb = Blackbox::default();
         let mut r = Registry::default();
+        let local = LocalFaults::register(&mut r);
         r.register(
             "failover_handler_probe_success",
             "Whether the last probe of the region succeeded (1) or failed (0)",
@@ -207,6 +210,7 @@ impl Metrics {
             datadog_dropped,
             probe_failures,
             datadog_spooled,
+            local,
             bb,
         }
     }

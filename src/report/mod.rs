@@ -8,6 +8,7 @@ pub mod event;
 pub mod fields;
 pub mod intake;
 pub mod journal;
+pub mod local;
 pub mod logging;
 pub mod metrics;
 pub mod observer;

@@ -49,6 +49,7 @@ pub struct Observer {
     env_file_error_seen: Option<String>,
     /// When `cert_expiring` was last said (at most once a day).
     cert_warned: Option<SystemTime>,
+    tunnel: crate::report::local::TunnelWatch,
     /// The last probe: its region and its error kind (`None` when ok), so that only a change
     /// is journaled as `probe_changed`.
     last_probe: Option<(usize, Option<&'static str>)>,
@@ -102,6 +103,7 @@ impl Observer {
             hold_down_seen: None,
             env_file_error_seen: None,
             cert_warned: None,
+            tunnel: Default::default(),
             last_probe: None,
         }
     }
@@ -206,6 +208,10 @@ impl Observer {
                 error_kind: kind,
             });
         }
+        let local = (&mut self.view, &self.metrics.local);
+        if let Some(said) = self.tunnel.probed(local, &at, error, wall) {
+            self.emit(said);
+        }
         let change = self.view.outage_timer(failing_since, kind, now, wall);
         let outage = self.view.outage().map_or(0.0, |(_, d)| d.as_secs_f64());
         self.metrics.outage_seconds.set(outage);
@@ -305,6 +311,14 @@ impl Observer {
         let failed_calls = failures.saturating_sub(self.restart_failures_seen);
         self.restart_failures_seen = failures;
         let region = region.to_string();
+        if !matches!(result, Err(RestartError::Cancelled(_))) {
+            let failed = result.as_ref().err().map(ToString::to_string);
+            self.metrics
+                .local
+                .restart_failed
+                .set(i64::from(failed.is_some()));
+            self.view.set_restart_error(failed);
+        }
         self.emit(match result {
             Ok(took) => Event::RestartDone {
                 region,

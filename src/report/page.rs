@@ -280,7 +280,7 @@ h1{font-size:20px;margin:0}h2{font-size:15px;text-transform:uppercase;letter-spa
 .hero.ok{background:#1f7a4d}.hero.warn{background:#8a5a00}.hero.bad{background:#b42318}.hero .small{color:#fff}
 .label{font-size:12px;text-transform:uppercase;letter-spacing:.08em}.big{font-size:40px;font-weight:700;line-height:1.1}
 .state{font-size:18px;margin-top:6px;font-weight:600}.timer{height:8px;background:#ffffff59;border-radius:4px;margin-top:8px;overflow:hidden}
-.timer div{height:100%;background:#fff}.pause{background:#3b4a5a;color:#fff;border-radius:10px;padding:10px 16px;margin-top:10px;font-weight:600}
+.timer div{height:100%;background:#fff}.pause{background:#3b4a5a;color:#fff;border-radius:10px;padding:10px 16px;margin-top:10px;font-weight:600}.fault{background:#a33}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(300px,1fr));gap:12px}
 .card{background:#fff;border-radius:10px;padding:12px 14px;border:2px solid #e3e7eb}.card.active{border-color:#2563eb}
 .row{display:flex;align-items:center;gap:8px;justify-content:space-between}.name{font-size:20px;font-weight:700}
@@ -349,6 +349,7 @@ pub fn render(s: &Snapshot, history: &[Record]) -> String {
         if s.dry_run { " · DRY RUN" } else { "" }
     );
     html.push_str(&hero(s));
+    html.push_str(&crate::report::local::banners(s));
     if let Some(p) = &s.pause {
         let until = match (&p.until, p.remaining_ms) {
             (Some(u), Some(left)) => format!("until {} ({} left)", when(u), dur(left)),

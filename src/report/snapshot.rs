@@ -39,6 +39,12 @@ pub struct Snapshot {
     /// The last write of the env file failed with this error (retried at the next probe).
     #[serde(default)]
     pub env_file_error: Option<String>,
+    /// The last restart left a program not RUNNING (cleared by a restart that succeeds).
+    #[serde(default)]
+    pub restart_error: Option<String>,
+    /// The local tunnel presents a certificate the probe cannot verify: what to fix.
+    #[serde(default)]
+    pub tunnel_misconfigured: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -207,6 +207,7 @@ pub fn render_live(s: &Snapshot, source: &Source, env_file: &str) -> String {
     if let Some(e) = &s.env_file_error {
         out += &format!("               NOT WRITTEN: {e} (retried at the next probe)\n");
     }
+    out += &crate::report::local::status_lines(s);
     for (i, r) in s.regions.iter().enumerate() {
         let health = match (r.healthy, &r.error) {
             (Some(true), _) => format!(

@@ -69,6 +69,8 @@ pub struct View {
     pause: Option<Pause>,
     hold_down: Option<(SystemTime, usize)>,
     env_file_error: Option<String>,
+    restart_error: Option<String>,
+    tunnel_misconfigured: Option<String>,
 }
 
 impl View {
@@ -96,6 +98,8 @@ impl View {
             pause: None,
             hold_down: None,
             env_file_error: None,
+            restart_error: None,
+            tunnel_misconfigured: None,
         }
     }
 
@@ -300,6 +304,8 @@ impl View {
                 },
             ),
             env_file_error: self.env_file_error.clone(),
+            restart_error: self.restart_error.clone(),
+            tunnel_misconfigured: self.tunnel_misconfigured.clone(),
         }
     }
 
@@ -312,6 +318,16 @@ impl View {
     /// The last env-file write's error, or `None` once a write succeeds.
     pub fn set_env_file_error(&mut self, error: Option<String>) {
         self.env_file_error = error;
+    }
+
+    /// The last restart's error, or `None` once a restart succeeds.
+    pub fn set_restart_error(&mut self, error: Option<String>) {
+        self.restart_error = error;
+    }
+
+    /// What is wrong with the local tunnel's certificate, or `None` once it verifies.
+    pub fn set_tunnel_misconfigured(&mut self, error: Option<String>) {
+        self.tunnel_misconfigured = error;
     }
 }
 

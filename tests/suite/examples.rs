@@ -97,7 +97,8 @@ for g in o.process_group_configs:
     for p in g.process_configs:
         print(json.dumps({"group": g.name, "name": p.name, "command": p.command,
             "stopsignal": int(p.stopsignal), "stdout_logfile": str(p.stdout_logfile),
-            "environment": p.environment or {}}))
+            "environment": p.environment or {}, "priority": p.priority,
+            "group_priority": g.priority}))
 "#;
     let out = Command::new(python[0])
         .args(&python[1..])
@@ -186,4 +187,24 @@ fn env_file_example_is_what_the_handler_writes_and_reads() {
             .contains("Active region: EU (cloud cloud.eu.ext.com)"),
         "{out:#?}"
     );
+}
+
+/// supervisord starts the lowest priority first: the tunnel before anything else, and the
+/// handler after the application's programs, so that its first probes find the tunnel up.
+#[test]
+fn supervisord_example_starts_the_tunnel_first_and_the_handler_last() {
+    let Some(programs) = supervisord_programs() else {
+        return;
+    };
+    let order = |p: &Value| {
+        (
+            p["group_priority"].as_i64().unwrap(),
+            p["priority"].as_i64().unwrap(),
+        )
+    };
+    let mut sorted: Vec<&Value> = programs.iter().collect();
+    sorted.sort_by_key(|p| order(p));
+    let names: Vec<&str> = sorted.iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names.first(), Some(&"stunnel"), "{names:?}");
+    assert_eq!(names.last(), Some(&"failover-handler"), "{names:?}");
 }

@@ -116,8 +116,13 @@ fn endpoint_100_mb_body_is_healthy_and_not_buffered() {
 
 /// Every region fails the same way (the tunnel itself is wrong): each failure is logged
 /// with `kind`, no request gets through, and the plain rule still moves on after the threshold.
+/// Behind a transparent forward (`--tls-server-name '{cloud}'`) the certificate is the
+/// cloud's: a TLS failure is the region's, and the daemon fails over.
 fn tls_fault(cmd: Cmd, dir: &TestDir, tunnel: &FakeTunnel, detail: &str) {
-    let d = cmd.flag("--region", "EU").spawn_daemon();
+    let d = cmd
+        .flag("--region", "EU")
+        .flag("--tls-server-name", "{cloud}")
+        .spawn_daemon();
     let failover = assert_failed_then_failed_over(&d, "tls", detail);
     assert_eq!(failover["to_region"], "NAM", "{failover}");
     d.wait_for_event("restart_done", WAIT);

@@ -53,8 +53,9 @@ fn insecure_warns_at_start_and_then_accepts_the_untrusted_tunnel() {
 fn without_insecure_there_is_no_warning_and_verification_is_on() {
     let (dir, tunnel) = in_region("EU");
     let d = Cmd::new(&dir).untrusted(&tunnel).spawn_daemon();
-    let failed = d.wait_for_event("probe_failed", WAIT);
-    assert_eq!(failed["error_kind"], "tls", "{failed}");
+    // The untrusted certificate is the local tunnel's own: verification refuses it.
+    let failed = d.wait_for_event("tunnel_misconfigured", WAIT);
+    assert_eq!(failed["error_kind"], "tunnel_misconfigured", "{failed}");
     assert!(
         d.events("config_warning")
             .iter()

@@ -224,7 +224,8 @@ fn stunnels_certificate_is_checked_for_the_name_and_against_the_pinned_file() {
         .flag("--ca-cert", &pem_arg);
     let out = by_ip.clone().output();
     assert_eq!(out.code, Some(1), "{out:?}");
-    assert!(out.stdout.contains(" tls: "), "{out:?}");
+    // The tunnel is this host's: a certificate it cannot verify is its configuration.
+    assert!(out.stdout.contains(" tunnel_misconfigured: "), "{out:?}");
     assert!(out.stdout.contains("CN=localhost"), "{out:?}");
     assert_plain(&out.stdout);
     let out = by_ip.flag("--tls-server-name", "localhost").output();
@@ -252,8 +253,10 @@ fn stunnels_certificate_is_checked_for_the_name_and_against_the_pinned_file() {
         .output();
     assert_eq!(out.code, Some(1), "{out:?}");
     assert!(
-        out.stdout
-            .contains(" tls: the server presents a CA certificate (CA:TRUE) as its own")
+        out.stdout.contains(" tunnel_misconfigured: ")
+            && out
+                .stdout
+                .contains("the server presents a CA certificate (CA:TRUE) as its own")
             && out.stdout.contains("--ca-cert"),
         "{out:?}"
     );

@@ -35,6 +35,7 @@ fn word(outcome: Outcome) -> &'static str {
         Outcome::Success => "ok",
         Outcome::Failure => "failure",
         Outcome::TunnelDown => "tunnel_down",
+        Outcome::TunnelMisconfigured => "tunnel_misconfigured",
     }
 }
 

@@ -106,7 +106,7 @@ impl Timeline {
 }
 
 /// Events the replay knows and does not need.
-const IGNORED: [&str; 11] = [
+const IGNORED: [&str; 12] = [
     "outage_started",
     "outage_ended",
     "restarting",
@@ -116,6 +116,7 @@ const IGNORED: [&str; 11] = [
     "restart_resumed",
     "pinned",
     "cert_expiring",
+    "tunnel_misconfigured",
     "switch",
     "unpinned",
 ];
@@ -193,6 +194,7 @@ fn read(t: &mut Timeline, at: Duration, r: &Record) -> bool {
             outcome: match r.str_field("outcome") {
                 Some("ok") => Outcome::Success,
                 Some("tunnel_down") => Outcome::TunnelDown,
+                Some("tunnel_misconfigured") => Outcome::TunnelMisconfigured,
                 _ => Outcome::Failure,
             },
             kind: r.str_field("error_kind").map(str::to_string),

@@ -152,6 +152,13 @@ impl Policy {
                 }
                 None => self.failback(now).unwrap_or(Decision::Healthy),
             },
+            // Nothing is known of the region: no outage runs on it, and what ran is forgotten.
+            Outcome::TunnelMisconfigured => {
+                self.failing_since = None;
+                self.gate = Gate::default();
+                self.tunnel = Tunnel::default();
+                Decision::Healthy
+            }
             Outcome::Failure | Outcome::TunnelDown => {
                 self.tunnel.down = outcome == Outcome::TunnelDown;
                 let since = *self.failing_since.get_or_insert(now);
@@ -1195,6 +1202,7 @@ mod tests {
         let fail = Input::Probe(Outcome::Failure);
         let ok = Input::Probe(Outcome::Success);
         let down = Input::Probe(Outcome::TunnelDown);
+        let misconfigured = Input::Probe(Outcome::TunnelMisconfigured);
         let healed = Input::RestartedInPlace;
         let moved = |to| Input::Moved {
             to,
@@ -1295,6 +1303,20 @@ mod tests {
                     (10, Input::Tick),
                 ],
                 Decision::Healthy,
+            ),
+            (
+                "a tunnel whose certificate cannot be verified moves nothing, however long",
+                vec![
+                    (0, misconfigured),
+                    (240, misconfigured),
+                    (4800, misconfigured),
+                ],
+                Decision::Healthy,
+            ),
+            (
+                "a misconfigured tunnel ends the outage clock: the next failure starts anew",
+                vec![(0, fail), (200, misconfigured), (230, fail), (250, fail)],
+                Decision::Failing { failing_for: s(20) },
             ),
             (
                 "the local tunnel refused for the threshold: restart in place, no switch",

@@ -2,8 +2,10 @@
 //! `nodaemon`, stopped on drop even after a panic) running stunnel between the probe URL and
 //! one of three regional clouds (HTTPS fakes on 127.0.0.1 with certificates from the test CA),
 //! a cloud-client and an application that source the env file and record their start, a
-//! program `broken` that exits at once (supervisord's spawn error), and failover-handler as a
-//! program restarting them through supervisord's XML-RPC interface or the real supervisorctl.
+//! program `broken` that exits at once (supervisord's spawn error), a program `crashing` that
+//! exits 1 at once as supervisord retries it (`autorestart`, `startsecs=1`) until it is FATAL,
+//! and failover-handler as a program restarting them through supervisord's XML-RPC interface or
+//! the real supervisorctl.
 
 use super::{Cmd, FakeTunnel, Mode, PRODUCT_VARS, TestDir, env_for, free_port, wait_until};
 use serde_json::Value;
@@ -49,6 +51,9 @@ pub struct StackOptions {
     /// supervisord starts the handler itself when it starts, as in production; otherwise the
     /// test starts it (`start_handler`).
     pub handler_autostart: bool,
+    /// The handler's `probe.ca_cert` names the test CA that signed the tunnel's certificate;
+    /// without it the probe has only the system roots, as the shipped example config does.
+    pub ca_cert: bool,
 }
 
 impl Default for StackOptions {
@@ -63,6 +68,7 @@ impl Default for StackOptions {
             auth: None,
             region: None,
             handler_autostart: false,
+            ca_cert: true,
         }
     }
 }
@@ -293,6 +299,13 @@ exec {stunnel} "$conf"
              startsecs=1\n\
              startretries=0\n\
              stdout_logfile={d}/broken.out\n\n\
+             [program:crashing]\n\
+             command=bash -c 'echo crashing: cannot reach its cloud >&2; exit 1'\n\
+             autostart=false\n\
+             autorestart=true\n\
+             startsecs=1\n\
+             startretries=1\n\
+             stderr_logfile={d}/crashing.err\n\n\
              [program:failover-handler]\n\
              command={bin} run --config {d}/failover-handler.toml --supervisorctl {ctl}\n\
              environment=CONNECTION_KEEPALIVE_ORG_ID=\"org1\",CONNECTION_KEEPALIVE_TXN_ID=\"txn1\"\n\
@@ -337,7 +350,7 @@ exec {stunnel} "$conf"
              url = \"https://127.0.0.1:{tp}/v2/{{org_id}}/cloudlookup/{{txn_id}}\"\n\
              interval = \"{interval}\"\n\
              timeout = \"200ms\"\n\
-             ca_cert = \"{d}/ca.pem\"\n\n\
+             {ca_cert}\n\
              [failover]\n\
              threshold = \"{threshold}\"\n\n\
              [restart]\n\
@@ -349,6 +362,11 @@ exec {stunnel} "$conf"
             threshold = self.options.threshold,
             conf = self.conf().display(),
             via = self.options.via,
+            ca_cert = if self.options.ca_cert {
+                format!("ca_cert = \"{d}/ca.pem\"\n")
+            } else {
+                String::new()
+            },
         );
         fs::write(self.handler_config(), config).unwrap();
     }
