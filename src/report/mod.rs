@@ -3,6 +3,7 @@
 //! journal, Datadog, and the status file.
 
 pub mod batch;
+pub mod cert;
 pub mod datadog;
 pub mod event;
 pub mod fields;

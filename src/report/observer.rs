@@ -17,6 +17,7 @@ use crate::adapters::probe::ProbeReport;
 use crate::adapters::restart::RestartError;
 use crate::config::Config;
 use crate::kernel::region::Region;
+use crate::report::cert::CertWatch;
 use crate::report::datadog::{self, Datadog};
 use crate::report::event::{Event, Place, SwitchReason};
 use crate::report::journal::{Journal, Record};
@@ -47,18 +48,12 @@ pub struct Observer {
     restart_failures_seen: u64,
     hold_down_seen: Option<(SystemTime, usize)>,
     env_file_error_seen: Option<String>,
-    /// When `cert_expiring` was last said (at most once a day).
-    cert_warned: Option<SystemTime>,
+    cert: CertWatch,
     tunnel: crate::report::local::TunnelWatch,
     /// The last probe: its region and its error kind (`None` when ok), so that only a change
     /// is journaled as `probe_changed`.
     last_probe: Option<(usize, Option<&'static str>)>,
 }
-
-/// How long before a certificate runs out `cert_expiring` is said.
-pub const CERT_WARNING: Duration = Duration::from_secs(14 * 24 * 3600);
-/// How often, at most, `cert_expiring` is said again.
-const CERT_REPEAT: Duration = Duration::from_secs(24 * 3600);
 
 /// How long a snapshot stays believable: three probe rounds at the slower cadence, each with
 /// its timeout, and some slack for the status file's own pace.
@@ -102,7 +97,7 @@ impl Observer {
             restart_failures_seen: 0,
             hold_down_seen: None,
             env_file_error_seen: None,
-            cert_warned: None,
+            cert: CertWatch::default(),
             tunnel: Default::default(),
             last_probe: None,
         }
@@ -190,8 +185,10 @@ impl Observer {
         let at = self.place(region);
         let error = report.result.as_ref().err();
         self.metrics.probed(&at.region, report);
-        if let Some(not_after) = report.cert_not_after {
-            self.cert_seen(&at, not_after, wall);
+        if let Some(not_after) = report.cert_not_after
+            && let Some(said) = self.cert.seen(&at, not_after, wall)
+        {
+            self.emit(said);
         }
         self.metrics.healthy(&at.region, report.is_ok());
         self.view
@@ -228,24 +225,6 @@ impl Observer {
                 failed_for,
             }),
             _ => self.publish(wall),
-        }
-    }
-
-    /// Says `cert_expiring` when the chain runs out within [`CERT_WARNING`], once a day.
-    fn cert_seen(&mut self, at: &Place, not_after: i64, wall: SystemTime) {
-        let not_after =
-            SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(not_after).unwrap_or(0));
-        let left = not_after.duration_since(wall).unwrap_or(Duration::ZERO);
-        let said_lately = self
-            .cert_warned
-            .is_some_and(|t| wall.duration_since(t).unwrap_or(Duration::ZERO) < CERT_REPEAT);
-        if left < CERT_WARNING && !said_lately {
-            self.cert_warned = Some(wall);
-            self.emit(Event::CertExpiring {
-                at: at.clone(),
-                not_after,
-                left,
-            });
         }
     }
 
