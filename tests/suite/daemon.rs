@@ -132,8 +132,11 @@ fn assert_outage_fails_over(o: Outage) {
 
     let failover = d.wait_for_event("failover", WAIT);
     let first_failure = d.wait_for_event("probe_failed", WAIT);
-    let waited = between(&first_failure, &failover);
-    println!("failover {waited:?} after the first failed probe");
+    // The outage timer starts when the first failed probe was sent, `latency_ms` before it
+    // was logged.
+    let sent = Duration::from_millis(first_failure["latency_ms"].as_u64().unwrap_or(0));
+    let waited = between(&first_failure, &failover) + sent;
+    println!("failover {waited:?} after the first failed probe was sent");
     assert!(
         waited >= THRESHOLD,
         "failover only {waited:?} after the first failure\n{}",
