@@ -52,7 +52,11 @@ fn assert_failures_are_the_tunnels(log: &HandlerLog) {
     assert!(!failed.is_empty(), "{}", log.dump());
     for (i, f) in failed.iter().enumerate() {
         let kind = f["error_kind"].as_str().unwrap();
-        assert!(kind == "tunnel_down" || (i == 0 && kind == "reset"), "{f}");
+        assert!(
+            kind == "tunnel_down" || (i == 0 && kind == "reset"),
+            "{f}\n{}",
+            log.dump()
+        );
     }
 }
 
