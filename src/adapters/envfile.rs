@@ -2,7 +2,9 @@
 //! Reading is tolerant (the old script's format, `KEY=value` without `export`); writing is
 //! atomic (temp file in the same directory, fsync, rename, fsync the directory) and done under
 //! an exclusive lock on `.<name>.lock` beside the file, so that writers never overlap and a temp
-//! file left by a killed writer can be removed safely before the next write.
+//! file left by a killed writer can be removed safely before the next write. `switch` commands
+//! also queue on `.<name>.switch.lock`, held for a whole switch, restart included, so that the
+//! env file's lock is only ever held around a write.
 
 use std::fs;
 use std::io::{self, Read, Write};
@@ -140,11 +142,16 @@ impl EnvFile {
         dir.join(format!(".{name}.lock"))
     }
 
-    /// Opens the lock file, never through a symbolic link: the env file's directory may be
+    /// The lock `switch` commands queue on: `.<name>.switch.lock`.
+    pub fn switch_lock_path(&self) -> PathBuf {
+        let (dir, name) = dir_and_name(&self.path);
+        dir.join(format!(".{name}.switch.lock"))
+    }
+
+    /// Opens a lock file, never through a symbolic link: the env file's directory may be
     /// writable by others, and a planted link would have the handler create or open the file
     /// of their choosing.
-    fn open_lock(&self) -> Result<fs::File, EnvFileError> {
-        let path = self.lock_path();
+    fn open_lock_file(&self, path: PathBuf) -> Result<fs::File, EnvFileError> {
         fs::OpenOptions::new()
             .read(true)
             .write(true)
@@ -162,6 +169,28 @@ impl EnvFile {
             })
     }
 
+    fn open_lock(&self) -> Result<fs::File, EnvFileError> {
+        self.open_lock_file(self.lock_path())
+    }
+
+    /// Takes `switch`'s queue lock if it is free: `Ok(None)` while another switch holds it.
+    /// The daemon never takes it, so holding it through a restart blocks no failover.
+    pub fn try_switch_turn(&self) -> Result<Option<SwitchTurn>, EnvFileError> {
+        let file = self.open_lock_file(self.switch_lock_path())?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(SwitchTurn { _file: file })),
+            Err(fs::TryLockError::WouldBlock) => Ok(None),
+            Err(fs::TryLockError::Error(e)) => Err(self.write_err(e)),
+        }
+    }
+
+    /// Waits for `switch`'s queue lock, so that two switches run one after the other.
+    pub fn switch_turn(&self) -> Result<SwitchTurn, EnvFileError> {
+        let file = self.open_lock_file(self.switch_lock_path())?;
+        file.lock().map_err(|e| self.write_err(e))?;
+        Ok(SwitchTurn { _file: file })
+    }
+
     fn write_err(&self, source: io::Error) -> EnvFileError {
         EnvFileError::Write {
             path: self.path.clone(),
@@ -169,8 +198,8 @@ impl EnvFile {
         }
     }
 
-    /// Waits for the exclusive lock on the env file (for `switch`, which holds it across the
-    /// write and the restart so that two switches run one after the other).
+    /// Waits for the exclusive lock on the env file (for `switch`, which holds it across its
+    /// write and its pin; the daemon holds it only while it writes).
     pub fn lock(&self) -> Result<EnvLock<'_>, EnvFileError> {
         let file = self.open_lock()?;
         file.lock().map_err(|e| self.write_err(e))?;
@@ -200,6 +229,11 @@ impl EnvFile {
             .try_lock()?
             .map_or(0, |lock| lock.remove_stale_temp_files()))
     }
+}
+
+/// A `switch`'s turn in the queue of switches, held: released when dropped or with the process.
+pub struct SwitchTurn {
+    _file: fs::File,
 }
 
 /// The env file's lock, held: the only way to write it. Released when dropped (and by the
@@ -381,6 +415,19 @@ mod tests {
         drop(held);
         f.lock().unwrap().write(&nam).unwrap();
         assert_eq!(f.read().unwrap().unwrap().region.as_deref(), Some("NAM"));
+    }
+
+    #[test]
+    fn a_switch_turn_queues_switches_and_never_makes_the_daemon_write_busy() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = env_file(dir.path().join("ext_cloud.env"));
+        let turn = f.try_switch_turn().unwrap().unwrap();
+        assert!(f.try_switch_turn().unwrap().is_none());
+        let nam = Region::new("NAM", "cloud.nam.ext.com").unwrap();
+        f.write(&nam).unwrap();
+        assert_eq!(f.read().unwrap().unwrap().region.as_deref(), Some("NAM"));
+        drop(turn);
+        assert!(f.try_switch_turn().unwrap().is_some());
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! `switch REGION` and `switch --unpin`: a manual switch, under the env file's lock, that
-//! pins its region.
+//! `switch REGION` and `switch --unpin`: a manual switch that pins its region. Switches queue
+//! on their own lock for the whole switch; the env file's lock, which the daemon also takes,
+//! is held only around the write and the pin.
 
 use std::process::ExitCode;
 
@@ -73,20 +74,23 @@ pub async fn switch(config: &Config, name: &str) -> Result<ExitCode> {
         })?;
     }
     // Held across the write and the restart, so that two switches run one after the other
-    // and the last one wins whole; a killed switch releases it with its process.
-    let lock = match env_file.try_lock()? {
-        Some(lock) => lock,
+    // and the last one wins whole; a killed switch releases it with its process. The daemon
+    // never takes it: a restart that hangs here holds up no failover.
+    let turn = match env_file.try_switch_turn()? {
+        Some(turn) => turn,
         None => {
             info!(
                 event = "switch_waiting",
                 region = %region.name,
-                lock = %env_file.lock_path().display(),
+                lock = %env_file.switch_lock_path().display(),
                 "Another switch of {} is in progress: waiting for it to finish",
                 env_file.path.display()
             );
-            env_file.lock()?
+            env_file.switch_turn()?
         }
     };
+    // The env file's lock: the daemon holds it only while it writes, so this wait is short.
+    let lock = env_file.lock()?;
     let current = env_file.read().ok().flatten().and_then(|c| c.region);
     if active(&current) {
         already();
@@ -105,6 +109,7 @@ pub async fn switch(config: &Config, name: &str) -> Result<ExitCode> {
         config.env_file.path.display()
     );
     pin_region(config, &region.name);
+    drop(lock);
     if !config.restart.enabled {
         println!(
             "Wrote region {} and cloud {} to {}; restarted nothing (--no-restart).",
@@ -136,7 +141,7 @@ pub async fn switch(config: &Config, name: &str) -> Result<ExitCode> {
         config.restart.programs.len(),
         took.as_millis()
     );
-    drop(lock);
+    drop(turn);
     Ok(ExitCode::SUCCESS)
 }
 

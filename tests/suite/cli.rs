@@ -134,7 +134,7 @@ fn switch_writes_env_file_and_restarts_in_order() {
     let out = Cmd::new(&dir).sub(&["switch", "NAM"]).exits(0);
     assert_eq!(dir.read_env(), Some(env_for("NAM")));
     assert_eq!(dir.calls(), RESTART_ORDER.to_vec());
-    dir.assert_env_file_and_lock_only();
+    dir.assert_env_file_and_switch_locks_only();
     // A supervisorctl that is not the plain one (here a stand-in) is called as configured.
     assert!(
         out.stderr

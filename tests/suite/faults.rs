@@ -608,11 +608,11 @@ fn sigkill_at_random_moments_during_switches_leaves_old_or_new_file_whole() {
         "kills all landed on one side: {outcomes:?}"
     );
 
-    // The next write, unkilled, leaves exactly the env file (and its lock).
+    // The next write, unkilled, leaves exactly the env file (and the locks).
     assert!(quiet(&switch(new)).wait().unwrap().success());
     assert_eq!(dir.read_env(), Some(env_for(new)));
     assert!(dir.temp_files().is_empty(), "{:?}", dir.app_dir_entries());
-    dir.assert_env_file_and_lock_only();
+    dir.assert_env_file_and_switch_locks_only();
 }
 
 #[test]
@@ -780,6 +780,85 @@ fn a_switch_stuck_on_a_hung_supervisord_never_blocks_the_daemons_failover() {
     );
     assert!(stderr.contains("no answer within 3s"), "{stderr}");
     assert_ne!(dir.read_env(), Some(env_for("APAC")));
+    d.finish();
+}
+
+/// A `switch` whose pre-check passes and whose restart then hangs (a supervisorctl that
+/// answers and then never returns from `stop`): the switch holds only its own queue lock
+/// through the restart, so the daemon's failover of the region that fails meanwhile writes the
+/// env file within the threshold and 2 s. The switch gives up after its attempts and exits 1.
+#[test]
+fn a_switch_whose_restart_hangs_never_blocks_the_daemons_failover() {
+    let (dir, tunnel) = in_region("NAM");
+    let log = dir.path().join("hung-supervisorctl.log");
+    let hung = dir.write_script(
+        "hung-supervisorctl",
+        &format!(
+            "echo \"$*\" >> '{}'\ncase \"$*\" in *stop*) exec sleep 60;; esac\nexit 0",
+            log.display()
+        ),
+    );
+    let d = Cmd::new(&dir).tunnel(&tunnel).spawn_daemon();
+    wait_for_probes(&tunnel, "NAM", 2);
+
+    let config = dir.write_file("switch.toml", "[restart]\ntimeout = \"3s\"\n");
+    let switch = Cmd::new(&dir)
+        .sub(&["switch", "APAC"])
+        .tunnel(&tunnel)
+        .flag("--config", config.to_str().unwrap())
+        .flag("--restart-via", "supervisorctl")
+        .flag("--supervisorctl", hung.to_str().unwrap());
+    let (mut child, mut out, mut err) = crate::support::spawn_piped(switch.command());
+    wait_until(WAIT, "the switch to hang in its restart's stop", || {
+        fs::read_to_string(&log).is_ok_and(|t| t.contains("stop"))
+    });
+    assert_eq!(dir.read_env(), Some(env_for("APAC")));
+    wait_for_probes(&tunnel, "APAC", 1);
+
+    tunnel.set_region("APAC", Mode::Status(503));
+    let failed = d.wait_for(
+        |v| v["event"] == "probe_failed" && v["region"] == "APAC",
+        WAIT,
+    );
+    let written = d.wait_for(
+        |v| v["event"] == "env_file_written" && v["region"] != "APAC",
+        WAIT,
+    );
+    let took = between(&failed, &written);
+    println!("the failover wrote the env file {took:?} after the first failure");
+    assert!(
+        took <= THRESHOLD + Duration::from_secs(2),
+        "the failover wrote the env file {took:?} after the first failure\n{}",
+        d.dump()
+    );
+    assert_eq!(dir.read_env(), Some(env_for(text(&written["region"]))));
+    assert!(
+        !d.json_lines().iter().any(|v| v["error_kind"] == "busy"),
+        "{}",
+        d.dump()
+    );
+
+    let deadline = Instant::now() + WAIT * 2;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the switch was still restarting after {:?}", WAIT * 2);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let (mut stdout, mut stderr) = (String::new(), String::new());
+    use std::io::Read;
+    out.read_to_string(&mut stdout).unwrap();
+    err.read_to_string(&mut stderr).unwrap();
+    assert_eq!(status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("restarting the programs failed"),
+        "{stderr}"
+    );
     d.finish();
 }
 

@@ -308,19 +308,27 @@ fn a_state_dir_of_another_user_or_open_to_others_is_refused() {
     assert_eq!(dir.read_env(), Some(env_for("NAM")));
 }
 
+/// The env file's lock and the switches' queue lock are both opened with `O_NOFOLLOW`.
 #[test]
 fn a_planted_env_file_lock_symlink_creates_nothing() {
-    let (dir, tunnel) = in_region("NAM");
-    let target = dir.path().join("made-by-the-handler");
-    symlink(&target, dir.path().join("app/.ext_cloud.env.lock")).unwrap();
-    let out = Cmd::new(&dir)
-        .tunnel(&tunnel)
-        .sub(&["switch", "EU"])
-        .output();
-    assert!(!target.exists(), "{out:#?}");
-    assert_eq!(out.code, Some(1), "{out:#?}");
-    assert!(out.stderr.contains(".ext_cloud.env.lock"), "{out:#?}");
-    assert_eq!(dir.read_env(), Some(env_for("NAM")));
+    for lock in [".ext_cloud.env.lock", ".ext_cloud.env.switch.lock"] {
+        let (dir, tunnel) = in_region("NAM");
+        let target = dir.path().join("made-by-the-handler");
+        symlink(&target, dir.path().join("app").join(lock)).unwrap();
+        let out = Cmd::new(&dir)
+            .tunnel(&tunnel)
+            .sub(&["switch", "EU"])
+            .output();
+        assert!(!target.exists(), "{lock}: {out:#?}");
+        assert_eq!(out.code, Some(1), "{lock}: {out:#?}");
+        assert!(out.stderr.contains(lock), "{out:#?}");
+        assert!(
+            out.stderr
+                .contains("symbolic link, which is never followed"),
+            "{out:#?}"
+        );
+        assert_eq!(dir.read_env(), Some(env_for("NAM")));
+    }
 }
 
 #[test]

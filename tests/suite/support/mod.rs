@@ -347,13 +347,15 @@ impl TestDir {
 }
 
 impl TestDir {
-    /// Asserts the env file's directory holds the env file and its lock, nothing else.
+    /// Asserts the env file's directory holds, after a `switch`, the env file, its lock and
+    /// the switches' queue lock, nothing else.
     #[track_caller]
-    pub fn assert_env_file_and_lock_only(&self) {
+    pub fn assert_env_file_and_switch_locks_only(&self) {
         assert_eq!(
             self.app_dir_entries(),
             vec![
                 ".ext_cloud.env.lock".to_string(),
+                ".ext_cloud.env.switch.lock".to_string(),
                 "ext_cloud.env".to_string()
             ]
         );
