@@ -17,6 +17,7 @@ macro_rules! cases {
 
 mod support;
 
+mod at_rest;
 mod cli;
 mod daemon;
 mod demo;
