@@ -5,10 +5,14 @@
 //!   through supervisorctl, and its processes; beside it, the floor: the same six XML-RPC
 //!   calls made by a minimal client (raw HTTP on the unix socket) in the same run;
 //! - the daemon's memory after 1,000 probes and its CPU time per probe;
-//! - bytes on the wire per probe.
+//! - bytes on the wire per probe;
+//! - the daemon at rest: RSS, threads, CPU per probe and bytes written per hour while every
+//!   probe is healthy.
 //!
 //! Not a test: it asserts only that each measurement happened. `BENCH_TRIALS` sets the trials
-//! per figure (default 7).
+//! per figure (default 7); `BENCH_ONLY=rest` runs the last section alone (also in a debug build:
+//! `cargo test --bench failover -- --bench`), with `BENCH_REST_INTERVAL_MS` (default 20) and
+//! `BENCH_REST_PROBES` (default 200).
 
 #[allow(dead_code, unused_imports)]
 #[path = "../tests/suite/support/mod.rs"]
@@ -469,6 +473,107 @@ fn section_resources() {
     println!();
 }
 
+/// (rchar, wchar, write_bytes) of a process: bytes it read and wrote through system calls, and
+/// bytes it caused to be written to storage.
+fn io(pid: u32) -> (u64, u64, u64) {
+    let io = fs::read_to_string(format!("/proc/{pid}/io")).unwrap();
+    let field = |key: &str| -> u64 {
+        io.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap()
+    };
+    (field("rchar:"), field("wchar:"), field("write_bytes:"))
+}
+
+/// The names of a process's threads.
+fn threads(pid: u32) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .flatten()
+        .filter_map(|t| fs::read_to_string(t.path().join("comm")).ok())
+        .map(|n| n.trim().to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+/// The daemon at rest: the default settings plus `--metrics-addr`, every probe healthy.
+fn section_at_rest() {
+    let interval_ms: u64 = std::env::var("BENCH_REST_INTERVAL_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    let probes_wanted: usize = std::env::var("BENCH_REST_PROBES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    let dir = TestDir::new();
+    dir.write_env(&env_for("NAM"));
+    let tunnel = FakeTunnel::start(&dir);
+    let d = Cmd::new(&dir)
+        .tunnel(&tunnel)
+        .flag("--interval", &format!("{interval_ms}ms"))
+        .flag("--timeout", "1s")
+        .flag("--threshold", "10m")
+        .flag("--metrics-addr", "127.0.0.1:0")
+        .spawn_daemon();
+    d.wait_for_event("env_file_current", WAIT);
+    // Settled: the first results are in the status file (written at most once a second).
+    wait_until("10 probes", || tunnel.request_count() >= 10);
+    std::thread::sleep(Duration::from_millis(1500));
+    let (_, _, ticks0) = usage(d.pid());
+    let (_, wchar0, disk0) = io(d.pid());
+    let t0 = Instant::now();
+    let start = tunnel.request_count();
+    let deadline =
+        Instant::now() + WAIT + Duration::from_millis(interval_ms * probes_wanted as u64);
+    while tunnel.request_count() < start + probes_wanted {
+        assert!(Instant::now() < deadline, "{probes_wanted} probes");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Halfway to the next probe: what the daemon keeps between probes.
+    std::thread::sleep(Duration::from_millis(interval_ms / 2));
+    let threads = threads(d.pid());
+    let (rss, hwm, ticks) = usage(d.pid());
+    let (_, wchar, disk) = io(d.pid());
+    let took = t0.elapsed().as_secs_f64();
+    let probes = tunnel.request_count() - start;
+    d.finish();
+    let cpu_ms = (ticks - ticks0) as f64 * 1000.0 / clock_ticks();
+    let per_hour = |bytes: u64| bytes as f64 / took * 3600.0;
+    println!(
+        "### The daemon at rest\n\nThe default settings plus `--metrics-addr`, probing an in-process HTTPS \
+         fake of the tunnel every {interval_ms}ms (a fresh TCP + TLS 1.3 connection, verified, per probe), \
+         every probe healthy; from /proc/<pid>/status, /stat and /io once the first results are in.\n"
+    );
+    println!("| figure | value |");
+    println!("|---|---:|");
+    println!(
+        "| RSS after {probes} more probes (VmRSS) | {:.1} MiB |",
+        rss as f64 / 1024.0
+    );
+    println!("| peak RSS (VmHWM) | {:.1} MiB |", hwm as f64 / 1024.0);
+    println!(
+        "| threads halfway between two probes | {} ({}) |",
+        threads.len(),
+        threads.join(", ")
+    );
+    println!(
+        "| CPU time per probe (utime + stime over {probes} probes, {took:.1}s) | {:.2} ms |",
+        cpu_ms / probes as f64
+    );
+    println!(
+        "| bytes written per hour, all writes incl. log lines (wchar) | {:.0} |",
+        per_hour(wchar - wchar0)
+    );
+    println!(
+        "| bytes written to storage per hour (write_bytes) | {:.0} |",
+        per_hour(disk - disk0)
+    );
+    println!();
+}
+
 fn section_bytes(n: usize) {
     let dir = TestDir::new();
     dir.write_env(&env_for("NAM"));
@@ -560,10 +665,15 @@ fn main() {
         println!("benchmark: run it with `cargo bench --bench failover`");
         return;
     }
-    let n = trials();
     machine();
+    if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "rest") {
+        section_at_rest();
+        return;
+    }
+    let n = trials();
     section_failover(n);
     section_restart(n);
     section_resources();
     section_bytes(20);
+    section_at_rest();
 }

@@ -127,8 +127,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
     } else {
         LogFormat::Text
     };
+    // One thread runs everything; file reads and writes go to a small pool whose threads end
+    // soon after their work, so a daemon between probes keeps no idle thread.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
+        .max_blocking_threads(4)
+        .thread_keep_alive(std::time::Duration::from_millis(100))
         .build()?;
     runtime.block_on(async move {
         match command {

@@ -113,11 +113,12 @@ pub struct Journal {
 
 impl Journal {
     /// Starts the writer thread for `<dir>/journal.jsonl`; it ends when every `Journal` is gone
-    /// and the queue is written out.
-    pub fn start(
+    /// and the queue is written out, and drops `on_exit` as it ends.
+    pub fn start<G: Send + 'static>(
         dir: &Path,
         max_bytes: u64,
         dropped: Counter,
+        on_exit: G,
     ) -> io::Result<(Self, JoinHandle<()>)> {
         let (tx, rx) = sync_channel(QUEUE);
         let writer = Writer {
@@ -129,7 +130,10 @@ impl Journal {
         };
         let handle = std::thread::Builder::new()
             .name("journal".into())
-            .spawn(move || writer.run(rx))?;
+            .spawn(move || {
+                let _on_exit = on_exit;
+                writer.run(rx)
+            })?;
         Ok((
             Journal {
                 tx,
@@ -334,7 +338,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let dropped = Counter::default();
         let line_len = serde_json::to_string(&record(10)).unwrap().len() as u64 + 1;
-        let (journal, thread) = Journal::start(dir.path(), line_len * 5, dropped.clone()).unwrap();
+        let (journal, thread) =
+            Journal::start(dir.path(), line_len * 5, dropped.clone(), ()).unwrap();
         for i in 10..22 {
             journal.record(record(i));
         }
@@ -361,7 +366,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let blocker = dir.path().join("file");
         fs::write(&blocker, b"x").unwrap();
-        let (journal, thread) = Journal::start(&blocker, MAX_BYTES, Counter::default()).unwrap();
+        let (journal, thread) =
+            Journal::start(&blocker, MAX_BYTES, Counter::default(), ()).unwrap();
         journal.record(record(1));
         drop(journal);
         thread.join().unwrap();

@@ -46,16 +46,11 @@ pub async fn start(config: &Config, state: &StateDir) -> (Observer, Services) {
             .unwrap_or_default();
         obs = obs.with_history(history);
         let dropped = obs.metrics().journal_dropped.clone();
-        let tx = done_tx.clone();
-        match Journal::start(&dir, journal::MAX_BYTES, dropped) {
-            Ok((j, handle)) => {
+        // The writer thread itself says when it ends: no thread of ours waits on it.
+        match Journal::start(&dir, journal::MAX_BYTES, dropped, Done(done_tx.clone())) {
+            Ok((j, _)) => {
                 obs = obs.with_journal(j);
                 threads += 1;
-                // The writer ends when the observer (its only sender) is dropped.
-                std::thread::spawn(move || {
-                    let _done = Done(tx);
-                    let _ = handle.join();
-                });
             }
             Err(e) => {
                 warn!(event = "journal_unavailable", error = %e, "Cannot start the journal writer ({e}); decisions are logged but not journaled");
@@ -96,6 +91,8 @@ pub async fn start(config: &Config, state: &StateDir) -> (Observer, Services) {
     if shipper.is_some() || web.is_some() || status_file.is_some() {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
+            .max_blocking_threads(2)
+            .thread_keep_alive(Duration::from_millis(100))
             .build();
         match runtime {
             Ok(runtime) => {

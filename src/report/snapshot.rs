@@ -115,3 +115,52 @@ impl PauseView {
         }
     }
 }
+
+/// Milliseconds from `now` until the timestamp `at` (0 once past), or `None` if unreadable.
+fn ms_until(at: &str, now: SystemTime) -> Option<u64> {
+    let at = humantime::parse_rfc3339(at).ok()?;
+    Some(at.duration_since(now).map(ms).unwrap_or(0))
+}
+
+impl Snapshot {
+    /// What the status file keeps: the snapshot without what every probe or every tick of the
+    /// clock changes (latencies, check times, counters of elapsed or remaining time). Two
+    /// snapshots with the same state give the same document, so the file is written on change
+    /// only; `aged` gives a reader the counters back.
+    pub fn at_rest(&self) -> Snapshot {
+        let mut s = self.clone();
+        for r in &mut s.regions {
+            r.latency_ms = None;
+            r.checked_at = None;
+            r.latencies = Vec::new();
+        }
+        if let Some(o) = s.outage.as_mut() {
+            o.failing_for_ms = 0;
+        }
+        if let Some(p) = s.pause.as_mut() {
+            p.remaining_ms = None;
+        }
+        if let Some(h) = s.hold_down.as_mut() {
+            h.remaining_ms = 0;
+        }
+        s
+    }
+
+    /// A snapshot read back from the status file with its counters derived anew at `now`: how
+    /// long the outage has lasted (from its start), what is left of a pause or a hold-down
+    /// (from their ends).
+    pub fn aged(mut self, now: SystemTime) -> Snapshot {
+        if let Some(o) = self.outage.as_mut()
+            && let Ok(since) = humantime::parse_rfc3339(&o.since)
+        {
+            o.failing_for_ms = now.duration_since(since).map(ms).unwrap_or(0);
+        }
+        if let Some(p) = self.pause.as_mut() {
+            p.remaining_ms = p.until.as_deref().and_then(|u| ms_until(u, now));
+        }
+        if let Some(h) = self.hold_down.as_mut() {
+            h.remaining_ms = ms_until(&h.until, now).unwrap_or(0);
+        }
+        self
+    }
+}

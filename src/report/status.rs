@@ -1,6 +1,7 @@
 //! `status` in the shell, and the status file that feeds it. The daemon keeps
-//! `<state-dir>/status.json` in step with what it publishes (at most once a second, off the
-//! failover path; removed at a clean stop). `status` shows the daemon's live view when one
+//! `<state-dir>/status.json` in step with what it publishes (on change only, at most once a
+//! second, off the failover path; removed at a clean stop). The file leaves out what every
+//! probe changes (latencies, check times); its reader derives elapsed and remaining times anew. `status` shows the daemon's live view when one
 //! runs, from the `/status` endpoint when `--metrics-addr` is set, else from the status file,
 //! and what the env file says otherwise.
 
@@ -39,48 +40,64 @@ fn news(s: &Snapshot) -> impl PartialEq + use<> {
     )
 }
 
-/// Keeps the status file in step with `published` until `cancel`, then removes it: a switch,
-/// an outage or a pause at once, other changes at most once per `MIN_GAP`.
+/// The state a status file carries, without the times of its writing.
+fn state_of(s: &Snapshot) -> Snapshot {
+    Snapshot {
+        updated_at: String::new(),
+        fresh_until: String::new(),
+        ..s.at_rest()
+    }
+}
+
+/// Keeps the status file in step with `published` until `cancel`, then removes it. Written on
+/// change only (`Snapshot::at_rest`): a switch, an outage or a pause at once, other changes at
+/// most once per `MIN_GAP`; a daemon at rest writes nothing.
 pub async fn keep_file(
     state: StateDir,
     mut published: watch::Receiver<Arc<Published>>,
     cancel: CancellationToken,
 ) {
     let mut failing = false;
-    let mut written = None;
+    let mut written: Option<Snapshot> = None;
     'outer: loop {
         let mut snapshot = published.borrow_and_update().snapshot.clone();
-        if written.as_ref().is_some_and(|w| *w == news(&snapshot)) {
-            let gap = tokio::time::sleep(MIN_GAP);
-            tokio::pin!(gap);
-            loop {
-                tokio::select! {
-                    _ = &mut gap => break,
-                    r = published.changed() => {
-                        if r.is_err() {
-                            break 'outer;
+        if written.as_ref() != Some(&state_of(&snapshot)) {
+            let urgent = !failing && written.as_ref().is_none_or(|w| news(w) != news(&snapshot));
+            if !urgent {
+                let gap = tokio::time::sleep(MIN_GAP);
+                tokio::pin!(gap);
+                loop {
+                    tokio::select! {
+                        _ = &mut gap => break,
+                        r = published.changed() => {
+                            if r.is_err() {
+                                break 'outer;
+                            }
+                            let next = news(&published.borrow_and_update().snapshot);
+                            if !failing && written.as_ref().is_some_and(|w| news(w) != next) {
+                                break;
+                            }
                         }
-                        let next = news(&published.borrow_and_update().snapshot);
-                        if written.as_ref().is_some_and(|w| *w != next) {
-                            break;
-                        }
+                        _ = cancel.cancelled() => break 'outer,
                     }
-                    _ = cancel.cancelled() => break 'outer,
                 }
+                snapshot = published.borrow_and_update().snapshot.clone();
             }
-            snapshot = published.borrow_and_update().snapshot.clone();
-        }
-        written = Some(news(&snapshot));
-        let bytes = serde_json::to_vec_pretty(&snapshot).unwrap_or_default();
-        let st = state.clone();
-        let result = tokio::task::spawn_blocking(move || st.write(STATUS_FILE, &bytes)).await;
-        match result {
-            Ok(Ok(())) => failing = false,
-            Ok(Err(e)) if !failing => {
-                failing = true;
-                warn!(event = "state_write_failed", error = %e, "Cannot write the status file in the state directory ({e}); `status` falls back to the env file");
+            let bytes = serde_json::to_vec_pretty(&snapshot.at_rest()).unwrap_or_default();
+            let st = state.clone();
+            let result = tokio::task::spawn_blocking(move || st.write(STATUS_FILE, &bytes)).await;
+            match result {
+                Ok(Ok(())) => {
+                    failing = false;
+                    written = Some(state_of(&snapshot));
+                }
+                // Tried again at the next change, at most once per `MIN_GAP`.
+                Ok(Err(e)) if !failing => {
+                    failing = true;
+                    warn!(event = "state_write_failed", error = %e, "Cannot write the status file in the state directory ({e}); `status` falls back to the env file");
+                }
+                _ => {}
             }
-            _ => {}
         }
         tokio::select! {
             r = published.changed() => if r.is_err() { break },
@@ -172,8 +189,13 @@ pub async fn live_view(config: &Config) -> Option<(Snapshot, Source)> {
     let state = StateDir::read_only(&config.state_dir);
     let path = state.file(STATUS_FILE)?;
     let snapshot: Snapshot = serde_json::from_str(&state.read(STATUS_FILE)?).ok()?;
-    alive(&snapshot, SystemTime::now())
-        .then(|| (snapshot, Source::StatusFile(path.display().to_string())))
+    let now = SystemTime::now();
+    alive(&snapshot, now).then(|| {
+        (
+            snapshot.aged(now),
+            Source::StatusFile(path.display().to_string()),
+        )
+    })
 }
 
 pub fn pause_line(p: Option<&PauseView>) -> String {

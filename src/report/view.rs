@@ -446,4 +446,33 @@ mod tests {
         let json = serde_json::to_string(&s).unwrap();
         assert_eq!(serde_json::from_str::<Snapshot>(&json).unwrap(), s);
     }
+
+    #[test]
+    fn the_status_file_view_holds_still_across_probes_and_ages_when_read() {
+        let t0 = Instant::now();
+        let w0 = UNIX_EPOCH + Duration::from_secs(1000);
+        let at = |s: u64| (t0 + Duration::from_secs(s), w0 + Duration::from_secs(s));
+        let mut v = View::new(&regions(), Duration::from_secs(240), w0);
+        let still = |v: &View, wall| Snapshot {
+            updated_at: String::new(),
+            fresh_until: String::new(),
+            ..v.snapshot(&meta(), wall).at_rest()
+        };
+        v.checked(0, Duration::from_millis(12), None, at(0).1);
+        let first = still(&v, at(0).1);
+        v.checked(0, Duration::from_millis(17), None, at(1).1);
+        assert_eq!(still(&v, at(1).1), first);
+
+        let err = || Some("connection refused".to_string());
+        v.checked(0, Duration::from_millis(3), err(), at(2).1);
+        v.outage_timer(Some(at(2).0), Some("refused"), at(2).0, at(2).1);
+        let failing = still(&v, at(2).1);
+        assert_ne!(failing, first);
+        v.checked(0, Duration::from_millis(3), err(), at(9).1);
+        v.outage_timer(Some(at(2).0), Some("refused"), at(9).0, at(9).1);
+        assert_eq!(still(&v, at(9).1), failing);
+
+        let read = v.snapshot(&meta(), at(9).1).at_rest().aged(at(62).1);
+        assert_eq!(read.outage.map(|o| o.failing_for_ms), Some(60_000));
+    }
 }

@@ -17,6 +17,7 @@ macro_rules! cases {
 
 mod support;
 
+mod at_rest;
 mod benchmark_docs;
 mod cli;
 mod completion;

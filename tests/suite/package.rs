@@ -160,7 +160,9 @@ fn build_package(work: &Path) -> Option<PathBuf> {
     let out_dir = work.join("debian");
     let started = std::time::Instant::now();
     let out = Command::new(&cargo)
-        .args(["deb", "--no-build", "--fast", "--output"])
+        // The release profile strips the binary, so cargo-deb leaves it as it is; this run's
+        // binary is a debug one and is stripped on packing, as the release one would be.
+        .args(["deb", "--no-build", "--fast", "--strip", "--output"])
         .arg(&out_dir)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("CARGO_TARGET_DIR", work.join("target"))

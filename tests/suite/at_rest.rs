@@ -1,0 +1,63 @@
+//! A healthy daemon at rest: nothing in the state dir is written while nothing changes, and
+//! `status` still tells the truth from the status file.
+
+use crate::support::{Cmd, in_region, wait_for_probes, wait_until};
+use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::time::Duration;
+
+/// Every file of `dir` with what a write of it changes: size, inode (a rename), mtime.
+fn files(dir: &Path) -> BTreeMap<String, (u64, u64, i64, i64)> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| {
+            let m = e.metadata().unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                (m.len(), m.ino(), m.mtime(), m.mtime_nsec()),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_healthy_daemon_writes_nothing_to_its_state_dir_between_probes() {
+    let (dir, tunnel) = in_region("EU");
+    let mut d = Cmd::new(&dir)
+        .tunnel(&tunnel)
+        .flag("--interval", "20ms")
+        .flag("--metrics-addr", "127.0.0.1:0")
+        .spawn_daemon();
+    d.wait_for_event("daemon_started", Duration::from_secs(10));
+    let status = dir.state_dir().join("status.json");
+    // Settled: the file says what the probes found.
+    wait_until(
+        Duration::from_secs(10),
+        "EU healthy in the status file",
+        || {
+            std::fs::read_to_string(&status)
+                .ok()
+                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+                .and_then(|s| s["regions"].as_array().cloned())
+                .is_some_and(|rs| rs.iter().any(|r| r["name"] == "EU" && r["healthy"] == true))
+        },
+    );
+    wait_for_probes(&tunnel, "EU", 10);
+    let settled = files(&dir.state_dir());
+    wait_for_probes(&tunnel, "EU", 100);
+    assert_eq!(
+        files(&dir.state_dir()),
+        settled,
+        "state dir written at rest"
+    );
+
+    // `status` from the file: healthy, the daemon alive, no age that stopped counting.
+    let out = Cmd::new(&dir).sub(&["status"]).exits(0);
+    assert!(out.stdout.contains("Daemon:        running"), "{out:#?}");
+    assert!(out.stdout.contains("status.json"), "{out:#?}");
+    assert!(out.stdout.contains("EU     healthy"), "{out:#?}");
+    assert!(!out.stdout.contains(" ago"), "{out:#?}");
+    d.terminate();
+}
