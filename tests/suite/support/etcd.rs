@@ -34,16 +34,36 @@ pub fn etcd_binary() -> Option<PathBuf> {
 }
 
 impl EtcdCluster {
-    /// Starts `n` members and waits until the cluster serves writes.
+    /// Starts `n` members and waits until the cluster serves writes. A cluster that does not
+    /// serve within 20 s (a member lost a free port to a parallel test between choosing and
+    /// binding it) is killed and started again on other ports, twice at most; then the
+    /// members' logs are shown.
     pub fn start(n: usize) -> EtcdCluster {
-        let cluster = EtcdCluster::launch(n, None);
-        super::wait_until(Duration::from_secs(20), "the etcd cluster to serve", || {
-            (0..n).all(|i| {
-                let body = json!({"key": "aGVsbG8=", "value": "MQ=="});
-                cluster.post(i, "/v3/kv/put", &body).is_some()
-            })
-        });
-        cluster
+        let mut logs = String::new();
+        for _ in 0..3 {
+            let cluster = EtcdCluster::launch(n, None);
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline {
+                let serves = (0..n).all(|i| {
+                    let body = json!({"key": "aGVsbG8=", "value": "MQ=="});
+                    cluster.post(i, "/v3/kv/put", &body).is_some()
+                });
+                if serves {
+                    return cluster;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            for m in &cluster.members {
+                let log =
+                    std::fs::read_to_string(cluster._dir.path().join(format!("{}.log", m.name)))
+                        .unwrap_or_default();
+                logs.push_str(&format!(
+                    "--- {} (client {}, peer {})\n{log}\n",
+                    m.name, m.client, m.peer
+                ));
+            }
+        }
+        panic!("the etcd cluster did not serve within 20 s, three times\n{logs}");
     }
 
     /// One member that serves clients over TLS only, with `cert`/`key`, and asks each client
