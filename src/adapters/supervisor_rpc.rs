@@ -165,23 +165,14 @@ impl Client {
     /// `supervisor.getProcessInfo(name)`: whether the program is up (STARTING or RUNNING) and
     /// when supervisord last started it.
     pub async fn process_info(&self, program: &str) -> Result<Seen, RpcError> {
-        let value = self
-            .call("supervisor.getProcessInfo", &[Param::Str(program)])
-            .await?;
-        let field = |name: &str| match &value {
-            xmlrpc::Value::Struct(fields) => fields.iter().find(|(k, _)| k == name).map(|f| &f.1),
-            _ => None,
-        };
-        match (field("statename"), field("start")) {
-            (Some(xmlrpc::Value::Str(state)), Some(xmlrpc::Value::Int(start))) => Ok(Seen {
-                up: matches!(state.as_str(), "STARTING" | "RUNNING"),
-                started_at_s: u64::try_from(*start).unwrap_or(0),
-            }),
-            _ => Err(RpcError::Protocol {
-                url: self.target.url.to_string(),
-                reason: format!("getProcessInfo({program}) has no statename and start"),
-            }),
-        }
+        let state = self.program_state(program).await?;
+        Ok(Seen {
+            up: matches!(state.state.as_str(), "STARTING" | "RUNNING"),
+            started_at_s: match state.started {
+                Started::At(start) => start,
+                Started::Uptime { .. } | Started::Unknown => 0,
+            },
+        })
     }
 
     /// `supervisor.getProcessInfo(name)` as supervisord states it: its state name, its
