@@ -34,12 +34,7 @@ pub(super) fn build_regions(
             let key = format!("regions[{i}]");
             let mut region = Region::new(&r.name, &r.cloud)
                 .map_err(|e| ConfigError::new(&key, e.to_string()))?;
-            region.health_url = r
-                .health_url
-                .as_deref()
-                .map(Target::parse)
-                .transpose()
-                .map_err(|e| ConfigError::new(format!("{key}.health_url"), e))?;
+            region.health_url = health_url(r, &key)?;
             region::push_unique(&mut list, region)
                 .map_err(|e| ConfigError::new("regions", e.to_string()))?;
         }
@@ -95,14 +90,21 @@ fn lend_health_urls(
                 r.cloud, region.name, region.cloud
             ));
         }
-        region.health_url = r
-            .health_url
-            .as_deref()
-            .map(Target::parse)
-            .transpose()
-            .map_err(|e| ConfigError::new(format!("{key}.health_url"), e))?;
+        region.health_url = health_url(r, &key)?;
     }
     Ok(())
+}
+
+/// The `health_url` of the `[[regions]]` entry at `key`, parsed.
+fn health_url(
+    r: &crate::config::file::FileRegion,
+    key: &str,
+) -> Result<Option<Target>, ConfigError> {
+    r.health_url
+        .as_deref()
+        .map(Target::parse)
+        .transpose()
+        .map_err(|e| ConfigError::new(format!("{key}.health_url"), e))
 }
 
 pub(super) fn build_probe(
