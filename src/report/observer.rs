@@ -172,9 +172,10 @@ impl Observer {
             Event::Unpinned { .. } => self.view.set_pin(None),
             _ => {}
         }
-        logging::event(&event);
+        // Published before it is logged: whoever reads the line finds the state it tells.
         self.record(event.record(wall));
         self.publish(wall);
+        logging::event(&event);
     }
 
     /// A probe of the active region `region`; `failing_since` is the policy's outage timer
