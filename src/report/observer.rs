@@ -21,8 +21,8 @@ use crate::report::cert::CertWatch;
 use crate::report::datadog::{self, Datadog};
 use crate::report::event::{Event, Place, SwitchReason};
 use crate::report::journal::{Journal, Record};
-use crate::report::logging;
 use crate::report::metrics::Metrics;
+use crate::report::quiet::Quiet;
 use crate::report::view::{Meta, OutageChange, Snapshot, View};
 
 /// Decisions kept in memory for `/history` and the status page.
@@ -53,6 +53,8 @@ pub struct Observer {
     /// The last probe: its region and its error kind (`None` when ok), so that only a change
     /// is journaled as `probe_changed`.
     last_probe: Option<(usize, Option<&'static str>)>,
+    /// When a probe failure is told at INFO: the start-up grace, a restart of our own.
+    quiet: Quiet,
 }
 
 /// How long a snapshot stays believable: three probe rounds at the slower cadence, each with
@@ -100,6 +102,7 @@ impl Observer {
             cert: CertWatch::default(),
             tunnel: Default::default(),
             last_probe: None,
+            quiet: Quiet::starting(Instant::now(), config.probe.startup_grace),
         }
     }
 
@@ -172,8 +175,8 @@ impl Observer {
             Event::Unpinned { .. } => self.view.set_pin(None),
             _ => {}
         }
-        logging::event(&event);
-        self.record(event.record(wall));
+        let record = self.quiet.tell(&event, wall);
+        self.record(record);
         self.publish(wall);
     }
 
@@ -284,8 +287,19 @@ impl Observer {
         });
     }
 
+    /// Whether a probe failure now is expected: told at INFO, not WARN.
+    pub fn quiet(&self) -> bool {
+        self.quiet.is_quiet(Instant::now())
+    }
+
+    /// The handler begins restarting the programs: quiet until [`Observer::restarted`].
+    pub fn restarting(&mut self) {
+        self.quiet.restart_began();
+    }
+
     /// The programs were restarted for `region` (or the restart ended otherwise).
     pub fn restarted(&mut self, region: &str, result: &Result<Duration, RestartError>) {
+        self.quiet.restart_ended();
         let failures = self.metrics.restart_failures.get();
         let failed_calls = failures.saturating_sub(self.restart_failures_seen);
         self.restart_failures_seen = failures;
