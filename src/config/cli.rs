@@ -179,6 +179,10 @@ pub struct Options {
     /// One probe's deadline: connect + TLS + response [default: 5s].
     #[arg(long, global = true, value_name = "DUR", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
+    /// Probe failures this long after start are told at INFO, while the tunnel comes up;
+    /// 0s tells them as usual from the start [default: 10s].
+    #[arg(long, global = true, value_name = "DUR", value_parser = parse_duration)]
+    pub startup_grace: Option<Duration>,
     /// Continuous failure that counts as an outage [default: 4m].
     #[arg(long, global = true, value_name = "DUR", value_parser = parse_duration)]
     pub threshold: Option<Duration>,
@@ -285,6 +289,7 @@ impl Options {
             probe_url,
             interval,
             timeout,
+            startup_grace,
             threshold,
             ca_cert,
             tls_server_name,
@@ -306,6 +311,7 @@ impl Options {
             probe_url: probe_url.or(base.probe_url),
             interval: interval.or(base.interval),
             timeout: timeout.or(base.timeout),
+            startup_grace: startup_grace.or(base.startup_grace),
             threshold: threshold.or(base.threshold),
             ca_cert: ca_cert.or(base.ca_cert),
             tls_server_name: tls_server_name.or(base.tls_server_name),

@@ -174,6 +174,13 @@ pub(super) fn build_probe(
         Duration::from_secs(5),
     );
     positive(timeout, timeout_src)?;
+    let (startup_grace, _) = pick(
+        opts.startup_grace,
+        "--startup-grace",
+        file_duration(f.startup_grace.as_ref(), "probe.startup_grace")?,
+        "probe.startup_grace",
+        Duration::from_secs(10),
+    );
     if timeout >= interval {
         warnings.push(format!(
             "{timeout_src} {} is not below {interval_src} {}: a hanging probe stretches the probe cadence to the timeout",
@@ -243,6 +250,7 @@ pub(super) fn build_probe(
         interval,
         fail_interval,
         timeout,
+        startup_grace,
         ca_cert,
         tls_server_name: tls_server_name.map(|(name, _)| name),
         insecure,

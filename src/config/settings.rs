@@ -73,6 +73,8 @@ pub struct ProbeSettings {
     /// Probe cadence while failing (defaults to `interval`).
     pub fail_interval: Duration,
     pub timeout: Duration,
+    /// Probe failures this long after start are told at INFO (0 = none).
+    pub startup_grace: Duration,
     pub ca_cert: Option<PathBuf>,
     /// `--tls-server-name`: the TLS name instead of the URL's host, `{cloud}` unfilled; checked
     /// to be a valid name for every region.

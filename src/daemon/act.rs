@@ -17,6 +17,14 @@ use crate::kernel::policy::{Cause, Decision, Hold, Input, Outcome};
 use crate::kernel::standby::Subject;
 use crate::report::event::{Event, SwitchReason, ms};
 
+/// A line at INFO while a probe failure is expected (start-up grace, a restart of our own),
+/// else at WARN.
+macro_rules! told {
+    ($quiet:expr, $($arg:tt)+) => {
+        if $quiet { info!($($arg)+) } else { warn!($($arg)+) }
+    };
+}
+
 impl<P: Probe, R: Restart> Daemon<P, R> {
     pub(super) async fn observe(&mut self, report: ProbeReport, cancel: &CancellationToken) {
         let now = Instant::now();
@@ -48,7 +56,8 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
                     .policy
                     .failing_since()
                     .map_or(Duration::ZERO, |s| now.saturating_duration_since(s));
-                warn!(
+                told!(
+                    self.obs.quiet(),
                     event = "probe_failed",
                     region = %active.name,
                     cloud = %active.cloud,
@@ -278,6 +287,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
     pub(super) async fn restart(&mut self, cancel: &CancellationToken) {
         let region = self.active().name.clone();
         self.state.mark_restart_pending(&region);
+        self.obs.restarting();
         let result = self.restarter.restart(cancel).await;
         if result.is_ok() {
             self.state.clear_restart_pending();

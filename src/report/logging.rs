@@ -102,10 +102,15 @@ const EVENT_FIELDS: &str = "event_fields";
 
 /// Writes the log line of a decision: its level, `event` name, message and fields.
 pub fn event(e: &crate::report::event::Event) {
+    event_at(e, e.level());
+}
+
+/// Writes the log line of a decision at `level` instead of its own.
+pub fn event_at(e: &crate::report::event::Event, level: crate::report::journal::Level) {
     use crate::report::journal::Level as L;
     let fields = serde_json::Value::Object(e.fields()).to_string();
     let (name, message) = (e.name(), e.message());
-    match e.level() {
+    match level {
         L::Info => tracing::info!(event = name, event_fields = fields, "{message}"),
         L::Warn => tracing::warn!(event = name, event_fields = fields, "{message}"),
         L::Error => tracing::error!(event = name, event_fields = fields, "{message}"),

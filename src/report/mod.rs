@@ -14,6 +14,7 @@ pub mod logging;
 pub mod metrics;
 pub mod observer;
 pub mod page;
+pub mod quiet;
 pub mod services;
 pub mod snapshot;
 pub mod spool;

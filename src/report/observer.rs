@@ -23,6 +23,7 @@ use crate::report::event::{Event, Place, SwitchReason};
 use crate::report::journal::{Journal, Record};
 use crate::report::logging;
 use crate::report::metrics::Metrics;
+use crate::report::quiet::Quiet;
 use crate::report::view::{Meta, OutageChange, Snapshot, View};
 
 /// Decisions kept in memory for `/history` and the status page.
@@ -53,6 +54,8 @@ pub struct Observer {
     /// The last probe: its region and its error kind (`None` when ok), so that only a change
     /// is journaled as `probe_changed`.
     last_probe: Option<(usize, Option<&'static str>)>,
+    /// When a probe failure is told at INFO: the start-up grace, a restart of our own.
+    quiet: Quiet,
 }
 
 /// How long a snapshot stays believable: three probe rounds at the slower cadence, each with
@@ -100,6 +103,7 @@ impl Observer {
             cert: CertWatch::default(),
             tunnel: Default::default(),
             last_probe: None,
+            quiet: Quiet::starting(Instant::now(), config.probe.startup_grace),
         }
     }
 
@@ -153,8 +157,8 @@ impl Observer {
         self.regions.iter().position(|r| r.name == region)
     }
 
-    /// Reports a decision: its log line, its journal record (with `/history` and Datadog),
-    /// and what it changes in the live view and the metrics.
+    /// Reports a decision: what it changes in the live view and the metrics, its journal record
+    /// (with `/history` and Datadog), then its log line, so that the line's reader finds its state.
     pub fn emit(&mut self, event: Event) {
         let wall = SystemTime::now();
         match &event {
@@ -172,10 +176,10 @@ impl Observer {
             Event::Unpinned { .. } => self.view.set_pin(None),
             _ => {}
         }
-        // Published before it is logged: whoever reads the line finds the state it tells.
-        self.record(event.record(wall));
+        let (level, record) = self.quiet.told(&event, wall);
+        self.record(record);
         self.publish(wall);
-        logging::event(&event);
+        logging::event_at(&event, level);
     }
 
     /// A probe of the active region `region`; `failing_since` is the policy's outage timer
@@ -285,8 +289,19 @@ impl Observer {
         });
     }
 
+    /// Whether a probe failure now is expected: told at INFO, not WARN.
+    pub fn quiet(&self) -> bool {
+        self.quiet.is_quiet(Instant::now())
+    }
+
+    /// The handler begins restarting the programs: quiet until [`Observer::restarted`].
+    pub fn restarting(&mut self) {
+        self.quiet.restart_began();
+    }
+
     /// The programs were restarted for `region` (or the restart ended otherwise).
     pub fn restarted(&mut self, region: &str, result: &Result<Duration, RestartError>) {
+        self.quiet.restart_ended();
         let failures = self.metrics.restart_failures.get();
         let failed_calls = failures.saturating_sub(self.restart_failures_seen);
         self.restart_failures_seen = failures;

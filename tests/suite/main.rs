@@ -34,6 +34,7 @@ mod examples;
 mod faults;
 mod fleet;
 mod fuzz_corpus;
+mod grace;
 mod handler_restart;
 mod harness;
 mod hostile;

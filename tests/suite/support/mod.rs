@@ -519,6 +519,7 @@ impl Cmd {
             .flag("--interval", "100ms")
             .flag("--timeout", "400ms")
             .flag("--threshold", "1s")
+            .flag("--startup-grace", "0s")
     }
 
     /// The binary with no option at all (for `--help`, `--version`).
