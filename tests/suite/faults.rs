@@ -739,7 +739,7 @@ fn a_switch_stuck_on_a_hung_supervisord_never_blocks_the_daemons_failover() {
         .flag("--restart-via", "xmlrpc")
         .arg("--supervisorctl-arg=-s")
         .arg(&format!("--supervisorctl-arg=unix://{}", sock.display()));
-    let (mut child, mut out, mut err) = crate::support::spawn_piped(switch.command());
+    let switch = switch.start();
     wait_until(WAIT, "the switch to call the hung supervisord", || {
         !held.lock().unwrap().is_empty()
     });
@@ -757,23 +757,9 @@ fn a_switch_stuck_on_a_hung_supervisord_never_blocks_the_daemons_failover() {
     );
     assert_eq!(dir.read_env(), Some(env_for("EU")));
 
-    let deadline = Instant::now() + WAIT;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("the switch was still waiting on the hung supervisord after {WAIT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let (mut stdout, mut stderr) = (String::new(), String::new());
-    use std::io::Read;
-    out.read_to_string(&mut stdout).unwrap();
-    err.read_to_string(&mut stderr).unwrap();
-    assert_eq!(status.code(), Some(1), "{stdout}\n{stderr}");
+    let out = switch.output_within(WAIT);
+    let stderr = out.stderr.as_str();
+    assert_eq!(out.code, Some(1), "{out:#?}");
     assert!(
         stderr.contains("switch to APAC refused before writing anything"),
         "{stderr}"
@@ -808,7 +794,7 @@ fn a_switch_whose_restart_hangs_never_blocks_the_daemons_failover() {
         .flag("--config", config.to_str().unwrap())
         .flag("--restart-via", "supervisorctl")
         .flag("--supervisorctl", hung.to_str().unwrap());
-    let (mut child, mut out, mut err) = crate::support::spawn_piped(switch.command());
+    let switch = switch.start();
     wait_until(WAIT, "the switch to hang in its restart's stop", || {
         fs::read_to_string(&log).is_ok_and(|t| t.contains("stop"))
     });
@@ -838,23 +824,9 @@ fn a_switch_whose_restart_hangs_never_blocks_the_daemons_failover() {
         d.dump()
     );
 
-    let deadline = Instant::now() + WAIT * 2;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("the switch was still restarting after {:?}", WAIT * 2);
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let (mut stdout, mut stderr) = (String::new(), String::new());
-    use std::io::Read;
-    out.read_to_string(&mut stdout).unwrap();
-    err.read_to_string(&mut stderr).unwrap();
-    assert_eq!(status.code(), Some(1), "{stdout}\n{stderr}");
+    let out = switch.output_within(WAIT * 2);
+    let stderr = out.stderr.as_str();
+    assert_eq!(out.code, Some(1), "{out:#?}");
     assert!(
         stderr.contains("restarting the programs failed"),
         "{stderr}"

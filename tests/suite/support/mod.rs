@@ -698,7 +698,12 @@ impl Cmd {
     }
 
     pub fn output_within(&self, timeout: Duration) -> Output {
-        let (mut child, mut out, mut err) = spawn_piped(self.command());
+        self.start().output_within(timeout)
+    }
+
+    /// Starts a one-shot command in the background, its output read as it comes.
+    pub fn start(&self) -> Running {
+        let (child, mut out, mut err) = spawn_piped(self.command());
         let out = thread::spawn(move || {
             let mut buf = Vec::new();
             let _ = out.read_to_end(&mut buf);
@@ -709,35 +714,56 @@ impl Cmd {
             let _ = err.read_to_end(&mut buf);
             String::from_utf8_lossy(&buf).into_owned()
         });
+        Running {
+            args: self.args(),
+            child,
+            out,
+            err,
+        }
+    }
+
+    /// Starts the daemon (`run` unless another subcommand was given).
+    pub fn spawn_daemon(&self) -> Daemon {
+        Daemon::spawn(self)
+    }
+}
+
+/// A one-shot command started by [`Cmd::start`].
+pub struct Running {
+    args: Vec<OsString>,
+    child: Child,
+    out: thread::JoinHandle<String>,
+    err: thread::JoinHandle<String>,
+}
+
+impl Running {
+    /// Waits for the command to exit, at most `timeout` (then kills it and fails), and returns
+    /// its exit code and output.
+    pub fn output_within(mut self, timeout: Duration) -> Output {
         let deadline = Instant::now() + timeout;
         let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
+            if let Some(status) = self.child.try_wait().unwrap() {
                 break Some(status);
             }
             if Instant::now() >= deadline {
-                let _ = child.kill();
-                let _ = child.wait();
+                let _ = self.child.kill();
+                let _ = self.child.wait();
                 break None;
             }
             thread::sleep(Duration::from_millis(5));
         };
         let output = Output {
             code: status.and_then(|s| s.code()),
-            stdout: out.join().unwrap(),
-            stderr: err.join().unwrap(),
+            stdout: self.out.join().unwrap(),
+            stderr: self.err.join().unwrap(),
         };
-        println!("{:?} -> {output:#?}", self.args());
+        println!("{:?} -> {output:#?}", self.args);
         assert!(
             status.is_some(),
             "{:?} did not exit within {timeout:?}; output so far: {output:#?}",
-            self.args()
+            self.args
         );
         output
-    }
-
-    /// Starts the daemon (`run` unless another subcommand was given).
-    pub fn spawn_daemon(&self) -> Daemon {
-        Daemon::spawn(self)
     }
 }
 
