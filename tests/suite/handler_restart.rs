@@ -9,8 +9,9 @@ use crate::support::{
 
 const WAIT: Duration = Duration::from_secs(10);
 
-#[test]
-fn a_handler_restart_keeps_the_region_it_failed_over_to_and_restarts_nothing() {
+/// A daemon preferring EU that failed over to NAM in an outage of EU and was then stopped:
+/// its dir, its tunnel (EU still down) and the command that started it.
+fn failed_over_to_nam_and_stopped() -> (TestDir, FakeTunnel, Cmd) {
     let dir = TestDir::with_env("EU");
     let tunnel = FakeTunnel::start_with(&dir, Mode::Up, &[("EU", Mode::Status(503))]);
     let cmd = Cmd::new(&dir).tunnel_in(&tunnel, "EU");
@@ -20,6 +21,12 @@ fn a_handler_restart_keeps_the_region_it_failed_over_to_and_restarts_nothing() {
         WAIT,
     );
     d.terminate();
+    (dir, tunnel, cmd)
+}
+
+#[test]
+fn a_handler_restart_keeps_the_region_it_failed_over_to_and_restarts_nothing() {
+    let (dir, tunnel, cmd) = failed_over_to_nam_and_stopped();
     let calls = dir.calls().len();
     assert_eq!(calls, restart_order().len());
 
@@ -124,15 +131,7 @@ fn an_env_file_naming_another_regions_cloud_is_rewritten_whole_with_a_warning() 
 
 #[test]
 fn after_a_handler_restart_status_shows_the_last_switch_from_the_journal() {
-    let dir = TestDir::with_env("EU");
-    let tunnel = FakeTunnel::start_with(&dir, Mode::Up, &[("EU", Mode::Status(503))]);
-    let cmd = Cmd::new(&dir).tunnel_in(&tunnel, "EU");
-    let mut d = cmd.spawn_daemon();
-    d.wait_for(
-        |v| v["event"] == "restart_done" && v["region"] == "NAM",
-        WAIT,
-    );
-    d.terminate();
+    let (_dir, tunnel, cmd) = failed_over_to_nam_and_stopped();
 
     let mut again = cmd.spawn_daemon();
     again.wait_for_event("env_file_current", WAIT);
