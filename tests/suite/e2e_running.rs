@@ -5,19 +5,11 @@
 
 use crate::observe::{get_json, listening};
 use crate::support::stack::WAIT;
-use crate::support::{Output, Stack, StackOptions, env_for};
+use crate::support::{Stack, StackOptions, env_for};
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
-
-fn stderr_events(out: &Output, name: &str) -> Vec<Value> {
-    out.stderr
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|v| v["event"] == name)
-        .collect()
-}
 
 /// `switch` to a program that cannot stay up: exit 1, the last line naming the program and
 /// the state supervisord left it in, and no `restart_step` saying its start was done. Each of
@@ -37,7 +29,8 @@ fn switch_names_the_fatal_program(via: &'static str) {
         .flag("--log-format", "json")
         .output_within(Duration::from_secs(60));
     assert_eq!(out.code, Some(1), "{out:#?}");
-    let done: Vec<Value> = stderr_events(&out, "restart_step")
+    let done: Vec<Value> = out
+        .stderr_events("restart_step")
         .into_iter()
         .filter(|v| v["action"] == "start")
         .collect();

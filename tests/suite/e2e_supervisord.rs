@@ -6,17 +6,7 @@
 use crate::support::stack::{
     RESTART, WAIT, assert_running_on, assert_started_on, new_starts, settled_on_nam,
 };
-use crate::support::{Mode, Output, Stack, StackOptions, env_for, wait_until};
-use serde_json::Value;
-
-/// The JSON lines a one-shot command logged on stderr (`--log-format json`).
-fn stderr_events(out: &Output, name: &str) -> Vec<Value> {
-    out.stderr
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|v| v["event"] == name)
-        .collect()
-}
+use crate::support::{Mode, Stack, StackOptions, env_for, wait_until};
 
 #[test]
 fn first_start_writes_env_file_and_starts_programs_and_a_handler_restart_leaves_them() {
@@ -294,7 +284,7 @@ fn auth_required(via: &'static str, refused_output: &str) {
         .flag("--log-format", "json")
         .output();
     assert_eq!(out.code, Some(1), "{out:#?}");
-    assert!(stderr_events(&out, "restart_failed").is_empty(), "{out:#?}");
+    assert!(out.stderr_events("restart_failed").is_empty(), "{out:#?}");
     assert!(
         out.stderr
             .contains("switch to EU refused before writing anything: ")
@@ -337,7 +327,7 @@ fn bad_programs(via: &'static str, no_such: &str, spawn: (&str, &str)) {
         .flag("--log-format", "json")
         .output();
     assert_eq!(out.code, Some(1), "{out:#?}");
-    assert!(stderr_events(&out, "restart_failed").is_empty(), "{out:#?}");
+    assert!(out.stderr_events("restart_failed").is_empty(), "{out:#?}");
     assert!(
         out.stderr
             .contains("switch to EU refused before writing anything: ")
@@ -356,7 +346,7 @@ fn bad_programs(via: &'static str, no_such: &str, spawn: (&str, &str)) {
         .flag("--log-format", "json")
         .output();
     assert_eq!(out.code, Some(1), "{out:#?}");
-    let failed = stderr_events(&out, "restart_failed");
+    let failed = out.stderr_events("restart_failed");
     assert_eq!(failed.len(), 3, "{out:#?}");
     for f in &failed {
         assert_eq!(f["error_kind"], kind, "{f}");

@@ -488,6 +488,18 @@ pub struct Output {
     pub stderr: String,
 }
 
+impl Output {
+    /// The JSON lines with `event` = `name` that a one-shot command logged on stderr
+    /// (`--log-format json`).
+    pub fn stderr_events(&self, name: &str) -> Vec<serde_json::Value> {
+        self.stderr
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["event"] == name)
+            .collect()
+    }
+}
+
 /// Where the daemons of the test in `dir` list themselves.
 pub fn runtime_dir(dir: &TestDir) -> PathBuf {
     dir.path().join("run").join("failover-handler")
