@@ -138,6 +138,8 @@ struct Source {
     names: HashMap<String, Target>,
     /// The modules it takes every name of (`use x::*`).
     globs: Vec<Vec<String>>,
+    /// Its child modules in files of their own declared under `#[cfg(test)]`: test code.
+    test_children: Vec<Vec<String>>,
     file: String,
     refs: Vec<Ref>,
     lines: usize,
@@ -629,6 +631,18 @@ fn read(root: &Path) -> Vec<Source> {
             };
             let mut defines = BTreeSet::new();
             let mut globs = Vec::new();
+            let test_children = ast
+                .items
+                .iter()
+                .filter_map(|i| match i {
+                    syn::Item::Mod(m) if m.content.is_none() && is_test_cfg(&m.attrs) => {
+                        let mut child = module.clone();
+                        child.push(m.ident.to_string());
+                        Some(child)
+                    }
+                    _ => None,
+                })
+                .collect();
             if !is_test_cfg(&ast.attrs) {
                 reader.bind(&ast.items.iter().collect::<Vec<_>>());
                 for item in &ast.items {
@@ -659,13 +673,33 @@ fn read(root: &Path) -> Vec<Source> {
                 defines,
                 names,
                 globs,
+                test_children,
                 file,
                 refs: reader.refs,
                 lines: text.lines().count(),
                 tests: reader.tests,
             }
         })
-        .collect()
+        .collect::<Vec<Source>>()
+        .drop_test_files()
+}
+
+trait DropTestFiles {
+    fn drop_test_files(self) -> Self;
+}
+
+impl DropTestFiles for Vec<Source> {
+    /// Drops the files of modules declared under `#[cfg(test)]` (`mod test_http;`), and the
+    /// files below them: they are test code, like a test module written inline.
+    fn drop_test_files(self) -> Self {
+        let tests: Vec<Vec<String>> = self
+            .iter()
+            .flat_map(|s| s.test_children.iter().cloned())
+            .collect();
+        self.into_iter()
+            .filter(|s| !tests.iter().any(|t| s.module.starts_with(t)))
+            .collect()
+    }
 }
 
 fn rank(module: &[String]) -> usize {
