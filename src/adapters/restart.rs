@@ -1,7 +1,8 @@
 //! Restarting the application's programs: `stop` each program in order, then `start` each in
 //! reverse, one call per program with a timeout; a failed call is reported with its kind, exit
-//! code or fault, and output (`progress`, for the caller to tell), and retried with backoff. A start is done only when supervisord
-//! shows the program RUNNING in a process started since the restart began (`started`). The
+//! code or fault, and output (`progress`, for the caller to tell), and retried with backoff. A
+//! start is done only when supervisord shows the program RUNNING in a process started since
+//! the restart began (`started`). The
 //! calls go through supervisorctl (`supervisorctl`: an argument vector, no shell) or straight
 //! to supervisord's XML-RPC interface
 //! (`supervisor_rpc`); `restart_path` chooses.

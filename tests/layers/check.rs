@@ -86,7 +86,7 @@ enum Target {
 }
 
 impl Target {
-    fn crate_path(self) -> Vec<String> {
+    fn into_path(self) -> Vec<String> {
         match self {
             Target::Crate(p) | Target::Outside(p) => p,
         }
@@ -736,7 +736,7 @@ fn owner(
         let rest = &path[i + 1..];
         if let Some(Target::Crate(to)) = here.names.get(seg) {
             return owner(
-                &Target::Crate(to.clone()).join(rest).crate_path(),
+                &Target::Crate(to.clone()).join(rest).into_path(),
                 files,
                 hops + 1,
             );
