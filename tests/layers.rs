@@ -1,156 +1,39 @@
-//! The layer rule of docs/architecture.md, read from the source: every `crate::` path outside
-//! test modules names a module of the same layer or a lower one, no two files import each other
-//! through a circle, and no production file passes 400 lines.
+//! The layer rule of docs/architecture.md, checked on the source as the compiler reads it
+//! (`layers/check.rs`): no path into a higher layer, no import circle between files, no
+//! production file over 400 lines, no clock read, I/O or logging in the kernel, no logging in
+//! the adapters. Each fixture under `layers/fixtures/` is a tiny tree that breaks the rule in
+//! one spelling; its `expected` file lists the findings (`rule src/file.rs:line`) the check
+//! must report, so a check that cannot fail fails here.
 
-use std::collections::{BTreeMap, BTreeSet};
+#[path = "layers/check.rs"]
+mod check;
+
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::OnceLock;
 
-/// The layers from the bottom up; `main.rs` and `lib.rs` stand above them all.
-const LAYERS: [&str; 6] = [
-    "kernel", "config", "adapters", "report", "daemon", "commands",
-];
-const MAX_LINES: usize = 400;
+use check::{Finding, LAYERS, MAX_LINES, Rule, check};
 
-struct Source {
-    /// The module path, e.g. `adapters::probe` (`""` for lib.rs).
-    module: String,
-    /// The file, relative to the crate root.
-    file: String,
-    /// The lines before the first `#[cfg(test)]`.
-    production: Vec<String>,
+/// The findings of this crate's own tree, read once for all the tests.
+fn this_crate() -> &'static [Finding] {
+    static FINDINGS: OnceLock<Vec<Finding>> = OnceLock::new();
+    FINDINGS.get_or_init(|| check(Path::new(env!("CARGO_MANIFEST_DIR"))))
 }
 
-fn rank(module: &str) -> usize {
-    let top = module.split("::").next().unwrap_or("");
-    LAYERS
+fn shown(findings: &[Finding], rule: Rule) -> Vec<String> {
+    findings
         .iter()
-        .position(|l| *l == top)
-        .unwrap_or(LAYERS.len())
-}
-
-fn sources() -> Vec<Source> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut files = Vec::new();
-    collect(&root.join("src"), &mut files);
-    files
-        .into_iter()
-        .filter(|f| !f.ends_with("main.rs"))
-        .map(|path| {
-            let rel = path.strip_prefix(root.join("src")).unwrap();
-            let mut parts: Vec<String> = rel
-                .with_extension("")
-                .iter()
-                .map(|p| p.to_string_lossy().into_owned())
-                .collect();
-            if matches!(parts.last().map(String::as_str), Some("mod" | "lib")) {
-                parts.pop();
-            }
-            let text = fs::read_to_string(&path).unwrap();
-            let production = text
-                .lines()
-                .take_while(|l| !l.trim_start().starts_with("#[cfg(test)]"))
-                .map(str::to_string)
-                .collect();
-            Source {
-                module: parts.join("::"),
-                file: format!("src/{}", rel.display()),
-                production,
-            }
-        })
+        .filter(|f| f.rule == rule)
+        .map(ToString::to_string)
         .collect()
-}
-
-fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            collect(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
-
-/// Every module path a line names with `crate::`, grouped imports spelled out.
-fn crate_paths(line: &str) -> Vec<String> {
-    let code = line.split("//").next().unwrap_or("");
-    let mut found = Vec::new();
-    let mut rest = code;
-    while let Some(at) = rest.find("crate::") {
-        let tail = &rest[at + "crate::".len()..];
-        let path: String = tail
-            .chars()
-            .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':')
-            .collect();
-        let path = path.trim_end_matches(':').to_string();
-        let after = tail[path.len()..].trim_start_matches(':');
-        if let Some(group) = after.strip_prefix('{') {
-            let group = &group[..group.find('}').unwrap_or(group.len())];
-            for item in group.split(',').map(str::trim).filter(|i| !i.is_empty()) {
-                let item = item.split(" as ").next().unwrap_or(item);
-                found.push(if path.is_empty() {
-                    item.to_string()
-                } else {
-                    format!("{path}::{item}")
-                });
-            }
-        } else {
-            found.push(path);
-        }
-        rest = tail;
-    }
-    found
-}
-
-/// The file that a path lands in: the longest known module that prefixes it.
-fn owner<'a>(path: &str, modules: &'a BTreeSet<String>) -> Option<&'a String> {
-    let segments: Vec<&str> = path.split("::").collect();
-    (1..=segments.len())
-        .rev()
-        .map(|n| segments[..n].join("::"))
-        .find_map(|candidate| modules.get(&candidate))
-}
-
-fn edges() -> (Vec<Source>, BTreeMap<String, BTreeSet<String>>) {
-    let sources = sources();
-    let modules: BTreeSet<String> = sources.iter().map(|s| s.module.clone()).collect();
-    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for s in &sources {
-        let targets = graph.entry(s.module.clone()).or_default();
-        for line in &s.production {
-            for path in crate_paths(line) {
-                if let Some(target) = owner(&path, &modules) {
-                    // A module's own children (its `mod` lines) are not imports.
-                    if *target != s.module && !target.is_empty() {
-                        targets.insert(target.clone());
-                    }
-                }
-            }
-        }
-    }
-    (sources, graph)
 }
 
 #[test]
 fn no_layer_imports_a_higher_one() {
-    let (sources, graph) = edges();
-    let mut wrong = Vec::new();
-    for s in &sources {
-        for target in &graph[&s.module] {
-            if rank(target) > rank(&s.module) {
-                wrong.push(format!(
-                    "{} ({}) imports {target} ({})",
-                    s.file,
-                    LAYERS.get(rank(&s.module)).unwrap_or(&"top"),
-                    LAYERS.get(rank(target)).unwrap_or(&"top")
-                ));
-            }
-        }
-    }
+    let wrong = shown(this_crate(), Rule::Upward);
     assert!(
         wrong.is_empty(),
-        "imports against the layer order {}:\n{}",
+        "paths against the layer order {}:\n{}",
         LAYERS.join(" < "),
         wrong.join("\n")
     );
@@ -158,63 +41,7 @@ fn no_layer_imports_a_higher_one() {
 
 #[test]
 fn no_import_circle() {
-    let (_, graph) = edges();
-    // Tarjan's strongly connected components: any with two or more files is a circle.
-    struct Walk<'g> {
-        graph: &'g BTreeMap<String, BTreeSet<String>>,
-        index: BTreeMap<&'g str, usize>,
-        low: BTreeMap<&'g str, usize>,
-        stack: Vec<&'g str>,
-        on_stack: BTreeSet<&'g str>,
-        circles: Vec<Vec<&'g str>>,
-    }
-    impl<'g> Walk<'g> {
-        fn visit(&mut self, v: &'g str) {
-            let n = self.index.len();
-            self.index.insert(v, n);
-            self.low.insert(v, n);
-            self.stack.push(v);
-            self.on_stack.insert(v);
-            for w in self.graph.get(v).into_iter().flatten() {
-                let w = w.as_str();
-                if !self.index.contains_key(w) {
-                    self.visit(w);
-                    let low = self.low[v].min(self.low[w]);
-                    self.low.insert(v, low);
-                } else if self.on_stack.contains(w) {
-                    let low = self.low[v].min(self.index[w]);
-                    self.low.insert(v, low);
-                }
-            }
-            if self.low[v] == self.index[v] {
-                let mut component = Vec::new();
-                while let Some(w) = self.stack.pop() {
-                    self.on_stack.remove(w);
-                    component.push(w);
-                    if w == v {
-                        break;
-                    }
-                }
-                if component.len() > 1 {
-                    self.circles.push(component);
-                }
-            }
-        }
-    }
-    let mut walk = Walk {
-        graph: &graph,
-        index: BTreeMap::new(),
-        low: BTreeMap::new(),
-        stack: Vec::new(),
-        on_stack: BTreeSet::new(),
-        circles: Vec::new(),
-    };
-    for v in graph.keys() {
-        if !walk.index.contains_key(v.as_str()) {
-            walk.visit(v);
-        }
-    }
-    let circles: Vec<String> = walk.circles.iter().map(|c| c.join(" <-> ")).collect();
+    let circles = shown(this_crate(), Rule::Circle);
     assert!(
         circles.is_empty(),
         "modules that import each other:\n{}",
@@ -224,31 +51,80 @@ fn no_import_circle() {
 
 #[test]
 fn no_production_file_passes_400_lines() {
-    let long: Vec<String> = sources()
-        .iter()
-        .filter(|s| s.production.len() > MAX_LINES)
-        .map(|s| format!("{} ({} lines)", s.file, s.production.len()))
-        .collect();
+    let long = shown(this_crate(), Rule::Length);
     assert!(
         long.is_empty(),
-        "files doing two jobs (over {MAX_LINES} lines before their tests):\n{}",
+        "files doing two jobs (over {MAX_LINES} lines beside their tests):\n{}",
         long.join("\n")
     );
 }
 
 #[test]
-fn the_reader_sees_grouped_and_nested_paths() {
-    assert_eq!(
-        crate_paths("use crate::{kernel::policy, config::Config}; // crate::x"),
-        ["kernel::policy", "config::Config"]
+fn the_kernel_reads_no_clock_and_does_no_io() {
+    let findings = this_crate();
+    let mut wrong = shown(findings, Rule::Clock);
+    wrong.extend(shown(findings, Rule::Io));
+    wrong.extend(
+        shown(findings, Rule::Log)
+            .into_iter()
+            .filter(|f| f.starts_with("src/kernel/")),
     );
-    assert_eq!(
-        crate_paths("let x = crate::adapters::probe::probe(&a);"),
-        ["adapters::probe::probe"]
+    assert!(
+        wrong.is_empty(),
+        "the kernel is pure (`now` is handed in, the caller does the I/O and tells):\n{}",
+        wrong.join("\n")
     );
-    let modules: BTreeSet<String> = ["kernel", "kernel::policy"].map(String::from).into();
-    assert_eq!(
-        owner("kernel::policy::Policy", &modules).map(String::as_str),
-        Some("kernel::policy")
+}
+
+#[test]
+fn adapters_do_not_log() {
+    let wrong: Vec<String> = shown(this_crate(), Rule::Log)
+        .into_iter()
+        .filter(|f| f.starts_with("src/adapters/"))
+        .collect();
+    assert!(
+        wrong.is_empty(),
+        "adapters return what happened; the caller tells it:\n{}",
+        wrong.join("\n")
     );
+}
+
+#[test]
+fn every_fixture_fails_with_its_findings() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/layers/fixtures");
+    let mut fixtures: Vec<_> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    fixtures.sort();
+    assert!(
+        fixtures.len() >= 12,
+        "fixtures missing in {}",
+        dir.display()
+    );
+    let mut wrong = Vec::new();
+    for fixture in &fixtures {
+        let name = fixture.file_name().unwrap().to_string_lossy();
+        let expected: Vec<String> = fs::read_to_string(fixture.join("expected"))
+            .unwrap_or_else(|e| panic!("{name}/expected: {e}"))
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(String::from)
+            .collect();
+        let findings = check(fixture);
+        let found: Vec<String> = findings.iter().map(Finding::key).collect();
+        if found != expected {
+            wrong.push(format!(
+                "{name}: expected {expected:?}, found:\n  {}",
+                findings
+                    .iter()
+                    .map(|f| format!("{} ({f})", f.key()))
+                    .collect::<Vec<_>>()
+                    .join("\n  ")
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }

@@ -19,6 +19,7 @@ pub mod pin;
 pub mod preflight;
 pub mod probe;
 pub mod program_state;
+pub mod progress;
 pub mod restart;
 pub mod restart_path;
 pub mod runtime;

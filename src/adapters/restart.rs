@@ -1,7 +1,8 @@
 //! Restarting the application's programs: `stop` each program in order, then `start` each in
-//! reverse, one call per program with a timeout; a failed call is logged with its kind, exit
-//! code or fault, and output, and retried with backoff. A start is done only when supervisord
-//! shows the program RUNNING in a process started since the restart began (`started`). The
+//! reverse, one call per program with a timeout; a failed call is reported with its kind, exit
+//! code or fault, and output (`progress`, for the caller to tell), and retried with backoff. A
+//! start is done only when supervisord shows the program RUNNING in a process started since
+//! the restart began (`started`). The
 //! calls go through supervisorctl (`supervisorctl`: an argument vector, no shell) or straight
 //! to supervisord's XML-RPC interface
 //! (`supervisor_rpc`); `restart_path` chooses.
@@ -12,8 +13,8 @@ use prometheus_client::metrics::counter::Counter;
 use thiserror::Error;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info};
 
+use crate::adapters::progress::{Next, Progress, Tell};
 use crate::adapters::started::{self, ProgramState};
 use crate::kernel::resume::Seen;
 
@@ -83,6 +84,8 @@ pub struct Retry {
     pub first_backoff: Duration,
     /// Counts every failed call, for `failover_handler_restart_failures_total`.
     pub failures: Option<Counter>,
+    /// Where each step's success or failure is reported.
+    pub tell: Tell,
 }
 
 impl Retry {
@@ -91,6 +94,7 @@ impl Retry {
             max_attempts,
             first_backoff: Duration::from_millis(500),
             failures: None,
+            tell: Tell::default(),
         }
     }
 }
@@ -130,37 +134,23 @@ async fn call_with_retry<C: Caller>(
         if let Some(c) = &retry.failures {
             c.inc();
         }
-        let (exit_code, fault_code, output) = last.fields();
-        let output = output.as_str();
         let moving_on =
             retry.max_attempts.is_none() && last.is_programs_own() && attempt >= PROGRAM_ATTEMPTS;
         let give_up = retry.max_attempts.is_some_and(|max| attempt >= max) || moving_on;
-        error!(
-            event = "restart_failed",
-            program,
-            action = action.as_str(),
-            via = caller.via(),
-            error_kind = last.kind(),
-            exit_code,
-            fault_code,
-            output,
+        retry.tell.tell(Progress::Failed {
+            action,
+            program: program.to_string(),
+            via: caller.via(),
             attempt,
-            retry_in_ms = if give_up {
-                0
-            } else {
-                backoff.as_millis() as u64
-            },
-            "{} {} {program} failed (attempt {attempt}): {last}{}",
-            caller.via(),
-            action.as_str(),
-            if moving_on {
-                "; going on with the other programs".to_string()
+            error: last.clone(),
+            next: if moving_on {
+                Next::MoveOn
             } else if give_up {
-                "; giving up".to_string()
+                Next::GiveUp
             } else {
-                format!("; retrying in {}", crate::config::human(backoff))
-            }
-        );
+                Next::Retry(backoff)
+            },
+        });
         if give_up {
             return Err(Some(RestartError::GaveUp {
                 action: action.as_str(),
@@ -197,15 +187,11 @@ pub async fn run_steps<C: Caller>(
     for (action, program) in steps {
         match call_with_retry(caller, retry, action, program, began, cancel).await {
             Ok(()) => {
-                info!(
-                    event = "restart_step",
-                    program = program.as_str(),
-                    action = action.as_str(),
-                    via = caller.via(),
-                    "{} {} {program}: done",
-                    caller.via(),
-                    action.as_str()
-                );
+                retry.tell.tell(Progress::Done {
+                    action,
+                    program: program.clone(),
+                    via: caller.via(),
+                });
                 match action {
                     Action::Stop => stopped.push(program.clone()),
                     Action::Start => stopped.retain(|p| p != program),

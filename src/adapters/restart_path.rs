@@ -3,7 +3,8 @@
 //! `restart.via = "auto"` takes XML-RPC when the configured supervisorctl is the plain one and
 //! supervisord answers where that supervisorctl would reach it; a wrapper (sudo, a container
 //! exec, any executable not named `supervisorctl`) keeps supervisorctl. The choice is made at
-//! each restart and logged (`restart_path`) the first time and whenever it changes.
+//! each restart and reported (`Progress::Path`, told as `restart_path`) the first time and
+//! whenever it changes.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -11,8 +12,8 @@ use std::time::Duration;
 
 use prometheus_client::metrics::counter::Counter;
 use tokio_util::sync::CancellationToken;
-use tracing::info;
 
+use crate::adapters::progress::{Progress, Tell};
 use crate::adapters::restart::{
     Action, CallError, Caller, Restart, RestartError, Retry, run_steps,
 };
@@ -114,7 +115,13 @@ impl Restarter {
         self
     }
 
-    /// Logs the choice if it differs from the last one.
+    /// Reports each step, and the path taken, to `tell`.
+    pub fn telling(mut self, tell: Tell) -> Self {
+        self.retry.tell = tell;
+        self
+    }
+
+    /// Reports the choice if it differs from the last one.
     fn announce(&self, choice: &Choice) {
         let Ok(mut last) = self.last.lock() else {
             return;
@@ -122,22 +129,12 @@ impl Restarter {
         if last.as_ref() == Some(choice) {
             return;
         }
-        let how = match choice.via {
-            Via::Xmlrpc => match &choice.serverurl {
-                Some(url) => format!("supervisord's XML-RPC interface at {url}"),
-                None => "supervisord's XML-RPC interface".to_string(),
-            },
-            _ => "supervisorctl".to_string(),
-        };
-        info!(
-            event = "restart_path",
-            via = choice.via.as_str(),
-            reason = choice.reason,
-            // Only a path that talks to a server names it.
-            serverurl = choice.serverurl.as_deref(),
-            "Restarting programs through {how}: {}",
-            choice.detail
-        );
+        self.retry.tell.tell(Progress::Path {
+            via: choice.via,
+            reason: choice.reason,
+            detail: choice.detail.clone(),
+            serverurl: choice.serverurl.clone(),
+        });
         *last = Some(choice.clone());
     }
 }

@@ -1,6 +1,6 @@
 //! The state directory: small files that outlive the process (a restart left unfinished, later
 //! the pin, the pause and the journal). If it cannot be created the daemon warns and runs
-//! without it: nothing here may stop a failover.
+//! without it: nothing here may stop a failover. What fails is returned; the caller tells it.
 
 use std::fs;
 use std::io;
@@ -8,8 +8,6 @@ use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-use tracing::warn;
 
 use crate::adapters::envfile::write_atomic;
 use crate::adapters::trust;
@@ -52,17 +50,42 @@ pub fn refuse_untrusted(dir: &Path) -> Result<(), ConfigError> {
 /// The daemon's exclusive hold on its state dir, released with its process.
 #[derive(Debug)]
 pub struct DaemonLock {
-    _file: fs::File,
+    _file: Option<fs::File>,
+    /// The lock could not be taken, or the pid not recorded: the daemon runs on.
+    pub failed: Option<WriteFailed>,
+}
+
+/// Which write in the state directory failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateWrite {
+    /// The daemon's lock: nothing stops a second daemon on the dir.
+    Lock,
+    /// The daemon's pid beside its lock.
+    Pid,
+    /// The marker of a restart under way.
+    MarkRestart,
+    /// The marker's removal after the restart.
+    ClearRestart,
+}
+
+/// A write in the state directory that failed, and why.
+#[derive(Debug)]
+pub struct WriteFailed {
+    pub write: StateWrite,
+    pub error: io::Error,
 }
 
 /// The state directory, or nothing when it could not be had.
 #[derive(Debug, Clone)]
 pub struct StateDir {
     dir: Option<PathBuf>,
+    /// Why the directory could not be had, for the caller to tell.
+    unusable: Option<String>,
 }
 
 impl StateDir {
-    /// Creates `dir` (mode 0700) if missing; on failure warns once and returns a disabled one.
+    /// Creates `dir` (mode 0700) if missing; on failure returns a disabled one that says why
+    /// ([`StateDir::unusable`]).
     pub fn open(dir: &Path) -> Self {
         let result = fs::DirBuilder::new()
             .recursive(true)
@@ -85,27 +108,30 @@ impl StateDir {
                 remove_stale_temp_files(dir);
                 StateDir {
                     dir: Some(dir.to_path_buf()),
+                    unusable: None,
                 }
             }
-            Err(e) => {
-                warn!(
-                    event = "state_dir_unavailable",
-                    path = %dir.display(),
-                    error = %e,
-                    "State directory {} is not usable ({e}); running without it: no journal, and an interrupted restart is not resumed after a crash",
-                    dir.display()
-                );
-                StateDir { dir: None }
-            }
+            Err(e) => StateDir {
+                dir: None,
+                unusable: Some(e.to_string()),
+            },
         }
+    }
+
+    /// Why [`StateDir::open`] could not have the directory, if it could not.
+    pub fn unusable(&self) -> Option<&str> {
+        self.unusable.as_deref()
     }
 
     /// Takes the daemon's exclusive lock on the state dir and records its pid there. Another
     /// daemon holding it is a configuration error naming that daemon; a lock that cannot be
-    /// taken otherwise is warned about, and the daemon runs on.
-    pub fn lock_for_daemon(&self) -> Result<Option<DaemonLock>, ConfigError> {
+    /// taken otherwise is returned in [`DaemonLock::failed`], and the daemon runs on.
+    pub fn lock_for_daemon(&self) -> Result<DaemonLock, ConfigError> {
         let Some(path) = self.file(DAEMON_LOCK) else {
-            return Ok(None);
+            return Ok(DaemonLock {
+                _file: None,
+                failed: None,
+            });
         };
         let opened = fs::OpenOptions::new()
             .read(true)
@@ -115,9 +141,14 @@ impl StateDir {
             .mode(0o600)
             .custom_flags(libc::O_NOFOLLOW)
             .open(&path);
-        let failed = |e: io::Error| {
-            warn!(event = "state_write_failed", error = %e, "Cannot lock the state directory ({e}): nothing stops a second daemon on it");
-            Ok(None)
+        let failed = |error: io::Error| {
+            Ok(DaemonLock {
+                _file: None,
+                failed: Some(WriteFailed {
+                    write: StateWrite::Lock,
+                    error,
+                }),
+            })
         };
         let mut file = match opened {
             Ok(file) => file,
@@ -140,19 +171,25 @@ impl StateDir {
             }
             Err(fs::TryLockError::Error(e)) => return failed(e),
         }
-        if let Err(e) = file
+        let failed = file
             .set_len(0)
             .and_then(|()| writeln!(file, "{}", std::process::id()))
-        {
-            warn!(event = "state_write_failed", error = %e, "Cannot record this daemon's pid in the state directory: {e}");
-        }
-        Ok(Some(DaemonLock { _file: file }))
+            .err()
+            .map(|error| WriteFailed {
+                write: StateWrite::Pid,
+                error,
+            });
+        Ok(DaemonLock {
+            _file: Some(file),
+            failed,
+        })
     }
 
     /// A state directory that reads what is there and never creates anything (one-shot reads).
     pub fn read_only(dir: &Path) -> Self {
         StateDir {
             dir: dir.is_dir().then(|| dir.to_path_buf()),
+            unusable: None,
         }
     }
 
@@ -189,16 +226,19 @@ impl StateDir {
 
     /// Records that a restart for `region` is under way, so that a crash mid-way is finished
     /// at the next start even though the env file already names the region.
-    pub fn mark_restart_pending(&self, region: &str) {
-        if let Err(e) = self.write(RESTART_PENDING, format!("{region}\n").as_bytes()) {
-            warn!(event = "state_write_failed", error = %e, "Cannot record the restart in the state directory: {e}");
-        }
+    pub fn mark_restart_pending(&self, region: &str) -> Result<(), WriteFailed> {
+        self.write(RESTART_PENDING, format!("{region}\n").as_bytes())
+            .map_err(|error| WriteFailed {
+                write: StateWrite::MarkRestart,
+                error,
+            })
     }
 
-    pub fn clear_restart_pending(&self) {
-        if let Err(e) = self.remove(RESTART_PENDING) {
-            warn!(event = "state_write_failed", error = %e, "Cannot clear the restart marker in the state directory: {e}");
-        }
+    pub fn clear_restart_pending(&self) -> Result<(), WriteFailed> {
+        self.remove(RESTART_PENDING).map_err(|error| WriteFailed {
+            write: StateWrite::ClearRestart,
+            error,
+        })
     }
 
     /// When the restart that is still pending was marked (the marker's modification time).
@@ -253,12 +293,12 @@ mod tests {
         let s = StateDir::open(&dir.path().join("state"));
         assert_eq!(s.restart_pending(), None);
         let before = std::time::SystemTime::now() - Duration::from_secs(1);
-        s.mark_restart_pending("EU");
+        s.mark_restart_pending("EU").unwrap();
         assert_eq!(s.restart_pending().as_deref(), Some("EU"));
         assert!(s.restart_pending_since().is_some_and(|t| t > before));
         assert_eq!(mode(&s.file(RESTART_PENDING).unwrap()), Some(0o600));
         assert_eq!(mode(s.path().unwrap()), Some(0o700));
-        s.clear_restart_pending();
+        s.clear_restart_pending().unwrap();
         assert_eq!(s.restart_pending(), None);
         assert_eq!(s.restart_pending_since(), None);
     }
@@ -293,7 +333,7 @@ mod tests {
         fs::write(&blocker, b"x").unwrap();
         let s = StateDir::open(&blocker.join("state"));
         assert!(s.path().is_none());
-        s.mark_restart_pending("EU");
+        s.mark_restart_pending("EU").unwrap();
         assert_eq!(s.restart_pending(), None);
     }
 }

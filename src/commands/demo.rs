@@ -22,6 +22,7 @@ use crate::commands::main_probe;
 use crate::config::cli::{LogFormat, Options};
 use crate::config::{Config, DEFAULT_PROGRAMS, human};
 use crate::daemon::Daemon;
+use crate::report::told;
 use narration::{Journal, Narrator, Seen, elapsed, say, stdout_closed};
 use stage::{Behaviour, DemoRestart, FakeCloud, Tunnel};
 use summary::Timeline;
@@ -178,6 +179,7 @@ impl Scene {
         };
         let probe = main_probe(&self.config)?;
         let state = StateDir::open(&self.config.state_dir);
+        told::state_dir(&state, &self.config.state_dir);
         let daemon = Daemon::new(Arc::clone(&self.config), probe, restarter, state);
         let (_, outcome) = tokio::join!(daemon.run(daemon_cancel.clone()), async {
             let outcome = self.script().await;

@@ -14,7 +14,7 @@ use crate::adapters::restart_path::Restarter;
 use crate::adapters::state::StateDir;
 use crate::config::{Config, ConfigError};
 use crate::report::event::{Event, Place, SwitchReason};
-use crate::report::logging;
+use crate::report::{logging, told};
 
 /// Attempts per supervisorctl call for a manual switch before it reports failure.
 const SWITCH_ATTEMPTS: u32 = 3;
@@ -126,7 +126,8 @@ pub async fn switch(config: &Config, name: &str) -> Result<ExitCode> {
         },
         reason: SwitchReason::Manual,
     });
-    let restarter = Restarter::new(config.restart.clone(), Some(SWITCH_ATTEMPTS));
+    let restarter = Restarter::new(config.restart.clone(), Some(SWITCH_ATTEMPTS))
+        .telling(told::restart_steps());
     let cancel = CancellationToken::new();
     let took = restarter.restart(&cancel).await.with_context(|| {
         format!(
@@ -148,6 +149,7 @@ pub async fn switch(config: &Config, name: &str) -> Result<ExitCode> {
 /// Pins `name` in the state dir, so that no automatic failback moves away from it.
 fn pin_region(config: &Config, name: &str) {
     let state = StateDir::open(&config.state_dir);
+    told::state_dir(&state, &config.state_dir);
     if state.path().is_none() {
         println!("Could not pin {name}: the state directory is not usable.");
         return;

@@ -4,6 +4,7 @@
 
 pub mod budget;
 pub mod cli;
+mod error;
 pub mod file;
 pub mod fleet;
 mod human;

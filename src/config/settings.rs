@@ -1,15 +1,14 @@
 //! The validated configuration: what every other layer reads. Its fields already have their
 //! final types; nothing downstream validates again.
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use thiserror::Error;
 use url::Url;
 
 use crate::config::cli::LogFormat;
+pub use crate::config::error::{ConfigError, Secret};
 pub use crate::kernel::policy::{Choose, Failback};
 use crate::kernel::region::{self, Region, Target};
 
@@ -23,43 +22,6 @@ pub const DEFAULT_SIG_HEADER: (&str, &str) = (
     "X-SIG-Sha256",
     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
 );
-
-/// A configuration error: which flag, variable or key, and what is wrong with it.
-#[derive(Debug, Clone, Error)]
-#[error("{origin}: {message}")]
-pub struct ConfigError {
-    pub origin: String,
-    pub message: String,
-}
-
-impl ConfigError {
-    pub fn new(origin: impl Into<String>, message: impl Into<String>) -> Self {
-        ConfigError {
-            origin: origin.into(),
-            message: message.into(),
-        }
-    }
-}
-
-/// A value that must never reach a log line, such as an API key.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
 
 #[derive(Debug, Clone)]
 pub struct ProbeSettings {

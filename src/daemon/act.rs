@@ -16,6 +16,7 @@ use crate::kernel::health::Verdict;
 use crate::kernel::policy::{Cause, Decision, Hold, Input, Outcome};
 use crate::kernel::standby::Subject;
 use crate::report::event::{Event, SwitchReason, ms};
+use crate::report::told;
 
 /// A line at INFO while a probe failure is expected (start-up grace, a restart of our own),
 /// else at WARN.
@@ -286,11 +287,11 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
 
     pub(super) async fn restart(&mut self, cancel: &CancellationToken) {
         let region = self.active().name.clone();
-        self.state.mark_restart_pending(&region);
+        told::state_write(self.state.mark_restart_pending(&region).err());
         self.obs.restarting();
         let result = self.restarter.restart(cancel).await;
         if result.is_ok() {
-            self.state.clear_restart_pending();
+            told::state_write(self.state.clear_restart_pending().err());
         }
         self.obs.restarted(&region, &result);
     }

@@ -16,6 +16,7 @@ use crate::kernel::policy::{self, Input, StartFacts};
 use crate::kernel::region;
 use crate::kernel::resume::{Resume, resume};
 use crate::report::event::{Event, SwitchReason};
+use crate::report::told;
 
 /// How often a write failure that lasts is said again.
 const REMIND_EVERY: Duration = Duration::from_secs(600);
@@ -216,7 +217,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
             if pending.eq_ignore_ascii_case(&active.name) {
                 self.resume_restart(active.name, cancel).await;
             } else {
-                self.state.clear_restart_pending();
+                told::state_write(self.state.clear_restart_pending().err());
             }
         }
     }
@@ -230,7 +231,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
         match resume(marked, seen.as_deref()) {
             Resume::StartedSince => {
                 self.obs.emit(Event::RestartNotResumed { region });
-                self.state.clear_restart_pending();
+                told::state_write(self.state.clear_restart_pending().err());
             }
             Resume::Restart => {
                 self.obs.emit(Event::RestartResumed { region });

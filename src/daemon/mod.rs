@@ -320,7 +320,7 @@ mod tests {
         let cfg = config(dir.path(), &["--region", "EU"]);
         cfg.env_file.write(cfg.region("EU").unwrap()).unwrap();
         let state = StateDir::open(&dir.path().join("s"));
-        state.mark_restart_pending("EU");
+        state.mark_restart_pending("EU").unwrap();
         let restarts = CountingRestart::default();
         let probe = ScriptedProbe {
             t0: Instant::now(),
@@ -372,7 +372,7 @@ mod tests {
             let cfg = config(dir.path(), &["--region", "EU"]);
             cfg.env_file.write(cfg.region("EU").unwrap()).unwrap();
             let state = StateDir::open(&dir.path().join("s"));
-            state.mark_restart_pending("EU");
+            state.mark_restart_pending("EU").unwrap();
             let restarts = CountingRestart::default();
             let probe = ScriptedProbe {
                 t0: Instant::now(),

@@ -17,7 +17,7 @@ use crate::adapters::throughput::Throughput;
 use crate::config::Config;
 use crate::daemon::fleet::Fleet;
 use crate::daemon::{Daemon, Reload};
-use crate::report::services;
+use crate::report::{services, told};
 
 /// How long a stopping daemon waits for its journal, status file and Datadog to finish (the
 /// whole stop stays within a second of SIGTERM).
@@ -39,11 +39,14 @@ pub async fn run(
         fleet.join().await?;
     }
     let state = StateDir::open(&config.state_dir);
-    let _held = state.lock_for_daemon()?;
+    told::state_dir(&state, &config.state_dir);
+    let mut held = state.lock_for_daemon()?;
+    told::state_write(held.failed.take());
     let _listing = list_this_daemon(&config);
     let (observer, services) = services::start(&config, &state).await;
     let restarter = Restarter::new(config.restart.clone(), None)
-        .count_failures(observer.metrics().restart_failures.clone());
+        .count_failures(observer.metrics().restart_failures.clone())
+        .telling(told::restart_steps());
     let cancel = CancellationToken::new();
     let (hup_tx, hup) = tokio::sync::mpsc::channel(1);
     let signals = cancel.clone();

@@ -5,7 +5,11 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::config::human;
+use crate::adapters::action::Action;
+use crate::adapters::call_error::CallError;
+use crate::adapters::progress::Next;
+use crate::adapters::state::StateWrite;
+use crate::config::{Via, human};
 use crate::report::journal::{Level, Record};
 
 /// Whole milliseconds, as every `*_ms` field carries them.
@@ -145,6 +149,33 @@ pub enum Event {
     /// A restart was interrupted, and every program has been started since it began
     /// (supervisord restarted, or an operator): nothing is restarted again.
     RestartNotResumed { region: String },
+    /// The path the restarts take: the first restart, and whenever it changes. Logged only,
+    /// like the two below: the journal keeps the restart's result.
+    RestartPath {
+        via: Via,
+        reason: &'static str,
+        detail: String,
+        serverurl: Option<String>,
+    },
+    /// One stop or start call of a restart succeeded.
+    RestartStep {
+        program: String,
+        action: Action,
+        via: &'static str,
+    },
+    /// One stop or start call failed at `attempt`; `next` says what follows.
+    RestartFailed {
+        program: String,
+        action: Action,
+        via: &'static str,
+        attempt: u32,
+        error: CallError,
+        next: Next,
+    },
+    /// The state directory at `path` cannot be had: the daemon runs without it. Logged only.
+    StateDirUnavailable { path: String, error: String },
+    /// A write in the state directory failed; the daemon runs on. Logged only.
+    StateWriteFailed { write: StateWrite, error: String },
     /// Automatic switching paused (`describe` says since when and for how long).
     Paused {
         since: SystemTime,
@@ -215,6 +246,11 @@ impl Event {
             Event::RestartGaveUp { .. } => "restart_gave_up",
             Event::RestartResumed { .. } => "restart_resumed",
             Event::RestartNotResumed { .. } => "restart_not_resumed",
+            Event::RestartPath { .. } => "restart_path",
+            Event::RestartStep { .. } => "restart_step",
+            Event::RestartFailed { .. } => "restart_failed",
+            Event::StateDirUnavailable { .. } => "state_dir_unavailable",
+            Event::StateWriteFailed { .. } => "state_write_failed",
             Event::Paused { .. } => "paused",
             Event::Resumed { expired: false } => "resumed",
             Event::Resumed { expired: true } => "pause_ended",
@@ -239,9 +275,13 @@ impl Event {
             | Event::RestartResumed { .. }
             | Event::FleetStoreLost { .. }
             | Event::FleetMoved { .. }
-            | Event::CertExpiring { .. } => Level::Warn,
+            | Event::CertExpiring { .. }
+            | Event::StateDirUnavailable { .. }
+            | Event::StateWriteFailed { .. } => Level::Warn,
             Event::Switch { reason, .. } if *reason == SwitchReason::Outage => Level::Warn,
-            Event::RestartGaveUp { .. } | Event::TunnelMisconfigured { .. } => Level::Error,
+            Event::RestartGaveUp { .. }
+            | Event::RestartFailed { .. }
+            | Event::TunnelMisconfigured { .. } => Level::Error,
             _ => Level::Info,
         }
     }

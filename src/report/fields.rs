@@ -1,7 +1,11 @@
 //! The structured fields of each [`Event`], beside `event`: the same keys in the log line,
 //! the journal, `/history` and Datadog.
 
+use std::time::Duration;
+
 use serde_json::{Map, Value};
+
+use crate::adapters::progress::Next;
 
 use crate::report::event::{Event, Place, ms};
 use crate::report::journal::timestamp;
@@ -138,6 +142,54 @@ impl Event {
             Event::RestartResumed { region } | Event::RestartNotResumed { region } => {
                 f.put("region", region.as_str())
             }
+            Event::RestartPath {
+                via,
+                reason,
+                serverurl,
+                ..
+            } => {
+                f.put("via", via.as_str());
+                f.put("reason", *reason);
+                // Only a path that talks to a server names it.
+                f.put("serverurl", serverurl.as_deref());
+            }
+            Event::RestartStep {
+                program,
+                action,
+                via,
+            } => {
+                f.put("program", program.as_str());
+                f.put("action", action.as_str());
+                f.put("via", *via);
+            }
+            Event::RestartFailed {
+                program,
+                action,
+                via,
+                attempt,
+                error,
+                next,
+            } => {
+                let (exit_code, fault_code, output) = error.fields();
+                f.put("program", program.as_str());
+                f.put("action", action.as_str());
+                f.put("via", *via);
+                f.put("error_kind", error.kind());
+                f.put("exit_code", exit_code);
+                f.put("fault_code", fault_code);
+                f.put("output", output);
+                f.put("attempt", *attempt);
+                let retry_in = match next {
+                    Next::Retry(backoff) => *backoff,
+                    Next::MoveOn | Next::GiveUp => Duration::ZERO,
+                };
+                f.put("retry_in_ms", ms(retry_in));
+            }
+            Event::StateDirUnavailable { path, error } => {
+                f.put("path", path.as_str());
+                f.put("error", error.as_str());
+            }
+            Event::StateWriteFailed { error, .. } => f.put("error", error.as_str()),
             Event::Paused { since, until, .. } => {
                 f.put("since", timestamp(*since));
                 f.put("until", until.map(timestamp));

@@ -19,6 +19,7 @@ pub mod services;
 pub mod snapshot;
 pub mod spool;
 pub mod status;
+pub mod told;
 pub mod view;
 pub mod web;
 mod wording;

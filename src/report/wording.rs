@@ -1,7 +1,9 @@
 //! The sentence for people that each [`Event`] carries, in the log line, the journal and
 //! Datadog alike. The old script's two messages are worded here, word for word.
 
-use crate::config::threshold_text;
+use crate::adapters::progress::Next;
+use crate::adapters::state::StateWrite;
+use crate::config::{Via, human, threshold_text};
 use crate::report::event::{Event, SwitchReason, human_ms, ms};
 
 impl Event {
@@ -152,6 +154,57 @@ impl Event {
             Event::RestartNotResumed { region } => format!(
                 "A restart for region {region} was interrupted before it finished, but every program has been started since it began (by supervisord or by hand), with the env file as it now reads: nothing left to restart"
             ),
+            Event::RestartPath {
+                via,
+                detail,
+                serverurl,
+                ..
+            } => {
+                let how = match (via, serverurl) {
+                    (Via::Xmlrpc, Some(url)) => format!("supervisord's XML-RPC interface at {url}"),
+                    (Via::Xmlrpc, None) => "supervisord's XML-RPC interface".to_string(),
+                    _ => "supervisorctl".to_string(),
+                };
+                format!("Restarting programs through {how}: {detail}")
+            }
+            Event::RestartStep {
+                program,
+                action,
+                via,
+            } => format!("{via} {} {program}: done", action.as_str()),
+            Event::RestartFailed {
+                program,
+                action,
+                via,
+                attempt,
+                error,
+                next,
+            } => format!(
+                "{via} {} {program} failed (attempt {attempt}): {error}{}",
+                action.as_str(),
+                match next {
+                    Next::MoveOn => "; going on with the other programs".to_string(),
+                    Next::GiveUp => "; giving up".to_string(),
+                    Next::Retry(backoff) => format!("; retrying in {}", human(*backoff)),
+                }
+            ),
+            Event::StateDirUnavailable { path, error } => format!(
+                "State directory {path} is not usable ({error}); running without it: no journal, and an interrupted restart is not resumed after a crash"
+            ),
+            Event::StateWriteFailed { write, error } => match write {
+                StateWrite::Lock => format!(
+                    "Cannot lock the state directory ({error}): nothing stops a second daemon on it"
+                ),
+                StateWrite::Pid => {
+                    format!("Cannot record this daemon's pid in the state directory: {error}")
+                }
+                StateWrite::MarkRestart => {
+                    format!("Cannot record the restart in the state directory: {error}")
+                }
+                StateWrite::ClearRestart => {
+                    format!("Cannot clear the restart marker in the state directory: {error}")
+                }
+            },
             Event::Paused { describe, .. } => format!(
                 "Automatic switching paused {describe}: probing and reporting continue, no automatic failover"
             ),

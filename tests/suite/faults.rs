@@ -902,3 +902,32 @@ fn a_full_state_directory_never_leaves_a_torn_journal_line() {
     assert_eq!(out.code, Some(0), "{out:#?}");
     d.finish();
 }
+
+#[test]
+fn a_state_dir_that_cannot_be_made_is_warned_about_and_the_daemon_runs_without_it() {
+    let (dir, tunnel) = in_region("EU");
+    let blocker = dir.path().join("not-a-dir");
+    fs::write(&blocker, "a file where the state dir's parent should be\n").unwrap();
+    let state = blocker.join("state");
+    let d = Cmd::new(&dir)
+        .tunnel(&tunnel)
+        .flag("--state-dir", state.to_str().unwrap())
+        .spawn_daemon();
+    let unusable = d.wait_for_event("state_dir_unavailable", WAIT);
+    assert_eq!(unusable["level"], "WARN", "{unusable}");
+    assert_eq!(unusable["path"], state.to_str().unwrap(), "{unusable}");
+    assert!(
+        text(&unusable["error"]).contains("Not a directory"),
+        "{unusable}"
+    );
+    assert!(
+        message(&unusable).contains("is not usable")
+            && message(&unusable).contains("running without it"),
+        "{unusable}"
+    );
+    d.wait_for_event("daemon_started", WAIT);
+    wait_for_probes(&tunnel, "EU", 2);
+    assert!(d.events("state_write_failed").is_empty(), "{}", d.dump());
+    d.assert_log_contract();
+    d.finish();
+}
