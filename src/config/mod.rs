@@ -4,15 +4,19 @@
 
 pub mod budget;
 pub mod cli;
+mod datadog;
 pub mod file;
 pub mod fleet;
 mod human;
 mod kernel;
 mod merge;
+mod probe;
 pub mod redact;
 mod rule_flags;
 mod sections;
+pub mod setting;
 mod settings;
+pub mod table;
 mod tls;
 mod values;
 
