@@ -16,6 +16,7 @@ mod rule_flags;
 mod sections;
 pub mod setting;
 mod settings;
+pub mod show;
 pub mod table;
 mod tls;
 mod values;

@@ -84,6 +84,25 @@ pub static ALL: &[&dyn Entry] = &[
     &METRICS_ADDR,
 ];
 
+/// A section of the config file (`""` for the top level) and its keys, each with its entry.
+pub type Section = (&'static str, Vec<(&'static str, &'static dyn Entry)>);
+
+/// The table's keys by section, in the config file's order.
+pub fn sections() -> Vec<Section> {
+    let mut out: Vec<Section> = Vec::new();
+    for entry in ALL {
+        let Some(key) = entry.doc().key else {
+            continue;
+        };
+        let (section, name) = key.rsplit_once('.').unwrap_or(("", key));
+        match out.iter_mut().find(|(s, _)| *s == section) {
+            Some((_, entries)) => entries.push((name, *entry)),
+            None => out.push((section, vec![(name, *entry)])),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
