@@ -3,6 +3,8 @@
 //! it, and the example config file's comments and the README's options table are made from it
 //! (`config::docs`). A new setting is an entry here, the field it fills, and its use.
 
+#[cfg(test)]
+mod docs;
 mod general;
 mod probe;
 mod restart;
@@ -82,6 +84,39 @@ pub static ALL: &[&dyn Entry] = &[
     &NO_RESTART,
     &LOG_FORMAT,
     &METRICS_ADDR,
+];
+
+/// What each section of the config file is for: the example file says it above the section.
+pub static SECTIONS: &[(&str, &str)] = &[
+    (
+        "env_file",
+        "The file the programs source when they start (see supervisord.conf.example). It is replaced atomically; it is also the record of the active region, read at start and on every probe.",
+    ),
+    (
+        "probe",
+        "The health probe of the active region, through the local tunnel.",
+    ),
+    (
+        "failover",
+        "When an outage is confirmed, and what the daemon does about it.",
+    ),
+    (
+        "region_checks",
+        "Standby checks (only for regions with a health_url).",
+    ),
+    (
+        "network",
+        "Is the fault local? Reference targets, the latency file and a throughput gate.",
+    ),
+    (
+        "restart",
+        "How the programs are restarted: stop each program in order, then start each in reverse. Every call has the timeout and is retried. `via`: \"auto\" talks to supervisord's XML-RPC interface at the serverurl (and with the username/password) that this supervisorctl and its args would use, when the supervisorctl is the plain one and supervisord answers there; otherwise, and with \"supervisorctl\", it runs `supervisorctl <args> stop <program>`. \"xmlrpc\" always talks to supervisord directly.",
+    ),
+    ("log", "What the daemon tells, on stdout."),
+    (
+        "metrics",
+        "/metrics, /status, /history and a status page; loopback unless you name another address.",
+    ),
 ];
 
 /// A section of the config file (`""` for the top level) and its keys, each with its entry.
