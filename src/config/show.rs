@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::config::file::FileRegion;
 use crate::config::fleet::FileFleet;
 use crate::config::redact;
 use crate::config::settings::{Config, DEFAULT_SIG_HEADER};
@@ -46,14 +45,20 @@ pub fn effective(c: &Config) -> Result<String, toml::ser::Error> {
 /// `[[regions]]`, in the failover order.
 fn regions(c: &Config) -> Result<String, toml::ser::Error> {
     #[derive(Serialize)]
+    struct Region {
+        name: String,
+        cloud: String,
+        health_url: Option<String>,
+    }
+    #[derive(Serialize)]
     struct Regions {
-        regions: Vec<FileRegion>,
+        regions: Vec<Region>,
     }
     let regions = Regions {
         regions: c
             .regions
             .iter()
-            .map(|r| FileRegion {
+            .map(|r| Region {
                 name: r.name.clone(),
                 cloud: r.cloud.clone(),
                 health_url: r.health_url.as_ref().map(|t| redact::url(&t.to_string())),

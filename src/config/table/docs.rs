@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::{ALL, Entry, SECTIONS, sections};
+use crate::config::cli::Options;
+use crate::config::file::FileConfig;
 use crate::config::setting::{Doc, Example};
 use crate::config::settings::{Config, DEFAULT_SIG_HEADER};
 
@@ -176,6 +178,16 @@ fn options_table() -> Lines {
     lines
 }
 
+/// The configuration with nothing set but the probe's ids.
+fn defaults() -> Config {
+    let ids = |k: &str| {
+        k.starts_with("CONNECTION_KEEPALIVE_")
+            .then(|| "x".to_string())
+    };
+    let (opts, file) = (Options::default(), FileConfig::default());
+    Config::from_file(&opts, file, &ids).unwrap()
+}
+
 fn path(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(name)
 }
@@ -207,7 +219,7 @@ fn joined(lines: &Lines) -> String {
 
 #[test]
 fn the_example_config_file_is_made_from_the_table() {
-    let want = example(&crate::testing::config(&[]));
+    let want = example(&defaults());
     let text = std::fs::read_to_string(path(EXAMPLE)).unwrap();
     if std::env::var_os("UPDATE_DOCS").is_some() {
         std::fs::write(path(EXAMPLE), joined(&want)).unwrap();
