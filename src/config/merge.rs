@@ -227,6 +227,12 @@ mod tests {
                 "--threshold",
             ),
             (&["--timeout", "5m"], IDS, "--timeout"),
+            (&["--interval", "5m"], IDS, "failover.threshold"),
+            (
+                &["--interval", "1s", "--threshold", "2s"],
+                IDS,
+                "probe.timeout",
+            ),
             (&["--programs=-x"], IDS, "--programs"),
             (&["--restart-via", "ssh"], IDS, "--restart-via"),
             (&["--metrics-addr", "nowhere"], IDS, "--metrics-addr"),
@@ -274,6 +280,17 @@ mod tests {
         ];
         let c = build(&["-c", p, "-r", "X"], WITH_LIST).unwrap();
         assert_eq!(c.regions.len(), 1, "the environment beats the file");
+    }
+
+    #[test]
+    fn a_warning_about_a_default_names_its_key() {
+        let c = build(&["--interval", "3s"], IDS).unwrap();
+        assert_eq!(
+            c.warnings,
+            [
+                "probe.timeout 5s is not below --interval 3s: a hanging probe stretches the probe cadence to the timeout"
+            ]
+        );
     }
 
     #[test]

@@ -173,3 +173,82 @@ pub fn show_list(items: impl IntoIterator<Item = String>) -> Option<toml::Value>
         items.into_iter().map(toml::Value::String).collect(),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// A setting that a variable also sets, as `--config` is.
+    static WAIT: Setting<Duration> = Setting {
+        doc: Doc {
+            key: Some("probe.interval"),
+            flag: Some("--interval"),
+            env: Some("WAIT"),
+            ..Doc::NONE
+        },
+        flag: |o| o.interval.map(Ok),
+        text: crate::config::cli::parse_duration,
+        file: |f| duration(f.probe.as_ref()?.interval.as_ref()),
+        default: || Duration::from_secs(10),
+        check: positive,
+        show: |_| None,
+    };
+
+    fn pick(
+        flag: Option<u64>,
+        var: Option<&'static str>,
+        file: &str,
+    ) -> Result<Picked<Duration>, ConfigError> {
+        let opts = Options {
+            interval: flag.map(Duration::from_secs),
+            ..Options::default()
+        };
+        let file = FileConfig::parse(file).unwrap();
+        let env = move |k: &str| (k == "WAIT").then(|| var.map(str::to_string)).flatten();
+        Sources {
+            opts: &opts,
+            file: &file,
+            env: &env,
+        }
+        .get(&WAIT)
+    }
+
+    #[test]
+    fn flag_beats_variable_beats_file_beats_default() {
+        let file = "[probe]\ninterval = \"3s\"\n";
+        let p = pick(Some(1), Some("2s"), file).unwrap();
+        assert_eq!(
+            (p.value, p.origin, p.default),
+            (Duration::from_secs(1), "--interval", false)
+        );
+        let p = pick(None, Some("2s"), file).unwrap();
+        assert_eq!((p.value, p.origin), (Duration::from_secs(2), "WAIT"));
+        let p = pick(None, None, file).unwrap();
+        assert_eq!(
+            (p.value, p.origin),
+            (Duration::from_secs(3), "probe.interval")
+        );
+        let p = pick(None, None, "").unwrap();
+        assert_eq!(
+            (p.value, p.origin, p.default),
+            (Duration::from_secs(10), "probe.interval", true)
+        );
+    }
+
+    #[test]
+    fn errors_name_where_the_value_came_from() {
+        let said = |r: Result<Picked<Duration>, ConfigError>| r.unwrap_err().to_string();
+        assert_eq!(
+            said(pick(Some(0), None, "")),
+            "--interval: must be greater than zero"
+        );
+        assert!(said(pick(None, Some("soon"), "")).starts_with("WAIT: 'soon' is not a duration"));
+        assert_eq!(
+            said(pick(None, Some("0s"), "")),
+            "WAIT: must be greater than zero"
+        );
+        let bad_file = "[probe]\ninterval = \"often\"\n";
+        assert!(said(pick(Some(1), None, bad_file)).starts_with("probe.interval: 'often'"));
+    }
+}
