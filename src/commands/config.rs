@@ -13,7 +13,7 @@ pub fn print_config(config: &Config) -> Result<ExitCode> {
     println!(
         "# failover-handler effective configuration (flags > environment > config file > defaults)"
     );
-    println!("{}", crate::config::file::effective(config)?);
+    println!("{}", crate::config::show::effective(config)?);
     println!("# Timing budget");
     for line in timing_budget(config) {
         println!("#   {line}");

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::ConfigError;
 use crate::config::cli::LogFormat;
-use crate::config::redact;
+pub use crate::config::show::effective;
 
 #[derive(Debug, Default, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -136,112 +136,6 @@ impl FileConfig {
             }
         })
     }
-}
-
-/// The effective configuration written back as a config file (secrets left out).
-pub fn effective(c: &crate::config::Config) -> Result<String, toml::ser::Error> {
-    let d = |d: std::time::Duration| Some(crate::config::human(d));
-    let file = FileConfig {
-        service: Some(c.service.clone()),
-        region: c.preferred.clone(),
-        state_dir: Some(c.state_dir.clone()),
-        dry_run: Some(c.dry_run),
-        regions: Some(
-            c.regions
-                .iter()
-                .map(|r| FileRegion {
-                    name: r.name.clone(),
-                    cloud: r.cloud.clone(),
-                    health_url: r.health_url.as_ref().map(|t| redact::url(&t.to_string())),
-                })
-                .collect(),
-        ),
-        env_file: Some(FileEnvFile {
-            path: Some(c.env_file.path.clone()),
-            cloud_var: Some(c.env_file.cloud_var.clone()),
-            region_var: Some(c.env_file.region_var.clone()),
-        }),
-        probe: Some(FileProbe {
-            url: Some(redact::url(&c.probe.url_template)),
-            interval: d(c.probe.interval),
-            fail_interval: d(c.probe.fail_interval),
-            timeout: d(c.probe.timeout),
-            startup_grace: d(c.probe.startup_grace),
-            ca_cert: c.probe.ca_cert.clone(),
-            tls_server_name: c.probe.tls_server_name.clone(),
-            insecure: Some(c.probe.insecure),
-            headers: Some(
-                c.probe
-                    .headers
-                    .iter()
-                    .map(|(k, v)| {
-                        // Only the well-known default (the hash of an empty body) is shown:
-                        // any value a user set may be a credential.
-                        let default = crate::config::DEFAULT_SIG_HEADER.1;
-                        let shown = if v.to_str().is_ok_and(|v| v == default) {
-                            default.to_string()
-                        } else {
-                            "<redacted>".to_string()
-                        };
-                        (k.to_string(), shown)
-                    })
-                    .collect(),
-            ),
-        }),
-        failover: Some(FileFailover {
-            threshold: d(c.failover.threshold),
-            choose: Some(match c.failover.choose {
-                crate::config::Choose::Order => "order".into(),
-                crate::config::Choose::Latency => "latency".into(),
-            }),
-            failback: Some(match c.failover.failback {
-                crate::config::Failback::Never => "never".into(),
-                crate::config::Failback::Auto => "auto".into(),
-            }),
-            failback_after: d(c.failover.failback_after),
-            max_switches_per_hour: Some(c.failover.max_switches_per_hour),
-        }),
-        region_checks: Some(FileRegionChecks {
-            interval: d(c.region_checks.interval),
-            timeout: d(c.region_checks.timeout),
-            rise: Some(c.region_checks.rise),
-            fall: Some(c.region_checks.fall),
-        }),
-        network: Some(FileNetwork {
-            // None set: left out, as the example file leaves it (a placeholder that cannot
-            // answer would make every outage look local).
-            reference: (!c.network.reference.is_empty()).then(|| {
-                c.network
-                    .reference
-                    .iter()
-                    .map(|t| redact::url(&t.to_string()))
-                    .collect()
-            }),
-            latency_file: c.network.latency_file.clone(),
-            throughput_url: c
-                .network
-                .throughput_url
-                .as_ref()
-                .map(|u| redact::url(u.as_str())),
-            min_mbps: Some(c.network.min_mbps),
-        }),
-        restart: Some(FileRestart {
-            via: Some(c.restart.via.as_str().to_string()),
-            supervisorctl: Some(c.restart.supervisorctl.clone()),
-            args: Some(redact::args(&c.restart.args)),
-            programs: Some(c.restart.programs.clone()),
-            timeout: d(c.restart.timeout),
-            no_restart: Some(!c.restart.enabled),
-        }),
-        log: Some(FileLog {
-            format: Some(c.log_format),
-        }),
-        metrics: Some(FileMetrics {
-            addr: c.metrics_addr.map(|a| a.to_string()),
-        }),
-        fleet: c.fleet.as_ref().map(crate::config::fleet::effective),
-    };
-    toml::to_string(&file)
 }
 
 #[cfg(test)]

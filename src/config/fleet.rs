@@ -131,8 +131,8 @@ pub fn build(
     };
     let endpoints = f
         .endpoints
-        .unwrap_or_default()
         .iter()
+        .flatten()
         .map(|e| endpoint(e))
         .collect::<Result<Vec<Url>, ConfigError>>()?;
     if endpoints.is_empty() {
@@ -143,9 +143,10 @@ pub fn build(
     }
     let name = f
         .name
+        .clone()
         .ok_or_else(|| ConfigError::new("fleet.name", "name the fleet"))?;
     token(&name, "fleet.name")?;
-    let host = match f.host {
+    let host = match f.host.clone() {
         Some(h) => h,
         None => hostname().ok_or_else(|| {
             ConfigError::new(
@@ -155,6 +156,91 @@ pub fn build(
         })?,
     };
     token(&host, "fleet.host")?;
+    let Rules {
+        quorum,
+        min_voters,
+        max_concurrent_restarts,
+        on_store_loss,
+        on_plaintext,
+        lease_ttl,
+    } = rules(&f)?;
+    let (user, password) = credentials(&f, &endpoints, on_plaintext, env)?;
+    Ok(Some(FleetSettings {
+        endpoints,
+        name,
+        host,
+        quorum,
+        min_voters,
+        max_concurrent_restarts,
+        on_store_loss,
+        on_plaintext,
+        lease_ttl,
+        ca_cert: f.ca_cert,
+        client_cert: f.client_cert,
+        client_key: f.client_key,
+        user,
+        password,
+    }))
+}
+
+/// The etcd user and password from the environment, with the TLS settings checked against
+/// the endpoints they go to.
+fn credentials(
+    f: &FileFleet,
+    endpoints: &[Url],
+    on_plaintext: Plaintext,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(Option<String>, Option<Secret>), ConfigError> {
+    if f.client_cert.is_some() != f.client_key.is_some() {
+        let key = if f.client_cert.is_some() {
+            "fleet.client_key"
+        } else {
+            "fleet.client_cert"
+        };
+        return Err(ConfigError::new(
+            key,
+            "client_cert and client_key go together",
+        ));
+    }
+    let tls = f.ca_cert.is_some() || f.client_cert.is_some();
+    if tls && endpoints.iter().any(|e| e.scheme() != "https") {
+        return Err(ConfigError::new(
+            "fleet.endpoints",
+            "TLS settings are given, so every endpoint must be https://",
+        ));
+    }
+    let user = env(ETCD_USER_VAR).filter(|u| !u.is_empty());
+    let password = env(ETCD_PASSWORD_VAR).map(Secret::new);
+    if user.is_some() && password.is_none() {
+        return Err(ConfigError::new(
+            ETCD_PASSWORD_VAR,
+            format!("must be set when {ETCD_USER_VAR} is"),
+        ));
+    }
+    if on_plaintext == Plaintext::Refuse
+        && let Some(clear) = plaintext_endpoints(endpoints, password.is_some())
+    {
+        return Err(ConfigError::new(
+            "fleet.endpoints",
+            format!(
+                "{clear} would carry the etcd password ({ETCD_PASSWORD_VAR}) in clear, and fleet.on_plaintext is \"refuse\": use https://"
+            ),
+        ));
+    }
+    Ok((user, password))
+}
+
+/// The fleet's rules of `[fleet]`, checked.
+struct Rules {
+    quorum: f64,
+    min_voters: u32,
+    max_concurrent_restarts: u32,
+    on_store_loss: StoreLoss,
+    on_plaintext: Plaintext,
+    lease_ttl: Duration,
+}
+
+fn rules(f: &FileFleet) -> Result<Rules, ConfigError> {
     let quorum = f.quorum.unwrap_or(0.5);
     // Zero would let one voter move the fleet; one could never be exceeded.
     if !(quorum > 0.0 && quorum < 1.0) {
@@ -198,58 +284,14 @@ pub fn build(
             "must be at least 2s (etcd leases count whole seconds)",
         ));
     }
-    if f.client_cert.is_some() != f.client_key.is_some() {
-        let key = if f.client_cert.is_some() {
-            "fleet.client_key"
-        } else {
-            "fleet.client_cert"
-        };
-        return Err(ConfigError::new(
-            key,
-            "client_cert and client_key go together",
-        ));
-    }
-    let tls = f.ca_cert.is_some() || f.client_cert.is_some();
-    if tls && endpoints.iter().any(|e| e.scheme() != "https") {
-        return Err(ConfigError::new(
-            "fleet.endpoints",
-            "TLS settings are given, so every endpoint must be https://",
-        ));
-    }
-    let user = env(ETCD_USER_VAR).filter(|u| !u.is_empty());
-    let password = env(ETCD_PASSWORD_VAR).map(Secret::new);
-    if user.is_some() && password.is_none() {
-        return Err(ConfigError::new(
-            ETCD_PASSWORD_VAR,
-            format!("must be set when {ETCD_USER_VAR} is"),
-        ));
-    }
-    if on_plaintext == Plaintext::Refuse
-        && let Some(clear) = plaintext_endpoints(&endpoints, password.is_some())
-    {
-        return Err(ConfigError::new(
-            "fleet.endpoints",
-            format!(
-                "{clear} would carry the etcd password ({ETCD_PASSWORD_VAR}) in clear, and fleet.on_plaintext is \"refuse\": use https://"
-            ),
-        ));
-    }
-    Ok(Some(FleetSettings {
-        endpoints,
-        name,
-        host,
+    Ok(Rules {
         quorum,
         min_voters,
         max_concurrent_restarts,
         on_store_loss,
         on_plaintext,
         lease_ttl,
-        ca_cert: f.ca_cert,
-        client_cert: f.client_cert,
-        client_key: f.client_key,
-        user,
-        password,
-    }))
+    })
 }
 
 /// The section written back by `config` (credentials left out: they live in the environment).

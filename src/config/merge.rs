@@ -1,20 +1,15 @@
-//! Flags > environment > config file > defaults, merged once into a `Config`. Every error
-//! names the flag, variable or key it came from.
+//! Flags > environment > config file > defaults, merged once into a `Config`, one section at a
+//! time, each value read through the table of settings (`config::table`). Every error names
+//! the flag, variable or key it came from.
 
-use std::path::PathBuf;
-use std::time::Duration;
-
-use url::Url;
-
-use crate::config::cli::{LogFormat, Options};
+use crate::config::cli::Options;
 use crate::config::file::FileConfig;
 use crate::config::human::human;
-use crate::config::sections::{build_network, build_probe, build_regions, build_restart};
+use crate::config::probe::build_probe;
+use crate::config::sections::{build_network, build_regions, build_restart};
+use crate::config::setting::Sources;
 use crate::config::settings::*;
-use crate::config::values::{
-    at_least_one, failback, file_duration, is_identifier, parse_listen_addr, pick, positive,
-};
-use crate::kernel::region::is_safe_token;
+use crate::config::table;
 
 /// Reads the process environment; tests hand in a closure instead.
 pub fn process_env(name: &str) -> Option<String> {
@@ -50,242 +45,54 @@ impl Config {
         file: FileConfig,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
+        let src = Sources {
+            opts,
+            file: &file,
+            env,
+        };
         let mut warnings = Vec::new();
-        let fprobe = file.probe.clone().unwrap_or_default();
-        let ffail = file.failover.clone().unwrap_or_default();
-        let frestart = file.restart.clone().unwrap_or_default();
-        let fenv = file.env_file.clone().unwrap_or_default();
-        let fchecks = file.region_checks.clone().unwrap_or_default();
-        let fnet = file.network.clone().unwrap_or_default();
-
-        let service = file
-            .service
-            .clone()
-            .unwrap_or_else(|| DEFAULT_SERVICE.to_string());
-        if service.trim().is_empty() || service.len() > 100 {
-            return Err(ConfigError::new("service", "must be 1 to 100 characters"));
-        }
-
-        let (regions, preferred) = build_regions(opts, &file, env, &mut warnings)?;
-
-        let env_file = EnvFile {
-            path: opts
-                .env_file
-                .clone()
-                .or(fenv.path)
-                .unwrap_or_else(|| PathBuf::from(DEFAULT_ENV_FILE)),
-            cloud_var: fenv.cloud_var.unwrap_or_else(|| "EXT_CLOUD".to_string()),
-            region_var: fenv.region_var.unwrap_or_else(|| "EXT_REGION".to_string()),
-        };
-        for (key, name) in [
-            ("env_file.cloud_var", &env_file.cloud_var),
-            ("env_file.region_var", &env_file.region_var),
-        ] {
-            if !is_identifier(name) {
-                return Err(ConfigError::new(
-                    key,
-                    format!("'{name}' is not a shell variable name ([A-Za-z_][A-Za-z0-9_]*)"),
-                ));
-            }
-        }
-        if env_file.cloud_var == env_file.region_var {
-            return Err(ConfigError::new(
-                "env_file.region_var",
-                "must differ from env_file.cloud_var",
-            ));
-        }
-        if env_file.path.as_os_str().is_empty() || env_file.path.file_name().is_none() {
-            return Err(ConfigError::new(
-                if opts.env_file.is_some() {
-                    "--env-file"
-                } else {
-                    "env_file.path"
-                },
-                "must name a file",
-            ));
-        }
-
-        let probe = build_probe(opts, &fprobe, &regions, env, &mut warnings)?;
-
-        let (threshold, threshold_src) = pick(
-            opts.threshold,
-            "--threshold",
-            file_duration(ffail.threshold.as_ref(), "failover.threshold")?,
-            "failover.threshold",
-            Duration::from_secs(240),
-        );
-        positive(threshold, threshold_src)?;
-        if threshold < probe.interval {
-            return Err(ConfigError::new(
-                threshold_src,
-                format!(
-                    "threshold {} is below the probe interval {}: an outage could never be confirmed",
-                    human(threshold),
-                    human(probe.interval)
-                ),
-            ));
-        }
-        if probe.timeout > threshold {
-            return Err(ConfigError::new(
-                if opts.timeout.is_some() {
-                    "--timeout"
-                } else {
-                    "probe.timeout"
-                },
-                format!(
-                    "timeout {} is longer than the threshold {}",
-                    human(probe.timeout),
-                    human(threshold)
-                ),
-            ));
-        }
-        let choose = match ffail.choose.as_deref() {
-            None | Some("order") => Choose::Order,
-            Some("latency") => Choose::Latency,
-            Some(other) => {
-                return Err(ConfigError::new(
-                    "failover.choose",
-                    format!("'{other}' is not \"order\" or \"latency\""),
-                ));
-            }
-        };
-        let failback = match ffail.failback.as_deref() {
-            None => Failback::Never,
-            Some(text) => failback(text, "failover.failback")?,
-        };
-        let failback_after =
-            file_duration(ffail.failback_after.as_ref(), "failover.failback_after")?
-                .unwrap_or(Duration::from_secs(600));
-        positive(failback_after, "failover.failback_after")?;
-        let max_switches_per_hour = ffail.max_switches_per_hour.unwrap_or(6);
-        if max_switches_per_hour == 0 {
-            return Err(ConfigError::new(
-                "failover.max_switches_per_hour",
-                "must be at least 1 (use `failover-handler pause` to stop automatic switching)",
-            ));
-        }
-        if failback == Failback::Auto && preferred.is_none() {
-            warnings.push("failover.failback = \"auto\" has no effect without a preferred region (--region or region)".to_string());
-        }
-
+        let service = src.value(&table::SERVICE)?;
+        let (regions, preferred) = build_regions(&src, &mut warnings)?;
+        let env_file = build_env_file(&src)?;
+        let probe = build_probe(&src, &regions, &mut warnings)?;
+        let failover = build_failover(&src, &probe, preferred.is_some(), &mut warnings)?;
         let region_checks = RegionChecks {
-            interval: positive(
-                file_duration(fchecks.interval.as_ref(), "region_checks.interval")?
-                    .unwrap_or(Duration::from_secs(10)),
-                "region_checks.interval",
-            )?,
-            timeout: positive(
-                file_duration(fchecks.timeout.as_ref(), "region_checks.timeout")?
-                    .unwrap_or(Duration::from_secs(5)),
-                "region_checks.timeout",
-            )?,
-            rise: at_least_one(fchecks.rise.unwrap_or(2), "region_checks.rise")?,
-            fall: at_least_one(fchecks.fall.unwrap_or(2), "region_checks.fall")?,
+            interval: src.value(&table::CHECK_INTERVAL)?,
+            timeout: src.value(&table::CHECK_TIMEOUT)?,
+            rise: src.value(&table::RISE)?,
+            fall: src.value(&table::FALL)?,
         };
-
-        let network = build_network(fnet)?;
-        let restart = build_restart(opts, frestart)?;
-
-        let (log_format, log_src) = pick(
-            opts.log_format,
-            "--log-format",
-            file.log.as_ref().and_then(|l| l.format),
-            "log.format",
-            LogFormat::Json,
-        );
-        let metrics_addr = match (
-            &opts.metrics_addr,
-            file.metrics.as_ref().and_then(|m| m.addr.clone()),
-        ) {
-            (Some(a), _) => {
-                Some(parse_listen_addr(a).map_err(|e| ConfigError::new("--metrics-addr", e))?)
-            }
-            (None, Some(a)) => {
-                Some(parse_listen_addr(&a).map_err(|e| ConfigError::new("metrics.addr", e))?)
-            }
-            (None, None) => None,
-        };
+        let network = build_network(&src)?;
+        let restart = build_restart(&src)?;
+        let log_format = src.get(&table::LOG_FORMAT)?;
+        let metrics_addr = src.value(&table::METRICS_ADDR)?;
         if let Some(addr) = metrics_addr.filter(|a| !a.ip().is_loopback()) {
             warnings.push(format!("the metrics listener {addr} is not on loopback: anyone who can reach it can read the status"));
         }
-        let datadog = match env("DD_API_KEY").filter(|k| !k.trim().is_empty()) {
-            None => None,
-            Some(key) => {
-                let site = env("DD_SITE")
-                    .filter(|s| !s.is_empty())
-                    .unwrap_or_else(|| "datadoghq.com".to_string());
-                if !is_safe_token(&site, 253) {
-                    return Err(ConfigError::new(
-                        "DD_SITE",
-                        format!("'{site}' is not a host name"),
-                    ));
-                }
-                let url = match env(DD_URL_VAR).filter(|u| !u.trim().is_empty()) {
-                    Some(text) => Url::parse(text.trim())
-                        .ok()
-                        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
-                        .ok_or_else(|| {
-                            ConfigError::new(DD_URL_VAR, format!("'{text}' is not an http(s) URL"))
-                        })?,
-                    None => Url::parse(&format!("https://http-intake.logs.{site}/api/v2/logs"))
-                        .map_err(|e| ConfigError::new("DD_SITE", format!("'{site}': {e}")))?,
-                };
-                let proxy = match env(DD_PROXY_VAR).filter(|p| !p.trim().is_empty()) {
-                    Some(text) => {
-                        let ok = Url::parse(text.trim()).is_ok_and(|u| {
-                            matches!(u.scheme(), "http" | "https" | "socks5") && u.host().is_some()
-                        });
-                        if !ok {
-                            // The value may hold a password: it is not repeated.
-                            return Err(ConfigError::new(
-                                DD_PROXY_VAR,
-                                "is not an http(s) proxy URL".to_string(),
-                            ));
-                        }
-                        Some(Secret::new(text.trim()))
-                    }
-                    None => None,
-                };
-                Some(DatadogSettings {
-                    api_key: Secret::new(key.trim()),
-                    site,
-                    url,
-                    proxy,
-                    no_proxy: env("DD_PROXY_NO_PROXY").filter(|p| !p.trim().is_empty()),
-                })
-            }
-        };
+        let datadog = crate::config::datadog::build(env)?;
         if probe.insecure {
             warnings.push("TLS verification of the probe is off (--insecure)".to_string());
         }
-
+        let dry_run = src.value(&table::DRY_RUN)?;
+        let state_dir = src.value(&table::STATE_DIR)?;
+        let fleet = crate::config::fleet::build(file.fleet, &crate::config::fleet::hostname, env)?;
         let mut config = Config {
             service,
             regions,
             preferred,
             env_file,
             probe,
-            failover: FailoverSettings {
-                threshold,
-                choose,
-                failback,
-                failback_after,
-                max_switches_per_hour,
-            },
+            failover,
             region_checks,
             network,
             restart,
-            dry_run: opts.dry_run || file.dry_run.unwrap_or(false),
-            log_format,
-            log_format_explicit: log_src != "default",
-            state_dir: opts
-                .state_dir
-                .clone()
-                .or(file.state_dir)
-                .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR)),
+            dry_run,
+            log_format: log_format.value,
+            log_format_explicit: !log_format.default,
+            state_dir,
             metrics_addr,
             datadog,
-            fleet: crate::config::fleet::build(file.fleet, &crate::config::fleet::hostname, env)?,
+            fleet,
             warnings,
         };
         if let Some(w) = config.fleet.as_ref().and_then(|f| f.plaintext_warning()) {
@@ -297,10 +104,70 @@ impl Config {
     }
 }
 
+/// `[env_file]`: where the env file is and the names of its two variables.
+fn build_env_file(src: &Sources) -> Result<EnvFile, ConfigError> {
+    let env_file = EnvFile {
+        path: src.value(&table::ENV_FILE)?,
+        cloud_var: src.value(&table::CLOUD_VAR)?,
+        region_var: src.value(&table::REGION_VAR)?,
+    };
+    if env_file.cloud_var == env_file.region_var {
+        return Err(ConfigError::new(
+            "env_file.region_var",
+            "must differ from env_file.cloud_var",
+        ));
+    }
+    Ok(env_file)
+}
+
+/// `[failover]`, with the threshold checked against the probe's timings.
+fn build_failover(
+    src: &Sources,
+    probe: &ProbeSettings,
+    has_preferred: bool,
+    warnings: &mut Vec<String>,
+) -> Result<FailoverSettings, ConfigError> {
+    let threshold = src.get(&table::THRESHOLD)?;
+    if threshold.value < probe.interval {
+        return Err(ConfigError::new(
+            threshold.origin,
+            format!(
+                "threshold {} is below the probe interval {}: an outage could never be confirmed",
+                human(threshold.value),
+                human(probe.interval)
+            ),
+        ));
+    }
+    if probe.timeout > threshold.value {
+        return Err(ConfigError::new(
+            src.get(&table::TIMEOUT)?.origin,
+            format!(
+                "timeout {} is longer than the threshold {}",
+                human(probe.timeout),
+                human(threshold.value)
+            ),
+        ));
+    }
+    let failback = src.value(&table::FAILBACK)?;
+    if failback == Failback::Auto && !has_preferred {
+        warnings.push("failover.failback = \"auto\" has no effect without a preferred region (--region or region)".to_string());
+    }
+    Ok(FailoverSettings {
+        threshold: threshold.value,
+        choose: src.value(&table::CHOOSE)?,
+        failback,
+        failback_after: src.value(&table::FAILBACK_AFTER)?,
+        max_switches_per_hour: src.value(&table::MAX_SWITCHES_PER_HOUR)?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::parse_listen_addr;
     use clap::Parser;
+    use std::path::PathBuf;
+    use std::time::Duration;
 
     fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
         move |k| {
@@ -360,6 +227,12 @@ mod tests {
                 "--threshold",
             ),
             (&["--timeout", "5m"], IDS, "--timeout"),
+            (&["--interval", "5m"], IDS, "failover.threshold"),
+            (
+                &["--interval", "1s", "--threshold", "2s"],
+                IDS,
+                "probe.timeout",
+            ),
             (&["--programs=-x"], IDS, "--programs"),
             (&["--restart-via", "ssh"], IDS, "--restart-via"),
             (&["--metrics-addr", "nowhere"], IDS, "--metrics-addr"),
@@ -407,6 +280,17 @@ mod tests {
         ];
         let c = build(&["-c", p, "-r", "X"], WITH_LIST).unwrap();
         assert_eq!(c.regions.len(), 1, "the environment beats the file");
+    }
+
+    #[test]
+    fn a_warning_about_a_default_names_its_key() {
+        let c = build(&["--interval", "3s"], IDS).unwrap();
+        assert_eq!(
+            c.warnings,
+            [
+                "probe.timeout 5s is not below --interval 3s: a hanging probe stretches the probe cadence to the timeout"
+            ]
+        );
     }
 
     #[test]

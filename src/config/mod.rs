@@ -4,16 +4,21 @@
 
 pub mod budget;
 pub mod cli;
+mod datadog;
 mod error;
 pub mod file;
 pub mod fleet;
 mod human;
 mod kernel;
 mod merge;
+mod probe;
 pub mod redact;
 mod rule_flags;
 mod sections;
+pub mod setting;
 mod settings;
+pub mod show;
+pub mod table;
 mod tls;
 mod values;
 

@@ -88,14 +88,13 @@ impl Via {
         }
     }
 
-    pub(super) fn parse(text: &str, origin: &str) -> Result<Via, ConfigError> {
+    pub(super) fn from_text(text: &str) -> Result<Via, String> {
         match text {
             "auto" => Ok(Via::Auto),
             "xmlrpc" => Ok(Via::Xmlrpc),
             "supervisorctl" => Ok(Via::Supervisorctl),
-            other => Err(ConfigError::new(
-                origin,
-                format!("'{other}' is not \"auto\", \"xmlrpc\" or \"supervisorctl\""),
+            other => Err(format!(
+                "'{other}' is not \"auto\", \"xmlrpc\" or \"supervisorctl\""
             )),
         }
     }

@@ -3,32 +3,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use crate::config::cli::parse_duration;
-use crate::config::settings::{ConfigError, Failback};
-
-/// Picks flag > file > default and remembers which one it was, for error messages.
-pub(super) fn pick<T>(
-    flag: Option<T>,
-    flag_name: &'static str,
-    file: Option<T>,
-    key: &'static str,
-    default: T,
-) -> (T, &'static str) {
-    match (flag, file) {
-        (Some(v), _) => (v, flag_name),
-        (None, Some(v)) => (v, key),
-        (None, None) => (default, "default"),
-    }
-}
-
-pub(super) fn file_duration(
-    value: Option<&String>,
-    key: &str,
-) -> Result<Option<Duration>, ConfigError> {
-    value
-        .map(|v| parse_duration(v).map_err(|e| ConfigError::new(key, e)))
-        .transpose()
-}
+use crate::config::settings::{Choose, ConfigError, Failback};
 
 pub(super) fn positive(d: Duration, origin: &str) -> Result<Duration, ConfigError> {
     if d.is_zero() {
@@ -39,13 +14,23 @@ pub(super) fn positive(d: Duration, origin: &str) -> Result<Duration, ConfigErro
 
 /// `never` or `auto`, as `failover.failback` and `--failback` take it.
 pub(super) fn failback(text: &str, origin: &str) -> Result<Failback, ConfigError> {
+    parse_failback(text).map_err(|e| ConfigError::new(origin, e))
+}
+
+pub(super) fn parse_failback(text: &str) -> Result<Failback, String> {
     match text {
         "never" => Ok(Failback::Never),
         "auto" => Ok(Failback::Auto),
-        other => Err(ConfigError::new(
-            origin,
-            format!("'{other}' is not \"never\" or \"auto\""),
-        )),
+        other => Err(format!("'{other}' is not \"never\" or \"auto\"")),
+    }
+}
+
+/// `order` or `latency`, as `failover.choose` takes it.
+pub(super) fn parse_choose(text: &str) -> Result<Choose, String> {
+    match text {
+        "order" => Ok(Choose::Order),
+        "latency" => Ok(Choose::Latency),
+        other => Err(format!("'{other}' is not \"order\" or \"latency\"")),
     }
 }
 
@@ -54,13 +39,6 @@ pub(super) fn is_identifier(s: &str) -> bool {
     matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
         && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
         && s.len() <= 128
-}
-
-pub(super) fn at_least_one(v: u32, key: &str) -> Result<u32, ConfigError> {
-    if v == 0 {
-        return Err(ConfigError::new(key, "must be at least 1"));
-    }
-    Ok(v)
 }
 
 /// `127.0.0.1:9464`, `[::1]:9464`, `localhost:9464`, `:9464` or `9464` (the last three on loopback).
