@@ -8,7 +8,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::ConfigError;
 use crate::config::cli::LogFormat;
-pub use crate::config::show::effective;
 
 #[derive(Debug, Default, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]

@@ -91,7 +91,7 @@ fn changed_keys(old: &Config, new: &Config) -> Vec<String> {
 /// The effective configuration as dotted keys and their values (arrays whole).
 fn flat(c: &Config) -> BTreeMap<String, toml::Value> {
     let mut out = BTreeMap::new();
-    let text = crate::config::file::effective(c).unwrap_or_default();
+    let text = crate::config::show::effective(c).unwrap_or_default();
     if let Ok(table) = toml::from_str::<toml::Table>(&text) {
         walk("", &table, &mut out);
     }
