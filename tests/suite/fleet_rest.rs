@@ -1,0 +1,172 @@
+//! What a fleet costs at rest: three handlers probing every 100 ms on a real three-member
+//! etcd keep their connections to it.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use crate::support::etcd::EtcdCluster;
+use crate::support::{Cmd, Daemon, FakeTunnel, HeavySlot, TestDir, wait_until};
+
+const HOSTS: usize = 3;
+
+struct Host {
+    _dir: TestDir,
+    tunnel: FakeTunnel,
+    daemon: Daemon,
+}
+
+/// The cluster and three handlers on EU, settled: a leader, `active` = EU, every view.
+fn rest_fleet(name: &str) -> (HeavySlot, EtcdCluster, Vec<Host>) {
+    let slot = HeavySlot::take();
+    let cluster = EtcdCluster::start(3);
+    let hosts: Vec<Host> = (0..HOSTS)
+        .map(|i| {
+            let dir = TestDir::with_env("EU");
+            let tunnel = FakeTunnel::start(&dir);
+            let text = format!(
+                "[fleet]\nendpoints = {}\nname = \"{name}\"\nhost = \"h{i}\"\nmin_voters = 2\n\
+                 max_concurrent_restarts = {HOSTS}\nlease_ttl = \"3s\"\n",
+                cluster.endpoints_toml()
+            );
+            let config = dir.write_file("fleet.toml", &text);
+            let cmd = Cmd::new(&dir)
+                .tunnel_in(&tunnel, "EU")
+                .flag("--config", config.to_str().unwrap());
+            let daemon = cmd.spawn_daemon();
+            daemon.wait_for_event("daemon_started", Duration::from_secs(10));
+            Host {
+                _dir: dir,
+                tunnel,
+                daemon,
+            }
+        })
+        .collect();
+    let prefix = format!("/failover-handler/{name}/");
+    wait_until(
+        Duration::from_secs(15),
+        "a leader, active = EU, every view",
+        || {
+            let keys = cluster.range(&prefix);
+            let has = |k: &str| keys.iter().any(|(key, _)| *key == format!("{prefix}{k}"));
+            has("leader")
+                && keys
+                    .iter()
+                    .any(|(k, v)| *k == format!("{prefix}active") && v.contains("\"EU\""))
+                && keys
+                    .iter()
+                    .filter(|(k, _)| k.starts_with(&format!("{prefix}views/")))
+                    .count()
+                    == HOSTS
+        },
+    );
+    (slot, cluster, hosts)
+}
+
+/// Waits until every host has probed `n` more times.
+fn probes_pass(hosts: &[Host], n: usize) {
+    let before: Vec<usize> = hosts.iter().map(|h| h.tunnel.request_count()).collect();
+    wait_until(Duration::from_secs(60), &format!("{n} more probes"), || {
+        hosts
+            .iter()
+            .zip(&before)
+            .all(|(h, b)| h.tunnel.request_count() >= b + n)
+    });
+}
+
+/// The client ports of the cluster's members.
+fn client_ports(cluster: &EtcdCluster) -> Vec<u16> {
+    cluster
+        .endpoints()
+        .iter()
+        .map(|e| e.rsplit(':').next().unwrap().parse().unwrap())
+        .collect()
+}
+
+/// One line of /proc/net/tcp: (local port, remote port, state, inode).
+fn tcp_sockets() -> Vec<(u16, u16, u8, u64)> {
+    let text = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    text.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let port = |addr: &str| u16::from_str_radix(addr.rsplit(':').next()?, 16).ok();
+            Some((
+                port(f.get(1)?)?,
+                port(f.get(2)?)?,
+                u8::from_str_radix(f.get(3)?, 16).ok()?,
+                f.get(9)?.parse().ok()?,
+            ))
+        })
+        .collect()
+}
+
+/// The socket inodes process `pid` holds.
+fn socket_inodes(pid: u32) -> BTreeSet<u64> {
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return BTreeSet::new();
+    };
+    dir.flatten()
+        .filter_map(|e| {
+            let link = std::fs::read_link(e.path()).ok()?;
+            let link = link.to_str()?;
+            link.strip_prefix("socket:[")?
+                .strip_suffix(']')?
+                .parse()
+                .ok()
+        })
+        .collect()
+}
+
+/// Each handler's TCP connections to the members, as (local port, member port), and the
+/// connections to the members closed by their client and still in TIME_WAIT.
+fn etcd_connections(ports: &[u16], hosts: &[Host]) -> (Vec<BTreeSet<(u16, u16)>>, usize) {
+    let sockets = tcp_sockets();
+    let per_host = hosts
+        .iter()
+        .map(|h| {
+            let inodes = socket_inodes(h.daemon.pid());
+            sockets
+                .iter()
+                .filter(|(_, remote, _, inode)| ports.contains(remote) && inodes.contains(inode))
+                .map(|(local, remote, _, _)| (*local, *remote))
+                .collect()
+        })
+        .collect();
+    const TIME_WAIT: u8 = 6;
+    let closed = sockets
+        .iter()
+        .filter(|(_, remote, state, _)| *state == TIME_WAIT && ports.contains(remote))
+        .count();
+    (per_host, closed)
+}
+
+#[test]
+fn a_fleet_at_rest_keeps_its_connections() {
+    let name = format!("rest{}", std::process::id());
+    let (_slot, cluster, hosts) = rest_fleet(&name);
+    let ports = client_ports(&cluster);
+    // Past the start: a few lease keep-alives (every second) on every host.
+    probes_pass(&hosts, 20);
+    let (before, closed_before) = etcd_connections(&ports, &hosts);
+    // Fifty probes and five lease keep-alives on each host.
+    probes_pass(&hosts, 50);
+    let (after, closed_after) = etcd_connections(&ports, &hosts);
+    assert_eq!(
+        closed_after.saturating_sub(closed_before),
+        0,
+        "connections to etcd closed by a handler at rest: before {before:?}, after {after:?}"
+    );
+    assert_eq!(
+        before, after,
+        "a handler at rest opened or closed connections"
+    );
+    for (i, conns) in after.iter().enumerate() {
+        for port in &ports {
+            let n = conns.iter().filter(|(_, p)| p == port).count();
+            assert!(
+                n <= 2,
+                "h{i} holds {n} connections to member {port}: {conns:?}"
+            );
+        }
+    }
+}
