@@ -1,8 +1,10 @@
 //! What a fleet costs at rest: three handlers probing every 100 ms on a real three-member
-//! etcd keep their connections to it.
+//! etcd keep one connection per endpoint (and one more for the watch), follow the fleet's
+//! keys through the watch stream and read nothing, while a change written by another
+//! host still reaches each of them at once.
 
 use std::collections::BTreeSet;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::support::etcd::EtcdCluster;
 use crate::support::{Cmd, Daemon, FakeTunnel, HeavySlot, TestDir, wait_until};
@@ -10,9 +12,19 @@ use crate::support::{Cmd, Daemon, FakeTunnel, HeavySlot, TestDir, wait_until};
 const HOSTS: usize = 3;
 
 struct Host {
-    _dir: TestDir,
+    dir: TestDir,
     tunnel: FakeTunnel,
+    cmd: Cmd,
     daemon: Daemon,
+}
+
+impl Host {
+    fn region(&self) -> Option<String> {
+        let env = self.dir.read_env()?;
+        env.lines()
+            .find_map(|l| l.strip_prefix("export EXT_REGION="))
+            .map(str::to_owned)
+    }
 }
 
 /// The cluster and three handlers on EU, settled: a leader, `active` = EU, every view.
@@ -35,8 +47,9 @@ fn rest_fleet(name: &str) -> (HeavySlot, EtcdCluster, Vec<Host>) {
             let daemon = cmd.spawn_daemon();
             daemon.wait_for_event("daemon_started", Duration::from_secs(10));
             Host {
-                _dir: dir,
+                dir,
                 tunnel,
+                cmd,
                 daemon,
             }
         })
@@ -140,16 +153,43 @@ fn etcd_connections(ports: &[u16], hosts: &[Host]) -> (Vec<BTreeSet<(u16, u16)>>
     (per_host, closed)
 }
 
+/// The Range requests `members` have served.
+fn ranges(cluster: &EtcdCluster, members: std::ops::Range<usize>) -> f64 {
+    members
+        .map(|i| cluster.metric(i, "etcd_debugging_mvcc_range_total", ""))
+        .sum()
+}
+
+/// `switch --fleet NAM` from host 0; every host is on NAM soon after.
+fn switch_reaches_every_host(hosts: &[Host]) {
+    let out = hosts[0]
+        .cmd
+        .clone()
+        .sub(&["switch", "NAM", "--fleet"])
+        .exits(0);
+    assert!(out.stdout.contains("NAM"), "{out:?}");
+    let written = Instant::now();
+    wait_until(Duration::from_secs(2), "every host on NAM", || {
+        hosts.iter().all(|h| h.region().as_deref() == Some("NAM"))
+    });
+    eprintln!(
+        "every host on NAM {:?} after switch --fleet",
+        written.elapsed()
+    );
+}
+
 #[test]
-fn a_fleet_at_rest_keeps_its_connections() {
+fn a_fleet_at_rest_reads_nothing_and_keeps_its_connections() {
     let name = format!("rest{}", std::process::id());
     let (_slot, cluster, hosts) = rest_fleet(&name);
     let ports = client_ports(&cluster);
     // Past the start: a few lease keep-alives (every second) on every host.
     probes_pass(&hosts, 20);
     let (before, closed_before) = etcd_connections(&ports, &hosts);
+    let reads_before = ranges(&cluster, 0..3);
     // Fifty probes and five lease keep-alives on each host.
     probes_pass(&hosts, 50);
+    let reads = ranges(&cluster, 0..3) - reads_before;
     let (after, closed_after) = etcd_connections(&ports, &hosts);
     assert_eq!(
         closed_after.saturating_sub(closed_before),
@@ -169,4 +209,22 @@ fn a_fleet_at_rest_keeps_its_connections() {
             );
         }
     }
+    assert_eq!(reads, 0.0, "Range requests served to a fleet at rest");
+    // A change another writer makes reaches every host at once.
+    switch_reaches_every_host(&hosts);
+}
+
+#[test]
+fn a_watch_broken_by_its_member_dying_is_read_and_watched_again() {
+    let name = format!("rewatch{}", std::process::id());
+    let (_slot, mut cluster, hosts) = rest_fleet(&name);
+    probes_pass(&hosts, 20);
+    // Every handler's calls and watch begin on the first member: it dies.
+    cluster.kill(0);
+    probes_pass(&hosts, 20);
+    let reads_before = ranges(&cluster, 1..3);
+    probes_pass(&hosts, 30);
+    let reads = ranges(&cluster, 1..3) - reads_before;
+    assert_eq!(reads, 0.0, "Range requests once the watch is back");
+    switch_reaches_every_host(&hosts);
 }

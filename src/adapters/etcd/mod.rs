@@ -2,15 +2,16 @@
 //! in base64) on the HTTP/1.1 stack the tree already has: building needs nothing but Rust.
 //! Each call tries the endpoints in turn, starting from the last one that answered, each
 //! within one deadline; a call fails only when every endpoint failed. Calls go over one kept
-//! connection per endpoint.
+//! connection per endpoint; a [`Mirror`] follows a prefix through one more, the watch stream.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use rustls::pki_types::ServerName;
 use serde_json::{Value, json};
 use thiserror::Error;
+use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 
 use crate::config::fleet::{ETCD_PASSWORD_VAR, ETCD_USER_VAR, FleetSettings};
@@ -18,9 +19,12 @@ use crate::config::{ConfigError, Secret};
 
 mod auth;
 mod json;
+mod mirror;
+mod watch;
 mod wire;
 use auth::{Refusal, needs_token};
 use json::{b64, int, kv, prefix_end, put_body};
+pub use mirror::Mirror;
 use wire::{Endpoint, Sender};
 
 /// Why a call failed.
@@ -87,6 +91,14 @@ pub struct Etcd {
     /// The last refusal of the credentials: until when no new attempt is made, its words,
     /// and the backoff that set it.
     refused: Mutex<Option<Refusal>>,
+    /// When the store last answered a call; `None` once a call found no endpoint answering.
+    answered: Mutex<Option<Instant>>,
+    /// How long an answer vouches for the store: a third of the lease (the keep-alives'
+    /// period) and one deadline.
+    fresh: Duration,
+    /// The revision of the last write this client made: a [`Mirror`] shows it before
+    /// anything else.
+    written: AtomicI64,
 }
 
 impl Etcd {
@@ -123,6 +135,9 @@ impl Etcd {
         }
         Ok(Etcd {
             conns: endpoints.iter().map(|_| Default::default()).collect(),
+            answered: Mutex::new(None),
+            fresh: settings.lease_ttl / 3 + settings.request_timeout(),
+            written: AtomicI64::new(0),
             proved: endpoints.iter().map(|_| AtomicBool::new(false)).collect(),
             endpoints,
             current: AtomicUsize::new(0),
@@ -162,15 +177,19 @@ impl Etcd {
 
     /// Writes `key` (bound to `lease` unless it is 0).
     pub async fn put(&self, key: &str, value: &str, lease: i64) -> Result<(), EtcdError> {
-        self.call("/v3/kv/put", put_body(key, value, lease))
-            .await
-            .map(drop)
+        let answer = self.call("/v3/kv/put", put_body(key, value, lease)).await?;
+        self.wrote(&answer);
+        Ok(())
     }
 
     pub async fn delete(&self, key: &str) -> Result<(), EtcdError> {
-        self.call("/v3/kv/deleterange", json!({ "key": b64(key) }))
-            .await
-            .map(drop)
+        let answer = self
+            .call("/v3/kv/deleterange", json!({ "key": b64(key) }))
+            .await?;
+        if int(&answer["deleted"]) > 0 {
+            self.wrote(&answer);
+        }
+        Ok(())
     }
 
     /// Applies `ops` if every comparison holds; says whether it did.
@@ -197,7 +216,32 @@ impl Etcd {
                 json!({ "compare": compare, "success": success }),
             )
             .await?;
-        Ok(answer["succeeded"].as_bool().unwrap_or(false))
+        let succeeded = answer["succeeded"].as_bool().unwrap_or(false);
+        if succeeded && !ops.is_empty() {
+            self.wrote(&answer);
+        }
+        Ok(succeeded)
+    }
+
+    /// Notes the revision of a write this client made.
+    fn wrote(&self, answer: &Value) {
+        self.written
+            .fetch_max(int(&answer["header"]["revision"]), Ordering::Relaxed);
+    }
+
+    /// Whether the store answered the last call, within the last `fresh`.
+    fn answered_lately(&self) -> bool {
+        self.answered
+            .lock()
+            .ok()
+            .and_then(|a| *a)
+            .is_some_and(|at| at.elapsed() <= self.fresh)
+    }
+
+    fn note_answer(&self, answered: bool) {
+        if let Ok(mut at) = self.answered.lock() {
+            *at = answered.then(Instant::now);
+        }
     }
 
     /// A new lease of `ttl`; its id.
@@ -258,16 +302,19 @@ impl Etcd {
             match result {
                 Ok(v) => {
                     self.current.store(i, Ordering::Relaxed);
+                    self.note_answer(true);
                     return Ok(v);
                 }
                 // An answer, the same from every member: no other endpoint is tried.
                 Err(e) if e.contains("lease not found") => {
                     self.current.store(i, Ordering::Relaxed);
+                    self.note_answer(true);
                     return Err(EtcdError::LeaseNotFound(e));
                 }
                 Err(e) => errors.push(format!("{}: {e}", endpoint.url)),
             }
         }
+        self.note_answer(false);
         Err(EtcdError::Unreachable(errors.join("; ")))
     }
 
