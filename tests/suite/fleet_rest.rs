@@ -228,3 +228,92 @@ fn a_watch_broken_by_its_member_dying_is_read_and_watched_again() {
     assert_eq!(reads, 0.0, "Range requests once the watch is back");
     switch_reaches_every_host(&hosts);
 }
+
+/// A process's CPU time (utime + stime, in clock ticks) and RSS (KiB).
+fn cpu_and_rss(pid: u32) -> (u64, u64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    let ticks = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let rss = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    (ticks, rss)
+}
+
+/// The figures of docs/fleet.md on the cost at rest: etcd reads, writes and lease renewals
+/// per host per hour for three hosts probing every 100 ms, and each handler's CPU and RSS
+/// beside three handlers without a fleet. Run by scripts/fleet-bench.sh.
+#[test]
+#[ignore = "a benchmark: scripts/fleet-bench.sh"]
+fn bench_a_fleet_at_rest() {
+    let window = Duration::from_secs(
+        std::env::var("FLEET_BENCH_SECONDS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(60),
+    );
+    let name = format!("bench{}", std::process::id());
+    let (_slot, cluster, hosts) = rest_fleet(&name);
+    let alone: Vec<(TestDir, FakeTunnel, Daemon)> = (0..HOSTS)
+        .map(|_| {
+            let dir = TestDir::with_env("EU");
+            let tunnel = FakeTunnel::start(&dir);
+            let daemon = Cmd::new(&dir).tunnel_in(&tunnel, "EU").spawn_daemon();
+            daemon.wait_for_event("daemon_started", Duration::from_secs(10));
+            (dir, tunnel, daemon)
+        })
+        .collect();
+    probes_pass(&hosts, 20);
+    let sum = |name: &str| -> f64 { (0..3).map(|i| cluster.metric(i, name, "")).sum() };
+    let pids = |fleet: bool| -> Vec<u32> {
+        if fleet {
+            hosts.iter().map(|h| h.daemon.pid()).collect()
+        } else {
+            alone.iter().map(|(_, _, d)| d.pid()).collect()
+        }
+    };
+    let cpu = |fleet: bool| -> u64 { pids(fleet).iter().map(|&p| cpu_and_rss(p).0).sum() };
+    let (reads0, renewals0) = (
+        sum("etcd_debugging_mvcc_range_total"),
+        sum("etcd_debugging_lease_renewed_total"),
+    );
+    let revision0 = cluster.revision();
+    let (cpu_fleet0, cpu_alone0) = (cpu(true), cpu(false));
+    let started = Instant::now();
+    std::thread::sleep(window);
+    let (cpu_fleet, cpu_alone) = (cpu(true) - cpu_fleet0, cpu(false) - cpu_alone0);
+    let took = started.elapsed().as_secs_f64();
+    // The revision read above is one Range of this benchmark's own.
+    let reads = sum("etcd_debugging_mvcc_range_total") - reads0 - 1.0;
+    let renewals = sum("etcd_debugging_lease_renewed_total") - renewals0;
+    let writes = (cluster.revision() - revision0) as f64;
+    let hour = |n: f64| n / HOSTS as f64 * 3600.0 / took;
+    let ticks = 100.0;
+    let rss = |fleet: bool| -> f64 {
+        let pids = pids(fleet);
+        pids.iter().map(|&p| cpu_and_rss(p).1 as f64).sum::<f64>() / pids.len() as f64 / 1024.0
+    };
+    println!(
+        "at rest: {HOSTS} hosts probing every 100 ms, lease 3 s, {took:.0} s: per host per hour \
+         {:.0} reads (Range), {:.0} writes, {:.0} lease renewals",
+        hour(reads),
+        hour(writes),
+        hour(renewals)
+    );
+    println!(
+        "at rest: per handler, CPU {:.2}% with the fleet, {:.2}% without; RSS {:.1} MiB with, {:.1} MiB without",
+        cpu_fleet as f64 / ticks / took / HOSTS as f64 * 100.0,
+        cpu_alone as f64 / ticks / took / HOSTS as f64 * 100.0,
+        rss(true),
+        rss(false)
+    );
+    assert_eq!(reads, 0.0);
+}
