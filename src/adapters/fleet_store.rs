@@ -2,11 +2,14 @@
 //! `views/<host>` (each host's view, on its lease), `leader` (created if absent, on the
 //! leader's lease), `active` (region and epoch, changed only by a fenced transaction),
 //! `pause`, `restarts/<epoch>/<host>` (restart slots, on leases) and `hosts/<host>` (the
-//! process that holds each host name, on its lease).
+//! process that holds each host name, on its lease). The daemon's rounds read them from a
+//! mirror the watch stream keeps (`etcd::Mirror`), not from the store.
+
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use crate::adapters::etcd::{Compare, Etcd, EtcdError, Op};
+use crate::adapters::etcd::{Compare, Etcd, EtcdError, Mirror, Op};
 use crate::kernel::quorum::{Health, View};
 
 /// The fleet's active region, as `active` holds it.
@@ -67,13 +70,19 @@ impl Snapshot {
 
 /// The fleet's keys on one etcd cluster.
 pub struct Store {
-    etcd: Etcd,
+    etcd: Arc<Etcd>,
+    mirror: Mirror,
     prefix: String,
 }
 
 impl Store {
     pub fn new(etcd: Etcd, prefix: String) -> Store {
-        Store { etcd, prefix }
+        let etcd = Arc::new(etcd);
+        Store {
+            mirror: Mirror::new(etcd.clone(), prefix.clone()),
+            etcd,
+            prefix,
+        }
     }
 
     pub fn etcd(&self) -> &Etcd {
@@ -84,9 +93,10 @@ impl Store {
         format!("{}{rest}", self.prefix)
     }
 
-    /// One read of every key of the fleet.
+    /// Every key of the fleet as the store holds them now (this host's own writes included),
+    /// or an error when the store does not answer.
     pub async fn snapshot(&self) -> Result<Snapshot, EtcdError> {
-        let (kvs, _) = self.etcd.range_prefix(&self.prefix).await?;
+        let kvs = self.mirror.current().await?;
         let mut s = Snapshot::default();
         for kv in kvs {
             let Some(rest) = kv.key.strip_prefix(&self.prefix) else {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::json;
 use tokio::time::Instant;
 
-use super::{Etcd, EtcdError, int, wire::Endpoint};
+use super::{Etcd, EtcdError, int};
 
 #[derive(Debug, Clone)]
 pub(super) struct Refusal {
@@ -28,10 +28,7 @@ impl Etcd {
         if self.proved[i].load(Ordering::Relaxed) {
             return Ok(());
         }
-        let etcd = match self
-            .attempt(&self.endpoints[i], "/v3/maintenance/status", &json!({}))
-            .await
-        {
+        let etcd = match self.attempt(i, "/v3/maintenance/status", &json!({})).await {
             Ok(answer) => {
                 int(&answer["header"]["cluster_id"]) != 0
                     || answer["header"]["cluster_id"]
@@ -51,7 +48,7 @@ impl Etcd {
     /// Gets a token from `endpoint`: true when it did; false when the endpoint did not
     /// answer (the next one is tried). A refusal of the credentials is an error in etcd's
     /// own words, and no new attempt is made before a backoff (1 s, doubling to a minute).
-    pub(super) async fn authenticate(&self, endpoint: &Endpoint) -> Result<bool, EtcdError> {
+    pub(super) async fn authenticate(&self, i: usize) -> Result<bool, EtcdError> {
         let Some((user, password)) = &self.credentials else {
             return Ok(true);
         };
@@ -62,7 +59,7 @@ impl Etcd {
             return Err(EtcdError::AuthRefused(r.words.clone()));
         }
         let body = json!({ "name": user, "password": password.expose() });
-        match self.attempt(endpoint, "/v3/auth/authenticate", &body).await {
+        match self.attempt(i, "/v3/auth/authenticate", &body).await {
             Ok(answer) => {
                 let token = answer["token"].as_str().map(str::to_string);
                 if let Ok(mut slot) = self.token.lock() {

@@ -1,26 +1,31 @@
 //! An etcd v3 client over its JSON gateway (`POST /v3/kv/range` and friends, keys and values
 //! in base64) on the HTTP/1.1 stack the tree already has: building needs nothing but Rust.
 //! Each call tries the endpoints in turn, starting from the last one that answered, each
-//! within one deadline; a call fails only when every endpoint failed.
+//! within one deadline; a call fails only when every endpoint failed. Calls go over one kept
+//! connection per endpoint; a [`Mirror`] follows a prefix through one more, the watch stream.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as B64;
 use rustls::pki_types::ServerName;
 use serde_json::{Value, json};
 use thiserror::Error;
+use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 
 use crate::config::fleet::{ETCD_PASSWORD_VAR, ETCD_USER_VAR, FleetSettings};
 use crate::config::{ConfigError, Secret};
 
 mod auth;
+mod json;
+mod mirror;
+mod watch;
 mod wire;
 use auth::{Refusal, needs_token};
-use wire::Endpoint;
+use json::{b64, int, kv, prefix_end, put_body};
+pub use mirror::Mirror;
+use wire::{Endpoint, Sender};
 
 /// Why a call failed.
 #[derive(Debug, Clone, Error, PartialEq, Eq)]
@@ -74,6 +79,8 @@ pub enum Op {
 /// A client of one etcd cluster.
 pub struct Etcd {
     endpoints: Vec<Endpoint>,
+    /// The kept connection to each endpoint, one call at a time.
+    conns: Vec<tokio::sync::Mutex<Option<Sender>>>,
     /// Whether each endpoint has proved to be an etcd member (its status names a cluster).
     proved: Vec<AtomicBool>,
     /// The endpoint that answered last: tried first.
@@ -84,6 +91,14 @@ pub struct Etcd {
     /// The last refusal of the credentials: until when no new attempt is made, its words,
     /// and the backoff that set it.
     refused: Mutex<Option<Refusal>>,
+    /// When the store last answered a call; `None` once a call found no endpoint answering.
+    answered: Mutex<Option<Instant>>,
+    /// How long an answer vouches for the store: a third of the lease (the keep-alives'
+    /// period) and one deadline.
+    fresh: Duration,
+    /// The revision of the last write this client made: a [`Mirror`] shows it before
+    /// anything else.
+    written: AtomicI64,
 }
 
 impl Etcd {
@@ -119,6 +134,10 @@ impl Etcd {
             });
         }
         Ok(Etcd {
+            conns: endpoints.iter().map(|_| Default::default()).collect(),
+            answered: Mutex::new(None),
+            fresh: settings.lease_ttl / 3 + settings.request_timeout(),
+            written: AtomicI64::new(0),
             proved: endpoints.iter().map(|_| AtomicBool::new(false)).collect(),
             endpoints,
             current: AtomicUsize::new(0),
@@ -158,15 +177,19 @@ impl Etcd {
 
     /// Writes `key` (bound to `lease` unless it is 0).
     pub async fn put(&self, key: &str, value: &str, lease: i64) -> Result<(), EtcdError> {
-        self.call("/v3/kv/put", put_body(key, value, lease))
-            .await
-            .map(drop)
+        let answer = self.call("/v3/kv/put", put_body(key, value, lease)).await?;
+        self.wrote(&answer);
+        Ok(())
     }
 
     pub async fn delete(&self, key: &str) -> Result<(), EtcdError> {
-        self.call("/v3/kv/deleterange", json!({ "key": b64(key) }))
-            .await
-            .map(drop)
+        let answer = self
+            .call("/v3/kv/deleterange", json!({ "key": b64(key) }))
+            .await?;
+        if int(&answer["deleted"]) > 0 {
+            self.wrote(&answer);
+        }
+        Ok(())
     }
 
     /// Applies `ops` if every comparison holds; says whether it did.
@@ -193,7 +216,32 @@ impl Etcd {
                 json!({ "compare": compare, "success": success }),
             )
             .await?;
-        Ok(answer["succeeded"].as_bool().unwrap_or(false))
+        let succeeded = answer["succeeded"].as_bool().unwrap_or(false);
+        if succeeded && !ops.is_empty() {
+            self.wrote(&answer);
+        }
+        Ok(succeeded)
+    }
+
+    /// Notes the revision of a write this client made.
+    fn wrote(&self, answer: &Value) {
+        self.written
+            .fetch_max(int(&answer["header"]["revision"]), Ordering::Relaxed);
+    }
+
+    /// Whether the store answered the last call, within the last `fresh`.
+    fn answered_lately(&self) -> bool {
+        self.answered
+            .lock()
+            .ok()
+            .and_then(|a| *a)
+            .is_some_and(|at| at.elapsed() <= self.fresh)
+    }
+
+    fn note_answer(&self, answered: bool) {
+        if let Ok(mut at) = self.answered.lock() {
+            *at = answered.then(Instant::now);
+        }
     }
 
     /// A new lease of `ttl`; its id.
@@ -242,128 +290,45 @@ impl Etcd {
             }
             let unauthenticated = self.token.lock().map(|t| t.is_none()).unwrap_or(true);
             if unauthenticated && self.credentials.is_some() {
-                self.authenticate(endpoint).await?;
+                self.authenticate(i).await?;
             }
-            let mut result = self.attempt(endpoint, path, &body).await;
+            let mut result = self.attempt(i, path, &body).await;
             if matches!(&result, Err(e) if needs_token(e)) && self.credentials.is_some() {
                 // The token expired (or the member does not know it): authenticate, retry once.
-                if self.authenticate(endpoint).await? {
-                    result = self.attempt(endpoint, path, &body).await;
+                if self.authenticate(i).await? {
+                    result = self.attempt(i, path, &body).await;
                 }
             }
             match result {
                 Ok(v) => {
                     self.current.store(i, Ordering::Relaxed);
+                    self.note_answer(true);
                     return Ok(v);
                 }
                 // An answer, the same from every member: no other endpoint is tried.
                 Err(e) if e.contains("lease not found") => {
                     self.current.store(i, Ordering::Relaxed);
+                    self.note_answer(true);
                     return Err(EtcdError::LeaseNotFound(e));
                 }
                 Err(e) => errors.push(format!("{}: {e}", endpoint.url)),
             }
         }
+        self.note_answer(false);
         Err(EtcdError::Unreachable(errors.join("; ")))
     }
 
-    async fn attempt(
-        &self,
-        endpoint: &Endpoint,
-        path: &str,
-        body: &Value,
-    ) -> Result<Value, String> {
-        match tokio::time::timeout(
-            self.timeout,
-            wire::exchange(
-                endpoint,
-                path,
-                body,
-                self.token.lock().ok().and_then(|t| t.clone()),
-            ),
-        )
-        .await
-        {
+    /// One POST to endpoint `i` on its kept connection, within the deadline (waiting for
+    /// the connection included).
+    async fn attempt(&self, i: usize, path: &str, body: &Value) -> Result<Value, String> {
+        let exchange = async {
+            let mut conn = self.conns[i].lock().await;
+            let token = self.token.lock().ok().and_then(|t| t.clone());
+            wire::exchange(&self.endpoints[i], &mut conn, path, body, token).await
+        };
+        match tokio::time::timeout(self.timeout, exchange).await {
             Ok(r) => r,
             Err(_) => Err(format!("no answer within {:?}", self.timeout)),
         }
-    }
-}
-
-fn b64(text: &str) -> String {
-    B64.encode(text.as_bytes())
-}
-
-fn put_body(key: &str, value: &str, lease: i64) -> Value {
-    let mut body = json!({ "key": b64(key), "value": b64(value) });
-    if lease != 0 {
-        body["lease"] = Value::String(lease.to_string());
-    }
-    body
-}
-
-/// The range end that covers every key starting with `prefix`.
-fn prefix_end(prefix: &str) -> String {
-    let mut bytes = prefix.as_bytes().to_vec();
-    while let Some(last) = bytes.pop() {
-        if last < 0xff {
-            bytes.push(last + 1);
-            return String::from_utf8_lossy(&bytes).into_owned();
-        }
-    }
-    "\0".to_string()
-}
-
-/// An int64 as the gateway writes it: a string, or absent for zero.
-fn int(v: &Value) -> i64 {
-    match v {
-        Value::String(s) => s.parse().unwrap_or(0),
-        Value::Number(n) => n.as_i64().unwrap_or(0),
-        _ => 0,
-    }
-}
-
-fn kv(v: &Value) -> Result<Kv, EtcdError> {
-    let text = |field: &str| -> Result<String, EtcdError> {
-        let raw = v[field].as_str().unwrap_or_default();
-        let bytes = B64
-            .decode(raw)
-            .map_err(|e| EtcdError::Protocol(format!("{field} is not base64: {e}")))?;
-        Ok(String::from_utf8_lossy(&bytes).into_owned())
-    };
-    Ok(Kv {
-        key: text("key")?,
-        value: text("value")?,
-        create_revision: int(&v["create_revision"]),
-        mod_revision: int(&v["mod_revision"]),
-        lease: int(&v["lease"]),
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_prefix_ends_at_its_last_byte_plus_one() {
-        assert_eq!(
-            prefix_end("/failover-handler/pay/"),
-            "/failover-handler/pay0"
-        );
-        assert_eq!(int(&json!("42")), 42);
-        assert_eq!(int(&Value::Null), 0);
-    }
-
-    #[test]
-    fn keys_and_values_travel_in_base64() {
-        let v = json!({"key": b64("/a/b"), "value": b64("{\"x\":1}"), "create_revision": "7", "mod_revision": "9", "lease": "123"});
-        let kv = kv(&v).unwrap();
-        assert_eq!(kv.key, "/a/b");
-        assert_eq!(kv.value, "{\"x\":1}");
-        assert_eq!((kv.create_revision, kv.mod_revision, kv.lease), (7, 9, 123));
-        assert_eq!(
-            put_body("k", "v", 0),
-            json!({"key": "aw==", "value": "dg=="})
-        );
     }
 }

@@ -1,10 +1,12 @@
-//! The wire under the etcd client: one fresh HTTP/1.1 connection per call, over TCP or TLS
-//! (with the fleet's CA and client certificate), and the gateway's JSON answer or error.
+//! The wire under the etcd client: HTTP/1.1 connections over TCP or TLS (with the fleet's CA
+//! and client certificate), each kept for the next call, and the gateway's JSON answer or
+//! error.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, pem::PemObject};
 use serde_json::Value;
@@ -16,7 +18,7 @@ use crate::config::fleet::FleetSettings;
 
 /// The most of one answer read: far more than any answer of the fleet's keys, and a longer
 /// one fails the call rather than fill the memory.
-const MAX_ANSWER: usize = 1024 * 1024;
+pub(super) const MAX_ANSWER: usize = 1024 * 1024;
 
 /// One member's client URL, ready to connect.
 pub(super) struct Endpoint {
@@ -26,27 +28,35 @@ pub(super) struct Endpoint {
     pub tls: Option<(TlsConnector, ServerName<'static>)>,
 }
 
-/// One POST of `body` to `path`, with the auth `token` if any.
-pub(super) async fn exchange(
-    endpoint: &Endpoint,
-    path: &str,
-    body: &Value,
-    token: Option<String>,
-) -> Result<Value, String> {
+/// A kept connection to one endpoint.
+pub(super) type Sender = SendRequest<Full<Bytes>>;
+
+/// Opens a connection to `endpoint` (TLS when its URL is `https`).
+pub(super) async fn connect(endpoint: &Endpoint) -> Result<Sender, String> {
     let tcp = connect_tcp(&endpoint.host, endpoint.port, &|_| {})
         .await
         .map_err(|e| e.to_string())?;
     let _ = tcp.set_nodelay(true);
-    let mut sender = match &endpoint.tls {
-        None => handshake(tcp).await?,
+    match &endpoint.tls {
+        None => handshake(tcp).await,
         Some((connector, name)) => {
             let stream = connector
                 .connect(name.clone(), tcp)
                 .await
                 .map_err(|e| format!("TLS: {e}"))?;
-            handshake(stream).await?
+            handshake(stream).await
         }
-    };
+    }
+}
+
+/// A POST of `body` to `path`, with the auth `token` if any, and `headers`.
+pub(super) fn request(
+    endpoint: &Endpoint,
+    path: &str,
+    body: &Value,
+    token: Option<String>,
+    headers: &[(&str, &str)],
+) -> Result<http::Request<Full<Bytes>>, String> {
     let host = format!("{}:{}", endpoint.host, endpoint.port);
     let mut request = http::Request::post(path)
         .header(http::header::HOST, host)
@@ -54,16 +64,48 @@ pub(super) async fn exchange(
     if let Some(token) = token {
         request = request.header(http::header::AUTHORIZATION, token);
     }
-    let request = request
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request
         .body(Full::new(Bytes::from(body.to_string())))
-        .map_err(|e| e.to_string())?;
-    let response = sender
-        .send_request(request)
-        .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string())
+}
+
+/// One POST of `body` to `path` on the endpoint's kept connection `conn` (opened when there
+/// is none, or it closed): the gateway's JSON answer. The connection is kept for the next
+/// call once the answer is read whole; after an error it is closed.
+pub(super) async fn exchange(
+    endpoint: &Endpoint,
+    conn: &mut Option<Sender>,
+    path: &str,
+    body: &Value,
+    token: Option<String>,
+) -> Result<Value, String> {
+    let request = request(endpoint, path, body, token, &[])?;
+    let mut sender = match conn.take() {
+        Some(mut kept) => match kept.ready().await {
+            Ok(()) => kept,
+            Err(_) => connect(endpoint).await?,
+        },
+        None => connect(endpoint).await?,
+    };
+    let response = match sender.try_send_request(request).await {
+        Ok(response) => response,
+        Err(mut e) => match e.take_message() {
+            // The kept connection closed before the request went out: once more on a new one.
+            Some(request) => {
+                sender = connect(endpoint).await?;
+                sender
+                    .send_request(request)
+                    .await
+                    .map_err(|e| e.to_string())?
+            }
+            None => return Err(e.into_error().to_string()),
+        },
+    };
     let status = response.status();
     let mut body = response.into_body();
-    // A stream (lease keep-alive) may stay open: the first whole JSON value is the answer.
     let mut buf = Vec::new();
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| e.to_string())?;
@@ -72,13 +114,15 @@ pub(super) async fn exchange(
                 return Err(format!("HTTP {status} with an answer larger than 1 MiB"));
             }
             buf.extend_from_slice(&data);
-            let mut values = serde_json::Deserializer::from_slice(&buf).into_iter::<Value>();
-            if let Some(Ok(v)) = values.next() {
-                return answer(status, v);
-            }
         }
     }
-    let v: Value = serde_json::from_slice(&buf).map_err(|e| format!("HTTP {status}: {e}"))?;
+    *conn = Some(sender);
+    // A stream (lease keep-alive) answers in one message: the first whole JSON value.
+    let v = serde_json::Deserializer::from_slice(&buf)
+        .into_iter::<Value>()
+        .next()
+        .ok_or_else(|| format!("HTTP {status} with an empty answer"))?
+        .map_err(|e| format!("HTTP {status}: {e}"))?;
     answer(status, v)
 }
 
@@ -91,9 +135,7 @@ pub(super) fn answer(status: http::StatusCode, v: Value) -> Result<Value, String
     }
 }
 
-async fn handshake<S>(
-    stream: S,
-) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>, String>
+async fn handshake<S>(stream: S) -> Result<Sender, String>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {

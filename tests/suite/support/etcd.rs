@@ -289,12 +289,15 @@ impl Drop for EtcdCluster {
     }
 }
 
-/// A TCP forwarder to one etcd member that can cut its host off: while cut, every
-/// connection is closed at once, as by a broken network.
+/// A TCP forwarder to one etcd member that can cut its host off: cutting closes the
+/// connections it carries, and while cut every new connection is closed at once, as by a
+/// broken network.
 pub struct Cutter {
     port: u16,
     cut: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
+    /// The client side of each connection carried.
+    live: Arc<std::sync::Mutex<Vec<TcpStream>>>,
 }
 
 impl Cutter {
@@ -306,6 +309,8 @@ impl Cutter {
         let cut = Arc::new(AtomicBool::new(false));
         let stop = Arc::new(AtomicBool::new(false));
         let (cutting, stopping) = (cut.clone(), stop.clone());
+        let live = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let carried = live.clone();
         std::thread::spawn(move || {
             while !stopping.load(Ordering::Relaxed) {
                 let Ok((client, _)) = listener.accept() else {
@@ -319,11 +324,17 @@ impl Cutter {
                     continue;
                 };
                 let _ = client.set_nonblocking(false);
+                carried.lock().unwrap().push(client.try_clone().unwrap());
                 pipe(client.try_clone().unwrap(), server.try_clone().unwrap());
                 pipe(server, client);
             }
         });
-        Cutter { port, cut, stop }
+        Cutter {
+            port,
+            cut,
+            stop,
+            live,
+        }
     }
 
     pub fn url(&self) -> String {
@@ -332,6 +343,11 @@ impl Cutter {
 
     pub fn set_cut(&self, cut: bool) {
         self.cut.store(cut, Ordering::Relaxed);
+        if cut {
+            for client in self.live.lock().unwrap().drain(..) {
+                let _ = client.shutdown(std::net::Shutdown::Both);
+            }
+        }
     }
 }
 
