@@ -168,7 +168,7 @@ impl Observer {
                 self.metrics.set_active(&self.regions, active);
             }
             Event::FailoverHeld { .. } => self.view.hold_back(),
-            Event::Paused { .. } | Event::Resumed { .. } => {
+            Event::Paused { .. } | Event::Resumed { .. } | Event::PauseEnded { .. } => {
                 let paused = matches!(event, Event::Paused { .. });
                 self.metrics.paused.set(i64::from(paused));
             }
@@ -340,9 +340,8 @@ impl Observer {
                 until: p.until,
                 describe: p.describe(wall),
             },
-            None => Event::Resumed {
-                expired: ended_by_itself,
-            },
+            None if ended_by_itself => Event::PauseEnded { how: "expired" },
+            None => Event::Resumed { how: "resume" },
         });
     }
 

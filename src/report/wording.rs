@@ -155,10 +155,10 @@ impl Event {
             Event::Paused { describe, .. } => format!(
                 "Automatic switching paused {describe}: probing and reporting continue, no automatic failover"
             ),
-            Event::Resumed { expired: true } => {
+            Event::PauseEnded { .. } => {
                 "The pause ended by itself: automatic switching resumes".to_string()
             }
-            Event::Resumed { expired: false } => {
+            Event::Resumed { .. } => {
                 "Automatic switching resumed (`failover-handler resume`)".to_string()
             }
             Event::Pinned { region, .. } => format!(
