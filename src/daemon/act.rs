@@ -160,7 +160,11 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
                     pause_until: pause.and_then(|p| p.until),
                 });
             }
-            Decision::Held { .. } => self.intel.held(&self.policy, &decision),
+            Decision::Held { .. } => {
+                if let Some(held) = self.intel.held(&self.policy, &decision) {
+                    self.obs.emit(held);
+                }
+            }
             _ => {}
         }
         self.remember(now);

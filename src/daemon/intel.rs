@@ -9,22 +9,19 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
 use crate::adapters::checks::CheckReport;
 use crate::adapters::probe::ProbeReport;
 use crate::adapters::throughput::Throughput;
-use crate::config::{Config, human};
+use crate::config::Config;
 use crate::kernel::health::Verdict;
 use crate::kernel::policy::{Cause, Decision, Hold, Input, Policy};
 use crate::kernel::standby::Subject;
+use crate::report::event::{Deferred, Event, Place, Why};
 
 fn ms(d: Duration) -> u64 {
     d.as_millis().min(u128::from(u64::MAX)) as u64
-}
-
-fn human_ms(d: Duration) -> String {
-    human(Duration::from_millis(ms(d)))
 }
 
 pub struct Intel {
@@ -215,8 +212,8 @@ impl Intel {
         policy.throughput(Instant::now(), kbps)
     }
 
-    /// Logs a held switch, once per change of what holds it.
-    pub fn held(&self, policy: &Policy, decision: &Decision) {
+    /// The event of a held switch, once per change of what holds it.
+    pub fn held(&self, policy: &Policy, decision: &Decision) -> Option<Event> {
         let Decision::Held {
             cause,
             from,
@@ -225,118 +222,53 @@ impl Intel {
             announce: true,
         } = *decision
         else {
-            return;
+            return None;
         };
         let now = Instant::now();
-        let from = &self.config.regions[from];
-        let to = to.map(|i| &self.config.regions[i]);
-        let to_region = to.map(|r| r.name.as_str());
-        let to_cloud = to.map(|r| r.cloud.as_str());
-        let failing_for = policy
-            .failing_since()
-            .map(|s| now.saturating_duration_since(s));
-        let failing_for_ms = failing_for.map(ms);
-        let failing = failing_for
-            .map(|d| format!(" has failed for {} and", human_ms(d)))
-            .unwrap_or_default();
-        let event = match cause {
-            Cause::Outage => "failover_deferred",
-            Cause::Failback => "failback_deferred",
+        let place = |i: usize| {
+            let r = &self.config.regions[i];
+            Place {
+                region: r.name.clone(),
+                cloud: r.cloud.clone(),
+            }
         };
-        let why = reason.as_str();
-        match reason {
-            Hold::AllRegionsDown => warn!(
-                event,
-                reason = why,
-                region = %from.name,
-                cloud = %from.cloud,
-                failing_for_ms,
-                healthy_standbys = 0u64,
-                "Region {} ({}){failing} no standby region is healthy: staying on it and probing on; the next line comes when this changes",
-                from.name,
-                from.cloud
-            ),
-            Hold::HostNetwork => {
-                let references: Vec<String> = self
-                    .config
-                    .network
-                    .reference
-                    .iter()
+        let to = to.map(place);
+        let why = match reason {
+            Hold::AllRegionsDown => Why::AllRegionsDown {
+                healthy_standbys: 0,
+            },
+            Hold::HostNetwork => Why::HostNetwork {
+                references: (self.config.network.reference.iter())
                     .map(|t| t.to_string())
-                    .collect();
-                warn!(
-                    event,
-                    reason = why,
-                    region = %from.name,
-                    cloud = %from.cloud,
-                    failing_for_ms,
-                    references = references.join(","),
-                    "Region {} ({}){failing} every standby region and every reference target ({}) fail too: the fault is this host's network, not the cloud; not failing over",
-                    from.name,
-                    from.cloud,
-                    references.join(", ")
-                );
-            }
-            Hold::Damped { next_allowed_in } => warn!(
-                event,
-                reason = why,
-                cause = cause.as_str(),
-                region = %from.name,
-                cloud = %from.cloud,
-                to_region,
-                to_cloud,
-                failing_for_ms,
-                next_allowed_in_ms = ms(next_allowed_in),
-                switches_last_hour = policy.recent_switches() as u64,
-                max_switches_per_hour = self.config.failover.max_switches_per_hour,
-                "Flap damping holds the {} from {} to {} back: {} automatic switches in the last hour (at most {}); the next is allowed in {}",
-                cause.as_str(),
-                from.name,
-                to_region.unwrap_or("?"),
-                policy.recent_switches(),
-                self.config.failover.max_switches_per_hour,
-                human_ms(next_allowed_in)
-            ),
-            Hold::TunnelDown => warn!(
-                event,
-                reason = why,
-                region = %from.name,
-                cloud = %from.cloud,
-                failing_for_ms,
-                "The local tunnel still refuses after a restart in place and a switch: the fault is on this host, so region {} stays active until the tunnel answers",
-                from.name
-            ),
-            Hold::Paused => debug!(
-                event,
-                reason = why,
-                cause = cause.as_str(),
-                "The {} is held: automatic switching is paused",
-                cause.as_str()
-            ),
-            Hold::LowThroughput { kbps } => {
-                let mbps = kbps.map(|k| k as f64 / 1000.0);
-                let retry = policy.rules().gate_retry;
-                warn!(
-                    event,
-                    reason = why,
-                    region = %from.name,
-                    cloud = %from.cloud,
-                    to_region,
-                    to_cloud,
-                    failing_for_ms,
-                    mbps,
-                    min_mbps = self.config.network.min_mbps,
-                    next_measure_in_ms = ms(retry),
-                    "Region {} ({}){failing} the host's throughput ({}) is below network.min_mbps {}: not failing over to {}; measuring again in {}",
-                    from.name,
-                    from.cloud,
-                    mbps.map_or("unknown".to_string(), |m| format!("{m:.2} Mbit/s")),
-                    self.config.network.min_mbps,
-                    to_region.unwrap_or("?"),
-                    human(retry)
-                );
-            }
-        }
+                    .collect(),
+            },
+            Hold::Damped { next_allowed_in } => Why::Damped {
+                cause: cause.as_str(),
+                to,
+                next_allowed_in,
+                switches_last_hour: policy.recent_switches() as u64,
+                max_switches_per_hour: self.config.failover.max_switches_per_hour,
+            },
+            Hold::TunnelDown => Why::TunnelDown,
+            Hold::Paused => Why::Paused {
+                cause: cause.as_str(),
+            },
+            Hold::LowThroughput { kbps } => Why::LowThroughput {
+                to,
+                mbps: kbps.map(|k| k as f64 / 1000.0),
+                min_mbps: self.config.network.min_mbps,
+                next_measure_in: policy.rules().gate_retry,
+            },
+        };
+        let deferred = Deferred {
+            at: place(from),
+            failing_for: (policy.failing_since()).map(|s| now.saturating_duration_since(s)),
+            why,
+        };
+        Some(match cause {
+            Cause::Outage => Event::FailoverDeferred(deferred),
+            Cause::Failback => Event::FailbackDeferred(deferred),
+        })
     }
 }
 

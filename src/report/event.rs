@@ -10,7 +10,12 @@ use serde_json::{Map, Value};
 
 use crate::config::human;
 use crate::report::fields as f;
-use crate::report::journal::{Level, Record};
+use crate::report::journal::Level;
+
+pub mod hold;
+
+use crate::report::journal::Record;
+pub use hold::{Deferred, Why};
 
 /// Whole milliseconds, as every `*_ms` field carries them.
 pub fn ms(d: Duration) -> u64 {
@@ -261,6 +266,11 @@ pub enum Event {
         #[serde(flatten, serialize_with = "f::misconfigured")]
         error: String,
     },
+    /// A due failover is held back (not for a pause: `failover_held`); said once per change
+    /// of what holds it.
+    FailoverDeferred(Deferred),
+    /// A due failback is held back.
+    FailbackDeferred(Deferred),
 }
 
 impl Event {
@@ -301,8 +311,18 @@ impl Event {
             | Event::CertExpiring { .. } => Level::Warn,
             Event::Switch { reason, .. } if *reason == SwitchReason::Outage => Level::Warn,
             Event::RestartGaveUp { .. } | Event::TunnelMisconfigured { .. } => Level::Error,
+            Event::FailoverDeferred(d) | Event::FailbackDeferred(d) => match d.why {
+                Why::Paused { .. } => Level::Debug,
+                _ => Level::Warn,
+            },
             _ => Level::Info,
         }
+    }
+
+    /// Whether the journal (and with it `/history` and Datadog) keeps it: everything told at
+    /// INFO or above. The log line tells everything.
+    pub fn journaled(&self) -> bool {
+        self.level() != Level::Debug
     }
 
     /// The journal record (also what `/history` and Datadog carry).

@@ -134,3 +134,11 @@ pub fn recovered<S: Serializer>(recovered: &bool, s: S) -> Done<S> {
 pub fn on_store_loss<S: Serializer>(local: &bool, s: S) -> Done<S> {
     s.serialize_str(if *local { "local" } else { "keep" })
 }
+
+/// Where a move would go, when it is known: `to_region`, `to_cloud`.
+pub fn maybe_to<S: Serializer>(p: &Option<Place>, s: S) -> Done<S> {
+    match p {
+        Some(p) => to(p, s),
+        None => s.serialize_map(Some(0))?.end(),
+    }
+}

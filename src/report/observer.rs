@@ -177,7 +177,9 @@ impl Observer {
             _ => {}
         }
         let (level, record) = self.quiet.told(&event, wall);
-        self.record(record);
+        if event.journaled() {
+            self.record(record);
+        }
         self.publish(wall);
         logging::event_at(&event, level);
     }

@@ -203,6 +203,7 @@ impl Event {
             } => format!(
                 "{outage} of {voters} live hosts see region {from} in outage: moving the fleet to {to}"
             ),
+            Event::FailoverDeferred(d) | Event::FailbackDeferred(d) => d.message(),
             Event::TunnelMisconfigured { at, error } => format!(
                 "Probes of region {} ({}) cannot reach the cloud: {error}. This host's configuration is at fault, not the region: no failover and no restart until it is fixed",
                 at.region, at.cloud
