@@ -9,7 +9,6 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
 
 use crate::adapters::checks::CheckReport;
 use crate::adapters::probe::ProbeReport;
@@ -18,7 +17,8 @@ use crate::config::Config;
 use crate::kernel::health::Verdict;
 use crate::kernel::policy::{Cause, Decision, Hold, Input, Policy};
 use crate::kernel::standby::Subject;
-use crate::report::event::{Deferred, Event, Place, Why};
+use crate::report::event::{Deferred, Event, Health, Place, Standby, Why};
+use crate::report::logging;
 
 fn ms(d: Duration) -> u64 {
     d.as_millis().min(u128::from(u64::MAX)) as u64
@@ -88,59 +88,41 @@ impl Intel {
             let healthy_standbys = standbys.healthy_standbys(policy.active());
             let latency_ms = standbys.latency(report.subject).map(ms);
             let name = self.name(report.subject);
-            let health = verdict.as_str();
             let error_kind = report.result.as_ref().err().map(|e| e.kind.as_str());
             let error = report.result.as_ref().err().map(|e| e.to_string());
-            let (event, what, cloud) = match report.subject {
+            let down = verdict == Verdict::Down && error.is_some();
+            let standby = matches!(report.subject, Subject::Region(i) if i != policy.active());
+            let mut health = Health {
+                region: None,
+                target: None,
+                cloud: None,
+                health: verdict.as_str(),
+                error_kind: error_kind.filter(|_| down),
+                latency_ms: latency_ms.filter(|_| !down),
+                healthy_standbys,
+                what: format!("reference {name}"),
+                error: error.filter(|_| down),
+                none_left: down && standby && healthy_standbys == 0,
+            };
+            let told = match report.subject {
                 Subject::Region(i) => {
                     let r = &self.config.regions[i];
-                    let what = if i == policy.active() {
-                        format!("active region {} ({})", r.name, r.cloud)
+                    let role = if i == policy.active() {
+                        "active"
                     } else {
-                        format!("standby region {} ({})", r.name, r.cloud)
+                        "standby"
                     };
-                    ("region_health", what, Some(r.cloud.as_str()))
+                    health.what = format!("{role} region {} ({})", r.name, r.cloud);
+                    health.region = Some(name);
+                    health.cloud = Some(r.cloud.clone());
+                    Standby::RegionHealth(health)
                 }
-                Subject::Reference(_) => ("reference_health", format!("reference {name}"), None),
-            };
-            let (region, target) = match report.subject {
-                Subject::Region(_) => (Some(name.as_str()), None),
-                Subject::Reference(_) => (None, Some(name.as_str())),
-            };
-            match (verdict, &error) {
-                (Verdict::Down, Some(error)) => {
-                    let standby =
-                        matches!(report.subject, Subject::Region(i) if i != policy.active());
-                    let none_left = if standby && healthy_standbys == 0 {
-                        "; no standby region is healthy now"
-                    } else {
-                        ""
-                    };
-                    warn!(
-                        event,
-                        region,
-                        target,
-                        cloud,
-                        health,
-                        error_kind,
-                        healthy_standbys,
-                        "Standby check: {what} is down ({error}){none_left}"
-                    );
+                Subject::Reference(_) => {
+                    health.target = Some(name);
+                    Standby::ReferenceHealth(health)
                 }
-                _ => info!(
-                    event,
-                    region,
-                    target,
-                    cloud,
-                    health,
-                    latency_ms,
-                    healthy_standbys,
-                    "Standby check: {what} is {health}{}",
-                    latency_ms
-                        .map(|l| format!(", smoothed latency {l} ms"))
-                        .unwrap_or_default()
-                ),
-            }
+            };
+            logging::event(&Event::Standby(told));
         }
     }
 
@@ -159,17 +141,16 @@ impl Intel {
         })
         .await
         .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
-        match (result, self.latency_file_failing) {
-            (Err(e), false) => {
-                self.latency_file_failing = true;
-                warn!(event = "latency_file_failed", path = %shown, error = %e, "Cannot write the latency file {shown}: {e} (said once until it works again)");
-            }
-            (Ok(()), true) => {
-                self.latency_file_failing = false;
-                info!(event = "latency_file_ok", path = %shown, "The latency file {shown} is written again");
-            }
-            _ => {}
-        }
+        let told = match (result, self.latency_file_failing) {
+            (Err(e), false) => Standby::LatencyFileFailed {
+                path: shown,
+                error: e.to_string(),
+            },
+            (Ok(()), true) => Standby::LatencyFileOk { path: shown },
+            _ => return,
+        };
+        self.latency_file_failing = matches!(told, Standby::LatencyFileFailed { .. });
+        logging::event(&Event::Standby(told));
     }
 
     /// The throughput gate asked for a figure: measures it and hands it to the policy.
@@ -184,28 +165,22 @@ impl Intel {
         let min_mbps = self.config.network.min_mbps;
         let kbps = match result {
             Ok(m) => {
-                info!(
-                    event = "throughput_measured",
-                    mbps = m.mbps(),
+                logging::event(&Event::Standby(Standby::ThroughputMeasured {
+                    mbps: m.mbps(),
                     min_mbps,
-                    bytes = m.bytes,
-                    duration_ms = ms(m.elapsed),
-                    url = %meter.url(),
-                    "Throughput before failing over: {:.2} Mbit/s ({} bytes in {} ms; minimum {min_mbps})",
-                    m.mbps(),
-                    m.bytes,
-                    ms(m.elapsed)
-                );
+                    bytes: m.bytes,
+                    took: m.elapsed,
+                    url: meter.url().to_string(),
+                }));
                 Some(m.kbps())
             }
             Err(e) => {
-                warn!(
-                    event = "throughput_failed",
-                    error_kind = e.kind.as_str(),
+                logging::event(&Event::Standby(Standby::ThroughputFailed {
+                    error_kind: e.kind.as_str(),
                     min_mbps,
-                    url = %meter.url(),
-                    "The throughput download failed ({e}): counted as below network.min_mbps"
-                );
+                    url: meter.url().to_string(),
+                    error: e.to_string(),
+                }));
                 None
             }
         };

@@ -10,12 +10,17 @@ use serde_json::{Map, Value};
 
 use crate::config::human;
 use crate::report::fields as f;
-use crate::report::journal::Level;
+use crate::report::journal::{Level, Record};
 
+pub mod command;
 pub mod hold;
+pub mod notice;
+pub mod standby;
 
-use crate::report::journal::Record;
+pub use command::Command;
 pub use hold::{Deferred, Why};
+pub use notice::Notice;
+pub use standby::{Health, Standby};
 
 /// Whole milliseconds, as every `*_ms` field carries them.
 pub fn ms(d: Duration) -> u64 {
@@ -271,6 +276,15 @@ pub enum Event {
     FailoverDeferred(Deferred),
     /// A due failback is held back.
     FailbackDeferred(Deferred),
+    /// What the daemon tells beside its decisions (log line only).
+    #[serde(untagged)]
+    Notice(Notice),
+    /// What region intelligence tells beside its decisions (log line only).
+    #[serde(untagged)]
+    Standby(Standby),
+    /// What a one-shot command tells as it acts (its stderr).
+    #[serde(untagged)]
+    Command(Command),
 }
 
 impl Event {
@@ -315,14 +329,21 @@ impl Event {
                 Why::Paused { .. } => Level::Debug,
                 _ => Level::Warn,
             },
+            Event::Notice(n) => n.level(),
+            Event::Standby(s) => s.level(),
+            Event::Command(c) => c.level(),
             _ => Level::Info,
         }
     }
 
-    /// Whether the journal (and with it `/history` and Datadog) keeps it: everything told at
-    /// INFO or above. The log line tells everything.
+    /// Whether the journal (and with it `/history` and Datadog) keeps it: every decision
+    /// told at INFO or above. The log line tells everything.
     pub fn journaled(&self) -> bool {
-        self.level() != Level::Debug
+        let beside = matches!(
+            self,
+            Event::Notice(_) | Event::Standby(_) | Event::Command(_)
+        );
+        !beside && self.level() != Level::Debug
     }
 
     /// The journal record (also what `/history` and Datadog carry).

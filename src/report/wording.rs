@@ -204,6 +204,9 @@ impl Event {
                 "{outage} of {voters} live hosts see region {from} in outage: moving the fleet to {to}"
             ),
             Event::FailoverDeferred(d) | Event::FailbackDeferred(d) => d.message(),
+            Event::Notice(n) => n.message(),
+            Event::Standby(s) => s.message(),
+            Event::Command(c) => c.message(),
             Event::TunnelMisconfigured { at, error } => format!(
                 "Probes of region {} ({}) cannot reach the cloud: {error}. This host's configuration is at fault, not the region: no failover and no restart until it is fixed",
                 at.region, at.cloud
