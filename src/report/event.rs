@@ -12,31 +12,28 @@ use crate::config::human;
 use crate::report::fields as f;
 use crate::report::journal::{Level, Record};
 
+#[cfg(test)]
+mod catalogue;
 pub mod command;
 pub mod hold;
 pub mod notice;
+pub mod place;
 pub mod standby;
 
 pub use command::Command;
 pub use hold::{Deferred, Why};
 pub use notice::Notice;
+pub use place::Place;
 pub use standby::{Health, Standby};
 
 /// Whole milliseconds, as every `*_ms` field carries them.
 pub fn ms(d: Duration) -> u64 {
-    d.as_millis().min(u128::from(u64::MAX)) as u64
+    f::whole_ms(d)
 }
 
 /// A duration in whole milliseconds, as people read it.
 pub(crate) fn human_ms(d: Duration) -> String {
     human(Duration::from_millis(ms(d)))
-}
-
-/// A region as events name it: `region` and `cloud`.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
-pub struct Place {
-    pub region: String,
-    pub cloud: String,
 }
 
 /// Why the env file names a new region.
@@ -121,9 +118,9 @@ pub enum Event {
     /// The outage lasted the threshold: moving on. For a cloud failure its message is the
     /// old script's; when the local tunnel (`tunnel`, its address) refused, it says so.
     Failover {
-        #[serde(flatten, serialize_with = "f::outage_from")]
+        #[serde(flatten, serialize_with = "place::outage_from")]
         from: Place,
-        #[serde(flatten, serialize_with = "f::to")]
+        #[serde(flatten, serialize_with = "place::to")]
         to: Place,
         #[serde(rename = "failed_for_ms", serialize_with = "f::ms")]
         failed_for: Duration,
@@ -144,25 +141,25 @@ pub enum Event {
     },
     /// The preferred region has been healthy long enough: moving back to it.
     Failback {
-        #[serde(flatten, serialize_with = "f::failback_from")]
+        #[serde(flatten, serialize_with = "place::failback_from")]
         from: Place,
-        #[serde(flatten, serialize_with = "f::to")]
+        #[serde(flatten, serialize_with = "place::to")]
         to: Place,
         #[serde(rename = "healthy_for_ms", serialize_with = "f::ms")]
         healthy_for: Duration,
     },
     /// The env file was switched by hand: the daemon follows it.
     Adopted {
-        #[serde(rename = "previous_region", serialize_with = "f::region")]
+        #[serde(rename = "previous_region", serialize_with = "place::region")]
         from: Place,
         #[serde(flatten)]
         to: Place,
     },
     /// An outage lasted the threshold while automatic switching is paused.
     FailoverHeld {
-        #[serde(flatten, serialize_with = "f::paused_from")]
+        #[serde(flatten, serialize_with = "place::paused_from")]
         from: Place,
-        #[serde(flatten, serialize_with = "f::to")]
+        #[serde(flatten, serialize_with = "place::to")]
         to: Place,
         #[serde(rename = "failed_for_ms", serialize_with = "f::ms")]
         failed_for: Duration,
@@ -175,7 +172,7 @@ pub enum Event {
     Switch {
         #[serde(flatten)]
         from: Place,
-        #[serde(flatten, serialize_with = "f::to")]
+        #[serde(flatten, serialize_with = "place::to")]
         to: Place,
         reason: SwitchReason,
         #[serde(rename = "failed_for_ms", serialize_with = "f::maybe_ms")]

@@ -1,18 +1,22 @@
 //! How an [`Event`](crate::report::event::Event)'s fields are rendered, for its `serde`
 //! attributes: durations in whole milliseconds (`*_ms`), times as RFC 3339, URLs without
-//! credentials, lists comma-separated, and the few fields a variant implies (the `reason` of a
-//! failover, the `error_kind` of a refusing tunnel). The same keys in the log line, the journal,
-//! `/history` and Datadog.
+//! credentials, lists comma-separated, and the few fields a variant implies (the `error_kind`
+//! of a refusing tunnel). A move's two ends are rendered in `event/place.rs`. The same keys
+//! in the log line, the journal, `/history` and Datadog.
 
 use std::time::{Duration, SystemTime};
 
 use serde::Serializer;
 use serde::ser::SerializeMap;
 
-use crate::report::event::{Place, ms as whole_ms};
 use crate::report::journal;
 
-type Done<S> = Result<<S as Serializer>::Ok, <S as Serializer>::Error>;
+pub type Done<S> = Result<<S as Serializer>::Ok, <S as Serializer>::Error>;
+
+/// Whole milliseconds, as every `*_ms` field carries them.
+pub fn whole_ms(d: Duration) -> u64 {
+    d.as_millis().min(u128::from(u64::MAX)) as u64
+}
 
 /// A duration as `*_ms`.
 pub fn ms<S: Serializer>(d: &Duration, s: S) -> Done<S> {
@@ -52,43 +56,6 @@ pub fn url<S: Serializer>(u: &str, s: S) -> Done<S> {
 /// A list, comma-separated.
 pub fn joined<S: Serializer>(items: &[String], s: S) -> Done<S> {
     s.serialize_str(&items.join(","))
-}
-
-/// A place by its region's name alone.
-pub fn region<S: Serializer>(p: &Place, s: S) -> Done<S> {
-    s.serialize_str(&p.region)
-}
-
-/// Where a move goes: `to_region`, `to_cloud`.
-pub fn to<S: Serializer>(p: &Place, s: S) -> Done<S> {
-    let mut m = s.serialize_map(Some(2))?;
-    m.serialize_entry("to_region", &p.region)?;
-    m.serialize_entry("to_cloud", &p.cloud)?;
-    m.end()
-}
-
-/// Where a move leaves, and why it moves: `region`, `cloud`, `reason`.
-fn from<S: Serializer>(p: &Place, reason: &str, s: S) -> Done<S> {
-    let mut m = s.serialize_map(Some(3))?;
-    m.serialize_entry("region", &p.region)?;
-    m.serialize_entry("cloud", &p.cloud)?;
-    m.serialize_entry("reason", reason)?;
-    m.end()
-}
-
-/// The region a failover leaves (`reason`: `outage`).
-pub fn outage_from<S: Serializer>(p: &Place, s: S) -> Done<S> {
-    from(p, "outage", s)
-}
-
-/// The region a failback leaves (`reason`: `failback`).
-pub fn failback_from<S: Serializer>(p: &Place, s: S) -> Done<S> {
-    from(p, "failback", s)
-}
-
-/// The region a paused failover stays on (`reason`: `paused`).
-pub fn paused_from<S: Serializer>(p: &Place, s: S) -> Done<S> {
-    from(p, "paused", s)
 }
 
 /// A local tunnel that refuses, when it is the cause: `tunnel`, `error_kind` `tunnel_down`.
@@ -133,12 +100,4 @@ pub fn recovered<S: Serializer>(recovered: &bool, s: S) -> Done<S> {
 /// What a fleet host does when its store is lost: `local` rules, or `keep` its region.
 pub fn on_store_loss<S: Serializer>(local: &bool, s: S) -> Done<S> {
     s.serialize_str(if *local { "local" } else { "keep" })
-}
-
-/// Where a move would go, when it is known: `to_region`, `to_cloud`.
-pub fn maybe_to<S: Serializer>(p: &Option<Place>, s: S) -> Done<S> {
-    match p {
-        Some(p) => to(p, s),
-        None => s.serialize_map(Some(0))?.end(),
-    }
 }

@@ -1,9 +1,8 @@
-//! The daemon's reporting handle. The daemon calls it at each decision point (started, probed,
-//! switched, restarted, failover held back, pause changed); it keeps the live [`View`] and the
-//! metrics up to date, turns decisions into journal records (kept in memory for `/history`,
-//! written by the journal thread, shipped to Datadog), and publishes a [`Published`] state on
-//! a `watch` channel that the web server and the status file read. Nothing here waits on I/O:
-//! every call returns at once.
+//! The daemon's reporting handle, called at each decision point: it keeps the live [`View`]
+//! and the metrics up to date, turns decisions into journal records (kept in memory for
+//! `/history`, written by the journal thread, shipped to Datadog), and publishes a
+//! [`Published`] state on a `watch` channel that the web server and the status file read.
+//! Nothing here waits on I/O: every call returns at once.
 
 use std::collections::VecDeque;
 use std::sync::Arc;

@@ -35,7 +35,7 @@ pub enum Why {
     /// Flap damping: too many automatic switches in the last hour.
     Damped {
         cause: &'static str,
-        #[serde(flatten, serialize_with = "f::maybe_to")]
+        #[serde(flatten, serialize_with = "crate::report::event::place::maybe_to")]
         to: Option<Place>,
         #[serde(rename = "next_allowed_in_ms", serialize_with = "f::ms")]
         next_allowed_in: Duration,
@@ -48,7 +48,7 @@ pub enum Why {
     Paused { cause: &'static str },
     /// The host's throughput (`mbps`; none when the download failed) is below `min_mbps`.
     LowThroughput {
-        #[serde(flatten, serialize_with = "f::maybe_to")]
+        #[serde(flatten, serialize_with = "crate::report::event::place::maybe_to")]
         to: Option<Place>,
         mbps: Option<f64>,
         min_mbps: f64,
