@@ -4,10 +4,11 @@
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
+use crate::report::event::{Command, Event};
+use crate::report::logging;
 use anyhow::Result;
-use tracing::info;
 
-use crate::config::{Config, ConfigError, timestamp};
+use crate::config::{Config, ConfigError};
 
 /// `pause [--for DUR]`: stops automatic switching, for good or for `DUR`.
 pub fn pause(config: &Config, duration: Option<Duration>) -> Result<ExitCode> {
@@ -17,12 +18,10 @@ pub fn pause(config: &Config, duration: Option<Duration>) -> Result<ExitCode> {
     let now = SystemTime::now();
     let p = crate::adapters::pause::pause(&config.state_dir, now, duration)?;
     let path = config.state_dir.join(crate::adapters::pause::PAUSE_FILE);
-    info!(
-        event = "pause_requested",
-        until = p.until.map(timestamp),
-        "Pause requested {}",
-        p.describe(now)
-    );
+    logging::event(&Event::Command(Command::PauseRequested {
+        until: p.until,
+        describe: p.describe(now),
+    }));
     println!(
         "Automatic switching paused {}.\nPause file: {}\nA running daemon obeys at its next probe: it keeps probing and reporting but makes no automatic switch. `failover-handler resume` ends the pause.",
         p.describe(now),
@@ -36,7 +35,7 @@ pub fn resume(config: &Config) -> Result<ExitCode> {
     let now = SystemTime::now();
     match crate::adapters::pause::resume(&config.state_dir, now)? {
         Some(p) => {
-            info!(event = "resume_requested", "Resume requested");
+            logging::event(&Event::Command(Command::ResumeRequested {}));
             println!(
                 "Automatic switching resumed (the pause was {}).\nA running daemon obeys at its next probe.",
                 p.describe(now)

@@ -6,14 +6,13 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use tokio_util::sync::CancellationToken;
-use tracing::info;
 
 use crate::adapters::preflight;
 use crate::adapters::restart::Restart;
 use crate::adapters::restart_path::Restarter;
 use crate::adapters::state::StateDir;
 use crate::config::{Config, ConfigError};
-use crate::report::event::{Event, Place, SwitchReason};
+use crate::report::event::{Command, Event, Place, SwitchReason};
 use crate::report::{logging, told};
 
 /// Attempts per supervisorctl call for a manual switch before it reports failure.
@@ -79,13 +78,11 @@ pub async fn switch(config: &Config, name: &str) -> Result<ExitCode> {
     let turn = match env_file.try_switch_turn()? {
         Some(turn) => turn,
         None => {
-            info!(
-                event = "switch_waiting",
-                region = %region.name,
-                lock = %env_file.switch_lock_path().display(),
-                "Another switch of {} is in progress: waiting for it to finish",
-                env_file.path.display()
-            );
+            logging::event(&Event::Command(Command::SwitchWaiting {
+                region: region.name.clone(),
+                lock: env_file.switch_lock_path().display().to_string(),
+                env_file: env_file.path.display().to_string(),
+            }));
             env_file.switch_turn()?
         }
     };
@@ -98,16 +95,14 @@ pub async fn switch(config: &Config, name: &str) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     lock.write(&region)?;
-    info!(
-        event = "manual_switch",
-        region = %region.name,
-        cloud = %region.cloud,
-        previous_region = current.as_deref(),
-        "Switched by hand to region {} and cloud {} in {}",
-        region.name,
-        region.cloud,
-        config.env_file.path.display()
-    );
+    logging::event(&Event::Command(Command::ManualSwitch {
+        at: Place {
+            region: region.name.clone(),
+            cloud: region.cloud.clone(),
+        },
+        previous_region: current.clone(),
+        path: config.env_file.path.display().to_string(),
+    }));
     pin_region(config, &region.name);
     drop(lock);
     if !config.restart.enabled {
@@ -156,7 +151,10 @@ fn pin_region(config: &Config, name: &str) {
     }
     match crate::adapters::pin::write(&state, name) {
         Ok(()) => {
-            info!(event = "pinned", region = %name, source = "switch", "Pinned region {name}");
+            logging::event(&Event::Command(Command::Pinned {
+                region: name.to_string(),
+                source: "switch",
+            }));
             println!(
                 "Pinned {name}: no automatic failback away from it until the next outage or `failover-handler switch --unpin`."
             );
@@ -176,7 +174,10 @@ pub fn unpin(config: &Config) -> Result<ExitCode> {
         Some(name) => {
             crate::adapters::pin::clear(&state)
                 .with_context(|| format!("removing the pin in {}", config.state_dir.display()))?;
-            info!(event = "unpinned", region = %name, reason = "unpin", "Unpinned region {name}");
+            logging::event(&Event::Command(Command::Unpinned {
+                region: name.clone(),
+                reason: "unpin",
+            }));
             println!(
                 "Unpinned {name}: automatic failback may apply again (a running daemon sees it at its next probe)."
             );

@@ -5,26 +5,16 @@ use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
 
 use crate::adapters::probe::{ErrorKind, Probe, ProbeReport};
 use crate::adapters::restart::Restart;
-use crate::config::human;
 use crate::daemon::Daemon;
 use crate::daemon::fleet::Permit;
 use crate::kernel::health::Verdict;
 use crate::kernel::policy::{Cause, Decision, Hold, Input, Outcome};
 use crate::kernel::standby::Subject;
-use crate::report::event::{Event, SwitchReason, ms};
+use crate::report::event::{Event, Notice, SwitchReason, ms};
 use crate::report::told;
-
-/// A line at INFO while a probe failure is expected (start-up grace, a restart of our own),
-/// else at WARN.
-macro_rules! told {
-    ($quiet:expr, $($arg:tt)+) => {
-        if $quiet { info!($($arg)+) } else { warn!($($arg)+) }
-    };
-}
 
 impl<P: Probe, R: Restart> Daemon<P, R> {
     pub(super) async fn observe(&mut self, report: ProbeReport, cancel: &CancellationToken) {
@@ -42,37 +32,32 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
         let mut decision = self.fleet_view(now, decision, local);
         self.obs
             .probed(self.policy.active(), &report, self.policy.failing_since());
-        let active = self.active().clone();
         let latency_ms = ms(report.latency);
-        match (&report.result, decision) {
-            (Ok(code), Decision::Healthy) => {
-                debug!(event = "probe_ok", region = %active.name, cloud = %active.cloud, latency_ms, http_status = code, "Probe of {} ok in {latency_ms} ms", active.cloud);
-            }
-            // Said as one ERROR at most every 10 minutes (`tunnel_misconfigured`).
-            (Err(e), _) if e.kind == ErrorKind::TunnelMisconfigured => {
-                debug!(event = "probe_failed", region = %active.name, error_kind = e.kind.as_str(), latency_ms, "Probe of {} failed ({e})", active.cloud);
-            }
-            (Err(e), _) => {
-                let failing_for = self
-                    .policy
-                    .failing_since()
-                    .map_or(Duration::ZERO, |s| now.saturating_duration_since(s));
-                told!(
-                    self.obs.quiet(),
-                    event = "probe_failed",
-                    region = %active.name,
-                    cloud = %active.cloud,
-                    error_kind = e.kind.as_str(),
-                    http_status = e.http_status,
-                    latency_ms,
-                    failing_for_ms = ms(failing_for),
-                    "Probe of {} failed ({e}); failing for {} of {}",
-                    active.cloud,
-                    human(Duration::from_millis(ms(failing_for))),
-                    human(self.config.failover.threshold)
-                );
-            }
-            _ => {}
+        let at = self.place(self.policy.active());
+        let told = match (&report.result, decision) {
+            (Ok(code), Decision::Healthy) => Some(Notice::ProbeOk {
+                at,
+                latency_ms,
+                http_status: *code,
+            }),
+            (Err(e), _) => Some(Notice::ProbeFailed {
+                at,
+                error_kind: e.kind.as_str(),
+                http_status: e.http_status,
+                latency_ms,
+                // Said as one ERROR at most every 10 minutes (`tunnel_misconfigured`).
+                failing_for: (e.kind != ErrorKind::TunnelMisconfigured).then(|| {
+                    self.policy
+                        .failing_since()
+                        .map_or(Duration::ZERO, |s| now.saturating_duration_since(s))
+                }),
+                threshold: self.config.failover.threshold,
+                error: e.to_string(),
+            }),
+            _ => None,
+        };
+        if let Some(told) = told {
+            self.obs.emit(Event::Notice(told));
         }
         if let Decision::MeasureThroughput { .. } = decision {
             decision = self.intel.measure(&mut self.policy, cancel).await;
@@ -129,10 +114,8 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
                     });
                 }
                 if self.config.dry_run || !self.config.restart.enabled {
-                    info!(
-                        event = "restart_skipped",
-                        "Not restarting the programs in place (--dry-run or --no-restart)"
-                    );
+                    self.obs
+                        .emit(Event::Notice(Notice::RestartSkipped { in_place: true }));
                 } else {
                     self.restart(cancel).await;
                 }
@@ -161,7 +144,11 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
                     pause_until: pause.and_then(|p| p.until),
                 });
             }
-            Decision::Held { .. } => self.intel.held(&self.policy, &decision),
+            Decision::Held { .. } => {
+                if let Some(held) = self.intel.held(&self.policy, &decision) {
+                    self.obs.emit(held);
+                }
+            }
             _ => {}
         }
         self.remember(now);
@@ -202,15 +189,10 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
     ) {
         let region = self.region(to).clone();
         if self.config.dry_run {
-            info!(
-                event = "dry_run",
-                region = %region.name,
-                cloud = %region.cloud,
-                "Dry run: would write region {} and cloud {} to {} and restart the programs",
-                region.name,
-                region.cloud,
-                self.config.env_file.path.display()
-            );
+            self.obs.emit(Event::Notice(Notice::DryRun {
+                at: self.place(to),
+                path: self.config.env_file.path.display().to_string(),
+            }));
             self.confirm(to, reason);
             return;
         }
@@ -233,21 +215,13 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
         let from = self.policy.active();
         self.confirm(to, reason);
         self.obs.switched(from, to, reason, failed_for);
-        info!(
-            event = "env_file_written",
-            region = %region.name,
-            cloud = %region.cloud,
-            path = %self.config.env_file.path.display(),
-            "Wrote region {} and cloud {} to {}",
-            region.name,
-            region.cloud,
-            self.config.env_file.path.display()
-        );
+        self.obs.emit(Event::Notice(Notice::EnvFileWritten {
+            at: self.place(to),
+            path: self.config.env_file.path.display().to_string(),
+        }));
         if !self.config.restart.enabled {
-            info!(
-                event = "restart_skipped",
-                "Not restarting the programs (--no-restart)"
-            );
+            self.obs
+                .emit(Event::Notice(Notice::RestartSkipped { in_place: false }));
             return;
         }
         self.obs.emit(Event::Restarting {

@@ -1,11 +1,8 @@
 //! The daemon and its env file: the choice of region at start, and every tick's read that
 //! adopts a switch made by hand and restores a file that went missing.
 
-use std::time::Duration;
-
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, error, info, warn};
 
 use crate::adapters::envfile::{EnvContents, EnvFileError};
 use crate::adapters::probe::Probe;
@@ -15,11 +12,9 @@ use crate::daemon::memory::{Memory, unix_ms};
 use crate::kernel::policy::{self, Input, StartFacts};
 use crate::kernel::region;
 use crate::kernel::resume::{Resume, resume};
-use crate::report::event::{Event, SwitchReason};
+use crate::report::event::notice::REMIND_EVERY;
+use crate::report::event::{Event, Notice, SwitchReason};
 use crate::report::told;
-
-/// How often a write failure that lasts is said again.
-const REMIND_EVERY: Duration = Duration::from_secs(600);
 
 /// A failing env-file write, so that it is said when it starts or changes kind, reminded at
 /// most every [`REMIND_EVERY`], and its end said once, rather than logged at every retry.
@@ -70,42 +65,33 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
     /// changes kind, or has lasted another [`REMIND_EVERY`]; DEBUG for each retry between.
     pub(super) fn write_failed(&mut self, e: &EnvFileError, region: &str, then: &str) {
         let kind = e.kind();
-        match self.write_trouble.failed(kind, Instant::now()) {
-            Some(1) => error!(
-                event = "env_file_write_failed",
-                region,
-                error_kind = kind,
-                failures = 1u64,
-                "{e}; {then}"
-            ),
-            Some(n) => error!(
-                event = "env_file_write_failed",
-                region,
-                error_kind = kind,
-                failures = n,
-                "{e}; {then} (failed {n} times so far; said again at most every {})",
-                crate::config::human(REMIND_EVERY)
-            ),
-            None => debug!(
-                event = "env_file_write_retried",
-                region,
-                error_kind = kind,
-                "{e}"
-            ),
-        }
+        let (region, error) = (region.to_string(), e.to_string());
+        self.obs.emit(Event::Notice(
+            match self.write_trouble.failed(kind, Instant::now()) {
+                Some(failures) => Notice::EnvFileWriteFailed {
+                    region,
+                    error_kind: kind,
+                    failures,
+                    error,
+                    then: then.to_string(),
+                },
+                None => Notice::EnvFileWriteRetried {
+                    region,
+                    error_kind: kind,
+                    error,
+                },
+            },
+        ));
     }
 
     /// Says that the env file is written again after failed writes, if there were any.
     pub(super) fn write_recovered(&mut self) {
         if let Some((failures, since)) = self.write_trouble.recovered() {
-            let path = self.config.env_file.path.display();
-            let took = crate::config::human(since.elapsed());
-            info!(
-                event = "env_file_write_recovered",
+            self.obs.emit(Event::Notice(Notice::EnvFileWriteRecovered {
                 failures,
-                path = %path,
-                "The env file {path} is written again, after {failures} failed write(s) over {took}"
-            );
+                path: self.config.env_file.path.display().to_string(),
+                over: since.elapsed(),
+            }));
         }
     }
 
@@ -137,39 +123,31 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
 
     pub(super) async fn start(&mut self, cancel: &CancellationToken) {
         if let Ok(removed @ 1..) = self.config.env_file.remove_stale_temp_files() {
-            warn!(
-                event = "stale_temp_removed",
-                count = removed,
-                "Removed {removed} temp file(s) left beside {} by a writer that was killed mid-write",
-                self.config.env_file.path.display()
-            );
+            self.obs.emit(Event::Notice(Notice::StaleTempRemoved {
+                count: removed,
+                path: self.config.env_file.path.display().to_string(),
+            }));
         }
         let on_disk = match self.read_env().await {
             Ok(c) => c,
             Err(e) => {
-                warn!(
-                    event = "env_file_unreadable",
-                    error_kind = e.kind(),
-                    "{e}; it will be rewritten"
-                );
+                self.obs.emit(Event::Notice(Notice::EnvFileUnreadable {
+                    error_kind: e.kind(),
+                    error: e.to_string(),
+                }));
                 None
             }
         };
         let env_region = on_disk.as_ref().and_then(|c| c.region.as_deref());
         let env_index = env_region.and_then(|r| region::find(&self.config.regions, r));
         if let (Some(name), None) = (env_region, env_index) {
-            warn!(
-                event = "env_file_unknown_region",
-                region = name,
-                "The env file names region {name}, which is not in the failover list"
-            );
+            self.obs.emit(Event::Notice(Notice::EnvFileUnknownRegion {
+                region: name.to_string(),
+            }));
         } else if on_disk.is_some() && env_region.is_none() {
-            warn!(
-                event = "env_file_unrecognised",
-                path = %self.config.env_file.path.display(),
-                "The env file {} names no region (or only unsafe values): it will be rewritten",
-                self.config.env_file.path.display()
-            );
+            self.obs.emit(Event::Notice(Notice::EnvFileUnrecognised {
+                path: self.config.env_file.path.display().to_string(),
+            }));
         }
         let memory = Memory::load(&self.state);
         let env_consistent = env_index.is_some_and(|i| {
@@ -196,7 +174,9 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
         });
         let active = self.active().clone();
         for w in &self.config.warnings {
-            warn!(event = "config_warning", "{w}");
+            self.obs.emit(Event::Notice(Notice::ConfigWarning {
+                warning: w.to_string(),
+            }));
         }
         self.say_why(start.why, env_index, on_disk.as_ref(), &memory);
         self.remember_start(memory, start.write);
@@ -204,15 +184,10 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
             self.apply(start.active, SwitchReason::Start, cancel).await;
             return;
         }
-        info!(
-            event = "env_file_current",
-            region = %active.name,
-            cloud = %active.cloud,
-            path = %self.config.env_file.path.display(),
-            "The env file already names region {} and cloud {}: nothing to write, nothing to restart",
-            active.name,
-            active.cloud
-        );
+        self.obs.emit(Event::Notice(Notice::EnvFileCurrent {
+            at: self.place(self.policy.active()),
+            path: self.config.env_file.path.display().to_string(),
+        }));
         if let Some(pending) = self.state.restart_pending() {
             if pending.eq_ignore_ascii_case(&active.name) {
                 self.resume_restart(active.name, cancel).await;
@@ -287,14 +262,11 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
                     Err(e) => format!("cannot be read ({e})"),
                 };
                 let active = self.active().clone();
-                warn!(
-                    event = "env_file_restored",
-                    region = %active.name,
-                    path = %self.config.env_file.path.display(),
-                    "The env file {} {why}: writing region {} back (programs keep running)",
-                    self.config.env_file.path.display(),
-                    active.name
-                );
+                self.obs.emit(Event::Notice(Notice::EnvFileRestored {
+                    region: active.name.clone(),
+                    path: self.config.env_file.path.display().to_string(),
+                    why,
+                }));
                 if let Err(e) = self.write_env(self.policy.active()).await {
                     self.write_failed(&e, &active.name, "retrying at the next tick");
                 } else {
@@ -309,6 +281,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn a_lasting_write_failure_is_said_at_its_start_on_a_new_kind_and_every_ten_minutes() {

@@ -9,22 +9,19 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
 
 use crate::adapters::checks::CheckReport;
 use crate::adapters::probe::ProbeReport;
 use crate::adapters::throughput::Throughput;
-use crate::config::{Config, human};
+use crate::config::Config;
 use crate::kernel::health::Verdict;
 use crate::kernel::policy::{Cause, Decision, Hold, Input, Policy};
 use crate::kernel::standby::Subject;
+use crate::report::event::{Deferred, Event, Health, Place, Standby, Why};
+use crate::report::logging;
 
 fn ms(d: Duration) -> u64 {
     d.as_millis().min(u128::from(u64::MAX)) as u64
-}
-
-fn human_ms(d: Duration) -> String {
-    human(Duration::from_millis(ms(d)))
 }
 
 pub struct Intel {
@@ -91,59 +88,41 @@ impl Intel {
             let healthy_standbys = standbys.healthy_standbys(policy.active());
             let latency_ms = standbys.latency(report.subject).map(ms);
             let name = self.name(report.subject);
-            let health = verdict.as_str();
             let error_kind = report.result.as_ref().err().map(|e| e.kind.as_str());
             let error = report.result.as_ref().err().map(|e| e.to_string());
-            let (event, what, cloud) = match report.subject {
+            let down = verdict == Verdict::Down && error.is_some();
+            let standby = matches!(report.subject, Subject::Region(i) if i != policy.active());
+            let mut health = Health {
+                region: None,
+                target: None,
+                cloud: None,
+                health: verdict.as_str(),
+                error_kind: error_kind.filter(|_| down),
+                latency_ms: latency_ms.filter(|_| !down),
+                healthy_standbys,
+                what: format!("reference {name}"),
+                error: error.filter(|_| down),
+                none_left: down && standby && healthy_standbys == 0,
+            };
+            let told = match report.subject {
                 Subject::Region(i) => {
                     let r = &self.config.regions[i];
-                    let what = if i == policy.active() {
-                        format!("active region {} ({})", r.name, r.cloud)
+                    let role = if i == policy.active() {
+                        "active"
                     } else {
-                        format!("standby region {} ({})", r.name, r.cloud)
+                        "standby"
                     };
-                    ("region_health", what, Some(r.cloud.as_str()))
+                    health.what = format!("{role} region {} ({})", r.name, r.cloud);
+                    health.region = Some(name);
+                    health.cloud = Some(r.cloud.clone());
+                    Standby::RegionHealth(health)
                 }
-                Subject::Reference(_) => ("reference_health", format!("reference {name}"), None),
-            };
-            let (region, target) = match report.subject {
-                Subject::Region(_) => (Some(name.as_str()), None),
-                Subject::Reference(_) => (None, Some(name.as_str())),
-            };
-            match (verdict, &error) {
-                (Verdict::Down, Some(error)) => {
-                    let standby =
-                        matches!(report.subject, Subject::Region(i) if i != policy.active());
-                    let none_left = if standby && healthy_standbys == 0 {
-                        "; no standby region is healthy now"
-                    } else {
-                        ""
-                    };
-                    warn!(
-                        event,
-                        region,
-                        target,
-                        cloud,
-                        health,
-                        error_kind,
-                        healthy_standbys,
-                        "Standby check: {what} is down ({error}){none_left}"
-                    );
+                Subject::Reference(_) => {
+                    health.target = Some(name);
+                    Standby::ReferenceHealth(health)
                 }
-                _ => info!(
-                    event,
-                    region,
-                    target,
-                    cloud,
-                    health,
-                    latency_ms,
-                    healthy_standbys,
-                    "Standby check: {what} is {health}{}",
-                    latency_ms
-                        .map(|l| format!(", smoothed latency {l} ms"))
-                        .unwrap_or_default()
-                ),
-            }
+            };
+            logging::event(&Event::Standby(told));
         }
     }
 
@@ -162,17 +141,16 @@ impl Intel {
         })
         .await
         .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
-        match (result, self.latency_file_failing) {
-            (Err(e), false) => {
-                self.latency_file_failing = true;
-                warn!(event = "latency_file_failed", path = %shown, error = %e, "Cannot write the latency file {shown}: {e} (said once until it works again)");
-            }
-            (Ok(()), true) => {
-                self.latency_file_failing = false;
-                info!(event = "latency_file_ok", path = %shown, "The latency file {shown} is written again");
-            }
-            _ => {}
-        }
+        let told = match (result, self.latency_file_failing) {
+            (Err(e), false) => Standby::LatencyFileFailed {
+                path: shown,
+                error: e.to_string(),
+            },
+            (Ok(()), true) => Standby::LatencyFileOk { path: shown },
+            _ => return,
+        };
+        self.latency_file_failing = matches!(told, Standby::LatencyFileFailed { .. });
+        logging::event(&Event::Standby(told));
     }
 
     /// The throughput gate asked for a figure: measures it and hands it to the policy.
@@ -187,36 +165,30 @@ impl Intel {
         let min_mbps = self.config.network.min_mbps;
         let kbps = match result {
             Ok(m) => {
-                info!(
-                    event = "throughput_measured",
-                    mbps = m.mbps(),
+                logging::event(&Event::Standby(Standby::ThroughputMeasured {
+                    mbps: m.mbps(),
                     min_mbps,
-                    bytes = m.bytes,
-                    duration_ms = ms(m.elapsed),
-                    url = %meter.url(),
-                    "Throughput before failing over: {:.2} Mbit/s ({} bytes in {} ms; minimum {min_mbps})",
-                    m.mbps(),
-                    m.bytes,
-                    ms(m.elapsed)
-                );
+                    bytes: m.bytes,
+                    took: m.elapsed,
+                    url: meter.url().to_string(),
+                }));
                 Some(m.kbps())
             }
             Err(e) => {
-                warn!(
-                    event = "throughput_failed",
-                    error_kind = e.kind.as_str(),
+                logging::event(&Event::Standby(Standby::ThroughputFailed {
+                    error_kind: e.kind.as_str(),
                     min_mbps,
-                    url = %meter.url(),
-                    "The throughput download failed ({e}): counted as below network.min_mbps"
-                );
+                    url: meter.url().to_string(),
+                    error: e.to_string(),
+                }));
                 None
             }
         };
         policy.throughput(Instant::now(), kbps)
     }
 
-    /// Logs a held switch, once per change of what holds it.
-    pub fn held(&self, policy: &Policy, decision: &Decision) {
+    /// The event of a held switch, once per change of what holds it.
+    pub fn held(&self, policy: &Policy, decision: &Decision) -> Option<Event> {
         let Decision::Held {
             cause,
             from,
@@ -225,118 +197,53 @@ impl Intel {
             announce: true,
         } = *decision
         else {
-            return;
+            return None;
         };
         let now = Instant::now();
-        let from = &self.config.regions[from];
-        let to = to.map(|i| &self.config.regions[i]);
-        let to_region = to.map(|r| r.name.as_str());
-        let to_cloud = to.map(|r| r.cloud.as_str());
-        let failing_for = policy
-            .failing_since()
-            .map(|s| now.saturating_duration_since(s));
-        let failing_for_ms = failing_for.map(ms);
-        let failing = failing_for
-            .map(|d| format!(" has failed for {} and", human_ms(d)))
-            .unwrap_or_default();
-        let event = match cause {
-            Cause::Outage => "failover_deferred",
-            Cause::Failback => "failback_deferred",
+        let place = |i: usize| {
+            let r = &self.config.regions[i];
+            Place {
+                region: r.name.clone(),
+                cloud: r.cloud.clone(),
+            }
         };
-        let why = reason.as_str();
-        match reason {
-            Hold::AllRegionsDown => warn!(
-                event,
-                reason = why,
-                region = %from.name,
-                cloud = %from.cloud,
-                failing_for_ms,
-                healthy_standbys = 0u64,
-                "Region {} ({}){failing} no standby region is healthy: staying on it and probing on; the next line comes when this changes",
-                from.name,
-                from.cloud
-            ),
-            Hold::HostNetwork => {
-                let references: Vec<String> = self
-                    .config
-                    .network
-                    .reference
-                    .iter()
+        let to = to.map(place);
+        let why = match reason {
+            Hold::AllRegionsDown => Why::AllRegionsDown {
+                healthy_standbys: 0,
+            },
+            Hold::HostNetwork => Why::HostNetwork {
+                references: (self.config.network.reference.iter())
                     .map(|t| t.to_string())
-                    .collect();
-                warn!(
-                    event,
-                    reason = why,
-                    region = %from.name,
-                    cloud = %from.cloud,
-                    failing_for_ms,
-                    references = references.join(","),
-                    "Region {} ({}){failing} every standby region and every reference target ({}) fail too: the fault is this host's network, not the cloud; not failing over",
-                    from.name,
-                    from.cloud,
-                    references.join(", ")
-                );
-            }
-            Hold::Damped { next_allowed_in } => warn!(
-                event,
-                reason = why,
-                cause = cause.as_str(),
-                region = %from.name,
-                cloud = %from.cloud,
-                to_region,
-                to_cloud,
-                failing_for_ms,
-                next_allowed_in_ms = ms(next_allowed_in),
-                switches_last_hour = policy.recent_switches() as u64,
-                max_switches_per_hour = self.config.failover.max_switches_per_hour,
-                "Flap damping holds the {} from {} to {} back: {} automatic switches in the last hour (at most {}); the next is allowed in {}",
-                cause.as_str(),
-                from.name,
-                to_region.unwrap_or("?"),
-                policy.recent_switches(),
-                self.config.failover.max_switches_per_hour,
-                human_ms(next_allowed_in)
-            ),
-            Hold::TunnelDown => warn!(
-                event,
-                reason = why,
-                region = %from.name,
-                cloud = %from.cloud,
-                failing_for_ms,
-                "The local tunnel still refuses after a restart in place and a switch: the fault is on this host, so region {} stays active until the tunnel answers",
-                from.name
-            ),
-            Hold::Paused => debug!(
-                event,
-                reason = why,
-                cause = cause.as_str(),
-                "The {} is held: automatic switching is paused",
-                cause.as_str()
-            ),
-            Hold::LowThroughput { kbps } => {
-                let mbps = kbps.map(|k| k as f64 / 1000.0);
-                let retry = policy.rules().gate_retry;
-                warn!(
-                    event,
-                    reason = why,
-                    region = %from.name,
-                    cloud = %from.cloud,
-                    to_region,
-                    to_cloud,
-                    failing_for_ms,
-                    mbps,
-                    min_mbps = self.config.network.min_mbps,
-                    next_measure_in_ms = ms(retry),
-                    "Region {} ({}){failing} the host's throughput ({}) is below network.min_mbps {}: not failing over to {}; measuring again in {}",
-                    from.name,
-                    from.cloud,
-                    mbps.map_or("unknown".to_string(), |m| format!("{m:.2} Mbit/s")),
-                    self.config.network.min_mbps,
-                    to_region.unwrap_or("?"),
-                    human(retry)
-                );
-            }
-        }
+                    .collect(),
+            },
+            Hold::Damped { next_allowed_in } => Why::Damped {
+                cause: cause.as_str(),
+                to,
+                next_allowed_in,
+                switches_last_hour: policy.recent_switches() as u64,
+                max_switches_per_hour: self.config.failover.max_switches_per_hour,
+            },
+            Hold::TunnelDown => Why::TunnelDown,
+            Hold::Paused => Why::Paused {
+                cause: cause.as_str(),
+            },
+            Hold::LowThroughput { kbps } => Why::LowThroughput {
+                to,
+                mbps: kbps.map(|k| k as f64 / 1000.0),
+                min_mbps: self.config.network.min_mbps,
+                next_measure_in: policy.rules().gate_retry,
+            },
+        };
+        let deferred = Deferred {
+            at: place(from),
+            failing_for: (policy.failing_since()).map(|s| now.saturating_duration_since(s)),
+            why,
+        };
+        Some(match cause {
+            Cause::Outage => Event::FailoverDeferred(deferred),
+            Cause::Failback => Event::FailbackDeferred(deferred),
+        })
     }
 }
 

@@ -7,9 +7,10 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
-use tracing::warn;
 
 use crate::adapters::state::StateDir;
+use crate::report::event::{Event, Notice};
+use crate::report::logging;
 
 pub const MEMORY_FILE: &str = "handler.json";
 
@@ -59,11 +60,10 @@ impl Memory {
             return Memory::default();
         };
         serde_json::from_str(&text).unwrap_or_else(|e| {
-            warn!(
-                event = "state_unreadable",
-                file = MEMORY_FILE,
-                "The handler's memory in the state directory cannot be read ({e}): starting without it"
-            );
+            logging::event(&Event::Notice(Notice::StateUnreadable {
+                file: MEMORY_FILE,
+                error: e.to_string(),
+            }));
             Memory::default()
         })
     }
@@ -74,7 +74,10 @@ impl Memory {
             return;
         };
         if let Err(e) = state.write(MEMORY_FILE, text.as_bytes()) {
-            warn!(event = "state_write_failed", error = %e, "Cannot keep the handler's memory in the state directory: {e}");
+            logging::event(&Event::Notice(Notice::StateWriteFailed {
+                error: e.to_string(),
+                doing: "keep the handler's memory in the state directory",
+            }));
         }
     }
 

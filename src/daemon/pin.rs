@@ -1,13 +1,11 @@
 //! The pin of a manual switch, kept in step between the policy and the pin file in the state
 //! directory.
 
-use tracing::{info, warn};
-
 use crate::adapters::pin;
 use crate::adapters::state::StateDir;
 use crate::kernel::policy::Policy;
 use crate::kernel::region::{self, Region};
-use crate::report::event::Event;
+use crate::report::event::{Event, Notice};
 use crate::report::observer::Observer;
 
 /// What the daemon last saw in the pin file.
@@ -56,7 +54,9 @@ impl PinSync {
                     }
                     None => {
                         policy.pin(None);
-                        warn!(event = "pin_unknown_region", region = %name, "The pin names region {name}, which is not in the failover list: ignored");
+                        obs.emit(Event::Notice(Notice::PinUnknownRegion {
+                            region: name.clone(),
+                        }));
                     }
                 },
                 None => {
@@ -94,7 +94,10 @@ impl PinSync {
         match written {
             Ok(()) => self.pin_seen = wanted,
             Err(e) => {
-                warn!(event = "state_write_failed", error = %e, "Cannot update the pin in the state directory: {e}");
+                obs.emit(Event::Notice(Notice::StateWriteFailed {
+                    error: e.to_string(),
+                    doing: "update the pin in the state directory",
+                }));
             }
         }
     }
@@ -108,7 +111,9 @@ impl PinSync {
         if i == policy.active() {
             policy.pin(Some(i));
             obs.pin_kept(&name);
-            info!(event = "pin_kept", region = %name, "Region {name} stays pinned by the manual switch that made it active");
+            obs.emit(Event::Notice(Notice::PinKept {
+                region: name.clone(),
+            }));
             return;
         }
         policy.pin(None);
@@ -124,7 +129,10 @@ impl PinSync {
                 });
             }
             Err(e) => {
-                warn!(event = "state_write_failed", error = %e, "Cannot update the pin in the state directory: {e}");
+                obs.emit(Event::Notice(Notice::StateWriteFailed {
+                    error: e.to_string(),
+                    doing: "update the pin in the state directory",
+                }));
             }
         }
     }

@@ -5,16 +5,16 @@
 use std::time::SystemTime;
 
 use tokio::time::Instant;
-use tracing::{info, warn};
 
 use crate::adapters::envfile::EnvContents;
 use crate::adapters::probe::Probe;
 use crate::adapters::restart::Restart;
-use crate::config::human;
 use crate::daemon::Daemon;
 use crate::daemon::memory::{Memory, OutageMemory, age, resume_within, unix_ms};
 use crate::kernel::damping::WINDOW;
 use crate::kernel::policy::{Input, StartWhy};
+use crate::report::event::{Event, Notice};
+use crate::report::logging;
 
 impl<P: Probe, R: Restart> Daemon<P, R> {
     /// Says why the start rule chose to write the env file, when it did.
@@ -29,14 +29,12 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
             (StartWhy::Inconsistent, Some(i)) => {
                 self.warn_inconsistent(i, on_disk.and_then(|c| c.cloud.as_deref()).unwrap_or(""));
             }
-            (StartWhy::NewPreference, _) => info!(
-                event = "preferred_changed",
-                region = %self.region(0).name,
-                previous_region = memory.preferred.as_deref().unwrap_or(""),
-                "The preferred region is now {} (it was {} at the last start): an operator's new intent, acted on as a switch",
-                self.region(0).name,
-                memory.preferred.as_deref().unwrap_or("")
-            ),
+            (StartWhy::NewPreference, _) => {
+                logging::event(&Event::Notice(Notice::PreferredChanged {
+                    region: self.region(0).name.clone(),
+                    previous_region: memory.preferred.clone().unwrap_or_default(),
+                }))
+            }
             _ => {}
         }
     }
@@ -45,15 +43,12 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
     pub(super) fn warn_inconsistent(&self, i: usize, cloud: &str) {
         let path = self.config.env_file.path.display();
         let named = &self.region(i);
-        warn!(
-            event = "env_file_inconsistent",
-            region = %named.name,
-            cloud,
-            path = %path,
-            "The env file {path} names region {} with cloud '{cloud}', not its own cloud {}: it is not current, so it is written whole and the programs restarted",
-            named.name,
-            named.cloud
-        );
+        logging::event(&Event::Notice(Notice::EnvFileInconsistent {
+            region: named.name.clone(),
+            cloud: cloud.to_string(),
+            path: path.to_string(),
+            own_cloud: named.cloud.clone(),
+        }));
     }
 
     /// Hands the remembered damping and outage back to the policy and records this start's
@@ -79,23 +74,16 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
             let p = &self.config.probe;
             if gap <= resume_within(p.interval, p.fail_interval, p.timeout) {
                 self.policy.step(now, Input::FailingFor(failing_for));
-                info!(
-                    event = "outage_resumed",
-                    region = %active,
-                    failing_for_ms = failing_for.as_millis() as u64,
-                    gap_ms = gap.as_millis() as u64,
-                    "Region {active} has been failing for {} (last probed {} ago, before this start): the outage clock resumes",
-                    human(failing_for),
-                    human(gap)
-                );
+                logging::event(&Event::Notice(Notice::OutageResumed {
+                    region: active.to_string(),
+                    failing_for,
+                    gap,
+                }));
             } else {
-                info!(
-                    event = "outage_forgotten",
-                    region = %active,
-                    gap_ms = gap.as_millis() as u64,
-                    "An outage of {active} was last probed {} ago, too long to go on from: the outage clock starts afresh",
-                    human(gap)
-                );
+                logging::event(&Event::Notice(Notice::OutageForgotten {
+                    region: active.to_string(),
+                    gap,
+                }));
             }
         }
         let new_preference = memory.preferred != self.config.preferred;

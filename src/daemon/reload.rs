@@ -5,12 +5,12 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use tracing::{error, info};
-
 use crate::adapters::probe::Probe;
 use crate::adapters::restart::Restart;
 use crate::config::{Config, ConfigError};
 use crate::daemon::Daemon;
+use crate::report::event::{Event, Notice};
+use crate::report::logging;
 
 /// Builds the configuration again, as at start.
 pub type Reload = Box<dyn Fn() -> Result<Config, ConfigError> + Send + Sync>;
@@ -35,11 +35,10 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
         let new = match build() {
             Ok(c) => c,
             Err(e) => {
-                error!(
-                    event = "config_reload_refused",
-                    error_kind = "config",
-                    "The configuration was not reloaded ({e}); the old one is kept"
-                );
+                logging::event(&Event::Notice(Notice::ConfigReloadRefused {
+                    error_kind: "config",
+                    error: e.to_string(),
+                }));
                 return;
             }
         };
@@ -66,12 +65,11 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
                 format!("applied {applied}; changed {later}, which need(s) a restart to apply")
             }
         };
-        info!(
-            event = "config_reloaded",
-            applied = applied.as_str(),
-            needs_restart = later.as_str(),
-            "Reloaded the configuration: {said}"
-        );
+        logging::event(&Event::Notice(Notice::ConfigReloaded {
+            applied,
+            needs_restart: later,
+            said,
+        }));
     }
 }
 

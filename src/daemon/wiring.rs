@@ -17,7 +17,8 @@ use crate::adapters::throughput::Throughput;
 use crate::config::Config;
 use crate::daemon::fleet::Fleet;
 use crate::daemon::{Daemon, Reload};
-use crate::report::{services, told};
+use crate::report::event::{Event, Notice};
+use crate::report::{logging, services, told};
 
 /// How long a stopping daemon waits for its journal, status file and Datadog to finish (the
 /// whole stop stays within a second of SIGTERM).
@@ -74,13 +75,10 @@ fn list_this_daemon(config: &Config) -> Option<runtime::Listing> {
     match runtime::list(&dir, &entry) {
         Ok(listing) => Some(listing),
         Err(e) => {
-            tracing::warn!(
-                event = "daemon_unlisted",
-                path = %dir.display(),
-                error = %e,
-                "Cannot list this daemon in {} ({e}): status, switch, pause and resume need its -c or --state-dir to find it",
-                dir.display()
-            );
+            logging::event(&Event::Notice(Notice::DaemonUnlisted {
+                path: dir.display().to_string(),
+                error: e.to_string(),
+            }));
             None
         }
     }
@@ -111,8 +109,8 @@ async fn wait_for_stop(hup: tokio::sync::mpsc::Sender<()>) {
             _ = next(&mut reload) => {
                 let _ = hup.try_send(());
             }
-            _ = next(&mut usr1) => tracing::debug!(event = "signal_ignored", signal = "SIGUSR1", "SIGUSR1 ignored"),
-            _ = next(&mut usr2) => tracing::debug!(event = "signal_ignored", signal = "SIGUSR2", "SIGUSR2 ignored"),
+            _ = next(&mut usr1) => logging::event(&Event::Notice(Notice::SignalIgnored { signal: "SIGUSR1" })),
+            _ = next(&mut usr2) => logging::event(&Event::Notice(Notice::SignalIgnored { signal: "SIGUSR2" })),
         }
     }
 }

@@ -5,16 +5,32 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::adapters::action::Action;
-use crate::adapters::call_error::CallError;
-use crate::adapters::progress::Next;
-use crate::adapters::state::StateWrite;
-use crate::config::{Via, human};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::config::human;
+use crate::report::fields as f;
 use crate::report::journal::{Level, Record};
+
+#[cfg(test)]
+mod catalogue;
+pub mod command;
+pub mod hold;
+pub mod notice;
+pub mod place;
+pub mod standby;
+pub mod steps;
+
+pub use command::Command;
+pub use hold::{Deferred, Why};
+pub use notice::Notice;
+pub use place::Place;
+pub use standby::{Health, Standby};
+pub use steps::Steps;
 
 /// Whole milliseconds, as every `*_ms` field carries them.
 pub fn ms(d: Duration) -> u64 {
-    d.as_millis().min(u128::from(u64::MAX)) as u64
+    f::whole_ms(d)
 }
 
 /// A duration in whole milliseconds, as people read it.
@@ -22,15 +38,9 @@ pub(crate) fn human_ms(d: Duration) -> String {
     human(Duration::from_millis(ms(d)))
 }
 
-/// A region as events name it.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Place {
-    pub region: String,
-    pub cloud: String,
-}
-
 /// Why the env file names a new region.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum SwitchReason {
     /// The handler started and the env file did not name the region to use.
     Start,
@@ -53,26 +63,39 @@ impl SwitchReason {
     }
 }
 
-/// One decision of the daemon.
-#[derive(Debug, Clone, PartialEq)]
+/// One decision of the daemon. Its `event` name and fields are derived from the variant
+/// (`serde`, `tag = "event"`): only its message (wording.rs) and its level are written by hand.
+/// `None` fields are left out of every rendering.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     /// The daemon chose its region at start; `env_file_written`: the env file did not name it.
     DaemonStarted {
+        #[serde(flatten)]
         at: Place,
+        #[serde(flatten, serialize_with = "f::version_and_order")]
         order: Vec<String>,
+        #[serde(serialize_with = "f::url")]
         probe_url: String,
+        #[serde(rename = "interval_ms", serialize_with = "f::ms")]
         interval: Duration,
+        #[serde(rename = "threshold_ms", serialize_with = "f::ms")]
         threshold: Duration,
         dry_run: bool,
         env_file_written: bool,
     },
     /// SIGTERM or SIGINT: the daemon stops and the region stays active.
-    DaemonStopped { at: Place },
+    DaemonStopped {
+        #[serde(flatten)]
+        at: Place,
+    },
     /// The first failed probe of an outage: the outage timer starts.
     OutageStarted {
+        #[serde(flatten)]
         at: Place,
         error_kind: &'static str,
         http_status: Option<u16>,
+        #[serde(skip)]
         error: String,
     },
     /// The active region's probe outcome changed since its previous probe, or this is the
@@ -80,66 +103,100 @@ pub enum Event {
     /// `tunnel_down`, and `error_kind` the failure's kind. The journal keeps these, not every
     /// probe, so that `replay` can rebuild what each region answered.
     ProbeChanged {
+        #[serde(flatten)]
         at: Place,
         outcome: &'static str,
         error_kind: Option<&'static str>,
     },
     /// The active region answers again, or was left, after `failed_for` of failures.
     OutageEnded {
+        #[serde(flatten)]
         at: Place,
+        #[serde(rename = "how", serialize_with = "f::recovered")]
         recovered: bool,
+        #[serde(rename = "failed_for_ms", serialize_with = "f::ms")]
         failed_for: Duration,
     },
     /// The outage lasted the threshold: moving on. For a cloud failure its message is the
     /// old script's; when the local tunnel (`tunnel`, its address) refused, it says so.
     Failover {
+        #[serde(flatten, serialize_with = "place::outage_from")]
         from: Place,
+        #[serde(flatten, serialize_with = "place::to")]
         to: Place,
+        #[serde(rename = "failed_for_ms", serialize_with = "f::ms")]
         failed_for: Duration,
+        #[serde(skip)]
         threshold: Duration,
+        #[serde(flatten, serialize_with = "f::refusing_tunnel")]
         tunnel: Option<String>,
     },
     /// The local tunnel at `tunnel` refused for the threshold: the programs are restarted in
     /// place, on the same region, before any switch.
     TunnelRestart {
+        #[serde(flatten)]
         at: Place,
+        #[serde(flatten, serialize_with = "f::refused_at")]
         tunnel: String,
+        #[serde(rename = "failed_for_ms", serialize_with = "f::ms")]
         failed_for: Duration,
     },
     /// The preferred region has been healthy long enough: moving back to it.
     Failback {
+        #[serde(flatten, serialize_with = "place::failback_from")]
         from: Place,
+        #[serde(flatten, serialize_with = "place::to")]
         to: Place,
+        #[serde(rename = "healthy_for_ms", serialize_with = "f::ms")]
         healthy_for: Duration,
     },
     /// The env file was switched by hand: the daemon follows it.
-    Adopted { from: Place, to: Place },
+    Adopted {
+        #[serde(rename = "previous_region", serialize_with = "place::region")]
+        from: Place,
+        #[serde(flatten)]
+        to: Place,
+    },
     /// An outage lasted the threshold while automatic switching is paused.
     FailoverHeld {
+        #[serde(flatten, serialize_with = "place::paused_from")]
         from: Place,
+        #[serde(flatten, serialize_with = "place::to")]
         to: Place,
+        #[serde(rename = "failed_for_ms", serialize_with = "f::ms")]
         failed_for: Duration,
+        #[serde(skip)]
         pause: String,
+        #[serde(serialize_with = "f::maybe_timestamp")]
         pause_until: Option<SystemTime>,
     },
     /// The env file now names `to`.
     Switch {
+        #[serde(flatten)]
         from: Place,
+        #[serde(flatten, serialize_with = "place::to")]
         to: Place,
         reason: SwitchReason,
+        #[serde(rename = "failed_for_ms", serialize_with = "f::maybe_ms")]
         failed_for: Option<Duration>,
     },
     /// The programs are about to be restarted for `at`. For a move, the old script's message.
-    Restarting { at: Place, reason: SwitchReason },
+    Restarting {
+        #[serde(flatten)]
+        at: Place,
+        reason: SwitchReason,
+    },
     /// The programs were restarted; `failed_calls` supervisorctl calls were retried.
     RestartDone {
         region: String,
+        #[serde(rename = "duration_ms", serialize_with = "f::ms")]
         took: Duration,
         failed_calls: u64,
     },
     /// A shutdown interrupted the restart; `stopped` are left stopped until the next start.
     RestartInterrupted {
         region: String,
+        #[serde(serialize_with = "f::joined")]
         stopped: Vec<String>,
     },
     /// The restart gave up.
@@ -149,41 +206,19 @@ pub enum Event {
     /// A restart was interrupted, and every program has been started since it began
     /// (supervisord restarted, or an operator): nothing is restarted again.
     RestartNotResumed { region: String },
-    /// The path the restarts take: the first restart, and whenever it changes. Logged only,
-    /// like the two below: the journal keeps the restart's result.
-    RestartPath {
-        via: Via,
-        reason: &'static str,
-        detail: String,
-        serverurl: Option<String>,
-    },
-    /// One stop or start call of a restart succeeded.
-    RestartStep {
-        program: String,
-        action: Action,
-        via: &'static str,
-    },
-    /// One stop or start call failed at `attempt`; `next` says what follows.
-    RestartFailed {
-        program: String,
-        action: Action,
-        via: &'static str,
-        attempt: u32,
-        error: CallError,
-        next: Next,
-    },
-    /// The state directory at `path` cannot be had: the daemon runs without it. Logged only.
-    StateDirUnavailable { path: String, error: String },
-    /// A write in the state directory failed; the daemon runs on. Logged only.
-    StateWriteFailed { write: StateWrite, error: String },
     /// Automatic switching paused (`describe` says since when and for how long).
     Paused {
+        #[serde(serialize_with = "f::timestamp")]
         since: SystemTime,
+        #[serde(serialize_with = "f::maybe_timestamp")]
         until: Option<SystemTime>,
+        #[serde(skip)]
         describe: String,
     },
-    /// Automatic switching resumed: by `resume`, or by the end of a timed pause.
-    Resumed { expired: bool },
+    /// Automatic switching resumed by `resume` (`how`: `resume`).
+    Resumed { how: &'static str },
+    /// A timed pause ran out (`how`: `expired`).
+    PauseEnded { how: &'static str },
     /// A manual switch pinned `region` (`source`: where the pin was seen).
     Pinned {
         region: String,
@@ -199,6 +234,7 @@ pub enum Event {
     FleetStoreLost {
         region: String,
         error: String,
+        #[serde(rename = "on_store_loss", serialize_with = "f::on_store_loss")]
         local: bool,
     },
     /// Fleet mode: the store answers again.
@@ -207,61 +243,74 @@ pub enum Event {
     FleetLeader { host: String, fleet: String },
     /// Fleet mode: the leader moved the fleet, `outage` of `voters` live hosts agreeing.
     FleetMoved {
+        #[serde(rename = "region")]
         from: String,
+        #[serde(rename = "to_region")]
         to: String,
         epoch: u64,
+        #[serde(rename = "outage_hosts")]
         outage: usize,
         voters: usize,
     },
     /// The certificate chain the probe saw runs out within two weeks (`left`: zero when it
     /// already has). Said at most once a day.
     CertExpiring {
+        #[serde(flatten)]
         at: Place,
+        #[serde(serialize_with = "f::timestamp")]
         not_after: SystemTime,
+        #[serde(rename = "expires_in_s", serialize_with = "f::secs")]
         left: Duration,
     },
     /// The local tunnel presents a certificate the probe cannot verify: no failover and no
     /// restart for it. Said at most every 10 minutes while it lasts.
-    TunnelMisconfigured { at: Place, error: String },
+    TunnelMisconfigured {
+        #[serde(flatten)]
+        at: Place,
+        #[serde(flatten, serialize_with = "f::misconfigured")]
+        error: String,
+    },
+    /// A due failover is held back (not for a pause: `failover_held`); said once per change
+    /// of what holds it.
+    FailoverDeferred(Deferred),
+    /// A due failback is held back.
+    FailbackDeferred(Deferred),
+    /// What the daemon tells beside its decisions (log line only).
+    #[serde(untagged)]
+    Notice(Notice),
+    /// What region intelligence tells beside its decisions (log line only).
+    #[serde(untagged)]
+    Standby(Standby),
+    /// What a one-shot command tells as it acts (its stderr).
+    #[serde(untagged)]
+    Command(Command),
+    /// What a restart's calls and the state directory report (log line only).
+    #[serde(untagged)]
+    Steps(Steps),
 }
 
 impl Event {
-    /// The `event` name, the same in every rendering.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Event::DaemonStarted { .. } => "daemon_started",
-            Event::DaemonStopped { .. } => "daemon_stopped",
-            Event::OutageStarted { .. } => "outage_started",
-            Event::ProbeChanged { .. } => "probe_changed",
-            Event::OutageEnded { .. } => "outage_ended",
-            Event::Failover { .. } => "failover",
-            Event::TunnelRestart { .. } => "tunnel_restart",
-            Event::Failback { .. } => "failback",
-            Event::Adopted { .. } => "adopted",
-            Event::FailoverHeld { .. } => "failover_held",
-            Event::Switch { .. } => "switch",
-            Event::Restarting { .. } => "restarting",
-            Event::RestartDone { .. } => "restart_done",
-            Event::RestartInterrupted { .. } => "restart_interrupted",
-            Event::RestartGaveUp { .. } => "restart_gave_up",
-            Event::RestartResumed { .. } => "restart_resumed",
-            Event::RestartNotResumed { .. } => "restart_not_resumed",
-            Event::RestartPath { .. } => "restart_path",
-            Event::RestartStep { .. } => "restart_step",
-            Event::RestartFailed { .. } => "restart_failed",
-            Event::StateDirUnavailable { .. } => "state_dir_unavailable",
-            Event::StateWriteFailed { .. } => "state_write_failed",
-            Event::Paused { .. } => "paused",
-            Event::Resumed { expired: false } => "resumed",
-            Event::Resumed { expired: true } => "pause_ended",
-            Event::Pinned { .. } => "pinned",
-            Event::Unpinned { .. } => "unpinned",
-            Event::FleetStoreLost { .. } => "fleet_store_lost",
-            Event::FleetStoreBack { .. } => "fleet_store_back",
-            Event::FleetLeader { .. } => "fleet_leader",
-            Event::FleetMoved { .. } => "fleet_moved",
-            Event::CertExpiring { .. } => "cert_expiring",
-            Event::TunnelMisconfigured { .. } => "tunnel_misconfigured",
+    /// The `event` name, the same in every rendering: the variant's, in snake case.
+    pub fn name(&self) -> String {
+        match serde_json::to_value(self) {
+            Ok(Value::Object(mut map)) => match map.remove("event") {
+                Some(Value::String(name)) => name,
+                _ => String::new(),
+            },
+            _ => String::new(),
+        }
+    }
+
+    /// The structured fields, beside `event`, in every rendering: the variant's own, as
+    /// its `serde` attributes render them; `None` values are left out.
+    pub fn fields(&self) -> Map<String, Value> {
+        match serde_json::to_value(self) {
+            Ok(Value::Object(mut map)) => {
+                map.remove("event");
+                map.retain(|_, v| !v.is_null());
+                map
+            }
+            _ => Map::new(),
         }
     }
 
@@ -275,20 +324,34 @@ impl Event {
             | Event::RestartResumed { .. }
             | Event::FleetStoreLost { .. }
             | Event::FleetMoved { .. }
-            | Event::CertExpiring { .. }
-            | Event::StateDirUnavailable { .. }
-            | Event::StateWriteFailed { .. } => Level::Warn,
+            | Event::CertExpiring { .. } => Level::Warn,
             Event::Switch { reason, .. } if *reason == SwitchReason::Outage => Level::Warn,
-            Event::RestartGaveUp { .. }
-            | Event::RestartFailed { .. }
-            | Event::TunnelMisconfigured { .. } => Level::Error,
+            Event::RestartGaveUp { .. } | Event::TunnelMisconfigured { .. } => Level::Error,
+            Event::FailoverDeferred(d) | Event::FailbackDeferred(d) => match d.why {
+                Why::Paused { .. } => Level::Debug,
+                _ => Level::Warn,
+            },
+            Event::Notice(n) => n.level(),
+            Event::Standby(s) => s.level(),
+            Event::Command(c) => c.level(),
+            Event::Steps(s) => s.level(),
             _ => Level::Info,
         }
     }
 
+    /// Whether the journal (and with it `/history` and Datadog) keeps it: every decision
+    /// told at INFO or above. The log line tells everything.
+    pub fn journaled(&self) -> bool {
+        let beside = matches!(
+            self,
+            Event::Notice(_) | Event::Standby(_) | Event::Command(_) | Event::Steps(_)
+        );
+        !beside && self.level() != Level::Debug
+    }
+
     /// The journal record (also what `/history` and Datadog carry).
     pub fn record(&self, at: SystemTime) -> Record {
-        let mut record = Record::new(at, self.level(), self.name(), self.message());
+        let mut record = Record::new(at, self.level(), &self.name(), self.message());
         record.fields = self.fields();
         record
     }

@@ -1,276 +1,103 @@
-//! The structured fields of each [`Event`], beside `event`: the same keys in the log line,
-//! the journal, `/history` and Datadog.
+//! How an [`Event`](crate::report::event::Event)'s fields are rendered, for its `serde`
+//! attributes: durations in whole milliseconds (`*_ms`), times as RFC 3339, URLs without
+//! credentials, lists comma-separated, and the few fields a variant implies (the `error_kind`
+//! of a refusing tunnel). A move's two ends are rendered in `event/place.rs`. The same keys
+//! in the log line, the journal, `/history` and Datadog.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use serde_json::{Map, Value};
+use serde::Serializer;
+use serde::ser::SerializeMap;
 
-use crate::adapters::progress::Next;
+use crate::report::journal;
 
-use crate::report::event::{Event, Place, ms};
-use crate::report::journal::timestamp;
+pub type Done<S> = Result<<S as Serializer>::Ok, <S as Serializer>::Error>;
 
-impl Event {
-    /// The structured fields, beside `event`, in every rendering.
-    pub fn fields(&self) -> Map<String, Value> {
-        let mut f = Fields::default();
-        match self {
-            Event::DaemonStarted {
-                at,
-                order,
-                probe_url,
-                interval,
-                threshold,
-                dry_run,
-                env_file_written,
-            } => {
-                f.place("", at);
-                f.put("version", env!("CARGO_PKG_VERSION"));
-                f.put("order", order.join(","));
-                f.put("probe_url", crate::config::redact::url(probe_url));
-                f.put("interval_ms", ms(*interval));
-                f.put("threshold_ms", ms(*threshold));
-                f.put("dry_run", *dry_run);
-                f.put("env_file_written", *env_file_written);
-            }
-            Event::DaemonStopped { at } => f.place("", at),
-            Event::OutageStarted {
-                at,
-                error_kind,
-                http_status,
-                ..
-            } => {
-                f.place("", at);
-                f.put("error_kind", *error_kind);
-                f.put("http_status", *http_status);
-            }
-            Event::ProbeChanged {
-                at,
-                outcome,
-                error_kind,
-            } => {
-                f.place("", at);
-                f.put("outcome", *outcome);
-                f.put("error_kind", *error_kind);
-            }
-            Event::OutageEnded {
-                at,
-                recovered,
-                failed_for,
-            } => {
-                f.place("", at);
-                f.put("how", if *recovered { "recovered" } else { "switched" });
-                f.put("failed_for_ms", ms(*failed_for));
-            }
-            Event::Failover {
-                from,
-                to,
-                failed_for,
-                tunnel,
-                ..
-            } => {
-                f.moving(from, to, "outage");
-                f.put("failed_for_ms", ms(*failed_for));
-                if let Some(address) = tunnel {
-                    f.put("error_kind", "tunnel_down");
-                    f.put("tunnel", address.as_str());
-                }
-            }
-            Event::TunnelRestart {
-                at,
-                tunnel,
-                failed_for,
-            } => {
-                f.place("", at);
-                f.put("error_kind", "tunnel_down");
-                f.put("tunnel", tunnel.as_str());
-                f.put("failed_for_ms", ms(*failed_for));
-            }
-            Event::Failback {
-                from,
-                to,
-                healthy_for,
-            } => {
-                f.moving(from, to, "failback");
-                f.put("healthy_for_ms", ms(*healthy_for));
-            }
-            Event::Adopted { from, to } => {
-                f.place("", to);
-                f.put("previous_region", from.region.as_str());
-            }
-            Event::FailoverHeld {
-                from,
-                to,
-                failed_for,
-                pause_until,
-                ..
-            } => {
-                f.moving(from, to, "paused");
-                f.put("failed_for_ms", ms(*failed_for));
-                f.put("pause_until", pause_until.map(timestamp));
-            }
-            Event::Switch {
-                from,
-                to,
-                reason,
-                failed_for,
-            } => {
-                f.moving(from, to, reason.as_str());
-                f.put("failed_for_ms", failed_for.map(ms));
-            }
-            Event::Restarting { at, reason } => {
-                f.place("", at);
-                f.put("reason", reason.as_str());
-            }
-            Event::RestartDone {
-                region,
-                took,
-                failed_calls,
-            } => {
-                f.put("region", region.as_str());
-                f.put("duration_ms", ms(*took));
-                f.put("failed_calls", *failed_calls);
-            }
-            Event::RestartInterrupted { region, stopped } => {
-                f.put("region", region.as_str());
-                f.put("stopped", stopped.join(","));
-            }
-            Event::RestartGaveUp { region, error } => {
-                f.put("region", region.as_str());
-                f.put("error", error.as_str());
-            }
-            Event::RestartResumed { region } | Event::RestartNotResumed { region } => {
-                f.put("region", region.as_str())
-            }
-            Event::RestartPath {
-                via,
-                reason,
-                serverurl,
-                ..
-            } => {
-                f.put("via", via.as_str());
-                f.put("reason", *reason);
-                // Only a path that talks to a server names it.
-                f.put("serverurl", serverurl.as_deref());
-            }
-            Event::RestartStep {
-                program,
-                action,
-                via,
-            } => {
-                f.put("program", program.as_str());
-                f.put("action", action.as_str());
-                f.put("via", *via);
-            }
-            Event::RestartFailed {
-                program,
-                action,
-                via,
-                attempt,
-                error,
-                next,
-            } => {
-                let (exit_code, fault_code, output) = error.fields();
-                f.put("program", program.as_str());
-                f.put("action", action.as_str());
-                f.put("via", *via);
-                f.put("error_kind", error.kind());
-                f.put("exit_code", exit_code);
-                f.put("fault_code", fault_code);
-                f.put("output", output);
-                f.put("attempt", *attempt);
-                let retry_in = match next {
-                    Next::Retry(backoff) => *backoff,
-                    Next::MoveOn | Next::GiveUp => Duration::ZERO,
-                };
-                f.put("retry_in_ms", ms(retry_in));
-            }
-            Event::StateDirUnavailable { path, error } => {
-                f.put("path", path.as_str());
-                f.put("error", error.as_str());
-            }
-            Event::StateWriteFailed { error, .. } => f.put("error", error.as_str()),
-            Event::Paused { since, until, .. } => {
-                f.put("since", timestamp(*since));
-                f.put("until", until.map(timestamp));
-            }
-            Event::Resumed { expired } => f.put("how", if *expired { "expired" } else { "resume" }),
-            Event::Pinned { region, source } => {
-                f.put("region", region.as_str());
-                f.put("source", *source);
-            }
-            Event::Unpinned { region, reason } => {
-                f.put("region", region.as_str());
-                f.put("reason", *reason);
-            }
-            Event::FleetStoreLost {
-                region,
-                error,
-                local,
-            } => {
-                f.put("region", region.as_str());
-                f.put("error", error.as_str());
-                f.put("on_store_loss", if *local { "local" } else { "keep" });
-            }
-            Event::FleetStoreBack { region } => f.put("region", region.as_str()),
-            Event::FleetLeader { host, fleet } => {
-                f.put("host", host.as_str());
-                f.put("fleet", fleet.as_str());
-            }
-            Event::FleetMoved {
-                from,
-                to,
-                epoch,
-                outage,
-                voters,
-            } => {
-                f.put("region", from.as_str());
-                f.put("to_region", to.as_str());
-                f.put("epoch", *epoch);
-                f.put("outage_hosts", *outage as u64);
-                f.put("voters", *voters as u64);
-            }
-            Event::CertExpiring {
-                at,
-                not_after,
-                left,
-            } => {
-                f.place("", at);
-                f.put("not_after", timestamp(*not_after));
-                f.put("expires_in_s", left.as_secs());
-            }
-            Event::TunnelMisconfigured { at, error } => {
-                f.place("", at);
-                f.put("error_kind", "tunnel_misconfigured");
-                f.put("error", error.as_str());
-            }
-        }
-        f.0
+/// Whole milliseconds, as every `*_ms` field carries them.
+pub fn whole_ms(d: Duration) -> u64 {
+    d.as_millis().min(u128::from(u64::MAX)) as u64
+}
+
+/// A duration as `*_ms`.
+pub fn ms<S: Serializer>(d: &Duration, s: S) -> Done<S> {
+    s.serialize_u64(whole_ms(*d))
+}
+
+/// An optional duration as `*_ms`.
+pub fn maybe_ms<S: Serializer>(d: &Option<Duration>, s: S) -> Done<S> {
+    match d {
+        Some(d) => ms(d, s),
+        None => s.serialize_none(),
     }
 }
 
-/// Fields in the making; `None` values are left out.
-#[derive(Default)]
-struct Fields(Map<String, Value>);
+/// A duration in whole seconds.
+pub fn secs<S: Serializer>(d: &Duration, s: S) -> Done<S> {
+    s.serialize_u64(d.as_secs())
+}
 
-impl Fields {
-    fn put(&mut self, key: &str, value: impl Into<Value>) {
-        let value = value.into();
-        if !value.is_null() {
-            self.0.insert(key.to_string(), value);
-        }
-    }
+/// A time as RFC 3339 with milliseconds, as the journal's own `timestamp`.
+pub fn timestamp<S: Serializer>(t: &SystemTime, s: S) -> Done<S> {
+    s.serialize_str(&journal::timestamp(*t))
+}
 
-    /// `region` and `cloud`, or `<prefix>region` and `<prefix>cloud`.
-    fn place(&mut self, prefix: &str, p: &Place) {
-        self.put(&format!("{prefix}region"), p.region.as_str());
-        self.put(&format!("{prefix}cloud"), p.cloud.as_str());
+pub fn maybe_timestamp<S: Serializer>(t: &Option<SystemTime>, s: S) -> Done<S> {
+    match t {
+        Some(t) => timestamp(t, s),
+        None => s.serialize_none(),
     }
+}
 
-    /// A move: where from (`region`, `cloud`), where to (`to_region`, `to_cloud`), and why.
-    fn moving(&mut self, from: &Place, to: &Place, reason: &str) {
-        self.place("", from);
-        self.place("to_", to);
-        self.put("reason", reason);
+/// A URL without its credentials or query values.
+pub fn url<S: Serializer>(u: &str, s: S) -> Done<S> {
+    s.serialize_str(&crate::config::redact::url(u))
+}
+
+/// A list, comma-separated.
+pub fn joined<S: Serializer>(items: &[String], s: S) -> Done<S> {
+    s.serialize_str(&items.join(","))
+}
+
+/// A local tunnel that refuses, when it is the cause: `tunnel`, `error_kind` `tunnel_down`.
+pub fn refusing_tunnel<S: Serializer>(address: &Option<String>, s: S) -> Done<S> {
+    let mut m = s.serialize_map(None)?;
+    if let Some(address) = address {
+        m.serialize_entry("error_kind", "tunnel_down")?;
+        m.serialize_entry("tunnel", address)?;
     }
+    m.end()
+}
+
+/// The local tunnel that refuses: `tunnel`, `error_kind` `tunnel_down`.
+pub fn refused_at<S: Serializer>(address: &str, s: S) -> Done<S> {
+    let mut m = s.serialize_map(Some(2))?;
+    m.serialize_entry("error_kind", "tunnel_down")?;
+    m.serialize_entry("tunnel", address)?;
+    m.end()
+}
+
+/// A certificate the probe cannot verify: `error`, `error_kind` `tunnel_misconfigured`.
+pub fn misconfigured<S: Serializer>(error: &str, s: S) -> Done<S> {
+    let mut m = s.serialize_map(Some(2))?;
+    m.serialize_entry("error_kind", "tunnel_misconfigured")?;
+    m.serialize_entry("error", error)?;
+    m.end()
+}
+
+/// The handler's version beside the failover order it starts with.
+pub fn version_and_order<S: Serializer>(order: &[String], s: S) -> Done<S> {
+    let mut m = s.serialize_map(Some(2))?;
+    m.serialize_entry("version", env!("CARGO_PKG_VERSION"))?;
+    m.serialize_entry("order", &order.join(","))?;
+    m.end()
+}
+
+/// How an outage ended: `recovered`, or `switched` away from.
+pub fn recovered<S: Serializer>(recovered: &bool, s: S) -> Done<S> {
+    s.serialize_str(if *recovered { "recovered" } else { "switched" })
+}
+
+/// What a fleet host does when its store is lost: `local` rules, or `keep` its region.
+pub fn on_store_loss<S: Serializer>(local: &bool, s: S) -> Done<S> {
+    s.serialize_str(if *local { "local" } else { "keep" })
 }

@@ -43,6 +43,8 @@ pub fn format_version() -> u32 {
 /// The level of a decision, as the log lines name them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
+    /// Told in the log line only (at `FAILOVER_HANDLER_LOG=debug`), never journaled.
+    Debug,
     Info,
     Warn,
     Error,
@@ -51,6 +53,7 @@ pub enum Level {
 impl Level {
     pub fn as_str(self) -> &'static str {
         match self {
+            Level::Debug => "DEBUG",
             Level::Info => "INFO",
             Level::Warn => "WARN",
             Level::Error => "ERROR",

@@ -111,6 +111,7 @@ pub fn event_at(e: &crate::report::event::Event, level: crate::report::journal::
     let fields = serde_json::Value::Object(e.fields()).to_string();
     let (name, message) = (e.name(), e.message());
     match level {
+        L::Debug => tracing::debug!(event = name, event_fields = fields, "{message}"),
         L::Info => tracing::info!(event = name, event_fields = fields, "{message}"),
         L::Warn => tracing::warn!(event = name, event_fields = fields, "{message}"),
         L::Error => tracing::error!(event = name, event_fields = fields, "{message}"),

@@ -1,9 +1,8 @@
-//! The daemon's reporting handle. The daemon calls it at each decision point (started, probed,
-//! switched, restarted, failover held back, pause changed); it keeps the live [`View`] and the
-//! metrics up to date, turns decisions into journal records (kept in memory for `/history`,
-//! written by the journal thread, shipped to Datadog), and publishes a [`Published`] state on
-//! a `watch` channel that the web server and the status file read. Nothing here waits on I/O:
-//! every call returns at once.
+//! The daemon's reporting handle, called at each decision point: it keeps the live [`View`]
+//! and the metrics up to date, turns decisions into journal records (kept in memory for
+//! `/history`, written by the journal thread, shipped to Datadog), and publishes a
+//! [`Published`] state on a `watch` channel that the web server and the status file read.
+//! Nothing here waits on I/O: every call returns at once.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -168,7 +167,7 @@ impl Observer {
                 self.metrics.set_active(&self.regions, active);
             }
             Event::FailoverHeld { .. } => self.view.hold_back(),
-            Event::Paused { .. } | Event::Resumed { .. } => {
+            Event::Paused { .. } | Event::Resumed { .. } | Event::PauseEnded { .. } => {
                 let paused = matches!(event, Event::Paused { .. });
                 self.metrics.paused.set(i64::from(paused));
             }
@@ -177,7 +176,9 @@ impl Observer {
             _ => {}
         }
         let (level, record) = self.quiet.told(&event, wall);
-        self.record(record);
+        if event.journaled() {
+            self.record(record);
+        }
         self.publish(wall);
         logging::event_at(&event, level);
     }
@@ -340,9 +341,8 @@ impl Observer {
                 until: p.until,
                 describe: p.describe(wall),
             },
-            None => Event::Resumed {
-                expired: ended_by_itself,
-            },
+            None if ended_by_itself => Event::PauseEnded { how: "expired" },
+            None => Event::Resumed { how: "resume" },
         });
     }
 

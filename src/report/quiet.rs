@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
-use crate::report::event::Event;
+use crate::report::event::{Event, Notice};
 use crate::report::journal::{Level, Record};
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -45,6 +45,11 @@ impl Quiet {
     pub fn level(&self, event: &Event, now: Instant) -> Level {
         match event {
             Event::OutageStarted { .. } if self.is_quiet(now) => Level::Info,
+            Event::Notice(Notice::ProbeFailed { .. })
+                if self.is_quiet(now) && event.level() == Level::Warn =>
+            {
+                Level::Info
+            }
             _ => event.level(),
         }
     }

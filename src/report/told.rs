@@ -3,19 +3,19 @@
 //! journal keeps the decisions and the restart's result, not each call.
 
 use crate::adapters::progress::{Progress, Tell};
-use crate::adapters::state::{StateDir, WriteFailed};
-use crate::report::event::Event;
+use crate::adapters::state::{StateDir, StateWrite, WriteFailed};
+use crate::report::event::{Event, Notice, Steps};
 use crate::report::logging;
 
 impl From<Progress> for Event {
     fn from(p: Progress) -> Self {
-        match p {
+        Event::Steps(match p {
             Progress::Path {
                 via,
                 reason,
                 detail,
                 serverurl,
-            } => Event::RestartPath {
+            } => Steps::RestartPath {
                 via,
                 reason,
                 detail,
@@ -25,7 +25,7 @@ impl From<Progress> for Event {
                 action,
                 program,
                 via,
-            } => Event::RestartStep {
+            } => Steps::RestartStep {
                 program,
                 action,
                 via,
@@ -37,24 +37,23 @@ impl From<Progress> for Event {
                 attempt,
                 error,
                 next,
-            } => Event::RestartFailed {
-                program,
-                action,
-                via,
-                attempt,
-                error,
-                next,
-            },
-        }
+            } => Steps::failed(program, action, via, attempt, &error, next),
+        })
     }
 }
 
 impl From<WriteFailed> for Event {
     fn from(f: WriteFailed) -> Self {
-        Event::StateWriteFailed {
-            write: f.write,
+        let doing = match f.write {
+            StateWrite::Lock => "lock the state directory (nothing stops a second daemon on it)",
+            StateWrite::Pid => "record this daemon's pid in the state directory",
+            StateWrite::MarkRestart => "record the restart in the state directory",
+            StateWrite::ClearRestart => "clear the restart marker in the state directory",
+        };
+        Event::Notice(Notice::StateWriteFailed {
             error: f.error.to_string(),
-        }
+            doing,
+        })
     }
 }
 
@@ -73,10 +72,10 @@ pub fn state_write(failed: Option<WriteFailed>) {
 /// Tells that the state directory could not be had, if it could not.
 pub fn state_dir(state: &StateDir, path: &std::path::Path) {
     if let Some(error) = state.unusable() {
-        logging::event(&Event::StateDirUnavailable {
+        logging::event(&Event::Steps(Steps::StateDirUnavailable {
             path: path.display().to_string(),
             error: error.to_string(),
-        });
+        }));
     }
 }
 

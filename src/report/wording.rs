@@ -1,9 +1,7 @@
 //! The sentence for people that each [`Event`] carries, in the log line, the journal and
 //! Datadog alike. The old script's two messages are worded here, word for word.
 
-use crate::adapters::progress::Next;
-use crate::adapters::state::StateWrite;
-use crate::config::{Via, human, threshold_text};
+use crate::config::threshold_text;
 use crate::report::event::{Event, SwitchReason, human_ms, ms};
 
 impl Event {
@@ -154,64 +152,13 @@ impl Event {
             Event::RestartNotResumed { region } => format!(
                 "A restart for region {region} was interrupted before it finished, but every program has been started since it began (by supervisord or by hand), with the env file as it now reads: nothing left to restart"
             ),
-            Event::RestartPath {
-                via,
-                detail,
-                serverurl,
-                ..
-            } => {
-                let how = match (via, serverurl) {
-                    (Via::Xmlrpc, Some(url)) => format!("supervisord's XML-RPC interface at {url}"),
-                    (Via::Xmlrpc, None) => "supervisord's XML-RPC interface".to_string(),
-                    _ => "supervisorctl".to_string(),
-                };
-                format!("Restarting programs through {how}: {detail}")
-            }
-            Event::RestartStep {
-                program,
-                action,
-                via,
-            } => format!("{via} {} {program}: done", action.as_str()),
-            Event::RestartFailed {
-                program,
-                action,
-                via,
-                attempt,
-                error,
-                next,
-            } => format!(
-                "{via} {} {program} failed (attempt {attempt}): {error}{}",
-                action.as_str(),
-                match next {
-                    Next::MoveOn => "; going on with the other programs".to_string(),
-                    Next::GiveUp => "; giving up".to_string(),
-                    Next::Retry(backoff) => format!("; retrying in {}", human(*backoff)),
-                }
-            ),
-            Event::StateDirUnavailable { path, error } => format!(
-                "State directory {path} is not usable ({error}); running without it: no journal, and an interrupted restart is not resumed after a crash"
-            ),
-            Event::StateWriteFailed { write, error } => match write {
-                StateWrite::Lock => format!(
-                    "Cannot lock the state directory ({error}): nothing stops a second daemon on it"
-                ),
-                StateWrite::Pid => {
-                    format!("Cannot record this daemon's pid in the state directory: {error}")
-                }
-                StateWrite::MarkRestart => {
-                    format!("Cannot record the restart in the state directory: {error}")
-                }
-                StateWrite::ClearRestart => {
-                    format!("Cannot clear the restart marker in the state directory: {error}")
-                }
-            },
             Event::Paused { describe, .. } => format!(
                 "Automatic switching paused {describe}: probing and reporting continue, no automatic failover"
             ),
-            Event::Resumed { expired: true } => {
+            Event::PauseEnded { .. } => {
                 "The pause ended by itself: automatic switching resumes".to_string()
             }
-            Event::Resumed { expired: false } => {
+            Event::Resumed { .. } => {
                 "Automatic switching resumed (`failover-handler resume`)".to_string()
             }
             Event::Pinned { region, .. } => format!(
@@ -256,6 +203,11 @@ impl Event {
             } => format!(
                 "{outage} of {voters} live hosts see region {from} in outage: moving the fleet to {to}"
             ),
+            Event::FailoverDeferred(d) | Event::FailbackDeferred(d) => d.message(),
+            Event::Notice(n) => n.message(),
+            Event::Steps(s) => s.message(),
+            Event::Standby(s) => s.message(),
+            Event::Command(c) => c.message(),
             Event::TunnelMisconfigured { at, error } => format!(
                 "Probes of region {} ({}) cannot reach the cloud: {error}. This host's configuration is at fault, not the region: no failover and no restart until it is fixed",
                 at.region, at.cloud

@@ -178,6 +178,50 @@ fn all_regions_down_causes_no_switch_and_no_restart_then_moves_when_one_recovers
     d.finish();
 }
 
+/// A held failover is a decision like any other: the journal keeps it, `/history` shows it,
+/// and `replay` lists it among what the daemon held back.
+#[test]
+fn a_held_failover_reaches_the_journal_history_and_replay() {
+    let w = World::new(Mode::Status(503), false, false, false);
+    let d = w
+        .cmd("", "")
+        .flag("--metrics-addr", "127.0.0.1:0")
+        .spawn_daemon();
+    let addr = crate::observe::listening(&d);
+    d.wait_for_event("failover_deferred", WAIT);
+    let held = |r: &Value| {
+        r["event"] == "failover_deferred"
+            && r["reason"] == "all_regions_down"
+            && r["region"] == "EU"
+            && r["level"] == "WARN"
+    };
+    crate::support::wait_until(WAIT, "the hold in /history", || {
+        let history = crate::observe::get_json(&addr, "/history");
+        history["decisions"]
+            .as_array()
+            .is_some_and(|ds| ds.iter().any(held))
+    });
+    d.finish();
+    let journal = crate::observe::journal_lines(&w.dir);
+    assert_eq!(journal.iter().filter(|r| held(r)).count(), 1, "{journal:?}");
+
+    let path = w.dir.state_dir().join("journal.jsonl");
+    let out = w
+        .cmd("", "")
+        .sub(&["replay", "--journal", path.to_str().unwrap()])
+        .exits(0);
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.contains("failover_deferred"))
+        .unwrap_or_else(|| panic!("no hold in the replay: {out:#?}"));
+    assert!(
+        line.ends_with(" failover_deferred EU: all_regions_down"),
+        "{line}"
+    );
+    assert!(!out.stdout.contains("were skipped"), "{}", out.stdout);
+}
+
 #[test]
 fn a_host_network_fault_defers_the_failover() {
     let w = World::new(Mode::Refuse, false, false, false);

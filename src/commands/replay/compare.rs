@@ -227,6 +227,7 @@ mod tests {
                 (Duration::from_millis(2500), probe("NAM", Outcome::Success)),
             ],
             recorded: Vec::new(),
+            held: Vec::new(),
             ran_with: Vec::new(),
             skipped: 0,
             fleet: false,

@@ -212,6 +212,22 @@ pub fn text(r: &Replay, config: &Config, journal: &Path) -> String {
             );
         }
     }
+    if !t.held.is_empty() {
+        let _ = writeln!(
+            s,
+            "\nHeld back by the daemon (as recorded; the replay does not see why):"
+        );
+        for h in &t.held {
+            let _ = writeln!(
+                s,
+                "  {} {} {}: {}",
+                clock(t, h.at),
+                h.event,
+                h.region,
+                h.reason
+            );
+        }
+    }
     let notes = notes(r, config);
     if !notes.is_empty() {
         let _ = writeln!(s);
@@ -292,6 +308,12 @@ pub fn json(r: &Replay, config: &Config, journal: &Path) -> Value {
         "tolerance_ms": ms(r.tolerance),
         "recorded": t.recorded.iter().map(dj).collect::<Vec<_>>(),
         "replay": r.simulation.decisions.iter().map(dj).collect::<Vec<_>>(),
+        "held": t.held.iter().map(|h| json!({
+            "timestamp": timestamp(t.start + h.at),
+            "event": h.event,
+            "region": h.region,
+            "reason": h.reason,
+        })).collect::<Vec<_>>(),
         "differences": differences,
         "outages": outages,
         "notes": notes(r, config),

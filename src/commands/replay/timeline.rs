@@ -77,6 +77,20 @@ impl Decided {
     }
 }
 
+/// A switch the daemon held back (`failover_deferred`, `failback_deferred`): for reasons the
+/// journal does not replay (standby checks, reference targets, throughput, damping), so it is
+/// shown as recorded, not compared.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Held {
+    /// Since the timeline's first record.
+    pub at: Duration,
+    /// The journal's `event` name.
+    pub event: String,
+    pub region: String,
+    /// The journal's `reason`.
+    pub reason: String,
+}
+
 /// The journal as the replay needs it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Timeline {
@@ -86,6 +100,8 @@ pub struct Timeline {
     pub end: Duration,
     pub happenings: Vec<(Duration, Happening)>,
     pub recorded: Vec<Decided>,
+    /// The switches the daemon held back, as recorded.
+    pub held: Vec<Held>,
     /// The probe interval and threshold of each start of the daemon, as it recorded them.
     pub ran_with: Vec<(Duration, Duration)>,
     /// Records of an unknown type, or without a readable timestamp: skipped.
@@ -128,6 +144,7 @@ pub fn timeline(records: &[Record]) -> Timeline {
         end: Duration::ZERO,
         happenings: Vec::new(),
         recorded: Vec::new(),
+        held: Vec::new(),
         ran_with: Vec::new(),
         skipped: 0,
         fleet: false,
@@ -229,6 +246,15 @@ fn read(t: &mut Timeline, at: Duration, r: &Record) -> bool {
         }
         "failover_held" => {
             decided(Kind::Held, ms("failed_for_ms"));
+            return true;
+        }
+        "failover_deferred" | "failback_deferred" => {
+            t.held.push(Held {
+                at,
+                event: r.event.clone(),
+                region: region(),
+                reason: r.str_field("reason").unwrap_or_default().to_string(),
+            });
             return true;
         }
         "fleet_leader" | "fleet_moved" | "fleet_store_lost" | "fleet_store_back" => {
