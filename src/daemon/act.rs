@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::adapters::probe::{ErrorKind, Probe, ProbeReport};
-use crate::adapters::restart::Restart;
+use crate::adapters::restart::{Restart, RestartError};
 use crate::config::human;
 use crate::daemon::Daemon;
 use crate::daemon::fleet::Permit;
@@ -288,10 +288,14 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
         let region = self.active().name.clone();
         self.state.mark_restart_pending(&region);
         self.obs.restarting();
-        let result = self.restarter.restart(cancel).await;
+        let result = match &self.gate {
+            Some(gate) => self.restarter.restart_while(cancel, &|| gate.holds()).await,
+            None => self.restarter.restart(cancel).await,
+        };
         if result.is_ok() {
             self.state.clear_restart_pending();
         }
+        self.lapsed = matches!(result, Err(RestartError::Lapsed { .. }));
         self.obs.restarted(&region, &result);
     }
 }

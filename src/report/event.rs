@@ -5,6 +5,7 @@
 
 use std::time::{Duration, SystemTime};
 
+use crate::adapters::restart::RestartError;
 use crate::config::human;
 use crate::report::journal::{Level, Record};
 
@@ -182,6 +183,30 @@ pub enum Event {
         outage: usize,
         voters: usize,
     },
+    /// Fleet mode: the leader seeded an empty `active` (the store was wiped or lost its
+    /// keys) with the latest decision a live host remembers, at the epoch above it.
+    FleetReseeded { region: String, epoch: u64 },
+    /// Fleet mode: the outage is agreed, but the fleet moved too often of late (flap
+    /// damping): the move waits `next_allowed_in`.
+    FleetMoveDamped {
+        from: String,
+        to: String,
+        epoch: u64,
+        next_allowed_in: Duration,
+        recent_moves: usize,
+    },
+    /// Fleet mode: `active` names a region this host does not know: it stays.
+    FleetRegionUnknown { region: String },
+    /// Fleet mode: a restart waits in line for one of the fleet's restart slots.
+    RestartQueued { max_concurrent_restarts: u32 },
+    /// Fleet mode: the lease that binds this host's restart slot lapsed mid-restart (the
+    /// host was stopped or cut off): it stopped acting before `step`; the restart is made
+    /// again within a new slot.
+    RestartLeaseLost {
+        region: String,
+        step: String,
+        stopped: Vec<String>,
+    },
     /// The certificate chain the probe saw runs out within two weeks (`left`: zero when it
     /// already has). Said at most once a day.
     CertExpiring {
@@ -224,6 +249,11 @@ impl Event {
             Event::FleetStoreBack { .. } => "fleet_store_back",
             Event::FleetLeader { .. } => "fleet_leader",
             Event::FleetMoved { .. } => "fleet_moved",
+            Event::FleetReseeded { .. } => "fleet_reseeded",
+            Event::FleetMoveDamped { .. } => "fleet_move_damped",
+            Event::FleetRegionUnknown { .. } => "fleet_region_unknown",
+            Event::RestartQueued { .. } => "restart_queued",
+            Event::RestartLeaseLost { .. } => "restart_lease_lost",
             Event::CertExpiring { .. } => "cert_expiring",
             Event::TunnelMisconfigured { .. } => "tunnel_misconfigured",
         }
@@ -239,10 +269,43 @@ impl Event {
             | Event::RestartResumed { .. }
             | Event::FleetStoreLost { .. }
             | Event::FleetMoved { .. }
+            | Event::FleetReseeded { .. }
+            | Event::FleetMoveDamped { .. }
+            | Event::RestartLeaseLost { .. }
             | Event::CertExpiring { .. } => Level::Warn,
             Event::Switch { reason, .. } if *reason == SwitchReason::Outage => Level::Warn,
-            Event::RestartGaveUp { .. } | Event::TunnelMisconfigured { .. } => Level::Error,
+            Event::RestartGaveUp { .. }
+            | Event::TunnelMisconfigured { .. }
+            | Event::FleetRegionUnknown { .. } => Level::Error,
             _ => Level::Info,
+        }
+    }
+
+    /// How a restart for `region` ended, `failed_calls` calls retried on the way.
+    pub fn restart_ended(
+        region: String,
+        result: &Result<Duration, RestartError>,
+        failed_calls: u64,
+    ) -> Event {
+        match result {
+            Ok(took) => Event::RestartDone {
+                region,
+                took: *took,
+                failed_calls,
+            },
+            Err(RestartError::Cancelled(stopped)) => Event::RestartInterrupted {
+                region,
+                stopped: stopped.clone(),
+            },
+            Err(RestartError::Lapsed { step, stopped }) => Event::RestartLeaseLost {
+                region,
+                step: step.clone(),
+                stopped: stopped.clone(),
+            },
+            Err(e) => Event::RestartGaveUp {
+                region,
+                error: e.to_string(),
+            },
         }
     }
 

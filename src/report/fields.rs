@@ -165,6 +165,39 @@ impl Event {
                 f.put("host", host.as_str());
                 f.put("fleet", fleet.as_str());
             }
+            Event::FleetReseeded { region, epoch } => {
+                f.put("region", region.as_str());
+                f.put("epoch", *epoch);
+            }
+            Event::FleetMoveDamped {
+                from,
+                to,
+                epoch,
+                next_allowed_in,
+                recent_moves,
+            } => {
+                f.put("from_region", from.as_str());
+                f.put("to_region", to.as_str());
+                f.put("epoch", *epoch);
+                f.put("next_allowed_in_ms", ms(*next_allowed_in));
+                f.put("recent_moves", *recent_moves as u64);
+            }
+            Event::FleetRegionUnknown { region } => f.put("region", region.as_str()),
+            Event::RestartQueued {
+                max_concurrent_restarts,
+            } => f.put(
+                "max_concurrent_restarts",
+                u64::from(*max_concurrent_restarts),
+            ),
+            Event::RestartLeaseLost {
+                region,
+                step,
+                stopped,
+            } => {
+                f.put("region", region.as_str());
+                f.put("step", step.as_str());
+                f.put("stopped", stopped.join(","));
+            }
             Event::FleetMoved {
                 from,
                 to,
