@@ -17,6 +17,8 @@
 mod follow;
 mod lead;
 #[cfg(test)]
+mod sim;
+#[cfg(test)]
 mod tests;
 
 pub use follow::Permit;
