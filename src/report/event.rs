@@ -195,6 +195,13 @@ pub enum Event {
         next_allowed_in: Duration,
         recent_moves: usize,
     },
+    /// Fleet mode: at start, the host name is held by another handler (`holder`): this one
+    /// waits up to `wait` for that handler's lease to end.
+    FleetHostTaken {
+        host: String,
+        holder: String,
+        wait: Duration,
+    },
     /// Fleet mode: `active` names a region this host does not know: it stays.
     FleetRegionUnknown { region: String },
     /// Fleet mode: a restart waits in line for one of the fleet's restart slots.
@@ -252,6 +259,7 @@ impl Event {
             Event::FleetReseeded { .. } => "fleet_reseeded",
             Event::FleetMoveDamped { .. } => "fleet_move_damped",
             Event::FleetRegionUnknown { .. } => "fleet_region_unknown",
+            Event::FleetHostTaken { .. } => "fleet_host_taken",
             Event::RestartQueued { .. } => "restart_queued",
             Event::RestartLeaseLost { .. } => "restart_lease_lost",
             Event::CertExpiring { .. } => "cert_expiring",
@@ -271,6 +279,7 @@ impl Event {
             | Event::FleetMoved { .. }
             | Event::FleetReseeded { .. }
             | Event::FleetMoveDamped { .. }
+            | Event::FleetHostTaken { .. }
             | Event::RestartLeaseLost { .. }
             | Event::CertExpiring { .. } => Level::Warn,
             Event::Switch { reason, .. } if *reason == SwitchReason::Outage => Level::Warn,

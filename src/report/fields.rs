@@ -183,6 +183,11 @@ impl Event {
                 f.put("recent_moves", *recent_moves as u64);
             }
             Event::FleetRegionUnknown { region } => f.put("region", region.as_str()),
+            Event::FleetHostTaken { host, holder, wait } => {
+                f.put("host", host.as_str());
+                f.put("holder", holder.as_str());
+                f.put("wait_ms", ms(*wait));
+            }
             Event::RestartQueued {
                 max_concurrent_restarts,
             } => f.put(

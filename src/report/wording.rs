@@ -219,6 +219,10 @@ impl Event {
             Event::FleetRegionUnknown { region } => format!(
                 "The fleet's active region {region} is not in this host's failover list: staying"
             ),
+            Event::FleetHostTaken { host, holder, wait } => format!(
+                "The host name {host} is held by another handler ({holder}): waiting up to {} for its lease to end",
+                human_ms(*wait)
+            ),
             Event::RestartQueued {
                 max_concurrent_restarts,
             } => format!(
