@@ -26,6 +26,10 @@ pub use crate::adapters::call_error::{CallError, credentials_refused, supervisor
 pub enum RestartError {
     #[error("stopped by shutdown; programs stopped and not started again: {}", .0.join(", "))]
     Cancelled(Vec<String>),
+    /// The caller's permit no longer allowed the next step (a fleet host whose lease
+    /// lapsed: another host may hold its restart slot by now).
+    #[error("stopped before {step}: the permit to restart lapsed; programs stopped and not started again: {}", .stopped.join(", "))]
+    Lapsed { step: String, stopped: Vec<String> },
     #[error("{action} {program} failed {attempts} times; last: {last}")]
     GaveUp {
         action: &'static str,
@@ -50,6 +54,17 @@ pub trait Restart {
         &self,
         cancel: &CancellationToken,
     ) -> impl std::future::Future<Output = Result<Duration, RestartError>> + Send;
+
+    /// Restarts every program while `may_act` allows it, asked before each program is
+    /// stopped or started; a restart it no longer allows ends with [`RestartError::Lapsed`].
+    fn restart_while(
+        &self,
+        cancel: &CancellationToken,
+        may_act: &(dyn Fn() -> bool + Sync),
+    ) -> impl std::future::Future<Output = Result<Duration, RestartError>> + Send {
+        let _ = may_act;
+        self.restart(cancel)
+    }
 
     /// Each program as supervisord shows it now, in restart order, when supervisord can be
     /// asked; `None` when it cannot (through supervisorctl, or no answer).
@@ -175,6 +190,18 @@ pub async fn run_steps<C: Caller>(
     programs: &[String],
     cancel: &CancellationToken,
 ) -> Result<Duration, RestartError> {
+    run_steps_while(caller, retry, programs, cancel, &|| true).await
+}
+
+/// [`run_steps`], asking `may_act` before each program it stops or starts: when it says
+/// no, nothing more is called.
+pub async fn run_steps_while<C: Caller>(
+    caller: &C,
+    retry: &Retry,
+    programs: &[String],
+    cancel: &CancellationToken,
+    may_act: &(dyn Fn() -> bool + Sync),
+) -> Result<Duration, RestartError> {
     let started = Instant::now();
     let began = SystemTime::now();
     let mut stopped: Vec<String> = Vec::new();
@@ -185,6 +212,12 @@ pub async fn run_steps<C: Caller>(
         .map(|p| (Action::Stop, p))
         .chain(programs.iter().rev().map(|p| (Action::Start, p)));
     for (action, program) in steps {
+        if !may_act() {
+            return Err(RestartError::Lapsed {
+                step: format!("{} {program}", action.as_str()),
+                stopped,
+            });
+        }
         match call_with_retry(caller, retry, action, program, began, cancel).await {
             Ok(()) => {
                 retry.tell.tell(Progress::Done {

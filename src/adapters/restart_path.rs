@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::adapters::progress::{Progress, Tell};
 use crate::adapters::restart::{
-    Action, CallError, Caller, Restart, RestartError, Retry, run_steps,
+    Action, CallError, Caller, Restart, RestartError, Retry, run_steps_while,
 };
 use crate::adapters::started::ProgramState;
 use crate::adapters::supervisor_conf;
@@ -141,6 +141,14 @@ impl Restarter {
 
 impl Restart for Restarter {
     async fn restart(&self, cancel: &CancellationToken) -> Result<Duration, RestartError> {
+        self.restart_while(cancel, &|| true).await
+    }
+
+    async fn restart_while(
+        &self,
+        cancel: &CancellationToken,
+        may_act: &(dyn Fn() -> bool + Sync),
+    ) -> Result<Duration, RestartError> {
         let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
         let (choice, client) = choose(&self.settings, &cwd).await;
         self.announce(&choice);
@@ -151,14 +159,15 @@ impl Restart for Restarter {
                     client,
                     timeout: self.settings.timeout,
                 };
-                run_steps(&rpc, &self.retry, programs, cancel).await
+                run_steps_while(&rpc, &self.retry, programs, cancel, may_act).await
             }
             (Via::Xmlrpc, Err(why)) => {
-                run_steps(&Unresolved(why), &self.retry, programs, cancel).await
+                let unresolved = Unresolved(why);
+                run_steps_while(&unresolved, &self.retry, programs, cancel, may_act).await
             }
             _ => {
                 let ctl = Supervisorctl::with_retry(self.settings.clone(), self.retry.clone());
-                run_steps(&ctl, &self.retry, programs, cancel).await
+                run_steps_while(&ctl, &self.retry, programs, cancel, may_act).await
             }
         }
     }

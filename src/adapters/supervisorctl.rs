@@ -10,7 +10,7 @@ use tokio::process::Command;
 use tokio_util::sync::CancellationToken;
 
 use crate::adapters::restart::{
-    Action, CallError, Caller, Restart, RestartError, Retry, run_steps,
+    Action, CallError, Caller, Restart, RestartError, Retry, run_steps, run_steps_while,
 };
 use crate::adapters::started::{self, ProgramState};
 use crate::config::{RestartSettings, SECRET_VARS};
@@ -178,5 +178,14 @@ impl Caller for Supervisorctl {
 impl Restart for Supervisorctl {
     async fn restart(&self, cancel: &CancellationToken) -> Result<Duration, RestartError> {
         run_steps(self, &self.retry, &self.settings.programs, cancel).await
+    }
+
+    async fn restart_while(
+        &self,
+        cancel: &CancellationToken,
+        may_act: &(dyn Fn() -> bool + Sync),
+    ) -> Result<Duration, RestartError> {
+        let programs = &self.settings.programs;
+        run_steps_while(self, &self.retry, programs, cancel, may_act).await
     }
 }

@@ -7,7 +7,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::adapters::probe::{ErrorKind, Probe, ProbeReport};
-use crate::adapters::restart::Restart;
+use crate::adapters::restart::{Restart, RestartError};
 use crate::daemon::Daemon;
 use crate::daemon::fleet::Permit;
 use crate::kernel::health::Verdict;
@@ -263,10 +263,14 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
         let region = self.active().name.clone();
         told::state_write(self.state.mark_restart_pending(&region).err());
         self.obs.restarting();
-        let result = self.restarter.restart(cancel).await;
+        let result = match &self.gate {
+            Some(gate) => self.restarter.restart_while(cancel, &|| gate.holds()).await,
+            None => self.restarter.restart(cancel).await,
+        };
         if result.is_ok() {
             told::state_write(self.state.clear_restart_pending().err());
         }
+        self.lapsed = matches!(result, Err(RestartError::Lapsed { .. }));
         self.obs.restarted(&region, &result);
     }
 }

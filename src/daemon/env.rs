@@ -208,6 +208,8 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
                 self.obs.emit(Event::RestartNotResumed { region });
                 told::state_write(self.state.clear_restart_pending().err());
             }
+            // In a fleet, the restart waits for a slot like any other.
+            Resume::Restart if self.fleet_owe_resumed() => {}
             Resume::Restart => {
                 self.obs.emit(Event::RestartResumed { region });
                 self.restart(cancel).await;

@@ -57,6 +57,10 @@ pub struct Daemon<P, R> {
     pause: pause::Gate,
     /// `[fleet]`: the hosts keep one region through the store.
     fleet: Option<fleet::Fleet>,
+    /// The lease check of the restart under way, when it holds a fleet's slot.
+    gate: Option<fleet::Gate>,
+    /// The last restart stopped when its lease lapsed.
+    lapsed: bool,
     /// A failing env-file write, said once rather than at every retry.
     write_trouble: env::WriteTrouble,
     /// SIGHUP: how to build the configuration again, and the signal's arrivals.
@@ -79,6 +83,8 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
             state,
             last_seen: None,
             fleet: None,
+            gate: None,
+            lapsed: false,
             write_trouble: env::WriteTrouble::default(),
             reload: None,
             hup: None,

@@ -35,7 +35,9 @@ pub async fn run(
 ) -> Result<ExitCode> {
     let config = Arc::new(config);
     // A second handler with this host's name in the fleet is refused before anything starts.
-    let mut fleet = config.fleet.as_ref().map(Fleet::new).transpose()?;
+    let mut fleet = (config.fleet.as_ref())
+        .map(|f| Fleet::new(f, &config))
+        .transpose()?;
     if let Some(fleet) = fleet.as_mut() {
         fleet.join().await?;
     }

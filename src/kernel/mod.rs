@@ -7,6 +7,7 @@ pub mod damping;
 pub mod decision;
 pub mod health;
 pub mod policy;
+pub mod protocol;
 pub mod quorum;
 pub mod region;
 pub mod resume;

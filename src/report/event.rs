@@ -18,6 +18,8 @@ pub mod command;
 pub mod hold;
 pub mod notice;
 pub mod place;
+mod reason;
+mod restart;
 pub mod standby;
 pub mod steps;
 
@@ -25,6 +27,7 @@ pub use command::Command;
 pub use hold::{Deferred, Why};
 pub use notice::Notice;
 pub use place::Place;
+pub use reason::SwitchReason;
 pub use standby::{Health, Standby};
 pub use steps::Steps;
 
@@ -36,31 +39,6 @@ pub fn ms(d: Duration) -> u64 {
 /// A duration in whole milliseconds, as people read it.
 pub(crate) fn human_ms(d: Duration) -> String {
     human(Duration::from_millis(ms(d)))
-}
-
-/// Why the env file names a new region.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SwitchReason {
-    /// The handler started and the env file did not name the region to use.
-    Start,
-    /// The active region's outage lasted the threshold.
-    Outage,
-    /// The preferred region has been healthy for `failback_after`.
-    Failback,
-    /// Somebody switched by hand (`failover-handler switch` or an edit of the env file).
-    Manual,
-}
-
-impl SwitchReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SwitchReason::Start => "start",
-            SwitchReason::Outage => "outage",
-            SwitchReason::Failback => "failback",
-            SwitchReason::Manual => "manual",
-        }
-    }
 }
 
 /// One decision of the daemon. Its `event` name and fields are derived from the variant
@@ -252,6 +230,42 @@ pub enum Event {
         outage: usize,
         voters: usize,
     },
+    /// Fleet mode: the leader seeded an empty `active` (the store was wiped or lost its
+    /// keys) with the latest decision a live host remembers, at the epoch above it.
+    FleetReseeded { region: String, epoch: u64 },
+    /// Fleet mode: the outage is agreed, but the fleet moved too often of late (flap
+    /// damping): the move waits `next_allowed_in`.
+    FleetMoveDamped {
+        #[serde(rename = "from_region")]
+        from: String,
+        #[serde(rename = "to_region")]
+        to: String,
+        epoch: u64,
+        #[serde(rename = "next_allowed_in_ms", serialize_with = "f::ms")]
+        next_allowed_in: Duration,
+        recent_moves: usize,
+    },
+    /// Fleet mode: at start, the host name is held by another handler (`holder`): this one
+    /// waits up to `wait` for that handler's lease to end.
+    FleetHostTaken {
+        host: String,
+        holder: String,
+        #[serde(rename = "wait_ms", serialize_with = "f::ms")]
+        wait: Duration,
+    },
+    /// Fleet mode: `active` names a region this host does not know: it stays.
+    FleetRegionUnknown { region: String },
+    /// Fleet mode: a restart waits in line for one of the fleet's restart slots.
+    RestartQueued { max_concurrent_restarts: u32 },
+    /// Fleet mode: the lease that binds this host's restart slot lapsed mid-restart (the
+    /// host was stopped or cut off): it stopped acting before `step`; the restart is made
+    /// again within a new slot.
+    RestartLeaseLost {
+        region: String,
+        step: String,
+        #[serde(serialize_with = "f::joined")]
+        stopped: Vec<String>,
+    },
     /// The certificate chain the probe saw runs out within two weeks (`left`: zero when it
     /// already has). Said at most once a day.
     CertExpiring {
@@ -324,9 +338,15 @@ impl Event {
             | Event::RestartResumed { .. }
             | Event::FleetStoreLost { .. }
             | Event::FleetMoved { .. }
+            | Event::FleetReseeded { .. }
+            | Event::FleetMoveDamped { .. }
+            | Event::FleetHostTaken { .. }
+            | Event::RestartLeaseLost { .. }
             | Event::CertExpiring { .. } => Level::Warn,
             Event::Switch { reason, .. } if *reason == SwitchReason::Outage => Level::Warn,
-            Event::RestartGaveUp { .. } | Event::TunnelMisconfigured { .. } => Level::Error,
+            Event::RestartGaveUp { .. }
+            | Event::TunnelMisconfigured { .. }
+            | Event::FleetRegionUnknown { .. } => Level::Error,
             Event::FailoverDeferred(d) | Event::FailbackDeferred(d) => match d.why {
                 Why::Paused { .. } => Level::Debug,
                 _ => Level::Warn,

@@ -307,7 +307,10 @@ impl Observer {
         let failed_calls = failures.saturating_sub(self.restart_failures_seen);
         self.restart_failures_seen = failures;
         let region = region.to_string();
-        if !matches!(result, Err(RestartError::Cancelled(_))) {
+        if !matches!(
+            result,
+            Err(RestartError::Cancelled(_) | RestartError::Lapsed { .. })
+        ) {
             let failed = result.as_ref().err().map(ToString::to_string);
             self.metrics
                 .local
@@ -315,21 +318,7 @@ impl Observer {
                 .set(i64::from(failed.is_some()));
             self.view.set_restart_error(failed);
         }
-        self.emit(match result {
-            Ok(took) => Event::RestartDone {
-                region,
-                took: *took,
-                failed_calls,
-            },
-            Err(RestartError::Cancelled(stopped)) => Event::RestartInterrupted {
-                region,
-                stopped: stopped.clone(),
-            },
-            Err(e) => Event::RestartGaveUp {
-                region,
-                error: e.to_string(),
-            },
-        });
+        self.emit(Event::restart_ended(region, result, failed_calls));
     }
 
     /// The pause file changed: paused (`Some`), resumed, or ended by itself.

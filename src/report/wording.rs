@@ -203,6 +203,43 @@ impl Event {
             } => format!(
                 "{outage} of {voters} live hosts see region {from} in outage: moving the fleet to {to}"
             ),
+            Event::FleetReseeded { region, epoch } => format!(
+                "The fleet's store had no active region: seeded with {region}, the latest decision a live host remembers (epoch {epoch}); no host restarts for it"
+            ),
+            Event::FleetMoveDamped {
+                from,
+                to,
+                next_allowed_in,
+                recent_moves,
+                ..
+            } => format!(
+                "The fleet agrees {from} is in outage, but it moved {recent_moves} time(s) in the last hour: the move to {to} waits {} (failover.max_switches_per_hour)",
+                human_ms(*next_allowed_in)
+            ),
+            Event::FleetRegionUnknown { region } => format!(
+                "The fleet's active region {region} is not in this host's failover list: staying"
+            ),
+            Event::FleetHostTaken { host, holder, wait } => format!(
+                "The host name {host} is held by another handler ({holder}): waiting up to {} for its lease to end",
+                human_ms(*wait)
+            ),
+            Event::RestartQueued {
+                max_concurrent_restarts,
+            } => format!(
+                "Waiting in line for one of the fleet's {max_concurrent_restarts} restart slot(s) before restarting the programs"
+            ),
+            Event::RestartLeaseLost {
+                region,
+                step,
+                stopped,
+            } => format!(
+                "The fleet lease lapsed during the restart for region {region} (this host was stopped or cut off): stopped before {step}, another host may hold the slot now; {} stay stopped until this host restarts them within a new slot",
+                if stopped.is_empty() {
+                    "no programs".to_string()
+                } else {
+                    stopped.join(", ")
+                }
+            ),
             Event::FailoverDeferred(d) | Event::FailbackDeferred(d) => d.message(),
             Event::Notice(n) => n.message(),
             Event::Steps(s) => s.message(),

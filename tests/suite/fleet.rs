@@ -1130,3 +1130,195 @@ fn an_endpoint_that_is_not_etcd_is_passed_over() {
         },
     );
 }
+
+/// Every supervisorctl call of `dir`'s host, from its beginning to its end, in wall time.
+fn calls_of(dir: &TestDir) -> Vec<(SystemTime, SystemTime)> {
+    let text = std::fs::read_to_string(dir.path().join("timed.log")).unwrap_or_default();
+    let at = |line: &str| {
+        let secs: f64 = line.split(' ').nth(1).unwrap().parse().unwrap();
+        std::time::UNIX_EPOCH + Duration::from_secs_f64(secs)
+    };
+    let begins = text.lines().filter(|l| l.starts_with("B ")).map(at);
+    let ends = text.lines().filter(|l| l.starts_with("E ")).map(at);
+    begins.zip(ends).collect()
+}
+
+impl Fleet {
+    /// The most hosts inside a supervisorctl call at the same moment.
+    fn call_peak(&self) -> usize {
+        let per_host: Vec<Vec<(SystemTime, SystemTime)>> =
+            self.hosts.iter().map(|h| calls_of(&h.dir)).collect();
+        let all: Vec<(SystemTime, SystemTime)> = per_host.iter().flatten().copied().collect();
+        all.iter()
+            .map(|(s, _)| {
+                per_host
+                    .iter()
+                    .filter(|calls| calls.iter().any(|(a, b)| a <= s && s < b))
+                    .count()
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The first host to begin a supervisorctl call, once one has.
+    fn first_caller(&self) -> usize {
+        let began = |i: usize| {
+            std::fs::read_to_string(self.hosts[i].dir.path().join("timed.log"))
+                .is_ok_and(|t| t.contains("B "))
+        };
+        wait_until(Duration::from_secs(20), "a host restarting", || {
+            (0..HOSTS).any(began)
+        });
+        (0..HOSTS).find(|&i| began(i)).unwrap()
+    }
+}
+
+#[test]
+fn a_holder_stopped_past_its_lease_starts_nothing_beside_the_next_holder() {
+    // One slot for the fleet. The first host to restart for `switch --fleet` is SIGSTOPped
+    // during its first call, past its lease: the slot passes to the next host. On SIGCONT
+    // the stopped host makes no further call beside it; it says so, and makes its restart
+    // again once it holds a slot.
+    let fleet = Fleet::start(Setup {
+        max_concurrent_restarts: 1,
+        slow_restart: Some(0.3),
+        ..Setup::default()
+    });
+    fleet.hosts[0]
+        .cmd
+        .clone()
+        .sub(&["switch", "NAM", "--fleet"])
+        .exits(0);
+    let first = fleet.first_caller();
+    let pid = fleet.hosts[first].daemon().pid().to_string();
+    let signal = |sig: &str| {
+        std::process::Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap()
+    };
+    signal("-STOP");
+    wait_until(
+        LEASE + Duration::from_secs(10),
+        "another host restarting",
+        || {
+            (0..HOSTS)
+                .filter(|&i| i != first)
+                .any(|i| !calls_of(&fleet.hosts[i].dir).is_empty())
+        },
+    );
+    signal("-CONT");
+    let stopped = fleet.hosts[first]
+        .daemon()
+        .wait_for_event("restart_lease_lost", Duration::from_secs(5));
+    assert_eq!(stopped["region"], "NAM", "{stopped}");
+    wait_until(
+        Duration::from_secs(40),
+        "every host on NAM, restarted",
+        || {
+            fleet.all_on("NAM")
+                && fleet
+                    .hosts
+                    .iter()
+                    .all(|h| !h.events("restart_done").is_empty())
+        },
+    );
+    assert_eq!(fleet.call_peak(), 1, "{}", fleet.dump());
+    // The stopped host's programs all run again: its last three calls start them.
+    let calls = fleet.hosts[first].dir.calls();
+    assert!(
+        calls.iter().rev().take(3).all(|c| c.contains("start")),
+        "{calls:?}"
+    );
+}
+
+#[test]
+fn a_handler_killed_mid_restart_resumes_it_inside_a_slot() {
+    // One slot for the fleet. The first host to restart for `switch --fleet` is killed -9
+    // during its restart and started again at once: its interrupted restart is made again
+    // in the fleet's line of restarts, never beside another host's.
+    let mut fleet = Fleet::start(Setup {
+        max_concurrent_restarts: 1,
+        slow_restart: Some(0.3),
+        ..Setup::default()
+    });
+    fleet.hosts[0]
+        .cmd
+        .clone()
+        .sub(&["switch", "NAM", "--fleet"])
+        .exits(0);
+    let first = fleet.first_caller();
+    fleet.hosts[first].kill();
+    fleet.hosts[first].killed = None;
+    fleet.hosts[first].start();
+    let host = &fleet.hosts[first];
+    host.daemon()
+        .wait_for_event("restart_resumed", Duration::from_secs(40));
+    wait_until(
+        Duration::from_secs(40),
+        "every host on NAM, restarted",
+        || {
+            fleet.all_on("NAM")
+                && fleet
+                    .hosts
+                    .iter()
+                    .all(|h| !h.events("restart_done").is_empty())
+        },
+    );
+    assert_eq!(fleet.call_peak(), 1, "{}", fleet.dump());
+}
+
+#[test]
+fn a_wiped_store_is_reseeded_with_the_fleets_last_decision_and_nobody_restarts() {
+    // The fleet moved to NAM (epoch 2); then every key of the fleet is deleted. The leader
+    // sets `active` again to NAM, above the epoch the hosts executed, and no host restarts.
+    let fleet = Fleet::start(Setup::default());
+    fleet.hosts[0]
+        .cmd
+        .clone()
+        .sub(&["switch", "NAM", "--fleet"])
+        .exits(0);
+    wait_until(
+        Duration::from_secs(30),
+        "every host on NAM, restarted",
+        || {
+            fleet.all_on("NAM")
+                && fleet
+                    .hosts
+                    .iter()
+                    .all(|h| !h.events("restart_done").is_empty())
+        },
+    );
+    fleet.probes_pass(5);
+    let calls: Vec<usize> = fleet.hosts.iter().map(|h| h.dir.calls().len()).collect();
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let prefix = format!("/failover-handler/{}/", fleet.name);
+    let mut end = prefix.as_bytes().to_vec();
+    *end.last_mut().unwrap() += 1;
+    let wipe = serde_json::json!({"key": b64.encode(&prefix), "range_end": b64.encode(&end)});
+    assert!((0..3).any(|i| fleet.cluster.post(i, "/v3/kv/deleterange", &wipe).is_some()));
+    wait_until(Duration::from_secs(15), "active re-seeded", || {
+        fleet.key("active").is_some()
+    });
+    let active = fleet.key("active").unwrap();
+    assert!(
+        active.contains("\"region\":\"NAM\"")
+            && active.contains("\"epoch\":3")
+            && active.contains("\"reason\":\"reseed\""),
+        "{active}\n{}",
+        fleet.dump()
+    );
+    let leader = fleet.leader();
+    let said = fleet.hosts[leader]
+        .daemon()
+        .wait_for_event("fleet_reseeded", Duration::from_secs(5));
+    assert_eq!(
+        (said["region"].as_str(), said["epoch"].as_u64()),
+        (Some("NAM"), Some(3))
+    );
+    fleet.probes_pass(20);
+    let after: Vec<usize> = fleet.hosts.iter().map(|h| h.dir.calls().len()).collect();
+    assert_eq!(after, calls, "{}", fleet.dump());
+    assert!(fleet.all_on("NAM"), "{:?}", fleet.regions());
+}

@@ -122,7 +122,7 @@ impl Timeline {
 }
 
 /// Events the replay knows and does not need.
-const IGNORED: [&str; 12] = [
+const IGNORED: [&str; 14] = [
     "outage_started",
     "outage_ended",
     "restarting",
@@ -135,6 +135,8 @@ const IGNORED: [&str; 12] = [
     "tunnel_misconfigured",
     "switch",
     "unpinned",
+    "restart_queued",
+    "restart_lease_lost",
 ];
 
 /// The timeline of `records`, in the order they were written.
@@ -257,7 +259,14 @@ fn read(t: &mut Timeline, at: Duration, r: &Record) -> bool {
             });
             return true;
         }
-        "fleet_leader" | "fleet_moved" | "fleet_store_lost" | "fleet_store_back" => {
+        "fleet_leader"
+        | "fleet_moved"
+        | "fleet_store_lost"
+        | "fleet_store_back"
+        | "fleet_reseeded"
+        | "fleet_move_damped"
+        | "fleet_region_unknown"
+        | "fleet_host_taken" => {
             t.fleet = true;
             return true;
         }

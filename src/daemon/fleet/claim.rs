@@ -6,12 +6,13 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use tokio::time::Instant;
-use tracing::warn;
 
 use crate::adapters::etcd::EtcdError;
 use crate::config::ConfigError;
 use crate::config::fleet::hostname;
 use crate::daemon::fleet::Fleet;
+use crate::report::event::Event;
+use crate::report::logging;
 
 /// How often a starting handler looks again at a name held by another process.
 const RECHECK: Duration = Duration::from_millis(500);
@@ -70,13 +71,12 @@ impl Fleet {
             }
             if !said {
                 said = true;
-                warn!(
-                    event = "fleet_host_taken",
-                    host = %host,
-                    holder = %other,
-                    "The host name {host} is held by another handler ({other}): waiting up to {} for its lease to end",
-                    crate::config::human(self.settings.lease_ttl)
-                );
+                // Said before the daemon's services start: to the log only.
+                logging::event(&Event::FleetHostTaken {
+                    host: host.clone(),
+                    holder: other,
+                    wait: self.settings.lease_ttl,
+                });
             }
             tokio::time::sleep(RECHECK).await;
         }

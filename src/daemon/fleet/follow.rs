@@ -1,165 +1,95 @@
-//! Following the fleet: a host moves to the fleet's `active` region within a restart slot,
-//! and adopts the epoch it executes (its outage votes count from its arrival).
+//! The restarts a fleet host makes outside a move: in place (the policy asks), and resumed
+//! after a crash. Each takes a slot of the fleet's one line through the protocol.
 
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
-use tracing::{error, info};
 
 use crate::adapters::etcd::EtcdError;
-use crate::adapters::fleet_store::Snapshot;
 use crate::adapters::probe::Probe;
 use crate::adapters::restart::Restart;
 use crate::daemon::Daemon;
-use crate::daemon::fleet::Fleet;
-use crate::kernel::region;
-use crate::report::event::SwitchReason;
+use crate::daemon::fleet::{Fleet, Permit};
+use crate::kernel::protocol::{Effect, Owed};
+use crate::report::event::Event;
 
 impl<P: Probe, R: Restart> Daemon<P, R> {
-    /// Moves this host to the fleet's `active` region, within a restart slot.
-    pub(super) async fn follow(
-        &mut self,
-        fleet: &mut Fleet,
-        snap: &Snapshot,
-        lease: i64,
-        cancel: &CancellationToken,
-    ) -> Result<(), EtcdError> {
-        let Some((active, _)) = &snap.active else {
-            return Ok(());
-        };
-        let Some(to) = region::find(&self.config.regions, &active.region) else {
-            if fleet.unknown.as_deref() != Some(active.region.as_str()) {
-                error!(
-                    event = "fleet_region_unknown",
-                    region = %active.region,
-                    "The fleet's active region {} is not in this host's failover list: staying",
-                    active.region
-                );
-                fleet.unknown = Some(active.region.clone());
-            }
-            return Ok(());
-        };
-        let host = fleet.settings.host.clone();
-        // A slot this host no longer needs is given back: one of an older epoch (the fleet
-        // moved on while this host waited), one left by a release that failed, or one queued
-        // for a restart in place that is no longer due (the tunnel answers again).
-        let done = to == self.policy.active();
-        let in_place = fleet.in_place.filter(|_| done && self.policy.tunnel_down());
-        for slot in snap.slots.iter().filter(|s| s.host == host) {
-            let wanted = if done {
-                in_place == Some(slot.epoch)
-            } else {
-                slot.epoch == active.epoch
-            };
-            if !wanted {
-                fleet.store.release_slot(slot.epoch, &host).await?;
-            }
-        }
-        fleet.in_place = in_place;
-        if done {
-            fleet.arrived(active.epoch, Instant::now());
-            return Ok(());
-        }
-        if !take_slot(fleet, snap, active.epoch, lease).await? {
-            return Ok(());
-        }
-        let reason = if active.reason == "manual" {
-            SwitchReason::Manual
-        } else {
-            SwitchReason::Outage
-        };
-        self.apply(to, reason, cancel).await;
-        if self.policy.active() == to {
-            fleet.arrived(active.epoch, Instant::now());
-        }
-        fleet.store.release_slot(active.epoch, &host).await
-    }
-
     /// Whether this host may restart its programs in place now: every restart a fleet host
     /// makes holds one of the fleet's slots. It waits in line while the store answers; it
-    /// acts alone only when the store is lost (or there is no fleet).
+    /// acts alone only when the store is lost (or there is no fleet). A held slot's restart
+    /// is checked against the lease before each program.
     pub(in crate::daemon) async fn fleet_permit(&mut self) -> Permit {
         let Some(mut fleet) = self.fleet.take() else {
             return Permit::Alone;
         };
-        let permit = if fleet.lost.is_some() {
-            Permit::Alone
-        } else {
-            let first = fleet.in_place.is_none();
-            match in_place_slot(&mut fleet).await {
-                Ok(Some(epoch)) => Permit::Held(epoch),
-                Ok(None) => {
-                    if first {
-                        info!(
-                            event = "restart_queued",
-                            max_concurrent_restarts = fleet.settings.max_concurrent_restarts,
-                            "Waiting in line for one of the fleet's {} restart slot(s) before \
-                             restarting the programs in place",
-                            fleet.settings.max_concurrent_restarts
-                        );
-                    }
-                    Permit::Wait
-                }
-                // The store did not answer: the next round with it says whether it is lost.
-                Err(_) => Permit::Wait,
-            }
+        let permit = match in_place_slot(&mut fleet).await {
+            Ok(permit) => permit,
+            // The store did not answer: the next round with it says whether it is lost.
+            Err(_) => Permit::Wait,
         };
+        if permit == Permit::Wait && !std::mem::replace(&mut fleet.queue_said, true) {
+            self.obs.emit(Event::RestartQueued {
+                max_concurrent_restarts: fleet.settings.max_concurrent_restarts,
+            });
+        }
+        if let Permit::Held(_) = permit {
+            self.gate = fleet.gate();
+        }
         self.fleet = Some(fleet);
         permit
     }
 
-    /// Gives back the slot a restart held.
+    /// Gives back the slot a restart held; a restart stopped when the lease lapsed is owed.
     pub(in crate::daemon) async fn fleet_release(&mut self, permit: Permit) {
-        let (Permit::Held(epoch), Some(fleet)) = (permit, self.fleet.as_mut()) else {
+        self.gate = None;
+        let lapsed = std::mem::take(&mut self.lapsed);
+        let Some(fleet) = self.fleet.as_mut() else {
             return;
         };
-        fleet.in_place = None;
-        // A release that fails is made at the next round (or the lease takes the slot).
-        let _ = fleet.store.release_slot(epoch, &fleet.settings.host).await;
+        fleet.queue_said = false;
+        if lapsed {
+            fleet.member.owe(Owed::Lapsed);
+        }
+        for effect in fleet.member.in_place_done(permit) {
+            if let Effect::Release(epoch) = effect {
+                // A release that fails is made at the next round (or the lease takes it).
+                let _ = fleet.store.release_slot(epoch, &fleet.settings.host).await;
+            }
+        }
+    }
+
+    /// A restart interrupted by a crash is owed, in a fleet: it is made within a slot.
+    /// Whether it was taken over (no fleet: the caller makes it now).
+    pub(in crate::daemon) fn fleet_owe_resumed(&mut self) -> bool {
+        match self.fleet.as_mut() {
+            Some(fleet) => {
+                fleet.member.owe(Owed::Resumed);
+                true
+            }
+            None => false,
+        }
     }
 }
 
-/// Whether this host may restart, as far as the fleet's restart slots go.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Permit {
-    /// No fleet, or its store is lost: the host acts alone.
-    Alone,
-    /// The host holds the slot of this epoch: it gives it back after the restart.
-    Held(u64),
-    /// The host is in line: it asks again at its next probe.
-    Wait,
-}
-
-/// Takes this host's place in the fleet's one line of restarts (`restarts/<epoch>/<host>`):
-/// whether it holds a slot now.
-async fn take_slot(
-    fleet: &Fleet,
-    snap: &Snapshot,
-    epoch: u64,
-    lease: i64,
-) -> Result<bool, EtcdError> {
-    let host = &fleet.settings.host;
-    let max = fleet.settings.max_concurrent_restarts as usize;
-    let queued = snap
-        .slots
-        .iter()
-        .any(|s| s.epoch == epoch && s.host == *host);
-    let holders = if queued {
-        snap.holders(max)
-    } else {
-        fleet.store.queue_for_slot(epoch, host, lease).await?;
-        fleet.store.snapshot().await?.holders(max)
-    };
-    Ok(holders.contains(host))
-}
-
-/// Queues this host for a restart in place on the fleet's current epoch: the epoch of the
-/// slot it holds, if it holds one now.
-async fn in_place_slot(fleet: &mut Fleet) -> Result<Option<u64>, EtcdError> {
+/// Queues this host for a restart in place on the fleet's current epoch, if it is not in
+/// line yet, and says whether it holds a slot now.
+async fn in_place_slot(fleet: &mut Fleet) -> Result<Permit, EtcdError> {
+    let now = Instant::now();
+    if fleet.member.lost() {
+        return Ok(fleet.member.in_place(None, now).0);
+    }
     let lease = fleet.lease().await?;
-    let snap = fleet.store.snapshot().await?;
-    let epoch = snap.active.as_ref().map_or(0, |(a, _)| a.epoch);
-    fleet.in_place = Some(epoch);
-    Ok(take_slot(fleet, &snap, epoch, lease)
-        .await?
-        .then_some(epoch))
+    let snap = fleet.read().await?;
+    let (permit, effects) = fleet.member.in_place(Some(&snap), now);
+    if effects.is_empty() {
+        return Ok(permit);
+    }
+    for effect in effects {
+        if let Effect::Queue(epoch) = effect {
+            fleet
+                .store
+                .queue_for_slot(epoch, &fleet.settings.host, lease)
+                .await?;
+        }
+    }
+    let snap = fleet.read().await?;
+    Ok(fleet.member.in_place(Some(&snap), now).0)
 }

@@ -1,38 +1,40 @@
-//! Fleet mode: the hosts of a fleet keep one region through etcd. Each tick, a host renews
-//! its place in the store, publishes its view when it changed, campaigns for leadership when
-//! nobody leads, lets the leader move the fleet by the quorum rule (`kernel::quorum`, in
-//! `lead`), and follows the fleet's `active` region, taking a restart slot to do so
-//! (`follow`). While the store is lost, the host keeps its region (or, with
-//! `on_store_loss = "local"`, follows its own policy). The daemon's own failover decisions
-//! are withheld while the store answers.
+//! Fleet mode: the hosts of a fleet keep one region through etcd. The protocol is the
+//! kernel's (`kernel::protocol::Member`): each tick, the daemon renews its lease and claims
+//! its host name, reads the fleet's keys, hands them to the member with the host's state,
+//! and performs what it answers (`perform`): views, campaigns, the leader's decisions, slots
+//! and restarts. Every restart a fleet host makes holds a slot, and is checked against the
+//! lease before each program it stops or starts (`Gate`). While the store is lost, the host
+//! keeps its region (or, with `on_store_loss = "local"`, follows its own policy). The
+//! daemon's own failover decisions are withheld while the store answers.
 
 mod claim;
 mod follow;
-mod lead;
+mod perform;
+mod view;
 
-pub use follow::Permit;
+pub use crate::kernel::protocol::Permit;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::adapters::etcd::{Etcd, EtcdError};
-use crate::adapters::fleet_store::Store;
-use crate::adapters::probe::{Probe, is_loopback};
+use crate::adapters::fleet_store::{self as store, Store};
+use crate::adapters::probe::Probe;
 use crate::adapters::restart::Restart;
-use crate::config::ConfigError;
-use crate::config::TLS_NAME_CLOUD as CLOUD;
 use crate::config::fleet::{FleetSettings, StoreLoss};
+use crate::config::{Config, ConfigError};
 use crate::daemon::Daemon;
-use crate::kernel::health::Verdict as Up;
-use crate::kernel::policy::{Decision, Hold};
-use crate::kernel::quorum::{Health, View};
-use crate::kernel::standby::Subject;
+use crate::kernel::protocol::{self, Active, Leader, Member, Slot, Snapshot};
+use crate::kernel::quorum::Rule;
 use crate::report::event::Event;
+
+/// The state dir's file of the last epoch this host executed, and its region.
+const EPOCH_FILE: &str = "fleet-epoch";
 
 /// The longest time between two reads of the fleet's keys.
 const FLEET_POLL: Duration = Duration::from_millis(500);
@@ -43,27 +45,14 @@ pub struct Fleet {
     store: Arc<Store>,
     /// The lease that binds the view, the leadership and the slot; renewed beside the loop.
     lease: Option<Lease>,
-    /// The view as last written to the store (`None`: write it at the next chance).
-    written: Option<View>,
-    /// The view as the last probe left it.
-    view: Option<View>,
-    /// The leadership term this host holds, if it leads.
-    term: Option<i64>,
-    /// The store's failure being reported, if it is lost.
-    lost: Option<String>,
-    /// Since when the store has not answered (it is called lost after two leases of it).
-    silent_since: Option<Instant>,
+    /// The protocol's state.
+    member: Member,
     /// A failover of this host's own rules was withheld (it is announced if made alone).
     withheld: bool,
-    /// A region of `active` that is not in this host's list, said once.
-    unknown: Option<String>,
-    /// The fleet's epoch this host executes, and when it arrived on that epoch's region:
-    /// its outage votes count from then.
-    epoch: Option<(u64, Instant)>,
-    /// The epoch whose move flap damping holds, said once.
-    damped: Option<u64>,
-    /// The epoch of the slot this host queued for to restart in place.
-    in_place: Option<u64>,
+    /// `restart_queued` was said for the restart in place waiting now.
+    queue_said: bool,
+    /// The epoch last written to the state dir (`None`: not read from it yet).
+    kept: Option<u64>,
     /// This process's random id, in `hosts/<host>`.
     instance: String,
     /// The lease on which this process holds its host name.
@@ -74,42 +63,55 @@ struct Lease {
     id: i64,
     /// Set by the keep-alive task when the store no longer knows the lease.
     gone: Arc<AtomicBool>,
+    /// When the last successful keep-alive (or the grant) was sent.
+    renewed: Arc<Mutex<Instant>>,
     task: JoinHandle<()>,
 }
 
+/// What a restart holding a slot asks before each program: whether the lease still holds.
+pub struct Gate {
+    renewed: Arc<Mutex<Instant>>,
+    ttl: Duration,
+}
+
+impl Gate {
+    pub fn holds(&self) -> bool {
+        self.renewed
+            .lock()
+            .is_ok_and(|at| protocol::lease_holds(*at, self.ttl, Instant::now()))
+    }
+}
+
 impl Fleet {
-    pub fn new(settings: &FleetSettings) -> Result<Fleet, ConfigError> {
+    pub fn new(settings: &FleetSettings, config: &Config) -> Result<Fleet, ConfigError> {
         let etcd = Etcd::new(settings)?;
+        let rule = Rule {
+            quorum: settings.quorum,
+            min_voters: settings.min_voters as usize,
+            max_moves_per_hour: config.failover.max_switches_per_hour,
+            hold_down: config.failover.threshold,
+        };
+        let member = Member::new(
+            protocol::Settings {
+                host: settings.host.clone(),
+                rule,
+                max_restarts: settings.max_concurrent_restarts as usize,
+                lease_ttl: settings.lease_ttl,
+                local_on_loss: settings.on_store_loss == StoreLoss::Local,
+            },
+            config.regions.clone(),
+        );
         Ok(Fleet {
             store: Arc::new(Store::new(etcd, settings.prefix())),
             settings: settings.clone(),
             lease: None,
-            written: None,
-            view: None,
-            term: None,
-            lost: None,
-            silent_since: None,
+            member,
             withheld: false,
-            unknown: None,
-            epoch: None,
-            damped: None,
-            in_place: None,
+            queue_said: false,
+            kept: None,
             instance: claim::new_instance(),
             claimed: None,
         })
-    }
-
-    /// This host is on the region of `epoch` (it moved there, or was there already).
-    fn arrived(&mut self, epoch: u64, now: Instant) {
-        if self.epoch.map(|(e, _)| e) != Some(epoch) {
-            self.epoch = Some((epoch, now));
-        }
-    }
-
-    /// Whether the host's own failover decisions are withheld: always, unless the store is
-    /// lost and `on_store_loss = "local"`.
-    fn withholds(&self) -> bool {
-        !(self.lost.is_some() && self.settings.on_store_loss == StoreLoss::Local)
     }
 
     /// Forgets the lease (the store no longer knows it): the next round is granted another,
@@ -118,8 +120,7 @@ impl Fleet {
         if let Some(l) = self.lease.take() {
             l.task.abort();
         }
-        self.written = None;
-        self.term = None;
+        self.member.lease_lost();
         self.claimed = None;
     }
 
@@ -135,28 +136,112 @@ impl Fleet {
         if let Some(l) = &self.lease {
             return Ok(l.id);
         }
+        let sent = Instant::now();
         let id = self.store.etcd().grant(self.settings.lease_ttl).await?;
         let gone = Arc::new(AtomicBool::new(false));
+        let renewed = Arc::new(Mutex::new(sent));
         let task = tokio::spawn(keep_alive(
             self.store.clone(),
             id,
             self.settings.lease_ttl / 3,
             gone.clone(),
+            renewed.clone(),
         ));
-        self.lease = Some(Lease { id, gone, task });
+        self.lease = Some(Lease {
+            id,
+            gone,
+            renewed,
+            task,
+        });
         Ok(id)
+    }
+
+    /// The gate of a restart that holds a slot on the current lease.
+    fn gate(&self) -> Option<Gate> {
+        self.lease.as_ref().map(|l| Gate {
+            renewed: l.renewed.clone(),
+            ttl: self.settings.lease_ttl,
+        })
+    }
+
+    /// One read of the fleet's keys, as the protocol takes it.
+    async fn read(&self) -> Result<Snapshot, EtcdError> {
+        let s = self.store.snapshot().await?;
+        Ok(Snapshot {
+            views: s.views,
+            leader: s.leader.map(|l| Leader {
+                host: l.host,
+                term: l.term,
+                lease: l.lease,
+            }),
+            active: s.active.map(|(a, rev)| {
+                let active = Active {
+                    region: a.region,
+                    epoch: a.epoch,
+                    reason: a.reason,
+                    by: a.by,
+                    moves: a.moves,
+                };
+                (active, rev)
+            }),
+            paused: s.paused.is_some(),
+            slots: s
+                .slots
+                .into_iter()
+                .map(|s| Slot {
+                    epoch: s.epoch,
+                    host: s.host,
+                    order: s.order,
+                })
+                .collect(),
+        })
     }
 }
 
-/// Renews `lease` every `every` until the store no longer knows it.
-async fn keep_alive(store: Arc<Store>, lease: i64, every: Duration, gone: Arc<AtomicBool>) {
+/// `active` as the store writes it.
+fn stored(a: &Active) -> store::Active {
+    store::Active {
+        region: a.region.clone(),
+        epoch: a.epoch,
+        reason: a.reason.clone(),
+        by: a.by.clone(),
+        moves: a.moves.clone(),
+    }
+}
+
+/// Renews `lease` every `every` until the store no longer knows it; each renewal records
+/// when it was sent.
+async fn keep_alive(
+    store: Arc<Store>,
+    lease: i64,
+    every: Duration,
+    gone: Arc<AtomicBool>,
+    renewed: Arc<Mutex<Instant>>,
+) {
     loop {
         tokio::time::sleep(every).await;
-        if let Ok(false) = store.etcd().keep_alive(lease).await {
-            gone.store(true, Ordering::Relaxed);
-            return;
+        let sent = Instant::now();
+        match store.etcd().keep_alive(lease).await {
+            Ok(false) => {
+                gone.store(true, Ordering::Relaxed);
+                return;
+            }
+            Ok(true) => {
+                if let Ok(mut at) = renewed.lock() {
+                    *at = sent;
+                }
+            }
+            Err(_) => {}
         }
     }
+}
+
+/// The wall clock in Unix seconds: the fleet's moves are shared by hosts, so they are dated
+/// in the time every host reads alike.
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 impl<P: Probe, R: Restart> Daemon<P, R> {
@@ -164,94 +249,6 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
     pub fn with_fleet(mut self, fleet: Option<Fleet>) -> Self {
         self.fleet = fleet;
         self
-    }
-
-    /// Whether the probe of the active region is local: a loopback URL whose TLS name does
-    /// not follow the region's cloud (a TLS failure there is the tunnel's setup).
-    pub(super) fn probe_is_local(&self) -> bool {
-        let probe = &self.config.probe;
-        is_loopback(&probe.url)
-            && !probe
-                .tls_server_name
-                .as_deref()
-                .is_some_and(|n| n.contains(CLOUD))
-    }
-
-    /// After a probe: records this host's view of its region, and withholds the policy's
-    /// own move while the fleet decides. `local` says the probe's failure is this host's own
-    /// (`ErrorKind::is_local_fault`): the host then abstains.
-    pub(super) fn fleet_view(&mut self, now: Instant, decision: Decision, local: bool) -> Decision {
-        let Some(fleet) = self.fleet.as_ref() else {
-            return decision;
-        };
-        let failing_since = self.policy.failing_since();
-        let health = Health::at(
-            now,
-            failing_since,
-            fleet.epoch.map(|(_, at)| at),
-            self.config.failover.threshold,
-        );
-        let local_fault =
-            failing_since.is_some() && (local || self.policy.standbys().references_down());
-        let active = self.policy.active();
-        // Sorted by name, as the store gives them back: an unchanged view compares equal.
-        let mut standbys: Vec<(String, bool)> = (0..self.config.regions.len())
-            .filter(|&i| i != active)
-            .filter_map(|i| {
-                let up = match self.policy.standbys().verdict(Subject::Region(i))? {
-                    Up::Up => true,
-                    Up::Down => false,
-                    Up::Unknown => return None,
-                };
-                Some((self.region(i).name.clone(), up))
-            })
-            .collect();
-        standbys.sort();
-        let blames_self = matches!(
-            decision,
-            Decision::Held {
-                reason: Hold::HostNetwork,
-                ..
-            }
-        );
-        let view = View {
-            region: self.active().name.clone(),
-            epoch: fleet.epoch.map_or(0, |(e, _)| e),
-            health,
-            blames_self,
-            local_fault,
-            standbys,
-        };
-        let withhold = fleet.withholds();
-        let Some(fleet) = self.fleet.as_mut() else {
-            return decision;
-        };
-        fleet.view = Some(view);
-        match decision {
-            Decision::Failover { failed_for, .. } if withhold => {
-                fleet.withheld = true;
-                Decision::Failing {
-                    failing_for: failed_for,
-                }
-            }
-            // A failover withheld while the store answered is announced when the host
-            // makes it alone.
-            Decision::Failover {
-                from,
-                to,
-                failed_for,
-                announce,
-            } => Decision::Failover {
-                from,
-                to,
-                failed_for,
-                announce: announce || std::mem::take(&mut fleet.withheld),
-            },
-            Decision::Failback { .. } | Decision::MeasureThroughput { .. } if withhold => {
-                Decision::Healthy
-            }
-            d => d,
-        }
     }
 
     /// How often a host reads the fleet's keys: every probe interval, and at least twice a
@@ -262,49 +259,74 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
 
     /// Whether the last probe changed this host's view: it is published at once.
     pub(super) fn fleet_view_changed(&self) -> bool {
-        self.fleet
-            .as_ref()
-            .is_some_and(|f| f.lost.is_none() && f.view != f.written)
+        self.fleet.as_ref().is_some_and(|f| f.member.view_changed())
     }
 
-    /// One round with the store: lease, view, leadership, the leader's decision, following.
+    /// One round with the store: lease, name, a read, the member's answer performed.
     pub(super) async fn fleet_tick(&mut self, cancel: &CancellationToken) {
         let Some(mut fleet) = self.fleet.take() else {
             return;
         };
+        self.keep_epoch(&mut fleet);
         let result = self.fleet_round(&mut fleet, cancel).await;
         let region = self.active().name.clone();
         match result {
             Ok(()) => {
-                fleet.silent_since = None;
-                if fleet.lost.take().is_some() {
+                if fleet.member.store_answered() {
                     self.obs.emit(Event::FleetStoreBack { region });
                 }
             }
             // The store answered: only the lease is gone (this host was stopped or cut off
             // past it). Granted anew at the next round; no loss.
-            Err(EtcdError::LeaseNotFound(_)) => {
-                fleet.silent_since = None;
-                fleet.drop_lease();
-            }
+            Err(EtcdError::LeaseNotFound(_)) => fleet.drop_lease(),
             Err(e) => {
-                fleet.term = None;
-                let now = Instant::now();
-                let since = *fleet.silent_since.get_or_insert(now);
-                let silent = now.saturating_duration_since(since);
-                if fleet.lost.is_none() && silent >= fleet.settings.store_loss_after() {
+                if fleet.member.store_failed(Instant::now()) {
                     self.obs.emit(Event::FleetStoreLost {
                         region,
                         error: e.to_string(),
                         local: fleet.settings.on_store_loss == StoreLoss::Local,
                     });
-                    fleet.lost = Some(e.to_string());
-                } else if fleet.lost.is_some() {
-                    fleet.lost = Some(e.to_string());
                 }
             }
         }
+        // A restart owed while the store is lost is made alone, once no other host may be
+        // restarting.
+        if let Some(owed) = fleet.member.owed_alone(Instant::now()) {
+            self.owed_restart(&mut fleet, owed, None, cancel).await;
+        }
         self.fleet = Some(fleet);
+    }
+
+    /// Keeps the last epoch this host executed, and its region, in the state dir
+    /// (`fleet-epoch`): a handler started again tells a wiped store the fleet's latest
+    /// decision. Read once at the first round, and taken only while the host is still on
+    /// that region.
+    fn keep_epoch(&mut self, fleet: &mut Fleet) {
+        let region = self.active().name.clone();
+        let Some(kept) = fleet.kept else {
+            let text = self.state.read(EPOCH_FILE).unwrap_or_default();
+            let mut words = text.split_whitespace();
+            let epoch = words
+                .next()
+                .and_then(|e| e.parse::<u64>().ok())
+                .unwrap_or(0);
+            if words
+                .next()
+                .is_some_and(|r| r.eq_ignore_ascii_case(&region))
+            {
+                fleet.member.remember(epoch, Instant::now());
+            }
+            fleet.kept = Some(fleet.member.epoch().0);
+            return;
+        };
+        let epoch = fleet.member.epoch().0;
+        if epoch != kept && !self.config.dry_run {
+            // A state dir that cannot be written loses only this memory.
+            let _ = self
+                .state
+                .write(EPOCH_FILE, format!("{epoch} {region}\n").as_bytes());
+            fleet.kept = Some(epoch);
+        }
     }
 
     async fn fleet_round(
@@ -321,25 +343,17 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
                 "the host name {host} is taken by another running handler ({other})"
             )));
         }
-        let mut snap = fleet.store.snapshot().await?;
-        // The view: written when it changed, or when the store lost it (an expired lease).
-        let view = fleet.view.clone().unwrap_or_else(|| View {
-            region: self.active().name.clone(),
-            epoch: 0,
-            health: Health::Up,
-            blames_self: false,
-            local_fault: false,
-            standbys: Vec::new(),
-        });
-        let stored = snap.views.iter().find(|(h, _)| *h == host).map(|(_, v)| v);
-        if fleet.written.as_ref() != Some(&view) || stored != Some(&view) {
-            fleet.store.publish_view(&host, &view, lease).await?;
-            fleet.written = Some(view.clone());
-            snap.views.retain(|(h, _)| *h != host);
-            snap.views.push((host.clone(), view));
+        let snap = fleet.read().await?;
+        let effects = fleet
+            .member
+            .round(&snap, self.here(), lease, Instant::now(), unix_now());
+        if self.perform(fleet, effects, lease, cancel).await? {
+            // Queued for a slot: read again, and restart at once if it is held.
+            let snap = fleet.read().await?;
+            let effects = fleet.member.follow(&snap, self.here(), Instant::now());
+            self.perform(fleet, effects, lease, cancel).await?;
         }
-        self.lead(fleet, &snap, lease).await?;
-        self.follow(fleet, &snap, lease, cancel).await
+        Ok(())
     }
 
     /// A clean stop: the lease goes, and with it this host's view, slot and leadership.

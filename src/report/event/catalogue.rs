@@ -345,6 +345,31 @@ pub fn samples() -> Vec<Event> {
             region: s("NAM"),
             reason: "unpin",
         }),
+        Event::FleetReseeded {
+            region: s("NAM"),
+            epoch: 8,
+        },
+        Event::FleetMoveDamped {
+            from: s("EU"),
+            to: s("NAM"),
+            epoch: 7,
+            next_allowed_in: Duration::from_secs(600),
+            recent_moves: 3,
+        },
+        Event::FleetHostTaken {
+            host: s("web-1"),
+            holder: s("4f1c2a"),
+            wait: Duration::from_secs(10),
+        },
+        Event::FleetRegionUnknown { region: s("LATAM") },
+        Event::RestartQueued {
+            max_concurrent_restarts: 2,
+        },
+        Event::RestartLeaseLost {
+            region: s("NAM"),
+            step: s("start app:application"),
+            stopped: vec![s("app:cloud-client")],
+        },
         Event::Steps(Steps::RestartPath {
             via: crate::config::Via::Xmlrpc,
             reason: "configured",

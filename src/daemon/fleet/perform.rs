@@ -1,0 +1,141 @@
+//! Performing what the protocol answers: each store operation in order (the first that
+//! fails ends the round), each event said, each restart made within the slot it holds.
+
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::adapters::etcd::EtcdError;
+use crate::adapters::probe::Probe;
+use crate::adapters::restart::Restart;
+use crate::daemon::Daemon;
+use crate::daemon::fleet::{Fleet, stored};
+use crate::kernel::protocol::{Effect, Owed, Why};
+use crate::report::event::{Event, SwitchReason};
+
+impl<P: Probe, R: Restart> Daemon<P, R> {
+    /// Performs `effects`; true when the host queued for a slot (the caller reads again).
+    pub(super) async fn perform(
+        &mut self,
+        fleet: &mut Fleet,
+        effects: Vec<Effect>,
+        lease: i64,
+        cancel: &CancellationToken,
+    ) -> Result<bool, EtcdError> {
+        let host = fleet.settings.host.clone();
+        let mut queued = false;
+        for effect in effects {
+            match effect {
+                Effect::Publish(view) => fleet.store.publish_view(&host, &view, lease).await?,
+                Effect::Campaign => {
+                    // The next round reads the term of a won campaign.
+                    fleet.store.campaign(&host, lease).await?;
+                }
+                Effect::Leads { .. } => self.obs.emit(Event::FleetLeader {
+                    host: host.clone(),
+                    fleet: fleet.settings.name.clone(),
+                }),
+                Effect::Seed(first) => {
+                    if fleet.store.init_active(&stored(&first)).await? && first.reason == "reseed" {
+                        self.obs.emit(Event::FleetReseeded {
+                            region: first.region,
+                            epoch: first.epoch,
+                        });
+                    }
+                }
+                Effect::Move {
+                    term,
+                    seen,
+                    from,
+                    next,
+                    outage,
+                    voters,
+                } => {
+                    if fleet.store.move_active(term, seen, &stored(&next)).await? {
+                        self.obs.emit(Event::FleetMoved {
+                            from,
+                            to: next.region,
+                            epoch: next.epoch,
+                            outage,
+                            voters,
+                        });
+                    }
+                }
+                Effect::Renumber { term, seen, next } => {
+                    if fleet.store.move_active(term, seen, &stored(&next)).await? {
+                        self.obs.emit(Event::FleetReseeded {
+                            region: next.region,
+                            epoch: next.epoch,
+                        });
+                    }
+                }
+                Effect::Damped {
+                    from,
+                    to,
+                    epoch,
+                    next_allowed_in,
+                    recent,
+                } => self.obs.emit(Event::FleetMoveDamped {
+                    from,
+                    to,
+                    epoch,
+                    next_allowed_in,
+                    recent_moves: recent,
+                }),
+                Effect::Unknown(region) => self.obs.emit(Event::FleetRegionUnknown { region }),
+                Effect::Queue(epoch) => {
+                    fleet.store.queue_for_slot(epoch, &host, lease).await?;
+                    queued = true;
+                }
+                Effect::Release(epoch) => fleet.store.release_slot(epoch, &host).await?,
+                Effect::Follow { to, why, epoch } => {
+                    let reason = match why {
+                        Why::Start => SwitchReason::Start,
+                        Why::Outage => SwitchReason::Outage,
+                        Why::Manual => SwitchReason::Manual,
+                    };
+                    self.gate = fleet.gate();
+                    self.lapsed = false;
+                    self.apply(to, reason, cancel).await;
+                    self.gate = None;
+                    let lapsed = std::mem::take(&mut self.lapsed);
+                    let after = fleet
+                        .member
+                        .restarted(epoch, self.here(), lapsed, Instant::now());
+                    Box::pin(self.perform(fleet, after, lease, cancel)).await?;
+                }
+                Effect::Restart { owed, epoch } => {
+                    self.owed_restart(fleet, owed, Some(epoch), cancel).await;
+                    let lapsed = std::mem::take(&mut self.lapsed);
+                    let after = fleet
+                        .member
+                        .restarted(epoch, self.here(), lapsed, Instant::now());
+                    Box::pin(self.perform(fleet, after, lease, cancel)).await?;
+                }
+            }
+        }
+        Ok(queued)
+    }
+
+    /// Makes a restart this host owes: within the slot of `epoch` (its lease checked before
+    /// each program), or alone (`None`) while the store is lost.
+    pub(super) async fn owed_restart(
+        &mut self,
+        fleet: &mut Fleet,
+        owed: Owed,
+        epoch: Option<u64>,
+        cancel: &CancellationToken,
+    ) {
+        let region = self.active().name.clone();
+        if owed == Owed::Resumed {
+            self.obs.emit(Event::RestartResumed { region });
+        }
+        self.gate = epoch.and_then(|_| fleet.gate());
+        self.lapsed = false;
+        self.restart(cancel).await;
+        self.gate = None;
+        if epoch.is_none() {
+            let lapsed = std::mem::take(&mut self.lapsed);
+            fleet.member.settle(lapsed);
+        }
+    }
+}
