@@ -1,7 +1,8 @@
 //! The table of settings: for each one its flag, variable, config key, default, check and help,
 //! in the config file's order. The merge reads values through it, `config` shows them through
 //! it, and the example config file's comments and the README's options table are made from it
-//! (`config::docs`). A new setting is an entry here, the field it fills, and its use.
+//! (`docs`, a test). A new setting is an entry here, the fields it is read from and fills, and
+//! its use.
 
 #[cfg(test)]
 mod docs;
