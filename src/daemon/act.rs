@@ -17,8 +17,8 @@ use crate::kernel::policy::{Cause, Decision, Hold, Input, Outcome};
 use crate::kernel::standby::Subject;
 use crate::report::event::{Event, SwitchReason, ms};
 
-/// A line at INFO while a probe failure is expected (start-up grace, a restart of our own),
-/// else at WARN.
+/// A line at INFO while a probe failure is expected (start-up grace, a restart of our own or
+/// of a switch by hand), else at WARN.
 macro_rules! told {
     ($quiet:expr, $($arg:tt)+) => {
         if $quiet { info!($($arg)+) } else { warn!($($arg)+) }
@@ -37,7 +37,20 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
         self.intel.record_latency(&report).await;
         let local = (report.result.as_ref().err())
             .is_some_and(|e| e.kind.is_local_fault(self.probe_is_local()));
-        let decision = self.policy.step(now, Input::Probe(outcome));
+        // A switch by hand restarting the programs: its tunnel's refusals start no outage; an
+        // answer of the region (a status) counts as always, so that a switch whose restart
+        // hangs holds no failover back.
+        let switching = self
+            .switching
+            .refresh(&self.state, &mut self.obs, SystemTime::now());
+        let lost = (report.result.as_ref().err()).is_some_and(|e| e.kind.is_lost_connection());
+        let decision = if switching && lost {
+            Decision::Failing {
+                failing_for: Duration::ZERO,
+            }
+        } else {
+            self.policy.step(now, Input::Probe(outcome))
+        };
         let mut decision = self.fleet_view(now, decision, local);
         self.obs
             .probed(self.policy.active(), &report, self.policy.failing_since());

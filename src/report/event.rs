@@ -192,6 +192,17 @@ pub enum Event {
     /// The local tunnel presents a certificate the probe cannot verify: no failover and no
     /// restart for it. Said at most every 10 minutes while it lasts.
     TunnelMisconfigured { at: Place, error: String },
+    /// A switch by hand (`pid`) is restarting the programs for `region`: probe failures are
+    /// expected until its restart ends, told at INFO and starting no outage.
+    SwitchRestartBegan { region: String, pid: u32 },
+    /// That restart ended after `took`: `how` is `done` (its mark removed), `abandoned` (the
+    /// switch is gone, its mark left) or `overdue` (it ran past any restart's time).
+    SwitchRestartEnded {
+        region: String,
+        pid: u32,
+        how: &'static str,
+        took: Duration,
+    },
 }
 
 impl Event {
@@ -226,6 +237,8 @@ impl Event {
             Event::FleetMoved { .. } => "fleet_moved",
             Event::CertExpiring { .. } => "cert_expiring",
             Event::TunnelMisconfigured { .. } => "tunnel_misconfigured",
+            Event::SwitchRestartBegan { .. } => "switch_restart_began",
+            Event::SwitchRestartEnded { .. } => "switch_restart_ended",
         }
     }
 
@@ -239,7 +252,8 @@ impl Event {
             | Event::RestartResumed { .. }
             | Event::FleetStoreLost { .. }
             | Event::FleetMoved { .. }
-            | Event::CertExpiring { .. } => Level::Warn,
+            | Event::CertExpiring { .. }
+            | Event::SwitchRestartEnded { how: "overdue", .. } => Level::Warn,
             Event::Switch { reason, .. } if *reason == SwitchReason::Outage => Level::Warn,
             Event::RestartGaveUp { .. } | Event::TunnelMisconfigured { .. } => Level::Error,
             _ => Level::Info,

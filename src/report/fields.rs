@@ -192,6 +192,21 @@ impl Event {
                 f.put("error_kind", "tunnel_misconfigured");
                 f.put("error", error.as_str());
             }
+            Event::SwitchRestartBegan { region, pid } => {
+                f.put("region", region.as_str());
+                f.put("pid", *pid);
+            }
+            Event::SwitchRestartEnded {
+                region,
+                pid,
+                how,
+                took,
+            } => {
+                f.put("region", region.as_str());
+                f.put("pid", *pid);
+                f.put("how", *how);
+                f.put("duration_ms", ms(*took));
+            }
         }
         f.0
     }
