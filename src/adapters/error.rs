@@ -64,6 +64,16 @@ impl ErrorKind {
             _ => false,
         }
     }
+
+    /// Whether a probe failure of this kind is what a restart of the tunnel gives: the
+    /// connection refused or reset. A status, a timeout or a TLS failure is an answer (or a
+    /// silence) of the region's side, whatever restarts meanwhile.
+    pub fn is_lost_connection(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::TunnelDown | ErrorKind::Refused | ErrorKind::Reset
+        )
+    }
 }
 
 impl fmt::Display for ErrorKind {

@@ -2,7 +2,8 @@
 //! classified errors, how their TLS peers are verified (system roots, a CA, the exact
 //! certificate a tunnel presents), the probe of the active region, the standby checks, the
 //! throughput gate's download, the env file, supervisord (through its XML-RPC interface or
-//! supervisorctl), and the state directory (restart marker, pin, pause); the X.509 expiry of
+//! supervisorctl), and the state directory (restart marker, pin, pause, the mark of a switch's
+//! restart); the X.509 expiry of
 //! what a TLS server showed; what another local user cannot have planted (`trust`).
 
 pub mod action;
@@ -28,6 +29,7 @@ pub mod state;
 pub mod supervisor_conf;
 pub mod supervisor_rpc;
 pub mod supervisorctl;
+pub mod switch_mark;
 #[cfg(test)]
 mod test_http;
 pub mod throughput;

@@ -11,6 +11,7 @@ use crate::adapters::preflight;
 use crate::adapters::restart::Restart;
 use crate::adapters::restart_path::Restarter;
 use crate::adapters::state::StateDir;
+use crate::adapters::switch_mark::Mark;
 use crate::config::{Config, ConfigError};
 use crate::report::event::{Command, Event, Place, SwitchReason};
 use crate::report::{logging, told};
@@ -86,12 +87,14 @@ pub async fn switch(config: &Config, name: &str) -> Result<ExitCode> {
             env_file.switch_turn()?
         }
     };
+    let state = StateDir::open(&config.state_dir);
+    told::state_dir(&state, &config.state_dir);
     // The env file's lock: the daemon holds it only while it writes, so this wait is short.
     let lock = env_file.lock()?;
     let current = env_file.read().ok().flatten().and_then(|c| c.region);
     if active(&current) {
         already();
-        pin_region(config, &region.name);
+        pin_region(config, &state, &region.name);
         return Ok(ExitCode::SUCCESS);
     }
     lock.write(&region)?;
@@ -103,7 +106,7 @@ pub async fn switch(config: &Config, name: &str) -> Result<ExitCode> {
         previous_region: current.clone(),
         path: config.env_file.path.display().to_string(),
     }));
-    pin_region(config, &region.name);
+    pin_region(config, &state, &region.name);
     drop(lock);
     if !config.restart.enabled {
         println!(
@@ -124,7 +127,12 @@ pub async fn switch(config: &Config, name: &str) -> Result<ExitCode> {
     let restarter = Restarter::new(config.restart.clone(), Some(SWITCH_ATTEMPTS))
         .telling(told::restart_steps());
     let cancel = CancellationToken::new();
-    let took = restarter.restart(&cancel).await.with_context(|| {
+    // A running daemon reads this mark: the tunnel's refusals until it is removed, when the
+    // restart ends however it ends, are this switch's own doing.
+    let mark = mark_restart(config, &state, &region.name);
+    let took = restarter.restart(&cancel).await;
+    drop(mark);
+    let took = took.with_context(|| {
         format!(
             "the env file names {} now, but restarting the programs failed; run the switch again or restart them with supervisorctl",
             region.name
@@ -141,15 +149,31 @@ pub async fn switch(config: &Config, name: &str) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Marks the state dir while this switch restarts the programs for `name`; without it a
+/// running daemon tells the tunnel's restart as an outage, and the switch goes on all the same.
+fn mark_restart(config: &Config, state: &StateDir, name: &str) -> Option<Mark> {
+    // An unusable state dir was said when it was opened.
+    state.path()?;
+    match Mark::begin(state, name) {
+        Ok(mark) => Some(mark),
+        Err(e) => {
+            logging::event(&Event::Command(Command::SwitchMarkFailed {
+                region: name.to_string(),
+                error: e.to_string(),
+                dir: config.state_dir.display().to_string(),
+            }));
+            None
+        }
+    }
+}
+
 /// Pins `name` in the state dir, so that no automatic failback moves away from it.
-fn pin_region(config: &Config, name: &str) {
-    let state = StateDir::open(&config.state_dir);
-    told::state_dir(&state, &config.state_dir);
+fn pin_region(config: &Config, state: &StateDir, name: &str) {
     if state.path().is_none() {
         println!("Could not pin {name}: the state directory is not usable.");
         return;
     }
-    match crate::adapters::pin::write(&state, name) {
+    match crate::adapters::pin::write(state, name) {
         Ok(()) => {
             logging::event(&Event::Command(Command::Pinned {
                 region: name.to_string(),

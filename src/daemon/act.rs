@@ -28,7 +28,20 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
         self.intel.record_latency(&report).await;
         let local = (report.result.as_ref().err())
             .is_some_and(|e| e.kind.is_local_fault(self.probe_is_local()));
-        let decision = self.policy.step(now, Input::Probe(outcome));
+        // A switch by hand restarting the programs: its tunnel's refusals start no outage; an
+        // answer of the region (a status) counts as always, so that a switch whose restart
+        // hangs holds no failover back.
+        let switching = self
+            .switching
+            .refresh(&self.state, &mut self.obs, SystemTime::now());
+        let lost = (report.result.as_ref().err()).is_some_and(|e| e.kind.is_lost_connection());
+        let decision = if switching && lost {
+            Decision::Failing {
+                failing_for: Duration::ZERO,
+            }
+        } else {
+            self.policy.step(now, Input::Probe(outcome))
+        };
         let mut decision = self.fleet_view(now, decision, local);
         self.obs
             .probed(self.policy.active(), &report, self.policy.failing_since());

@@ -12,6 +12,7 @@ pub mod pause;
 pub mod pin;
 mod recall;
 mod reload;
+mod switching;
 mod wiring;
 
 pub use reload::Reload;
@@ -55,6 +56,8 @@ pub struct Daemon<P, R> {
     memory: memory::Memory,
     /// `pause`/`resume` as the state directory says.
     pause: pause::Gate,
+    /// A switch by hand restarting the programs, as its mark in the state directory says.
+    switching: switching::SwitchWatch,
     /// `[fleet]`: the hosts keep one region through the store.
     fleet: Option<fleet::Fleet>,
     /// The lease check of the restart under way, when it holds a fleet's slot.
@@ -77,6 +80,10 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
             obs: Observer::new(&config),
             memory: memory::Memory::default(),
             pause: pause::Gate::new(state.clone()),
+            switching: switching::SwitchWatch::new(
+                config.restart.timeout,
+                config.restart.programs.len(),
+            ),
             config,
             probe,
             restarter,

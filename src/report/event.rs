@@ -6,11 +6,10 @@
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
-use serde_json::{Map, Value};
 
 use crate::config::human;
 use crate::report::fields as f;
-use crate::report::journal::{Level, Record};
+use crate::report::journal::Level;
 
 #[cfg(test)]
 mod catalogue;
@@ -19,6 +18,7 @@ pub mod hold;
 pub mod notice;
 pub mod place;
 mod reason;
+mod render;
 mod restart;
 pub mod standby;
 pub mod steps;
@@ -289,6 +289,18 @@ pub enum Event {
     FailoverDeferred(Deferred),
     /// A due failback is held back.
     FailbackDeferred(Deferred),
+    /// A switch by hand (`pid`) is restarting the programs for `region`: probe failures are
+    /// expected until its restart ends, told at INFO and starting no outage.
+    SwitchRestartBegan { region: String, pid: u32 },
+    /// That restart ended after `took`: `how` is `done` (its mark removed), `abandoned` (the
+    /// switch is gone, its mark left) or `overdue` (it ran past any restart's time).
+    SwitchRestartEnded {
+        region: String,
+        pid: u32,
+        how: &'static str,
+        #[serde(rename = "duration_ms", serialize_with = "f::ms")]
+        took: Duration,
+    },
     /// What the daemon tells beside its decisions (log line only).
     #[serde(untagged)]
     Notice(Notice),
@@ -304,30 +316,6 @@ pub enum Event {
 }
 
 impl Event {
-    /// The `event` name, the same in every rendering: the variant's, in snake case.
-    pub fn name(&self) -> String {
-        match serde_json::to_value(self) {
-            Ok(Value::Object(mut map)) => match map.remove("event") {
-                Some(Value::String(name)) => name,
-                _ => String::new(),
-            },
-            _ => String::new(),
-        }
-    }
-
-    /// The structured fields, beside `event`, in every rendering: the variant's own, as
-    /// its `serde` attributes render them; `None` values are left out.
-    pub fn fields(&self) -> Map<String, Value> {
-        match serde_json::to_value(self) {
-            Ok(Value::Object(mut map)) => {
-                map.remove("event");
-                map.retain(|_, v| !v.is_null());
-                map
-            }
-            _ => Map::new(),
-        }
-    }
-
     pub fn level(&self) -> Level {
         match self {
             Event::OutageStarted { .. }
@@ -342,7 +330,8 @@ impl Event {
             | Event::FleetMoveDamped { .. }
             | Event::FleetHostTaken { .. }
             | Event::RestartLeaseLost { .. }
-            | Event::CertExpiring { .. } => Level::Warn,
+            | Event::CertExpiring { .. }
+            | Event::SwitchRestartEnded { how: "overdue", .. } => Level::Warn,
             Event::Switch { reason, .. } if *reason == SwitchReason::Outage => Level::Warn,
             Event::RestartGaveUp { .. }
             | Event::TunnelMisconfigured { .. }
@@ -357,23 +346,6 @@ impl Event {
             Event::Steps(s) => s.level(),
             _ => Level::Info,
         }
-    }
-
-    /// Whether the journal (and with it `/history` and Datadog) keeps it: every decision
-    /// told at INFO or above. The log line tells everything.
-    pub fn journaled(&self) -> bool {
-        let beside = matches!(
-            self,
-            Event::Notice(_) | Event::Standby(_) | Event::Command(_) | Event::Steps(_)
-        );
-        !beside && self.level() != Level::Debug
-    }
-
-    /// The journal record (also what `/history` and Datadog carry).
-    pub fn record(&self, at: SystemTime) -> Record {
-        let mut record = Record::new(at, self.level(), &self.name(), self.message());
-        record.fields = self.fields();
-        record
     }
 }
 

@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod observer;
 pub mod page;
 pub mod quiet;
+mod quiet_window;
 pub mod services;
 pub mod snapshot;
 pub mod spool;

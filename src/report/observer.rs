@@ -53,8 +53,9 @@ pub struct Observer {
     /// The last probe: its region and its error kind (`None` when ok), so that only a change
     /// is journaled as `probe_changed`.
     last_probe: Option<(usize, Option<&'static str>)>,
-    /// When a probe failure is told at INFO: the start-up grace, a restart of our own.
-    quiet: Quiet,
+    /// When a probe failure is told at INFO: the start-up grace, a restart of our own or of
+    /// a switch by hand (`quiet_window`).
+    pub(super) quiet: Quiet,
 }
 
 /// How long a snapshot stays believable: three probe rounds at the slower cadence, each with
@@ -288,16 +289,6 @@ impl Observer {
             reason,
             failed_for,
         });
-    }
-
-    /// Whether a probe failure now is expected: told at INFO, not WARN.
-    pub fn quiet(&self) -> bool {
-        self.quiet.is_quiet(Instant::now())
-    }
-
-    /// The handler begins restarting the programs: quiet until [`Observer::restarted`].
-    pub fn restarting(&mut self) {
-        self.quiet.restart_began();
     }
 
     /// The programs were restarted for `region` (or the restart ended otherwise).

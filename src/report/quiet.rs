@@ -1,7 +1,8 @@
 //! When a failing probe is expected and told at INFO instead of WARN: in the first
 //! `probe.startup_grace` after start, while the local tunnel comes up, and while the handler
 //! restarts the programs itself (the tunnel among them), until the restart is done. Only what
-//! is said changes: the outage clock and the decisions run as always.
+//! is said changes: the outage clock and the decisions run as always. And while a switch by
+//! hand restarts them, whose failures the daemon also keeps off its outage clock.
 
 use std::time::{Duration, SystemTime};
 
@@ -16,6 +17,8 @@ pub struct Quiet {
     until: Option<Instant>,
     /// A restart the handler began is under way.
     restarting: bool,
+    /// A switch by hand is restarting the programs.
+    switching: bool,
 }
 
 impl Quiet {
@@ -24,6 +27,7 @@ impl Quiet {
         Quiet {
             until: (!grace.is_zero()).then(|| now + grace),
             restarting: false,
+            switching: false,
         }
     }
 
@@ -37,8 +41,13 @@ impl Quiet {
         self.restarting = false;
     }
 
+    /// Whether a switch by hand is restarting the programs.
+    pub fn switch_restarting(&mut self, under_way: bool) {
+        self.switching = under_way;
+    }
+
     pub fn is_quiet(&self, now: Instant) -> bool {
-        self.restarting || self.until.is_some_and(|until| now < until)
+        self.restarting || self.switching || self.until.is_some_and(|until| now < until)
     }
 
     /// The level `event` is told at `now`: a probe failure's is INFO while quiet.
@@ -107,6 +116,16 @@ mod tests {
         assert_eq!(quiet.level(&outage(), later), Level::Info);
         quiet.restart_ended();
         assert_eq!(quiet.level(&outage(), later), Level::Warn);
+    }
+
+    #[test]
+    fn a_switch_by_hand_restarting_is_quiet_until_it_ends() {
+        let start = Instant::now();
+        let mut quiet = Quiet::starting(start, Duration::ZERO);
+        quiet.switch_restarting(true);
+        assert_eq!(quiet.level(&outage(), start), Level::Info);
+        quiet.switch_restarting(false);
+        assert_eq!(quiet.level(&outage(), start), Level::Warn);
     }
 
     #[test]

@@ -249,6 +249,28 @@ impl Event {
                 "Probes of region {} ({}) cannot reach the cloud: {error}. This host's configuration is at fault, not the region: no failover and no restart until it is fixed",
                 at.region, at.cloud
             ),
+            Event::SwitchRestartBegan { region, pid } => format!(
+                "A switch to region {region} (pid {pid}) is restarting the programs: probe failures are expected until its restart ends, told at INFO and starting no outage"
+            ),
+            Event::SwitchRestartEnded {
+                region,
+                pid,
+                how,
+                took,
+            } => {
+                let took = human_ms(*took);
+                match *how {
+                    "abandoned" => format!(
+                        "The switch to region {region} (pid {pid}) is gone after {took}, before its restart ended: probe failures count again"
+                    ),
+                    "overdue" => format!(
+                        "The switch to region {region} (pid {pid}) has been restarting the programs for {took}, longer than a restart may take: probe failures count again"
+                    ),
+                    _ => format!(
+                        "The switch to region {region} (pid {pid}) restarted the programs in {took}: probe failures count again"
+                    ),
+                }
+            }
             Event::CertExpiring {
                 at,
                 not_after,

@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime};
 
 use super::*;
+use serde_json::Value;
 
 fn p(r: &str) -> Place {
     Place {
@@ -369,6 +370,21 @@ pub fn samples() -> Vec<Event> {
             region: s("NAM"),
             step: s("start app:application"),
             stopped: vec![s("app:cloud-client")],
+        },
+        Event::Command(Command::SwitchMarkFailed {
+            region: s("NAM"),
+            error: s("No space left on device (os error 28)"),
+            dir: s("/var/lib/failover-handler"),
+        }),
+        Event::SwitchRestartBegan {
+            region: s("NAM"),
+            pid: 4242,
+        },
+        Event::SwitchRestartEnded {
+            region: s("NAM"),
+            pid: 4242,
+            how: "done",
+            took: Duration::from_millis(2300),
         },
         Event::Steps(Steps::RestartPath {
             via: crate::config::Via::Xmlrpc,

@@ -43,11 +43,22 @@ pub enum Command {
         region: String,
         reason: &'static str,
     },
+    /// `switch` could not mark its restart in the state dir `dir`: a running daemon may tell
+    /// the tunnel's restart as an outage; the switch goes on.
+    SwitchMarkFailed {
+        region: String,
+        error: String,
+        #[serde(skip)]
+        dir: String,
+    },
 }
 
 impl Command {
     pub fn level(&self) -> Level {
-        Level::Info
+        match self {
+            Command::SwitchMarkFailed { .. } => Level::Warn,
+            _ => Level::Info,
+        }
     }
 
     /// The sentence for people.
@@ -64,6 +75,9 @@ impl Command {
             Command::ResumeRequested {} => "Resume requested".to_string(),
             Command::Pinned { region, .. } => format!("Pinned region {region}"),
             Command::Unpinned { region, .. } => format!("Unpinned region {region}"),
+            Command::SwitchMarkFailed { error, dir, .. } => format!(
+                "Cannot mark this switch's restart in {dir} ({error}): a running daemon may tell the tunnel's restart as an outage"
+            ),
         }
     }
 }

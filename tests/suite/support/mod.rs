@@ -749,6 +749,16 @@ pub struct Running {
 }
 
 impl Running {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Kills the command with SIGKILL, as an operator's `kill -9` or a lost session does.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Waits for the command to exit, at most `timeout` (then kills it and fails), and returns
     /// its exit code and output.
     pub fn output_within(mut self, timeout: Duration) -> Output {

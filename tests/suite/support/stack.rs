@@ -228,6 +228,9 @@ if [ -e "{d}/tunnel.broken" ]; then
   echo "tunnel: cannot start ({d}/tunnel.broken exists)" >&2
   exit 1
 fi
+if [ -e "{d}/tunnel.delay" ]; then
+  sleep "$(cat "{d}/tunnel.delay")"
+fi
 case "$EXT_CLOUD" in
 {ports}  *) echo "tunnel: unknown cloud '$EXT_CLOUD'" >&2; exit 1 ;;
 esac
@@ -523,6 +526,12 @@ exec {stunnel} "$conf"
     /// cannot start.
     pub fn break_tunnel(&self) {
         fs::write(self.path("tunnel.broken"), "").unwrap();
+    }
+
+    /// From now on `tunnel.sh` waits `secs` before it starts stunnel: each restart leaves the
+    /// probe's port closed that long, as a tunnel that takes its time to come up does.
+    pub fn delay_tunnel(&self, secs: f64) {
+        fs::write(self.path("tunnel.delay"), secs.to_string()).unwrap();
     }
 
     /// The env file's bytes as they are now (empty when it is missing).
