@@ -127,8 +127,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
     } else {
         LogFormat::Text
     };
-    // One thread runs everything; file reads and writes go to a small pool whose threads end
-    // soon after their work, so a daemon between probes keeps no idle thread.
+    // One thread runs everything, the tick's small reads (env file, pause file) included; file
+    // writes go to a small pool whose threads end soon after their work, so a daemon between
+    // probes keeps no idle thread.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .max_blocking_threads(4)

@@ -95,16 +95,11 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
         }
     }
 
-    pub(super) async fn read_env(&self) -> Result<Option<EnvContents>, EnvFileError> {
-        let env_file = self.config.env_file.clone();
-        tokio::task::spawn_blocking(move || env_file.read())
-            .await
-            .unwrap_or_else(|e| {
-                Err(EnvFileError::Read {
-                    path: self.config.env_file.path.clone(),
-                    source: std::io::Error::other(e.to_string()),
-                })
-            })
+    /// Reads the env file on the runtime thread: a small regular file on a local disk, read
+    /// at every tick, where handing it to a thread of the blocking pool would cost more than
+    /// the read and keep that thread alive between probes.
+    pub(super) fn read_env(&self) -> Result<Option<EnvContents>, EnvFileError> {
+        self.config.env_file.read()
     }
 
     /// Writes the env file for region `i`; runs to completion even during shutdown.
@@ -128,7 +123,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
                 path: self.config.env_file.path.display().to_string(),
             }));
         }
-        let on_disk = match self.read_env().await {
+        let on_disk = match self.read_env() {
             Ok(c) => c,
             Err(e) => {
                 self.obs.emit(Event::Notice(Notice::EnvFileUnreadable {
@@ -221,7 +216,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
     /// rewrites one whose cloud is not its region's (as at start: the region named wins, the
     /// programs are restarted, nothing is pinned).
     pub(super) async fn sync_env_file(&mut self, cancel: &CancellationToken) {
-        let contents = self.read_env().await;
+        let contents = self.read_env();
         let named = match &contents {
             Ok(Some(c)) => c
                 .region

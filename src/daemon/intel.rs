@@ -24,11 +24,22 @@ fn ms(d: Duration) -> u64 {
     d.as_millis().min(u128::from(u64::MAX)) as u64
 }
 
+/// The latency file is rewritten when the latency moves by this many ms or more...
+const LATENCY_STEP_MS: u64 = 5;
+
+/// ...and by a tenth of the value in the file or more: the jitter of a healthy link is no news.
+fn latency_moved(written: u64, now: u64) -> bool {
+    let moved = written.abs_diff(now);
+    moved >= LATENCY_STEP_MS && moved.saturating_mul(10) >= written
+}
+
 pub struct Intel {
     config: Arc<Config>,
     checks: Option<mpsc::Receiver<Vec<CheckReport>>>,
     throughput: Option<Throughput>,
     latency_file_failing: bool,
+    /// The latency file and the value last written to it.
+    latency_written: Option<(std::path::PathBuf, u64)>,
 }
 
 impl Intel {
@@ -38,6 +49,7 @@ impl Intel {
             checks: None,
             throughput: None,
             latency_file_failing: false,
+            latency_written: None,
         }
     }
 
@@ -126,7 +138,9 @@ impl Intel {
         }
     }
 
-    /// Writes the latency of a successful probe to `network.latency_file`, in whole ms.
+    /// Writes the latency of a successful probe to `network.latency_file`, in whole ms: at the
+    /// first one, then only when it has moved from the value in the file (`latency_moved`), so
+    /// that a daemon at rest leaves the file alone.
     pub async fn record_latency(&mut self, report: &ProbeReport) {
         let Some(path) = self.config.network.latency_file.clone() else {
             return;
@@ -134,13 +148,22 @@ impl Intel {
         if !report.is_ok() || self.config.dry_run {
             return;
         }
-        let text = format!("{}\n", ms(report.latency));
+        let latency = ms(report.latency);
+        if let Some((written_to, written)) = &self.latency_written
+            && *written_to == path
+            && !latency_moved(*written, latency)
+        {
+            return;
+        }
+        let text = format!("{latency}\n");
         let shown = path.display().to_string();
+        let target = path.clone();
         let result = tokio::task::spawn_blocking(move || {
-            crate::adapters::envfile::write_atomic(&path, text.as_bytes(), 0o644)
+            crate::adapters::envfile::write_atomic(&target, text.as_bytes(), 0o644)
         })
         .await
         .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
+        self.latency_written = result.is_ok().then_some((path, latency));
         let told = match (result, self.latency_file_failing) {
             (Err(e), false) => Standby::LatencyFileFailed {
                 path: shown,
@@ -268,6 +291,7 @@ mod tests {
         env: EnvFile,
         down: Arc<Mutex<HashSet<String>>>,
         calls: Arc<Mutex<Vec<Instant>>>,
+        latency: Arc<Mutex<Duration>>,
     }
 
     impl Probe for RegionProbe {
@@ -276,7 +300,7 @@ mod tests {
             let region = self.env.read().ok().flatten().and_then(|c| c.region);
             let down = region.is_some_and(|r| self.down.lock().unwrap().contains(&r));
             ProbeReport {
-                latency: Duration::from_millis(5),
+                latency: *self.latency.lock().unwrap(),
                 result: if down {
                     Err(ProbeError::new(ErrorKind::Status, "HTTP 503"))
                 } else {
@@ -349,6 +373,7 @@ mod tests {
                 env: config.env_file.clone(),
                 down: set(probe_down),
                 calls: Arc::default(),
+                latency: Arc::new(Mutex::new(Duration::from_millis(5))),
             };
             let standby_down: Arc<Mutex<HashSet<String>>> = set(standby_down);
             let (tx, rx) = mpsc::channel(4);
@@ -539,6 +564,42 @@ mod tests {
         crate::adapters::pin::clear(&state).unwrap();
         sleep(20).await;
         assert_eq!(rig.region().as_deref(), Some("EU"));
+        rig.stop().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_latency_file_is_rewritten_only_when_the_latency_moves() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("latency.txt");
+        let rig = Rig::start(
+            &format!("[network]\nlatency_file = \"{}\"\n", file.display()),
+            &[],
+            &[],
+        );
+        let seen = || {
+            use std::os::unix::fs::MetadataExt;
+            let m = std::fs::metadata(&file).unwrap();
+            let text = std::fs::read_to_string(&file).unwrap();
+            (text, m.ino(), m.mtime(), m.mtime_nsec())
+        };
+        sleep(15).await;
+        let first = seen();
+        assert_eq!(first.0, "5\n");
+        // healthy probes every 10 s at the same latency: the file is left alone
+        sleep(10 * 60).await;
+        assert!(rig.probe.calls.lock().unwrap().len() >= 60);
+        assert_eq!(seen(), first, "rewritten at rest");
+        // a jitter of a few ms is no news either
+        *rig.probe.latency.lock().unwrap() = Duration::from_millis(8);
+        sleep(60).await;
+        assert_eq!(seen(), first, "rewritten for 3 ms");
+        // a latency that moves is written at the next probe
+        *rig.probe.latency.lock().unwrap() = Duration::from_millis(40);
+        sleep(10).await;
+        assert_eq!(seen().0, "40\n");
+        *rig.probe.latency.lock().unwrap() = Duration::from_millis(30);
+        sleep(10).await;
+        assert_eq!(seen().0, "30\n");
         rig.stop().await;
     }
 }

@@ -172,7 +172,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
             let started = Instant::now();
             self.sync_env_file(&cancel).await;
             self.pin.sync(&mut self.policy, &self.state, &mut self.obs);
-            self.pause.refresh(&mut self.policy, &mut self.obs).await;
+            self.pause.refresh(&mut self.policy, &mut self.obs);
             if let Decision::Write { to } = self.policy.step(started, Input::Tick) {
                 self.apply(to, SwitchReason::Start, &cancel).await;
             }

@@ -30,20 +30,15 @@ impl Gate {
         self.current
     }
 
-    /// Re-reads the pause file (off the runtime thread) and reports what changed: paused,
-    /// resumed, or ended by itself (then the file is removed).
-    pub async fn refresh(&mut self, policy: &mut Policy, obs: &mut Observer) {
-        let state = self.state.clone();
+    /// Re-reads the pause file and reports what changed: paused, resumed, or ended by itself
+    /// (then the file is removed). Read on the runtime thread, as the env file is: a small
+    /// file in the state dir, whose absence is one failed `open`.
+    pub fn refresh(&mut self, policy: &mut Policy, obs: &mut Observer) {
         let now = SystemTime::now();
-        let read = tokio::task::spawn_blocking(move || {
-            let s = read(&state, now);
-            if let PauseState::Ended(_) = s {
-                let _ = state.remove(PAUSE_FILE);
-            }
-            s
-        })
-        .await
-        .unwrap_or(PauseState::Off);
+        let read = read(&self.state, now);
+        if let PauseState::Ended(_) = read {
+            let _ = self.state.remove(PAUSE_FILE);
+        }
         let next = match read {
             PauseState::On(p) => Some(p),
             PauseState::Off | PauseState::Ended(_) => None,
