@@ -155,6 +155,11 @@ impl Connector {
     }
 }
 
+/// `localhost`: loopback by definition (RFC 6761 section 6.3), as `probe::is_loopback` takes it.
+fn is_localhost(host: &str) -> bool {
+    host.trim_end_matches('.').eq_ignore_ascii_case("localhost")
+}
+
 /// Resolves `host` and connects to the first address that accepts.
 pub async fn connect_tcp(
     host: &str,
@@ -163,6 +168,13 @@ pub async fn connect_tcp(
 ) -> Result<TcpStream, ProbeError> {
     let addrs: Vec<std::net::SocketAddr> = match host.parse::<std::net::IpAddr>() {
         Ok(ip) => vec![std::net::SocketAddr::new(ip, port)],
+        // `localhost` is loopback (RFC 6761): no resolver, and no thread to run one in.
+        Err(_) if is_localhost(host) => [
+            std::net::IpAddr::from(std::net::Ipv4Addr::LOCALHOST),
+            std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+        ]
+        .map(|ip| std::net::SocketAddr::new(ip, port))
+        .to_vec(),
         Err(_) => tokio::net::lookup_host((host, port))
             .await
             .map_err(|e| {

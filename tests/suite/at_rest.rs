@@ -78,9 +78,20 @@ fn threads(pid: u32) -> Vec<String> {
 
 #[test]
 fn a_healthy_daemon_runs_on_three_threads_even_at_a_20ms_interval() {
+    three_threads_at_20ms(|tunnel| tunnel.url());
+}
+
+/// The default probe URL names `localhost`: it is loopback without a resolver's thread.
+#[test]
+fn a_daemon_probing_localhost_as_by_default_runs_on_three_threads() {
+    three_threads_at_20ms(|tunnel| tunnel.url().replace("127.0.0.1", "localhost"));
+}
+
+fn three_threads_at_20ms(url: impl Fn(&FakeTunnel) -> String) {
     let (dir, tunnel) = in_region("EU");
     let mut d = Cmd::new(&dir)
         .tunnel(&tunnel)
+        .flag("--probe-url", &url(&tunnel))
         .flag("--interval", "20ms")
         .flag("--metrics-addr", "127.0.0.1:0")
         .spawn_daemon();
