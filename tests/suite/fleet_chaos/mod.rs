@@ -121,7 +121,7 @@ impl Host {
 }
 
 /// The recording supervisorctl of host `dir`: each call's begin and end on its clock, the
-/// handler that made it (its parent) and the region its env file names, then 50 ms of work.
+/// handler that made it (its parent) and the region its env file names, then 100 ms of work.
 fn recorder(dir: &TestDir) -> std::path::PathBuf {
     let log = dir.path().join("restarts.log");
     let env = dir.env_file();
@@ -130,7 +130,7 @@ fn recorder(dir: &TestDir) -> std::path::PathBuf {
         &format!(
             "r=$(sed -n 's/^export EXT_REGION=//p' '{env}')\n\
              echo \"B $(date +%s.%N) $PPID $r $*\" >> '{log}'\n\
-             sleep 0.05\n\
+             sleep 0.1\n\
              echo \"E $(date +%s.%N) $PPID $r $*\" >> '{log}'",
             env = env.display(),
             log = log.display()

@@ -86,8 +86,8 @@ impl Fault {
 pub struct Stats {
     secs: f64,
     faults: BTreeMap<&'static str, usize>,
-    /// Each outage: when it began and the region.
-    outages: Vec<(f64, String)>,
+    /// Each outage: when it began, when it was healed, and the region.
+    outages: Vec<(f64, f64, String)>,
     settle: Vec<Duration>,
 }
 
@@ -119,19 +119,37 @@ pub fn run(chaos: &mut Chaos, length: Duration) -> Stats {
 
 impl Runner<'_> {
     fn round(&mut self) {
-        let n = if self.rng.chance(0.35) { 2 } else { 1 };
         let mut applied = Vec::new();
         let mut hold = self.rng.secs(1.0, 7.0);
-        for i in 0..n {
-            if i > 0 {
-                std::thread::sleep(self.rng.secs(0.0, 1.5));
-            }
-            let fault = self.pick();
-            if matches!(fault, Fault::Outage(_)) {
-                hold = hold.max(THRESHOLD + self.rng.secs(1.0, 4.0));
-            }
+        if self.rng.chance(0.2) {
+            // A move, and one of the hosts restarting for it killed or stopped mid-restart.
+            let fault = self.pick_from(&[6, 7]);
             self.inject(&fault);
             applied.push(fault);
+            let holder = self.wait_for_holder();
+            let stop = self.rng.chance(0.5);
+            if let Some(h) = holder {
+                let fault = if stop {
+                    Fault::HandlerStop(h, "restarting")
+                } else {
+                    Fault::HandlerKill(h, "restarting")
+                };
+                self.inject(&fault);
+                applied.push(fault);
+            }
+        } else {
+            let n = if self.rng.chance(0.35) { 2 } else { 1 };
+            for i in 0..n {
+                if i > 0 {
+                    std::thread::sleep(self.rng.secs(0.0, 1.5));
+                }
+                let fault = self.pick_from(&[]);
+                self.inject(&fault);
+                applied.push(fault);
+            }
+        }
+        if applied.iter().any(|f| matches!(f, Fault::Outage(_))) {
+            hold = hold.max(THRESHOLD + self.rng.secs(1.0, 4.0));
         }
         std::thread::sleep(hold);
         for fault in applied.iter().rev() {
@@ -142,11 +160,36 @@ impl Runner<'_> {
         }
     }
 
+    /// A host whose supervisorctl is running a restart now, waited for up to 5 s.
+    fn wait_for_holder(&mut self) -> Option<usize> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64());
+            let busy: Vec<usize> = (0..HOSTS)
+                .filter(|&i| self.chaos.hosts[i].running())
+                .filter(|&i| {
+                    self.chaos.hosts[i]
+                        .restarts()
+                        .last()
+                        .is_some_and(|(b, e, _)| now - b < 2.0 && now - e < 0.3)
+                })
+                .collect();
+            if !busy.is_empty() {
+                return Some(busy[self.rng.below(busy.len())]);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
     fn say(&mut self, what: &str) {
         println!("chaos {:7.1}s {what}", self.chaos.now());
     }
 
-    fn pick(&mut self) -> Fault {
+    /// A fault of one of the kinds `only` (indices in the table), or of any kind.
+    fn pick_from(&mut self, only: &[usize]) -> Fault {
         let weights: [(u32, Pick); 9] = [
             (12, |r| r.member(false)),
             (10, |r| r.member(true)),
@@ -175,8 +218,16 @@ impl Runner<'_> {
             }),
             (8, |_| Some(Fault::Pause)),
         ];
+        let weights: Vec<(u32, Pick)> = weights
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| only.is_empty() || only.contains(i))
+            .map(|(_, w)| w)
+            .collect();
         let total: u32 = weights.iter().map(|w| w.0).sum();
-        loop {
+        // Outages and switches need the store's `active`: without it, after a while, a fault
+        // that needs nothing.
+        for _ in 0..50 {
             let mut roll = self.rng.below(total as usize) as u32;
             for (w, make) in &weights {
                 if roll < *w {
@@ -188,6 +239,7 @@ impl Runner<'_> {
                 roll -= w;
             }
         }
+        Fault::Tunnel(vec![self.rng.below(HOSTS)])
     }
 
     /// An etcd member to kill or stop: the raft leader half of the time.
@@ -310,7 +362,7 @@ impl Runner<'_> {
                     h.tunnel.set_region(region, Mode::Status(503));
                 }
                 let at = c.now();
-                self.stats.outages.push((at, region.clone()));
+                self.stats.outages.push((at, f64::MAX, region.clone()));
             }
             Fault::Switch(region) => {
                 let code = self.fleet_command(&["switch", region, "--fleet"]);
@@ -355,6 +407,10 @@ impl Runner<'_> {
             Fault::Outage(region) => {
                 for h in &c.hosts {
                     h.tunnel.set_region(region, Mode::Up);
+                }
+                let at = c.now();
+                if let Some(o) = self.stats.outages.last_mut() {
+                    o.1 = at;
                 }
             }
             Fault::Pause => {
@@ -408,6 +464,12 @@ pub fn summary(chaos: &Chaos, history: &[Entry], stats: &Stats, violations: usiz
                 _ => {}
             }
             let region = v["region"].as_str().unwrap_or_default().to_owned();
+            println!(
+                "chaos {:7.1}s store: active {region} epoch {} ({reason}, by {})",
+                e.at,
+                v["epoch"],
+                v["by"].as_str().unwrap_or_default()
+            );
             actives.push((e.at, region, reason));
         }
     }
@@ -437,14 +499,14 @@ pub fn summary(chaos: &Chaos, history: &[Entry], stats: &Stats, violations: usiz
     // Convergence: from an outage's start to the last of the five hosts written for the move
     // it caused.
     let mut took: Vec<f64> = Vec::new();
-    for (t0, region) in &stats.outages {
+    for (t0, healed, region) in &stats.outages {
         let Some((t_move, to, _)) = actives
             .iter()
             .find(|(at, r, reason)| at > t0 && r != region && reason == "outage")
         else {
             continue;
         };
-        if *t_move > t0 + 10.0 {
+        if t_move > healed {
             continue;
         }
         let mut last: BTreeMap<usize, f64> = BTreeMap::new();
