@@ -9,6 +9,7 @@ const RULES: Rules = Rules {
     min_voters: 2,
     after_loss: 6.0,
     lag: 1.0,
+    decision_window: 3.0,
 };
 
 fn store(at: f64, cluster: &str, revision: i64, key: &str, value: Option<String>) -> Entry {
@@ -148,6 +149,37 @@ fn a_move_without_a_quorum_breaks_i2() {
             && (key == "views/h3" || key == "views/h4")
         {
             *value = Some(blames.to_owned());
+        }
+    }
+    assert_eq!(check(&h, &RULES), Vec::new());
+}
+
+#[test]
+fn a_quorum_gone_long_before_the_move_breaks_i2() {
+    // The three outage views turn up again at 5.5 s; the move comes 4 s later.
+    let mut h: Vec<Entry> = clean();
+    for e in &mut h {
+        if let What::Store { key, .. } = &e.what
+            && key == "active"
+            && e.at == 6.0
+        {
+            e.at = 9.5;
+        }
+        if let What::Store { revision, .. } = &mut e.what
+            && *revision == 10
+        {
+            *revision = 13;
+        }
+    }
+    h.retain(|e| !matches!(e.what, What::EnvWrite { .. } | What::Restart { .. }));
+    h.push(store(5.5, "c1", 10, "views/h0", view("EU", 1, "up")));
+    h.push(store(5.6, "c1", 11, "views/h1", view("EU", 1, "up")));
+    let v = check(&h, &RULES);
+    assert_eq!(invariants(&v), ["I2"], "{v:?}");
+    // A move 2 s after the quorum went is one the leader read before: no violation.
+    for e in &mut h {
+        if let What::Store { revision: 13, .. } = e.what {
+            e.at = 7.5;
         }
     }
     assert_eq!(check(&h, &RULES), Vec::new());

@@ -66,6 +66,9 @@ pub struct Rules {
     pub after_loss: f64,
     /// How late the watch may see a write a host acted on.
     pub lag: f64,
+    /// How long before its move a leader may have read the views it decided on (its lease:
+    /// a leader stopped longer has lost its term, and its move fails).
+    pub decision_window: f64,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -155,7 +158,9 @@ fn store_rules(entries: &[&Entry], rules: &Rules, out: &mut Vec<Violation>) -> V
     struct Cluster {
         keys: BTreeMap<String, String>,
         active: Option<Active>,
-        quorum_seen: bool,
+        /// Whether the views hold a quorum against `active` now, and when they last did.
+        quorum: bool,
+        quorum_until: Option<f64>,
     }
     let mut clusters: HashMap<String, Cluster> = HashMap::new();
     // Each cluster's writes in its own revision order.
@@ -198,7 +203,8 @@ fn store_rules(entries: &[&Entry], rules: &Rules, out: &mut Vec<Violation>) -> V
         let c = clusters.entry(cluster.clone()).or_insert(Cluster {
             keys: BTreeMap::new(),
             active: None,
-            quorum_seen: false,
+            quorum: false,
+            quorum_until: None,
         });
         match value {
             Some(v) => c.keys.insert(key.clone(), v.clone()),
@@ -221,14 +227,17 @@ fn store_rules(entries: &[&Entry], rules: &Rules, out: &mut Vec<Violation>) -> V
                 });
             }
             if next.reason == "outage" {
-                if !c.quorum_seen {
+                let recent = c
+                    .quorum_until
+                    .is_some_and(|t| e.at - t <= rules.decision_window);
+                if !c.quorum && !recent {
                     out.push(Violation {
                         at: e.at,
                         invariant: "I2",
                         what: format!(
                             "the fleet moved to {} (epoch {}) with no quorum of outage votes \
-                             in the views since the last move",
-                            next.region, next.epoch
+                             in the views in the {:.0} s before",
+                            rules.decision_window, next.region, next.epoch
                         ),
                     });
                 }
@@ -244,10 +253,15 @@ fn store_rules(entries: &[&Entry], rules: &Rules, out: &mut Vec<Violation>) -> V
                 }
             }
             c.active = Some(next.clone());
-            c.quorum_seen = false;
+            c.quorum = false;
+            c.quorum_until = None;
             actives.push(next);
         } else if let Some(active) = &c.active {
-            c.quorum_seen |= has_quorum(&c.keys, active, rules);
+            let now = has_quorum(&c.keys, active, rules);
+            if c.quorum && !now {
+                c.quorum_until = Some(e.at);
+            }
+            c.quorum = now;
         }
     }
     actives.sort_by(|a, b| a.at.total_cmp(&b.at));

@@ -31,6 +31,7 @@ const RULES: Rules = Rules {
     // A host that lost the store notices its return within a lease or two.
     after_loss: 2.0 * 3.0 + 2.0,
     lag: 1.0,
+    decision_window: 3.0,
 };
 
 /// One handler: its dir (env file, recording supervisorctl), its tunnel, its process, and the
