@@ -45,6 +45,9 @@ pub enum What {
     /// A fault injected, or healed.
     Fault(String),
     Heal(String),
+    /// A handler exited by itself (and was started again, as supervisord does): no
+    /// invariant, but a finding.
+    Exit(String),
     /// The store cannot answer from now (its quorum killed, or a wipe), or can again.
     StoreDown,
     StoreUp,

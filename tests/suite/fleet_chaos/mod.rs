@@ -245,11 +245,37 @@ impl Chaos {
         v["region"].as_str().map(str::to_owned)
     }
 
+    /// Starts again, as supervisord would, each handler that exited by itself; records and
+    /// prints each exit with the handler's last words.
+    fn revive(&mut self) -> usize {
+        let mut revived = 0;
+        for i in 0..HOSTS {
+            let h = &mut self.hosts[i];
+            if h.stopped || h.daemon.as_mut().is_none_or(Daemon::is_running) {
+                continue;
+            }
+            let Some(dead) = h.daemon.take() else {
+                continue;
+            };
+            let last = dead.json_lines().last().map_or(String::new(), |l| {
+                l["message"].as_str().unwrap_or_default().to_owned()
+            });
+            h.past.push(dead);
+            h.daemon = Some(h.cmd.spawn_daemon());
+            let text = format!("h{i} exited by itself ({last}): started again");
+            println!("chaos {:7.1}s EXIT {text}", self.now());
+            self.record(What::Exit(text));
+            revived += 1;
+        }
+        revived
+    }
+
     /// Waits until every running host is on the store's `active` region, and records it.
     fn settle(&mut self) -> Option<Duration> {
         let started = Instant::now();
         let deadline = started + 3 * LEASE + Duration::from_secs(20);
         loop {
+            self.revive();
             let active = self.active_region();
             let regions: Vec<(usize, Option<String>)> = (0..HOSTS)
                 .filter(|&i| self.hosts[i].running())

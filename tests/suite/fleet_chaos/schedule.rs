@@ -86,8 +86,9 @@ impl Fault {
 pub struct Stats {
     secs: f64,
     faults: BTreeMap<&'static str, usize>,
-    /// Each outage: when it began, when it was healed, and the region.
-    outages: Vec<(f64, f64, String)>,
+    /// Each outage: when it began, when it was healed, the region, and whether it was the
+    /// round's only fault.
+    outages: Vec<(f64, f64, String, bool)>,
     settle: Vec<Duration>,
 }
 
@@ -119,6 +120,7 @@ pub fn run(chaos: &mut Chaos, length: Duration) -> Stats {
 
 impl Runner<'_> {
     fn round(&mut self) {
+        self.chaos.revive();
         let mut applied = Vec::new();
         let mut hold = self.rng.secs(1.0, 7.0);
         if self.rng.chance(0.2) {
@@ -147,6 +149,11 @@ impl Runner<'_> {
                 self.inject(&fault);
                 applied.push(fault);
             }
+        }
+        if let [Fault::Outage(_)] = applied.as_slice()
+            && let Some(o) = self.stats.outages.last_mut()
+        {
+            o.3 = true;
         }
         if applied.iter().any(|f| matches!(f, Fault::Outage(_))) {
             hold = hold.max(THRESHOLD + self.rng.secs(1.0, 4.0));
@@ -362,7 +369,9 @@ impl Runner<'_> {
                     h.tunnel.set_region(region, Mode::Status(503));
                 }
                 let at = c.now();
-                self.stats.outages.push((at, f64::MAX, region.clone()));
+                self.stats
+                    .outages
+                    .push((at, f64::MAX, region.clone(), false));
             }
             Fault::Switch(region) => {
                 let code = self.fleet_command(&["switch", region, "--fleet"]);
@@ -477,6 +486,13 @@ pub fn summary(chaos: &Chaos, history: &[Entry], stats: &Stats, violations: usiz
         .iter()
         .filter(|e| matches!(e.what, What::Restart { .. }))
         .count();
+    let exits: Vec<String> = history
+        .iter()
+        .filter_map(|e| match &e.what {
+            What::Exit(text) => Some(format!("{:.1}s {text}", e.at)),
+            _ => None,
+        })
+        .collect();
     let writes: Vec<(f64, usize, &str)> = history
         .iter()
         .filter_map(|e| match &e.what {
@@ -487,7 +503,7 @@ pub fn summary(chaos: &Chaos, history: &[Entry], stats: &Stats, violations: usiz
     println!(
         "chaos summary: seed {}, {:.1} min, {faults} faults ({}), {} automatic moves and {} \
          manual, {restarts} restarts, {} env writes, max {} concurrent restarts (cap {CAP}), \
-         {violations} violation(s)",
+         {} handler exit(s), {violations} violation(s)",
         chaos.seed,
         stats.secs / 60.0,
         kinds.join(", "),
@@ -495,38 +511,50 @@ pub fn summary(chaos: &Chaos, history: &[Entry], stats: &Stats, violations: usiz
         moves.1,
         writes.len(),
         peak(history),
+        exits.len(),
     );
+    for exit in &exits {
+        println!("chaos handler exit: {exit}");
+    }
     // Convergence: from an outage's start to the last of the five hosts written for the move
     // it caused.
-    let mut took: Vec<f64> = Vec::new();
-    for (t0, healed, region) in &stats.outages {
-        let Some((t_move, to, _)) = actives
-            .iter()
-            .find(|(at, r, reason)| at > t0 && r != region && reason == "outage")
-        else {
-            continue;
-        };
-        if t_move > healed {
-            continue;
-        }
-        let mut last: BTreeMap<usize, f64> = BTreeMap::new();
-        for (at, host, w) in &writes {
-            if at > t0 && *at < t_move + 20.0 && w == to {
-                last.entry(*host).or_insert(*at);
+    for alone in [true, false] {
+        let mut took: Vec<f64> = Vec::new();
+        for (t0, healed, region, _) in stats.outages.iter().filter(|o| o.3 || !alone) {
+            let Some((t_move, to, _)) = actives
+                .iter()
+                .find(|(at, r, reason)| at > t0 && r != region && reason == "outage")
+            else {
+                continue;
+            };
+            if t_move > healed {
+                continue;
+            }
+            let mut last: BTreeMap<usize, f64> = BTreeMap::new();
+            for (at, host, w) in &writes {
+                if at > t0 && *at < t_move + 20.0 && w == to {
+                    last.entry(*host).or_insert(*at);
+                }
+            }
+            if last.len() == HOSTS {
+                took.push(last.values().fold(0.0_f64, |a, b| a.max(*b)) - t0);
             }
         }
-        if last.len() == HOSTS {
-            took.push(last.values().fold(0.0_f64, |a, b| a.max(*b)) - t0);
+        took.sort_by(f64::total_cmp);
+        if let (Some(min), Some(max)) = (took.first(), took.last()) {
+            println!(
+                "chaos convergence ({}): outage start -> last of {HOSTS} hosts written \
+                 (threshold {THRESHOLD:?}, cap {CAP}, restarts of ~1 s): {} outages moved, \
+                 min {min:.1}s, median {:.1}s, max {max:.1}s",
+                if alone {
+                    "outage alone"
+                } else {
+                    "every outage"
+                },
+                took.len(),
+                took[took.len() / 2]
+            );
         }
-    }
-    took.sort_by(f64::total_cmp);
-    if let (Some(min), Some(max)) = (took.first(), took.last()) {
-        println!(
-            "chaos convergence: outage start -> last of {HOSTS} hosts written (threshold \
-             {THRESHOLD:?}, cap {CAP}): {} outages, min {min:.1}s, median {:.1}s, max {max:.1}s",
-            took.len(),
-            took[took.len() / 2]
-        );
     }
     let mut settle = stats.settle.clone();
     settle.sort();
