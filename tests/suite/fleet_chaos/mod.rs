@@ -73,7 +73,7 @@ impl Host {
             .flat_map(|d| d.events("switch"))
             .map(|e| {
                 let text = |k: &str| e[k].as_str().unwrap_or_default().to_owned();
-                (timestamp(&e), text("from_region"), text("to_region"))
+                (timestamp(&e), text("region"), text("to_region"))
             })
             .collect()
     }
