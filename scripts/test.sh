@@ -14,8 +14,9 @@
 #
 # `--full` adds the long parts: the Debian package test (cargo-deb, built from source when
 # missing: no usable prebuilt one; with lintian and man-db), each fuzz target under libFuzzer
-# (scripts/fuzz.sh, FUZZ_SECONDS each, default 60) and the tests marked #[ignore] (the fleet
-# benchmark). Without cargo-deb the package test says SKIPPED.
+# (scripts/fuzz.sh, FUZZ_SECONDS each, default 60), the tests marked #[ignore] (the fleet
+# benchmark) and the fleet's chaos schedule (scripts/fleet-chaos.sh, FLEET_CHAOS_SECS, default
+# 300). Without cargo-deb the package test says SKIPPED.
 #
 # Works with CARGO_TARGET_DIR set; never stops or changes a supervisord it did not start. The
 # checkout is left as it was found: a run that changes a tracked or unignored file fails.
@@ -118,7 +119,8 @@ phase suite cargo test --test suite -- --test-threads="${TEST_THREADS:-4}"
 
 if $full; then
   phase fuzz env FUZZ_SECONDS="${FUZZ_SECONDS:-60}" ./scripts/fuzz.sh
-  phase ignored cargo test --test suite -- --ignored
+  phase ignored cargo test --test suite -- --ignored --skip fleet_chaos::
+  phase fleet-chaos ./scripts/fleet-chaos.sh --seconds "${FLEET_CHAOS_SECS:-300}"
 fi
 
 after="$(git status --porcelain 2>/dev/null || true)"

@@ -33,6 +33,7 @@ mod edges;
 mod examples;
 mod faults;
 mod fleet;
+mod fleet_chaos;
 mod fleet_rest;
 mod fuzz_corpus;
 mod grace;

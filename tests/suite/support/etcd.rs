@@ -26,6 +26,9 @@ pub struct EtcdCluster {
     members: Vec<Member>,
     _dir: tempfile::TempDir,
     scheme: &'static str,
+    bin: PathBuf,
+    token: String,
+    tls: Option<[PathBuf; 3]>,
 }
 
 /// The etcd binary, if installed (scripts/test.sh installs Debian's etcd-server).
@@ -90,7 +93,7 @@ impl EtcdCluster {
             std::process::id(),
             COUNT.fetch_add(1, Ordering::Relaxed)
         );
-        let mut members: Vec<Member> = (0..n)
+        let members: Vec<Member> = (0..n)
             .map(|i| Member {
                 name: format!("m{i}"),
                 client: free_port(),
@@ -98,52 +101,66 @@ impl EtcdCluster {
                 child: None,
             })
             .collect();
-        let initial: Vec<String> = members
+        let mut cluster = EtcdCluster {
+            members,
+            _dir: dir,
+            scheme: if tls.is_some() { "https" } else { "http" },
+            bin,
+            token,
+            tls: tls.map(|t| t.map(Path::to_owned)),
+        };
+        for i in 0..n {
+            cluster.spawn(i);
+        }
+        cluster
+    }
+
+    /// Starts member `i` on its ports and data dir (a new member when the dir is empty).
+    fn spawn(&mut self, i: usize) {
+        let initial: Vec<String> = self
+            .members
             .iter()
             .map(|m| format!("{}=http://127.0.0.1:{}", m.name, m.peer))
             .collect();
         let initial = initial.join(",");
-        let scheme = if tls.is_some() { "https" } else { "http" };
-        for m in &mut members {
-            let client = format!("{scheme}://127.0.0.1:{}", m.client);
-            let peer = format!("http://127.0.0.1:{}", m.peer);
-            let log = std::fs::File::create(dir.path().join(format!("{}.log", m.name))).unwrap();
-            let mut command = Command::new(&bin);
-            if let Some([cert, key, ca]) = tls {
-                command
-                    .arg("--cert-file")
-                    .arg(cert)
-                    .arg("--key-file")
-                    .arg(key)
-                    .arg("--trusted-ca-file")
-                    .arg(ca)
-                    .arg("--client-cert-auth");
-            }
-            let child = command
-                .args(["--name", &m.name])
-                .arg("--data-dir")
-                .arg(dir.path().join(&m.name))
-                .args(["--listen-client-urls", &client])
-                .args(["--advertise-client-urls", &client])
-                .args(["--listen-peer-urls", &peer])
-                .args(["--initial-advertise-peer-urls", &peer])
-                .args(["--initial-cluster", &initial])
-                .args(["--initial-cluster-state", "new"])
-                .args(["--initial-cluster-token", &token])
-                .args(["--heartbeat-interval", "50", "--election-timeout", "500"])
-                .args(["--log-level", "error"])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(log)
-                .spawn()
-                .unwrap();
-            m.child = Some(child);
+        let m = &self.members[i];
+        let client = format!("{}://127.0.0.1:{}", self.scheme, m.client);
+        let peer = format!("http://127.0.0.1:{}", m.peer);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self._dir.path().join(format!("{}.log", m.name)))
+            .unwrap();
+        let mut command = Command::new(&self.bin);
+        if let Some([cert, key, ca]) = &self.tls {
+            command
+                .arg("--cert-file")
+                .arg(cert)
+                .arg("--key-file")
+                .arg(key)
+                .arg("--trusted-ca-file")
+                .arg(ca)
+                .arg("--client-cert-auth");
         }
-        EtcdCluster {
-            members,
-            _dir: dir,
-            scheme,
-        }
+        let child = command
+            .args(["--name", &m.name])
+            .arg("--data-dir")
+            .arg(self._dir.path().join(&m.name))
+            .args(["--listen-client-urls", &client])
+            .args(["--advertise-client-urls", &client])
+            .args(["--listen-peer-urls", &peer])
+            .args(["--initial-advertise-peer-urls", &peer])
+            .args(["--initial-cluster", &initial])
+            .args(["--initial-cluster-state", "new"])
+            .args(["--initial-cluster-token", &self.token])
+            .args(["--heartbeat-interval", "50", "--election-timeout", "500"])
+            .args(["--log-level", "error"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.members[i].child = Some(child);
     }
 
     /// The client URLs as the config file lists them.
@@ -169,6 +186,41 @@ impl EtcdCluster {
         if let Some(mut child) = self.members[i].child.take() {
             let _ = child.kill();
             let _ = child.wait();
+        }
+    }
+
+    /// Sends `signal` (`STOP`, `CONT`) to member `i`, if it runs.
+    pub fn signal(&self, i: usize, signal: &str) {
+        if let Some(child) = &self.members[i].child {
+            let _ = Command::new("kill")
+                .args([format!("-{signal}"), child.id().to_string()])
+                .status();
+        }
+    }
+
+    /// Starts member `i` again after `kill`, on its ports and with its data.
+    pub fn restart(&mut self, i: usize) {
+        if self.members[i].child.is_none() {
+            self.spawn(i);
+        }
+    }
+
+    pub fn size(&self) -> usize {
+        self.members.len()
+    }
+
+    /// Kills every member, deletes their data and starts a new, empty cluster on the same
+    /// ports (a cluster token of its own): the store as after a restore of nothing.
+    pub fn wipe(&mut self) {
+        static WIPES: AtomicUsize = AtomicUsize::new(0);
+        for i in 0..self.members.len() {
+            self.signal(i, "CONT");
+            self.kill(i);
+            let _ = std::fs::remove_dir_all(self._dir.path().join(&self.members[i].name));
+        }
+        self.token = format!("{}-w{}", self.token, WIPES.fetch_add(1, Ordering::Relaxed));
+        for i in 0..self.members.len() {
+            self.spawn(i);
         }
     }
 
