@@ -88,8 +88,15 @@ impl Mirror {
         if let Some(kvs) = self.mirrored().await {
             return Ok(kvs);
         }
+        let before = self.state.borrow().revision;
         let (kvs, revision) = self.etcd.range_prefix(&self.prefix).await?;
-        self.state.send_modify(|s| s.read(&kvs, revision));
+        if revision < before {
+            // The store went back (wiped, or restored from an older snapshot): the mirror and
+            // its watch follow a history that is gone. Start again from this read.
+            self.start_over(&kvs, revision);
+        } else {
+            self.state.send_modify(|s| s.read(&kvs, revision));
+        }
         if self.reads.fetch_add(1, Ordering::Relaxed) >= 1 {
             self.follow();
         }
@@ -110,6 +117,21 @@ impl Mirror {
             .ok()?
             .ok()?;
         (s.up && s.revision >= written).then(|| s.kvs.values().cloned().collect())
+    }
+
+    /// Forgets the mirror, its follower and this client's last write, and takes the keys of a
+    /// read at `revision` of a store whose history went back.
+    fn start_over(&self, kvs: &[Kv], revision: i64) {
+        if let Ok(mut follower) = self.follower.lock()
+            && let Some(f) = follower.take()
+        {
+            f.abort();
+        }
+        self.state.send_modify(|s| {
+            *s = State::default();
+            s.read(kvs, revision);
+        });
+        self.etcd.written.store(revision, Ordering::Relaxed);
     }
 
     /// Starts following the stream from the mirror's revision, unless a follower runs.
