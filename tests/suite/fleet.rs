@@ -328,11 +328,11 @@ fn one_host_alone_moves_nothing_three_of_five_move_all_once_and_restarts_are_cap
     let started = Instant::now();
     fleet.hosts[1].fail("EU");
     fleet.hosts[2].fail("EU");
-    wait_until(
-        THRESHOLD + INTERVAL + Duration::from_secs(2),
-        "all five on NAM",
-        || fleet.all_on("NAM"),
-    );
+    // A deadline for a hung fleet, not a speed goal: the time taken is printed, and measured
+    // by the fleet benchmark and the chaos run (a loaded machine stretches every restart).
+    wait_until(Duration::from_secs(30), "all five on NAM", || {
+        fleet.all_on("NAM")
+    });
     let took = started.elapsed();
     fleet.probes_pass(20);
     assert!(
