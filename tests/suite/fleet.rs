@@ -1322,3 +1322,49 @@ fn a_wiped_store_is_reseeded_with_the_fleets_last_decision_and_nobody_restarts()
     assert_eq!(after, calls, "{}", fleet.dump());
     assert!(fleet.all_on("NAM"), "{:?}", fleet.regions());
 }
+
+/// A host restarting for the fleet's newer epoch is shown moving there, not in an outage of
+/// the region it leaves.
+#[test]
+fn status_fleet_shows_a_host_restarting_for_a_newer_epoch_as_moving() {
+    let fleet = Fleet::start(Setup {
+        max_concurrent_restarts: 1,
+        slow_restart: Some(0.5),
+        ..Setup::default()
+    });
+    let cmd = |args: &[&str]| fleet.hosts[0].cmd.clone().sub(args);
+    for i in 0..3 {
+        fleet.hosts[i].fail("EU");
+    }
+    let mut mover = None;
+    wait_until(Duration::from_secs(20), "a host restarting for NAM", || {
+        mover = (0..HOSTS).find(|&i| {
+            fleet.hosts[i]
+                .events("restarting")
+                .iter()
+                .any(|v| v["region"] == "NAM")
+        });
+        mover.is_some()
+    });
+    let mover = format!("h{}", mover.unwrap());
+    let text = cmd(&["status", "--fleet"]).exits(0).stdout;
+    let json = cmd(&["status", "--fleet", "--json"]).exits(0).stdout;
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with(&format!("{mover} ")))
+        .unwrap_or_else(|| panic!("no line for {mover}\n{text}"));
+    assert!(line.contains("-> NAM, restarting"), "{text}");
+    assert!(!line.contains("outage"), "{text}");
+    let json: Value = serde_json::from_str(&json).unwrap();
+    let host = json["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["host"] == mover.as_str())
+        .unwrap();
+    assert_eq!(host["moving_to"], "NAM", "{json}");
+    assert_eq!(host["restart"], "restarting", "{json}");
+    wait_until(Duration::from_secs(40), "every host on NAM", || {
+        fleet.all_on("NAM")
+    });
+}
