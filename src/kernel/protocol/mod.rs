@@ -14,6 +14,7 @@
 //! - An empty `active` is seeded with the latest decision a live host remembers (`lead`).
 //! - The store is lost only after two leases of silence.
 
+mod effect;
 mod follow;
 mod lead;
 #[cfg(test)]
@@ -21,6 +22,7 @@ mod sim;
 #[cfg(test)]
 mod tests;
 
+pub use effect::{Effect, Owed, Why};
 pub use follow::Permit;
 pub use lead::seed;
 
@@ -105,78 +107,6 @@ impl Settings {
 /// past it stops acting, since the store may already have given its slot to another host.
 pub fn lease_holds(renewed: Instant, ttl: Duration, now: Instant) -> bool {
     now.saturating_duration_since(renewed) < ttl.saturating_sub(ttl / 3)
-}
-
-/// Why a host moves to the fleet's region, from `active`'s reason.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Why {
-    /// The fleet's first region, or a re-seed: no outage, no switch by hand.
-    Start,
-    Outage,
-    Manual,
-}
-
-impl Why {
-    pub fn of(reason: &str) -> Why {
-        match reason {
-            "outage" => Why::Outage,
-            "manual" => Why::Manual,
-            _ => Why::Start,
-        }
-    }
-}
-
-/// A restart this host owes outside a move: it makes it within a slot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Owed {
-    /// A restart interrupted by a crash, resumed at start.
-    Resumed,
-    /// A restart stopped when the lease lapsed, made again.
-    Lapsed,
-}
-
-/// What the host does, in order.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Effect {
-    /// Writes this view on the lease.
-    Publish(View),
-    /// Creates the leader key on the lease, if absent.
-    Campaign,
-    /// This host leads, from term `term` on (said once per term).
-    Leads { term: i64 },
-    /// Sets `active` if absent.
-    Seed(Active),
-    /// Moves `active`, fenced by the term and the revision `seen`.
-    Move {
-        term: i64,
-        seen: i64,
-        from: String,
-        next: Active,
-        outage: usize,
-        voters: usize,
-    },
-    /// Sets `active` again at epoch `next.epoch`, fenced like a move: its epoch was below
-    /// one a live host executes.
-    Renumber { term: i64, seen: i64, next: Active },
-    /// The outage is agreed, but flap damping holds the move (said once per epoch).
-    Damped {
-        from: String,
-        to: String,
-        epoch: u64,
-        next_allowed_in: Duration,
-        recent: usize,
-    },
-    /// `active` names a region this host does not know (said once).
-    Unknown(String),
-    /// Queues for a slot of this epoch, on the lease.
-    Queue(u64),
-    /// Gives a slot back.
-    Release(u64),
-    /// Moves to region `to` (an index into the order) and restarts, holding the slot of
-    /// `epoch`; then [`Member::restarted`].
-    Follow { to: usize, why: Why, epoch: u64 },
-    /// Makes the owed restart, holding the slot of `epoch`; then [`Member::restarted`].
-    Restart { owed: Owed, epoch: u64 },
 }
 
 /// The host as the member needs it for a round: its region, and whether its own tunnel is
