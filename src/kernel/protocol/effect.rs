@@ -65,6 +65,19 @@ pub enum Effect {
         next_allowed_in: Duration,
         recent: usize,
     },
+    /// The outage is agreed, but `pause --fleet` (`paused`: by whom and since when) holds
+    /// the move (said once per epoch).
+    MovePaused {
+        from: String,
+        to: String,
+        epoch: u64,
+        paused: String,
+    },
+    /// The fleet's pause changed: `Some` (by whom and since when) holds the fleet's
+    /// automatic moves, `None` lifts it.
+    Pause(Option<String>),
+    /// The store answers again after it was lost: told first in the round that reads it.
+    StoreBack,
     /// `active` names a region this host does not know (said once).
     Unknown(String),
     /// Queues for a slot of this epoch, on the lease.

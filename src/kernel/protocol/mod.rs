@@ -12,7 +12,10 @@
 //! - A host that acts alone (the store lost, `on_store_loss = "local"`) restarts nothing
 //!   until a full lease has passed since it last saw another host hold a slot.
 //! - An empty `active` is seeded with the latest decision a live host remembers (`lead`).
-//! - The store is lost only after two leases of silence.
+//! - The store is lost only after two leases of silence, and back as soon as a read answers
+//!   (told before anything the round goes on to do, a restart included).
+//! - The fleet's pause is told by every host when it changes; a move it holds, by the
+//!   leader once per epoch.
 
 mod effect;
 mod follow;
@@ -71,7 +74,8 @@ pub struct Snapshot {
     pub leader: Option<Leader>,
     /// `active` and its mod revision (the compare of a fenced move).
     pub active: Option<(Active, i64)>,
-    pub paused: bool,
+    /// `pause --fleet`: by whom and since when, as the `pause` key says.
+    pub paused: Option<String>,
     pub slots: Vec<Slot>,
 }
 
@@ -132,6 +136,9 @@ pub struct Member {
     /// The fleet's epoch this host executes, and when it arrived on its region.
     epoch: Option<(u64, Instant)>,
     damped: Option<u64>,
+    /// The fleet's pause as last told, and the epoch whose move it held (told once).
+    pause: Option<String>,
+    paused_move: Option<u64>,
     unknown: Option<String>,
     /// The epoch of the slot queued for to restart in place.
     in_place: Option<u64>,
@@ -161,6 +168,8 @@ impl Member {
             empty_since: None,
             epoch: None,
             damped: None,
+            pause: None,
+            paused_move: None,
             unknown: None,
             in_place: None,
             owed: None,
@@ -221,8 +230,8 @@ impl Member {
             .is_none_or(|t| now.saturating_duration_since(t) >= self.settings.lease_ttl)
     }
 
-    /// The store answered a round: true when it was lost until now.
-    pub fn store_answered(&mut self) -> bool {
+    /// The store answered a read: true when it was lost until now.
+    fn store_answered(&mut self) -> bool {
         self.silent_since = None;
         std::mem::take(&mut self.lost)
     }
@@ -299,6 +308,16 @@ impl Member {
         unix: u64,
     ) -> Vec<Effect> {
         let mut effects = Vec::new();
+        if self.store_answered() {
+            effects.push(Effect::StoreBack);
+        }
+        if self.pause != snap.paused {
+            self.pause = snap.paused.clone();
+            if self.pause.is_none() {
+                self.paused_move = None;
+            }
+            effects.push(Effect::Pause(snap.paused.clone()));
+        }
         let host = self.settings.host.clone();
         let view = self.view.clone().unwrap_or_else(|| View {
             region: self
