@@ -91,6 +91,16 @@ pub async fn status_fleet(config: &Config, as_json: bool) -> Result<ExitCode> {
     println!("paused:  {}", v["paused"].as_str().unwrap_or("no"));
     println!("hosts:");
     for h in v["hosts"].as_array().into_iter().flatten() {
+        if let Some(to) = h["moving_to"].as_str() {
+            let how = h["restart"].as_str().map(|r| format!(", {r}"));
+            println!(
+                "  {:<20} {:<8} -> {to}{}",
+                h["host"].as_str().unwrap_or_default(),
+                h["region"].as_str().unwrap_or_default(),
+                how.unwrap_or_default()
+            );
+            continue;
+        }
         println!(
             "  {:<20} {:<8} {:<8}{}",
             h["host"].as_str().unwrap_or_default(),
@@ -126,11 +136,28 @@ pub async fn status_fleet(config: &Config, as_json: bool) -> Result<ExitCode> {
 
 fn describe(s: &FleetSettings, snap: &Snapshot) -> Value {
     let max = s.max_concurrent_restarts as usize;
+    let holders = snap.holders(max);
+    let active = snap.active.as_ref().map(|(a, _)| a);
     let hosts: Vec<Value> = snap
         .views
         .iter()
         .map(|(host, v)| {
+            // A host behind the fleet's epoch on another region is on its way there: its
+            // view (health included) is of the region it leaves.
+            let moving_to = active
+                .filter(|a| v.epoch < a.epoch && !v.region.eq_ignore_ascii_case(&a.region))
+                .map(|a| a.region.as_str());
+            let slot = snap.slots.iter().find(|slot| slot.host == *host);
+            let restart = slot.map(|_| {
+                if holders.contains(host) {
+                    "restarting"
+                } else {
+                    "waiting"
+                }
+            });
             json!({
+                "moving_to": moving_to,
+                "restart": restart,
                 "host": host,
                 "region": v.region,
                 "health": v.health.as_str(),
@@ -145,7 +172,7 @@ fn describe(s: &FleetSettings, snap: &Snapshot) -> Value {
         .slots
         .iter()
         .map(|slot| {
-            let holds = snap.holders(max).contains(&slot.host);
+            let holds = holders.contains(&slot.host);
             json!({"epoch": slot.epoch, "host": slot.host, "holds": holds})
         })
         .collect();

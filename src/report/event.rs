@@ -245,6 +245,21 @@ pub enum Event {
         next_allowed_in: Duration,
         recent_moves: usize,
     },
+    /// Fleet mode: the outage is agreed, but `pause --fleet` holds the move to `to`
+    /// (`paused`: by whom and since when); told by the leader once per held move.
+    FleetMovePaused {
+        #[serde(rename = "region")]
+        from: String,
+        #[serde(rename = "to_region")]
+        to: String,
+        epoch: u64,
+        paused: String,
+    },
+    /// Fleet mode: `pause --fleet` holds the fleet's automatic moves (`paused`: by whom and
+    /// since when); told by every host when it sees the pause begin.
+    FleetPaused { paused: String },
+    /// Fleet mode: the fleet's pause is lifted (`resume --fleet`); told by every host.
+    FleetResumed {},
     /// Fleet mode: at start, the host name is held by another handler (`holder`): this one
     /// waits up to `wait` for that handler's lease to end.
     FleetHostTaken {
@@ -328,6 +343,7 @@ impl Event {
             | Event::FleetMoved { .. }
             | Event::FleetReseeded { .. }
             | Event::FleetMoveDamped { .. }
+            | Event::FleetMovePaused { .. }
             | Event::FleetHostTaken { .. }
             | Event::RestartLeaseLost { .. }
             | Event::CertExpiring { .. }

@@ -174,6 +174,8 @@ impl Observer {
             }
             Event::Pinned { region, .. } => self.view.set_pin(Some(region.clone())),
             Event::Unpinned { .. } => self.view.set_pin(None),
+            Event::FleetPaused { paused } => self.view.set_fleet_pause(Some(paused.clone())),
+            Event::FleetResumed {} => self.view.set_fleet_pause(None),
             _ => {}
         }
         let (level, record) = self.quiet.told(&event, wall);

@@ -45,6 +45,9 @@ pub struct Snapshot {
     /// The local tunnel presents a certificate the probe cannot verify: what to fix.
     #[serde(default)]
     pub tunnel_misconfigured: Option<String>,
+    /// `pause --fleet` holds the fleet's automatic moves: by whom and since when.
+    #[serde(default)]
+    pub fleet_pause: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -300,7 +300,12 @@ pub fn render_live(s: &Snapshot, source: &Source, env_file: &str) -> String {
             w.at
         ),
     };
-    out += &format!("Switching:     {}\n", pause_line(s.pause.as_ref()));
+    out += &match (&s.pause, &s.fleet_pause) {
+        (None, Some(by)) => format!(
+            "Switching:     PAUSED for the whole fleet ({by}) until `failover-handler resume --fleet`\n"
+        ),
+        (pause, _) => format!("Switching:     {}\n", pause_line(pause.as_ref())),
+    };
     if let Some(h) = &s.hold_down {
         out += &format!(
             "Hold-down:     no automatic switch before {} (in {}; {} automatic switches in the last hour)\n",

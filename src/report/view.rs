@@ -71,6 +71,8 @@ pub struct View {
     env_file_error: Option<String>,
     restart_error: Option<String>,
     tunnel_misconfigured: Option<String>,
+    /// `pause --fleet`, by whom and since when, as the fleet's store says.
+    fleet_pause: Option<String>,
 }
 
 impl View {
@@ -100,6 +102,7 @@ impl View {
             env_file_error: None,
             restart_error: None,
             tunnel_misconfigured: None,
+            fleet_pause: None,
         }
     }
 
@@ -306,7 +309,12 @@ impl View {
             env_file_error: self.env_file_error.clone(),
             restart_error: self.restart_error.clone(),
             tunnel_misconfigured: self.tunnel_misconfigured.clone(),
+            fleet_pause: self.fleet_pause.clone(),
         }
+    }
+
+    pub fn set_fleet_pause(&mut self, paused: Option<String>) {
+        self.fleet_pause = paused;
     }
 
     /// Flap damping's hold-down: when the next automatic switch is allowed, and how many

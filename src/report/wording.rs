@@ -216,6 +216,17 @@ impl Event {
                 "The fleet agrees {from} is in outage, but it moved {recent_moves} time(s) in the last hour: the move to {to} waits {} (failover.max_switches_per_hour)",
                 human_ms(*next_allowed_in)
             ),
+            Event::FleetMovePaused {
+                from, to, paused, ..
+            } => format!(
+                "The fleet agrees region {from} is in outage, but its automatic moves are paused ({paused}): the move to {to} waits for `resume --fleet` (or a `switch --fleet`)"
+            ),
+            Event::FleetPaused { paused } => format!(
+                "The fleet's automatic moves are paused ({paused}) until `resume --fleet`: this host follows only a `switch --fleet`"
+            ),
+            Event::FleetResumed {} => {
+                "The fleet's automatic moves apply again (`resume --fleet`)".to_string()
+            }
             Event::FleetRegionUnknown { region } => format!(
                 "The fleet's active region {region} is not in this host's failover list: staying"
             ),

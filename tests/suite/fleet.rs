@@ -10,7 +10,10 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::Value;
 
 use crate::support::etcd::{Cutter, EtcdCluster, free_port};
-use crate::support::{Cmd, Daemon, FakeTunnel, HeavySlot, Mode, TestDir, timestamp, wait_until};
+use crate::support::{
+    Cmd, Daemon, FakeTunnel, HeavySlot, Mode, TestDir, assert_fields, text as text_of, timestamp,
+    wait_until,
+};
 
 const HOSTS: usize = 5;
 const THRESHOLD: Duration = Duration::from_secs(1);
@@ -629,6 +632,13 @@ fn a_host_cut_off_from_the_store_catches_up_when_it_returns() {
     assert_eq!(h4.events("fleet_store_lost").len(), 1, "{}", fleet.dump());
     assert_eq!(h4.events("fleet_store_back").len(), 1, "{}", fleet.dump());
     assert_eq!(fleet.moves().len(), 1, "{}", fleet.dump());
+    // The store is told back as soon as it answers: before the restart that catches up.
+    let restarting = |v: &Value| v["event"] == "restarting" && v["region"] == "NAM";
+    h4.daemon().wait_for(restarting, Duration::from_secs(5));
+    let events: Vec<Value> = h4.daemon().json_lines();
+    let back = events.iter().position(|v| v["event"] == "fleet_store_back");
+    let restarted = events.iter().position(restarting);
+    assert!(back.is_some() && back < restarted, "{}", fleet.dump());
 }
 
 #[test]
@@ -662,6 +672,29 @@ fn pause_holds_the_fleet_switch_moves_it_and_a_dead_slot_holder_does_not_block()
     assert!(text.contains("active:  EU (epoch 1"), "{text}");
     assert!(text.contains("paused:  paused by h0"), "{text}");
     assert_eq!(text.matches(" outage").count(), 3, "{text}");
+    // The leader tells the move it holds, once; every host tells the pause, and its own
+    // status says its switching is paused with the fleet.
+    let held = fleet.hosts[fleet.leader()].events("fleet_move_paused");
+    assert_eq!(held.len(), 1, "{}", fleet.dump());
+    assert_fields(
+        &held[0],
+        &[("level", "WARN"), ("region", "EU"), ("to_region", "NAM")],
+    );
+    assert!(
+        text_of(&held[0]["paused"]).starts_with("paused by h0"),
+        "{}",
+        held[0]
+    );
+    assert!(fleet.moves().is_empty());
+    for h in &fleet.hosts {
+        let paused = h.events("fleet_paused");
+        assert_eq!(paused.len(), 1, "{}", fleet.dump());
+    }
+    let own = cmd(&["status"]).exits(0).stdout;
+    assert!(
+        own.contains("Switching:     PAUSED for the whole fleet (paused by h0"),
+        "{own}"
+    );
     // switch --fleet APAC moves all, one restart at a time.
     let out = cmd(&["switch", "APAC", "--fleet"]).exits(0);
     assert!(out.stdout.contains("APAC"), "{out:?}");
@@ -686,6 +719,10 @@ fn pause_holds_the_fleet_switch_moves_it_and_a_dead_slot_holder_does_not_block()
     });
     cmd(&["resume", "--fleet"]).exits(0);
     assert!(fleet.key("pause").is_none());
+    for h in fleet.hosts.iter().filter(|h| h.killed.is_none()) {
+        h.daemon()
+            .wait_for_event("fleet_resumed", Duration::from_secs(5));
+    }
 }
 
 /// The figures of docs/fleet.md: etcd writes per host per hour in steady state (lease
@@ -1321,4 +1358,82 @@ fn a_wiped_store_is_reseeded_with_the_fleets_last_decision_and_nobody_restarts()
     let after: Vec<usize> = fleet.hosts.iter().map(|h| h.dir.calls().len()).collect();
     assert_eq!(after, calls, "{}", fleet.dump());
     assert!(fleet.all_on("NAM"), "{:?}", fleet.regions());
+}
+
+/// A host restarting for the fleet's newer epoch is shown moving there, not in an outage of
+/// the region it leaves.
+#[test]
+fn status_fleet_shows_a_host_restarting_for_a_newer_epoch_as_moving() {
+    let fleet = Fleet::start(Setup {
+        max_concurrent_restarts: 1,
+        slow_restart: Some(0.5),
+        ..Setup::default()
+    });
+    let cmd = |args: &[&str]| fleet.hosts[0].cmd.clone().sub(args);
+    for i in 0..3 {
+        fleet.hosts[i].fail("EU");
+    }
+    let mut mover = None;
+    wait_until(Duration::from_secs(20), "a host restarting for NAM", || {
+        mover = (0..HOSTS).find(|&i| {
+            fleet.hosts[i]
+                .events("restarting")
+                .iter()
+                .any(|v| v["region"] == "NAM")
+        });
+        mover.is_some()
+    });
+    let mover = format!("h{}", mover.unwrap());
+    let text = cmd(&["status", "--fleet"]).exits(0).stdout;
+    let json = cmd(&["status", "--fleet", "--json"]).exits(0).stdout;
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with(&format!("{mover} ")))
+        .unwrap_or_else(|| panic!("no line for {mover}\n{text}"));
+    assert!(line.contains("-> NAM, restarting"), "{text}");
+    assert!(!line.contains("outage"), "{text}");
+    let json: Value = serde_json::from_str(&json).unwrap();
+    let host = json["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["host"] == mover.as_str())
+        .unwrap();
+    assert_eq!(host["moving_to"], "NAM", "{json}");
+    assert_eq!(host["restart"], "restarting", "{json}");
+    wait_until(Duration::from_secs(40), "every host on NAM", || {
+        fleet.all_on("NAM")
+    });
+}
+
+/// etcd loses its quorum (two members hang) and gets it back: the host that followed its own
+/// rules meanwhile (`on_store_loss = "local"`) tells the store back as soon as it answers,
+/// before the restart that takes it back to the fleet's region.
+#[test]
+fn a_store_that_returns_is_told_back_before_the_restart_that_catches_up() {
+    let fleet = Fleet::start(Setup {
+        local: Some(4),
+        ..Setup::default()
+    });
+    fleet.cluster.freeze(0, true);
+    fleet.cluster.freeze(1, true);
+    let h4 = &fleet.hosts[4];
+    h4.fail("EU");
+    h4.daemon()
+        .wait_for_event("failover", 2 * LEASE + Duration::from_secs(15));
+    wait_until(Duration::from_secs(10), "host 4 on NAM", || {
+        h4.region().as_deref() == Some("NAM")
+    });
+    h4.tunnel.set_region("EU", Mode::Up);
+    fleet.cluster.freeze(0, false);
+    fleet.cluster.freeze(1, false);
+    let restarting = |v: &Value| v["event"] == "restarting" && v["region"] == "EU";
+    h4.daemon().wait_for(restarting, Duration::from_secs(30));
+    let events: Vec<Value> = h4.daemon().json_lines();
+    let back = events.iter().position(|v| v["event"] == "fleet_store_back");
+    let restarted = events.iter().position(restarting);
+    assert!(back.is_some() && back < restarted, "{}", fleet.dump());
+    wait_until(Duration::from_secs(10), "host 4 back on EU", || {
+        h4.region().as_deref() == Some("EU")
+    });
 }

@@ -184,7 +184,7 @@ impl Fleet {
                 };
                 (active, rev)
             }),
-            paused: s.paused.is_some(),
+            paused: s.paused,
             slots: s
                 .slots
                 .into_iter()
@@ -271,11 +271,9 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
         let result = self.fleet_round(&mut fleet, cancel).await;
         let region = self.active().name.clone();
         match result {
-            Ok(()) => {
-                if fleet.member.store_answered() {
-                    self.obs.emit(Event::FleetStoreBack { region });
-                }
-            }
+            // The store's return is told by the round that read it (`Effect::StoreBack`),
+            // before any restart the round goes on to make.
+            Ok(()) => {}
             // The store answered: only the lease is gone (this host was stopped or cut off
             // past it). Granted anew at the next round; no loss.
             Err(EtcdError::LeaseNotFound(_)) => fleet.drop_lease(),

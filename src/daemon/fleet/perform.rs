@@ -81,6 +81,23 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
                     next_allowed_in,
                     recent_moves: recent,
                 }),
+                Effect::MovePaused {
+                    from,
+                    to,
+                    epoch,
+                    paused,
+                } => self.obs.emit(Event::FleetMovePaused {
+                    from,
+                    to,
+                    epoch,
+                    paused,
+                }),
+                Effect::Pause(Some(paused)) => self.obs.emit(Event::FleetPaused { paused }),
+                Effect::Pause(None) => self.obs.emit(Event::FleetResumed {}),
+                Effect::StoreBack => {
+                    let region = self.active().name.clone();
+                    self.obs.emit(Event::FleetStoreBack { region });
+                }
                 Effect::Unknown(region) => self.obs.emit(Event::FleetRegionUnknown { region }),
                 Effect::Queue(epoch) => {
                     fleet.store.queue_for_slot(epoch, &host, lease).await?;

@@ -83,7 +83,7 @@ impl Member {
                 active: at,
                 epoch: active.epoch,
                 views: &views,
-                paused: snap.paused,
+                paused: snap.paused.is_some(),
                 moves_ago: &moves_ago,
             },
         );
@@ -122,6 +122,15 @@ impl Member {
                     epoch: active.epoch,
                     next_allowed_in,
                     recent: moves_ago.iter().filter(|a| **a < WINDOW).count(),
+                });
+            }
+            Verdict::Stay(Stay::Paused { to }) if self.paused_move != Some(active.epoch) => {
+                self.paused_move = Some(active.epoch);
+                effects.push(Effect::MovePaused {
+                    from: active.region.clone(),
+                    to: self.regions[to].name.clone(),
+                    epoch: active.epoch,
+                    paused: snap.paused.clone().unwrap_or_default(),
                 });
             }
             Verdict::Stay(_) => {}

@@ -12,8 +12,12 @@
 //! - A host that acts alone (the store lost, `on_store_loss = "local"`) restarts nothing
 //!   until a full lease has passed since it last saw another host hold a slot.
 //! - An empty `active` is seeded with the latest decision a live host remembers (`lead`).
-//! - The store is lost only after two leases of silence.
+//! - The store is lost only after two leases of silence, and back as soon as a read answers
+//!   (told before anything the round goes on to do, a restart included).
+//! - The fleet's pause is told by every host when it changes; a move it holds, by the
+//!   leader once per epoch.
 
+mod effect;
 mod follow;
 mod lead;
 #[cfg(test)]
@@ -21,6 +25,7 @@ mod sim;
 #[cfg(test)]
 mod tests;
 
+pub use effect::{Effect, Owed, Why};
 pub use follow::Permit;
 pub use lead::seed;
 
@@ -69,7 +74,8 @@ pub struct Snapshot {
     pub leader: Option<Leader>,
     /// `active` and its mod revision (the compare of a fenced move).
     pub active: Option<(Active, i64)>,
-    pub paused: bool,
+    /// `pause --fleet`: by whom and since when, as the `pause` key says.
+    pub paused: Option<String>,
     pub slots: Vec<Slot>,
 }
 
@@ -107,78 +113,6 @@ pub fn lease_holds(renewed: Instant, ttl: Duration, now: Instant) -> bool {
     now.saturating_duration_since(renewed) < ttl.saturating_sub(ttl / 3)
 }
 
-/// Why a host moves to the fleet's region, from `active`'s reason.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Why {
-    /// The fleet's first region, or a re-seed: no outage, no switch by hand.
-    Start,
-    Outage,
-    Manual,
-}
-
-impl Why {
-    pub fn of(reason: &str) -> Why {
-        match reason {
-            "outage" => Why::Outage,
-            "manual" => Why::Manual,
-            _ => Why::Start,
-        }
-    }
-}
-
-/// A restart this host owes outside a move: it makes it within a slot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Owed {
-    /// A restart interrupted by a crash, resumed at start.
-    Resumed,
-    /// A restart stopped when the lease lapsed, made again.
-    Lapsed,
-}
-
-/// What the host does, in order.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Effect {
-    /// Writes this view on the lease.
-    Publish(View),
-    /// Creates the leader key on the lease, if absent.
-    Campaign,
-    /// This host leads, from term `term` on (said once per term).
-    Leads { term: i64 },
-    /// Sets `active` if absent.
-    Seed(Active),
-    /// Moves `active`, fenced by the term and the revision `seen`.
-    Move {
-        term: i64,
-        seen: i64,
-        from: String,
-        next: Active,
-        outage: usize,
-        voters: usize,
-    },
-    /// Sets `active` again at epoch `next.epoch`, fenced like a move: its epoch was below
-    /// one a live host executes.
-    Renumber { term: i64, seen: i64, next: Active },
-    /// The outage is agreed, but flap damping holds the move (said once per epoch).
-    Damped {
-        from: String,
-        to: String,
-        epoch: u64,
-        next_allowed_in: Duration,
-        recent: usize,
-    },
-    /// `active` names a region this host does not know (said once).
-    Unknown(String),
-    /// Queues for a slot of this epoch, on the lease.
-    Queue(u64),
-    /// Gives a slot back.
-    Release(u64),
-    /// Moves to region `to` (an index into the order) and restarts, holding the slot of
-    /// `epoch`; then [`Member::restarted`].
-    Follow { to: usize, why: Why, epoch: u64 },
-    /// Makes the owed restart, holding the slot of `epoch`; then [`Member::restarted`].
-    Restart { owed: Owed, epoch: u64 },
-}
-
 /// The host as the member needs it for a round: its region, and whether its own tunnel is
 /// down (a restart in place is due).
 #[derive(Debug, Clone, Copy)]
@@ -202,6 +136,9 @@ pub struct Member {
     /// The fleet's epoch this host executes, and when it arrived on its region.
     epoch: Option<(u64, Instant)>,
     damped: Option<u64>,
+    /// The fleet's pause as last told, and the epoch whose move it held (told once).
+    pause: Option<String>,
+    paused_move: Option<u64>,
     unknown: Option<String>,
     /// The epoch of the slot queued for to restart in place.
     in_place: Option<u64>,
@@ -231,6 +168,8 @@ impl Member {
             empty_since: None,
             epoch: None,
             damped: None,
+            pause: None,
+            paused_move: None,
             unknown: None,
             in_place: None,
             owed: None,
@@ -291,8 +230,8 @@ impl Member {
             .is_none_or(|t| now.saturating_duration_since(t) >= self.settings.lease_ttl)
     }
 
-    /// The store answered a round: true when it was lost until now.
-    pub fn store_answered(&mut self) -> bool {
+    /// The store answered a read: true when it was lost until now.
+    fn store_answered(&mut self) -> bool {
         self.silent_since = None;
         std::mem::take(&mut self.lost)
     }
@@ -369,6 +308,16 @@ impl Member {
         unix: u64,
     ) -> Vec<Effect> {
         let mut effects = Vec::new();
+        if self.store_answered() {
+            effects.push(Effect::StoreBack);
+        }
+        if self.pause != snap.paused {
+            self.pause = snap.paused.clone();
+            if self.pause.is_none() {
+                self.paused_move = None;
+            }
+            effects.push(Effect::Pause(snap.paused.clone()));
+        }
         let host = self.settings.host.clone();
         let view = self.view.clone().unwrap_or_else(|| View {
             region: self

@@ -262,3 +262,102 @@ fn a_host_follows_for_the_reason_active_records() {
         assert_eq!(Why::of(reason), why, "{reason}");
     }
 }
+
+#[test]
+fn the_store_is_back_at_the_first_read_that_answers_before_the_restart_it_brings() {
+    let t = Instant::now();
+    let here = Here {
+        at: 0,
+        tunnel_down: false,
+    };
+    let mut m = member("h4", 2, true);
+    m.set_view(view("EU", 1));
+    // Two leases of silence: the store is lost.
+    assert!(!m.store_failed(t));
+    assert!(m.store_failed(t + 2 * TTL));
+    // The first read after it: the fleet moved to NAM, and this host's slot is first in line.
+    let snap = Snapshot {
+        views: vec![("h4".into(), view("EU", 1))],
+        active: active("NAM", 2, "outage"),
+        slots: vec![slot(2, "h4", 9)],
+        ..Snapshot::default()
+    };
+    let effects = m.round(&snap, here, 1, t + 3 * TTL, 0);
+    assert!(!m.lost(), "{effects:?}");
+    assert_eq!(effects.first(), Some(&Effect::StoreBack), "{effects:?}");
+    let follow = Effect::Follow {
+        to: 1,
+        why: Why::Outage,
+        epoch: 2,
+    };
+    assert_eq!(effects.last(), Some(&follow), "{effects:?}");
+}
+
+#[test]
+fn the_pause_is_told_when_it_changes_and_the_move_it_holds_once_per_epoch() {
+    let t = Instant::now();
+    let here = Here {
+        at: 0,
+        tunnel_down: false,
+    };
+    let mut m = member("h0", 2, false);
+    let down = |host: &str| {
+        let mut v = view("EU", 1);
+        v.health = Health::Outage;
+        (host.to_string(), v)
+    };
+    m.set_view(down("h0").1);
+    let by = "paused by h0 at 2026-12-03T18:00:00Z".to_string();
+    let mut snap = Snapshot {
+        views: vec![
+            down("h0"),
+            down("h1"),
+            down("h2"),
+            ("h3".into(), view("EU", 1)),
+        ],
+        leader: Some(Leader {
+            host: "h0".into(),
+            term: 10,
+            lease: 1,
+        }),
+        active: active("EU", 1, "start"),
+        paused: Some(by.clone()),
+        ..Snapshot::default()
+    };
+    let held = Effect::MovePaused {
+        from: "EU".into(),
+        to: "NAM".into(),
+        epoch: 1,
+        paused: by.clone(),
+    };
+    let first = m.round(&snap, here, 1, t, 0);
+    assert_eq!(
+        first.first(),
+        Some(&Effect::Pause(Some(by.clone()))),
+        "{first:?}"
+    );
+    assert!(first.contains(&held), "{first:?}");
+    // Told once: the next rounds under the same pause say nothing.
+    let again = m.round(&snap, here, 1, t, 0);
+    assert!(
+        !again
+            .iter()
+            .any(|e| matches!(e, Effect::Pause(_) | Effect::MovePaused { .. })),
+        "{again:?}"
+    );
+    // Lifted: said, and the outage moves the fleet.
+    snap.paused = None;
+    let resumed = m.round(&snap, here, 1, t, 0);
+    assert_eq!(resumed.first(), Some(&Effect::Pause(None)), "{resumed:?}");
+    assert!(
+        resumed.iter().any(|e| matches!(e, Effect::Move { .. })),
+        "{resumed:?}"
+    );
+    // A host that does not lead tells the pause, never the move.
+    let mut other = member("h1", 2, false);
+    other.set_view(down("h1").1);
+    snap.paused = Some(by.clone());
+    let told = other.round(&snap, here, 1, t, 0);
+    assert_eq!(told.first(), Some(&Effect::Pause(Some(by))), "{told:?}");
+    assert!(!told.iter().any(|e| matches!(e, Effect::MovePaused { .. })));
+}

@@ -362,6 +362,16 @@ pub fn samples() -> Vec<Event> {
             holder: s("4f1c2a"),
             wait: Duration::from_secs(10),
         },
+        Event::FleetMovePaused {
+            from: s("EU"),
+            to: s("NAM"),
+            epoch: 3,
+            paused: s("paused by h0 at 2026-12-03T18:00:00Z"),
+        },
+        Event::FleetPaused {
+            paused: s("paused by h0 at 2026-12-03T18:00:00Z"),
+        },
+        Event::FleetResumed {},
         Event::FleetRegionUnknown { region: s("LATAM") },
         Event::RestartQueued {
             max_concurrent_restarts: 2,

@@ -224,6 +224,22 @@ impl EtcdCluster {
         }
     }
 
+    /// SIGSTOPs member `i` (`stopped`) or SIGCONTs it: a member that hangs, keeping its data,
+    /// its leases and its place in the cluster for when it goes on.
+    pub fn freeze(&self, i: usize, stopped: bool) {
+        if let Some(child) = &self.members[i].child {
+            let signal = if stopped {
+                libc::SIGSTOP
+            } else {
+                libc::SIGCONT
+            };
+            // SAFETY: kill(2) on a child this cluster started and has not reaped.
+            unsafe {
+                libc::kill(child.id() as libc::pid_t, signal);
+            }
+        }
+    }
+
     /// The index of the member that leads the raft group now, if one does.
     pub fn leader(&self) -> Option<usize> {
         let statuses: Vec<Option<Value>> = (0..self.members.len())

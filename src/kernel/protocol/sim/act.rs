@@ -41,11 +41,8 @@ pub fn step(w: &mut World, h: usize) {
     let instant = w.instant();
     let host = &mut w.hosts[h];
     match answered {
-        Ok(()) => {
-            if host.member.store_answered() {
-                w.say(format!("h{h}: the store answers again"));
-            }
-        }
+        // The store's return is told by the round that read it (`Effect::StoreBack`).
+        Ok(()) => {}
         Err(Fail::LeaseNotFound) => {
             host.lease = None;
             host.member.lease_lost();
@@ -115,7 +112,12 @@ pub(super) fn perform(
     for effect in effects {
         if !matches!(
             effect,
-            Effect::Leads { .. } | Effect::Damped { .. } | Effect::Unknown(_)
+            Effect::Leads { .. }
+                | Effect::Damped { .. }
+                | Effect::MovePaused { .. }
+                | Effect::Pause(_)
+                | Effect::StoreBack
+                | Effect::Unknown(_)
         ) && !w.reaches(h)
         {
             return Err(Fail::Silent);
@@ -158,6 +160,13 @@ pub(super) fn perform(
                 }
             }
             Effect::Damped { .. } | Effect::Unknown(_) => {}
+            Effect::StoreBack => w.say(format!("{name}: the store answers again")),
+            Effect::MovePaused {
+                from, to, epoch, ..
+            } => w.say(format!(
+                "{name}: the pause holds {from} -> {to} (epoch {epoch})"
+            )),
+            Effect::Pause(p) => w.say(format!("{name} sees the pause: {p:?}")),
             Effect::Queue(epoch) => {
                 w.etcd
                     .put_if_absent(&format!("restarts/{epoch}/{name}"), Val::Slot, lease)?;

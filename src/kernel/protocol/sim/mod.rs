@@ -228,7 +228,7 @@ fn inject(w: &mut World) {
         w.say(format!("switch --fleet {} (epoch {})", to.region, to.epoch));
     }
     if w.rng.chance(2) && w.etcd.up(now) {
-        if w.etcd.snapshot().paused {
+        if w.etcd.snapshot().paused.is_some() {
             w.etcd.delete("pause");
             w.say("resume --fleet".to_string());
         } else {

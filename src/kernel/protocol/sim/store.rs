@@ -192,7 +192,7 @@ impl Etcd {
                     })
                 }
                 (Val::Active(a), _) => s.active = Some((a.clone(), kv.modified)),
-                (Val::Pause, _) => s.paused = true,
+                (Val::Pause, _) => s.paused = Some("paused by the simulator".to_string()),
                 (Val::Slot, ["restarts", epoch, host]) => s.slots.push(Slot {
                     epoch: epoch.parse().unwrap_or(0),
                     host: host.to_string(),
