@@ -17,7 +17,7 @@ pub mod adapters;
 pub mod commands;
 pub mod config;
 pub mod daemon;
-pub mod kernel;
+pub use failover_kernel as kernel;
 pub mod report;
 #[cfg(test)]
 mod testing;

@@ -3,6 +3,11 @@
 //! made again. Nothing here does I/O, reads a clock or knows the config file: `now` is handed
 //! in, and the settings are the kernel's own small structs.
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+// The modules still name each other from the root of the crate they used to live in.
+use crate as kernel;
+
 pub mod damping;
 pub mod decision;
 pub mod health;
