@@ -5,9 +5,6 @@
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
-// The modules still name each other from the root of the crate they used to live in.
-use crate as kernel;
-
 pub mod damping;
 pub mod decision;
 pub mod health;

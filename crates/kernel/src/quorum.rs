@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::kernel::damping;
-use crate::kernel::region::Region;
+use crate::damping;
+use crate::region::Region;
 
 /// How a host sees the fleet's active region.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::kernel::health::{Health, Verdict};
-use crate::kernel::rules::Choose;
+use crate::health::{Health, Verdict};
+use crate::rules::Choose;
 
 /// What one standby check was about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -10,12 +10,12 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::kernel::damping::Damping;
-pub use crate::kernel::decision::{
+use crate::damping::Damping;
+pub use crate::decision::{
     Cause, Decision, Hold, Input, Outcome, StartFacts, StartWhy, Startup, startup,
 };
-pub use crate::kernel::rules::{Choose, Failback, Rules};
-use crate::kernel::standby::Standbys;
+pub use crate::rules::{Choose, Failback, Rules};
+use crate::standby::Standbys;
 
 mod step;
 
@@ -379,7 +379,7 @@ impl Policy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernel::standby::Subject;
+    use crate::standby::Subject;
 
     const T: Duration = Duration::from_secs(240);
 

@@ -4,8 +4,8 @@
 
 use tokio::time::Instant;
 
-use crate::kernel::protocol::{Effect, Here, Member, Owed, Slot, Snapshot, Why};
-use crate::kernel::region;
+use crate::protocol::{Effect, Here, Member, Owed, Slot, Snapshot, Why};
+use crate::region;
 
 /// Whether the host may restart, as far as the fleet's restart slots go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::kernel::damping::WINDOW;
-use crate::kernel::protocol::{Active, Effect, Member, Snapshot};
-use crate::kernel::quorum::{self, Stay, Verdict, View};
-use crate::kernel::region::{self, Region};
+use crate::damping::WINDOW;
+use crate::protocol::{Active, Effect, Member, Snapshot};
+use crate::quorum::{self, Stay, Verdict, View};
+use crate::region::{self, Region};
 
 impl Member {
     pub(super) fn lead(

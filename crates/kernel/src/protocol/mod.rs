@@ -33,8 +33,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::kernel::quorum::{Rule, View};
-use crate::kernel::region::Region;
+use crate::quorum::{Rule, View};
+use crate::region::Region;
 
 /// The fleet's active region, as `active` holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -325,7 +325,7 @@ impl Member {
                 .get(here.at)
                 .map_or(String::new(), |r| r.name.clone()),
             epoch: self.epoch().0,
-            health: crate::kernel::quorum::Health::Up,
+            health: crate::quorum::Health::Up,
             blames_self: false,
             local_fault: false,
             standbys: Vec::new(),

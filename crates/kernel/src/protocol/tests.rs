@@ -5,7 +5,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::*;
-use crate::kernel::quorum::{Health, Rule, View};
+use crate::quorum::{Health, Rule, View};
 
 const TTL: Duration = Duration::from_secs(3);
 

@@ -16,9 +16,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::kernel::protocol::Settings;
-use crate::kernel::quorum::Rule;
-use crate::kernel::region::Region;
+use crate::protocol::Settings;
+use crate::quorum::Rule;
+use crate::region::Region;
 
 use check::Checker;
 use host::Host;
