@@ -1,14 +1,14 @@
 //! What a probe's outcome leads to: the policy's decision, its report, and the acts it asks
 //! for (a write of the env file, a restart of the programs).
 
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::adapters::probe::{ErrorKind, Probe, ProbeReport};
 use crate::adapters::restart::{Restart, RestartError};
 use crate::daemon::Daemon;
+use crate::daemon::clock;
 use crate::daemon::fleet::Permit;
 use crate::kernel::health::Verdict;
 use crate::kernel::policy::{Cause, Decision, Hold, Input, Outcome};
@@ -18,7 +18,7 @@ use crate::report::told;
 
 impl<P: Probe, R: Restart> Daemon<P, R> {
     pub(super) async fn observe(&mut self, report: ProbeReport, cancel: &CancellationToken) {
-        let now = Instant::now();
+        let now = clock::now();
         let outcome = match &report.result {
             Ok(_) => Outcome::Success,
             Err(e) if e.kind == ErrorKind::TunnelDown => Outcome::TunnelDown,
@@ -43,8 +43,13 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
             self.policy.step(now, Input::Probe(outcome))
         };
         let mut decision = self.fleet_view(now, decision, local);
-        self.obs
-            .probed(self.policy.active(), &report, self.policy.failing_since());
+        self.obs.probed(
+            self.policy.active(),
+            &report,
+            self.policy
+                .failing_since()
+                .map(tokio::time::Instant::from_std),
+        );
         let latency_ms = ms(report.latency);
         let at = self.place(self.policy.active());
         let told = match (&report.result, decision) {
@@ -133,7 +138,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
                     self.restart(cancel).await;
                 }
                 self.fleet_release(permit).await;
-                self.policy.step(Instant::now(), Input::RestartedInPlace);
+                self.policy.step(clock::now(), Input::RestartedInPlace);
             }
             Decision::Held {
                 cause: Cause::Outage,
@@ -187,7 +192,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
         let failed_for = self
             .policy
             .failing_since()
-            .map(|s| Instant::now().saturating_duration_since(s));
+            .map(|s| clock::now().saturating_duration_since(s));
         self.apply_after(to, reason, failed_for, cancel).await;
     }
 
@@ -220,7 +225,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
             self.write_failed(&e, &region.name, &then);
             let cause = automatic(reason);
             self.policy
-                .step(Instant::now(), Input::WriteFailed { to, cause });
+                .step(clock::now(), Input::WriteFailed { to, cause });
             return;
         }
         self.write_recovered();
@@ -269,7 +274,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
     /// an outage may end a pin (the pin file follows at the next tick).
     fn confirm(&mut self, to: usize, reason: SwitchReason) {
         let cause = automatic(reason);
-        self.policy.step(Instant::now(), Input::Moved { to, cause });
+        self.policy.step(clock::now(), Input::Moved { to, cause });
     }
 
     pub(super) async fn restart(&mut self, cancel: &CancellationToken) {

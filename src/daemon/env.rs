@@ -8,6 +8,7 @@ use crate::adapters::envfile::{EnvContents, EnvFileError};
 use crate::adapters::probe::Probe;
 use crate::adapters::restart::Restart;
 use crate::daemon::Daemon;
+use crate::daemon::clock;
 use crate::daemon::memory::{Memory, unix_ms};
 use crate::kernel::policy::{self, Input, StartFacts};
 use crate::kernel::region;
@@ -247,7 +248,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
                             to: self.place(i),
                         });
                         self.obs.switched(from, i, SwitchReason::Manual, None);
-                        self.policy.step(Instant::now(), Input::Adopt(i));
+                        self.policy.step(clock::now(), Input::Adopt(i));
                     }
                 }
             }

@@ -7,13 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::adapters::checks::CheckReport;
 use crate::adapters::probe::ProbeReport;
 use crate::adapters::throughput::Throughput;
 use crate::config::Config;
+use crate::daemon::clock;
 use crate::kernel::health::Verdict;
 use crate::kernel::policy::{Cause, Decision, Hold, Input, Policy};
 use crate::kernel::standby::Subject;
@@ -85,7 +85,7 @@ impl Intel {
 
     /// Hands a round of standby checks to the policy and logs every verdict that flipped.
     pub fn checked(&self, policy: &mut Policy, batch: Vec<CheckReport>) {
-        let now = Instant::now();
+        let now = clock::now();
         for report in batch {
             let ok = report.result.is_ok();
             let check = Input::Check {
@@ -179,7 +179,7 @@ impl Intel {
     /// The throughput gate asked for a figure: measures it and hands it to the policy.
     pub async fn measure(&self, policy: &mut Policy, cancel: &CancellationToken) -> Decision {
         let Some(meter) = &self.throughput else {
-            return policy.throughput(Instant::now(), Some(u64::MAX));
+            return policy.throughput(clock::now(), Some(u64::MAX));
         };
         let result = tokio::select! {
             _ = cancel.cancelled() => return Decision::Healthy,
@@ -207,7 +207,7 @@ impl Intel {
                 None
             }
         };
-        policy.throughput(Instant::now(), kbps)
+        policy.throughput(clock::now(), kbps)
     }
 
     /// The event of a held switch, once per change of what holds it.
@@ -222,7 +222,7 @@ impl Intel {
         else {
             return None;
         };
-        let now = Instant::now();
+        let now = clock::now();
         let place = |i: usize| {
             let r = &self.config.regions[i];
             Place {
@@ -284,6 +284,7 @@ mod tests {
     use clap::Parser;
     use std::collections::HashSet;
     use std::sync::Mutex;
+    use tokio::time::Instant;
 
     /// Fails while the env file names a region in `down`; records when it was called.
     #[derive(Clone)]

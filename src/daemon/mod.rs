@@ -4,6 +4,7 @@
 //! probe's outcome leads to (a decision, a write, a restart) lives in `act`.
 
 mod act;
+mod clock;
 mod env;
 pub mod fleet;
 pub mod intel;
@@ -173,7 +174,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
             self.sync_env_file(&cancel).await;
             self.pin.sync(&mut self.policy, &self.state, &mut self.obs);
             self.pause.refresh(&mut self.policy, &mut self.obs);
-            if let Decision::Write { to } = self.policy.step(started, Input::Tick) {
+            if let Decision::Write { to } = self.policy.step(started.into_std(), Input::Tick) {
                 self.apply(to, SwitchReason::Start, &cancel).await;
             }
             if cancel.is_cancelled() {

@@ -2,14 +2,13 @@
 //! clock and the damping hold-down handed back to the policy at start, and the memory kept in
 //! step after each probe.
 
-use std::time::SystemTime;
-
-use tokio::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use crate::adapters::envfile::EnvContents;
 use crate::adapters::probe::Probe;
 use crate::adapters::restart::Restart;
 use crate::daemon::Daemon;
+use crate::daemon::clock;
 use crate::daemon::memory::{Memory, OutageMemory, age, resume_within, unix_ms};
 use crate::kernel::damping::WINDOW;
 use crate::kernel::policy::{Input, StartWhy};
@@ -55,7 +54,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
     /// preferred region. The outage resumes only for the region still active and only when the
     /// last probe that saw it is recent.
     pub(super) fn remember_start(&mut self, mut memory: Memory, wrote: bool) {
-        let now = Instant::now();
+        let now = clock::now();
         let wall = SystemTime::now();
         for &ms in &memory.switches_ms {
             let ago = age(wall, ms);

@@ -12,9 +12,7 @@
 //!   epoch, and only once it has failed for a full threshold since it arrived there.
 //! - Fleet moves are damped like a single host's switches, over the fleet's moves.
 
-use std::time::Duration;
-
-use tokio::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::damping;
 use crate::region::Region;

@@ -2,9 +2,7 @@
 //! every `network.reference` target, which standby an outage should move to, and whether the
 //! host's own network is the one at fault. Pure: results and `now` are handed in.
 
-use std::time::Duration;
-
-use tokio::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::health::{Health, Verdict};
 use crate::rules::Choose;

@@ -6,9 +6,7 @@
 //! of a manual switch and flap damping.
 
 use std::mem::Discriminant;
-use std::time::Duration;
-
-use tokio::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::damping::Damping;
 pub use crate::decision::{

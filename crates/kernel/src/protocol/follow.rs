@@ -2,7 +2,7 @@
 //! and adopts the epoch it executes (its outage votes count from its arrival). Every other
 //! restart it makes (in place, resumed, owed) takes a slot of the same line.
 
-use tokio::time::Instant;
+use std::time::Instant;
 
 use crate::protocol::{Effect, Here, Member, Owed, Slot, Snapshot, Why};
 use crate::region;

@@ -2,9 +2,7 @@
 //! latest decision a live host remembers, and moves the fleet by the quorum rule, damped
 //! over the fleet's own moves.
 
-use std::time::Duration;
-
-use tokio::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::damping::WINDOW;
 use crate::protocol::{Active, Effect, Member, Snapshot};

@@ -29,9 +29,7 @@ pub use effect::{Effect, Owed, Why};
 pub use follow::Permit;
 pub use lead::seed;
 
-use std::time::Duration;
-
-use tokio::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::quorum::{Rule, View};
 use crate::region::Region;

@@ -1,8 +1,6 @@
 //! The protocol's rules, one table each.
 
-use std::time::Duration;
-
-use tokio::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::*;
 use crate::quorum::{Health, Rule, View};

@@ -12,9 +12,7 @@ mod check;
 mod host;
 mod store;
 
-use std::time::Duration;
-
-use tokio::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::protocol::Settings;
 use crate::quorum::Rule;
