@@ -1,7 +1,7 @@
 //! The layer rule of docs/architecture.md, checked on the source as the compiler reads it
 //! (`layers/check.rs`): no path into a higher layer, no import circle between files, no
-//! production file over 400 lines, no clock read, I/O or logging in the kernel, no logging in
-//! the adapters. Each fixture under `layers/fixtures/` is a tiny tree that breaks the rule in
+//! production file over 400 lines, no clock read, I/O or logging in the kernel (its own crate,
+//! `crates/kernel`, whose manifest lists no I/O crate), no logging in the adapters. Each fixture under `layers/fixtures/` is a tiny tree that breaks the rule in
 //! one spelling; its `expected` file lists the findings (`rule src/file.rs:line`) the check
 //! must report, so a check that cannot fail fails here.
 
@@ -12,7 +12,7 @@ use std::fs;
 use std::path::Path;
 use std::sync::OnceLock;
 
-use check::{Finding, LAYERS, MAX_LINES, Rule, check};
+use check::{Finding, KERNEL_CRATE, KERNEL_NEVER_DEPENDS_ON, LAYERS, MAX_LINES, Rule, check};
 
 /// The findings of this crate's own tree, read once for all the tests.
 fn this_crate() -> &'static [Finding] {
@@ -64,14 +64,35 @@ fn the_kernel_reads_no_clock_and_does_no_io() {
     let findings = this_crate();
     let mut wrong = shown(findings, Rule::Clock);
     wrong.extend(shown(findings, Rule::Io));
+    let kernel = format!("{KERNEL_CRATE}/");
     wrong.extend(
         shown(findings, Rule::Log)
             .into_iter()
-            .filter(|f| f.starts_with("src/kernel/")),
+            .filter(|f| f.starts_with(&kernel) || f.starts_with("src/kernel/")),
     );
     assert!(
         wrong.is_empty(),
         "the kernel is pure (`now` is handed in, the caller does the I/O and tells):\n{}",
+        wrong.join("\n")
+    );
+}
+
+#[test]
+fn the_kernel_crate_depends_on_no_io_crate() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for file in ["Cargo.toml", "src/lib.rs"] {
+        let path = root.join(KERNEL_CRATE).join(file);
+        assert!(
+            path.is_file(),
+            "the kernel's crate has no {}",
+            path.display()
+        );
+    }
+    let wrong = shown(this_crate(), Rule::Dependency);
+    assert!(
+        wrong.is_empty(),
+        "the kernel's crate may depend on none of {} (the compiler keeps it pure):\n{}",
+        KERNEL_NEVER_DEPENDS_ON.join(", "),
         wrong.join("\n")
     );
 }
