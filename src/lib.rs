@@ -4,6 +4,8 @@
 //! (docs/architecture.md says what each may touch):
 //!
 //! - `kernel`: pure decisions: regions and their order, health, standbys, damping, the policy.
+//!   A crate of its own (`failover_kernel`, in crates/kernel) whose manifest lists no I/O
+//!   crate; re-exported here under its layer's name.
 //! - `config`: the command line, the config file, and their merge into one validated `Config`.
 //! - `adapters`: one kind of I/O each: probe, checks, throughput, env file, supervisorctl,
 //!   state directory.

@@ -257,7 +257,7 @@ const SEEDS: u64 = 2000;
 fn fail(seed: u64, error: &str, trace: &[String]) -> ! {
     let tail = trace.len().saturating_sub(80);
     panic!(
-        "seed {seed} failed: {error}\nreplay: FLEET_SIM_SEED={seed} cargo test --lib protocol::sim\n--- trace (last {} lines)\n{}",
+        "seed {seed} failed: {error}\nreplay: FLEET_SIM_SEED={seed} cargo test -p failover-kernel --lib protocol::sim\n--- trace (last {} lines)\n{}",
         trace.len() - tail,
         trace[tail..].join("\n")
     );
