@@ -69,6 +69,8 @@ pub struct Daemon<P, R> {
     /// SIGHUP: how to build the configuration again, and the signal's arrivals.
     reload: Option<Reload>,
     hup: Option<tokio::sync::mpsc::Receiver<()>>,
+    /// Called once, when the first probe has been made and judged: start-up is over.
+    first_probe: Option<Box<dyn FnOnce() + Send + Sync>>,
 }
 
 impl<P: Probe, R: Restart> Daemon<P, R> {
@@ -95,6 +97,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
             write_trouble: env::WriteTrouble::default(),
             reload: None,
             hup: None,
+            first_probe: None,
         }
     }
 
@@ -112,6 +115,12 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
     pub fn with_reload(mut self, reload: Reload, hup: tokio::sync::mpsc::Receiver<()>) -> Self {
         self.reload = Some(reload);
         self.hup = Some(hup);
+        self
+    }
+
+    /// Calls `done` once, after the first probe's outcome is judged.
+    pub fn after_first_probe(mut self, done: impl FnOnce() + Send + Sync + 'static) -> Self {
+        self.first_probe = Some(Box::new(done));
         self
     }
 
@@ -185,6 +194,9 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
                 r = self.probe.probe() => r,
             };
             self.observe(report, &cancel).await;
+            if let Some(done) = self.first_probe.take() {
+                done();
+            }
             if self.fleet_view_changed() {
                 self.fleet_tick(&cancel).await;
             }

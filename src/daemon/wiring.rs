@@ -9,6 +9,7 @@ use anyhow::Result;
 use tokio_util::sync::CancellationToken;
 
 use crate::adapters::checks::Checks;
+use crate::adapters::code_pages;
 use crate::adapters::probe::HttpProbe;
 use crate::adapters::restart_path::Restarter;
 use crate::adapters::runtime;
@@ -63,6 +64,11 @@ pub async fn run(
         .with_observer(observer)
         .with_fleet(fleet)
         .with_reload(reload, hup)
+        // The code run only to start is handed back once the first probe is made. Only the
+        // RSS is at stake: where madvise is refused, the pages simply stay mapped.
+        .after_first_probe(|| {
+            let _ = code_pages::release();
+        })
         .run(cancel)
         .await;
     let _ = tokio::task::spawn_blocking(move || services.stop(SERVICES_STOP)).await;
