@@ -382,8 +382,7 @@ fn decided(reason: &str) -> bool {
 /// moved when the store was wiped, as they would have without the wipe.
 fn carries_last_decision(actives: &[Active], active: &Active) -> bool {
     (actives.iter())
-        .filter(|a| a.at < active.at && decided(&a.reason))
-        .last()
+        .rfind(|a| a.at < active.at && decided(&a.reason))
         .is_some_and(|last| last.region == active.region)
 }
 
