@@ -1,9 +1,11 @@
 //! The daemon: one loop (tick -> read the env file -> probe -> decide -> act) around the pure
 //! policy. It takes a `CancellationToken` and stops at a safe point: never between starting an
 //! env-file write and finishing it. Starting and following the env file live in `env`; what a
-//! probe's outcome leads to (a decision, a write, a restart) lives in `act`.
+//! probe's outcome leads to (a decision and its report) lives in `act`, and the acts the
+//! kernel's driver asks for (a write, a restart, a measurement), made for real, in `effects`.
 
 mod act;
+mod effects;
 mod env;
 pub mod fleet;
 pub mod intel;
@@ -31,10 +33,10 @@ use crate::adapters::throughput::Throughput;
 use crate::config::Config;
 use crate::daemon::intel::Intel;
 use crate::daemon::pin::PinSync;
-use crate::kernel::policy::{Decision, Input, Policy};
+use crate::kernel::policy::{Input, Policy};
 use crate::kernel::region::Region;
 use crate::kernel::standby::Subject;
-use crate::report::event::{Place, SwitchReason};
+use crate::report::event::Place;
 use crate::report::observer::Observer;
 
 pub struct Daemon<P, R> {
@@ -173,9 +175,8 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
             self.sync_env_file(&cancel).await;
             self.pin.sync(&mut self.policy, &self.state, &mut self.obs);
             self.pause.refresh(&mut self.policy, &mut self.obs);
-            if let Decision::Write { to } = self.policy.step(started, Input::Tick) {
-                self.apply(to, SwitchReason::Start, &cancel).await;
-            }
+            let owed = self.policy.step(started, Input::Tick);
+            self.carry_out(owed, &cancel).await;
             if cancel.is_cancelled() {
                 break;
             }

@@ -17,7 +17,10 @@ pub use crate::kernel::decision::{
 pub use crate::kernel::rules::{Choose, Failback, Rules};
 use crate::kernel::standby::Standbys;
 
+mod driver;
 mod step;
+
+pub use driver::{Act, Done, Effects, drive, perform, ready};
 
 /// The throughput gate's memory within one outage.
 #[derive(Debug, Clone, Copy, Default)]
