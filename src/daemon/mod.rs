@@ -12,11 +12,13 @@ pub mod intel;
 mod memory;
 pub mod pause;
 pub mod pin;
+mod probe;
 mod recall;
 mod reload;
 mod switching;
 mod wiring;
 
+pub use probe::main_probe;
 pub use reload::Reload;
 pub use wiring::run;
 

@@ -1,6 +1,7 @@
-//! The daemon wired to the world: the reporting services beside it (journal, endpoints,
-//! Datadog), supervisorctl, the standby checks, and the signals: SIGTERM, SIGINT and SIGQUIT
-//! stop it, SIGHUP reloads the configuration, SIGUSR1 and SIGUSR2 are ignored.
+//! The daemon wired to the world: its probe, standby checks and throughput meter, the
+//! reporting services beside it (journal, endpoints, Datadog), supervisorctl, and the
+//! signals: SIGTERM, SIGINT and SIGQUIT stop it, SIGHUP reloads the configuration, SIGUSR1
+//! and SIGUSR2 are ignored.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -9,14 +10,13 @@ use anyhow::Result;
 use tokio_util::sync::CancellationToken;
 
 use crate::adapters::checks::Checks;
-use crate::adapters::probe::HttpProbe;
 use crate::adapters::restart_path::Restarter;
 use crate::adapters::runtime;
 use crate::adapters::state::StateDir;
 use crate::adapters::throughput::Throughput;
 use crate::config::Config;
 use crate::daemon::fleet::Fleet;
-use crate::daemon::{Daemon, Reload};
+use crate::daemon::{Daemon, Reload, main_probe};
 use crate::report::event::{Event, Notice};
 use crate::report::{logging, services, told};
 
@@ -25,14 +25,15 @@ use crate::report::{logging, services, told};
 const SERVICES_STOP: std::time::Duration = std::time::Duration::from_millis(700);
 
 /// Runs the daemon until SIGTERM, SIGINT or SIGQUIT, then stops its services; `reload`
-/// builds the configuration again at each SIGHUP.
-pub async fn run(
-    config: Config,
-    reload: Reload,
-    probe: HttpProbe,
-    checks: Option<Checks>,
-    throughput: Option<Throughput>,
-) -> Result<ExitCode> {
+/// builds the configuration again at each SIGHUP. Builds what it runs with: the probe, the
+/// standby checks and the throughput meter (a fault there is the configuration's, said
+/// before logging starts), the fleet's membership, the state directory, the services and
+/// supervisorctl.
+pub async fn run(config: Config, reload: Reload) -> Result<ExitCode> {
+    let probe = main_probe(&config)?;
+    let checks = Checks::from_config(&config)?;
+    let throughput = Throughput::from_config(&config)?;
+    logging::init(&config.service, config.log_format, false);
     let config = Arc::new(config);
     // A second handler with this host's name in the fleet is refused before anything starts.
     let mut fleet = (config.fleet.as_ref())
