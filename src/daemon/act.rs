@@ -9,11 +9,11 @@ use tokio_util::sync::CancellationToken;
 use crate::adapters::probe::{ErrorKind, Probe, ProbeReport};
 use crate::adapters::restart::{Restart, RestartError};
 use crate::daemon::Daemon;
+use crate::daemon::actuator::Marker;
 use crate::kernel::health::Verdict;
 use crate::kernel::policy::{Cause, Decision, Hold, Input, Outcome};
 use crate::kernel::standby::Subject;
 use crate::report::event::{Event, Notice, ms};
-use crate::report::told;
 
 impl<P: Probe, R: Restart> Daemon<P, R> {
     /// One probe's report: the policy's decision, its report, and the acts it asks for.
@@ -151,17 +151,16 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
         format!("{host}:{port}")
     }
 
+    /// Restarts the programs on the active region, under the marker that has an interrupted
+    /// restart finished at the next start; within a fleet's slot, while its lease holds.
     pub(super) async fn restart(&mut self, cancel: &CancellationToken) {
         let region = self.active().name.clone();
-        told::state_write(self.state.mark_restart_pending(&region).err());
         self.obs.restarting();
-        let result = match &self.gate {
-            Some(gate) => self.restarter.restart_while(cancel, &|| gate.holds()).await,
-            None => self.restarter.restart(cancel).await,
-        };
-        if result.is_ok() {
-            told::state_write(self.state.clear_restart_pending().err());
-        }
+        let holds = self.gate.as_ref().map(|gate| move || gate.holds());
+        let may_act = holds.as_ref().map(|f| f as &(dyn Fn() -> bool + Sync));
+        let result = (self.actuator)
+            .restart(&region, Marker::Pending, cancel, may_act)
+            .await;
         self.lapsed = matches!(result, Err(RestartError::Lapsed { .. }));
         self.obs.restarted(&region, &result);
     }

@@ -5,6 +5,7 @@
 //! kernel's driver asks for (a write, a restart, a measurement), made for real, in `effects`.
 
 mod act;
+pub mod actuator;
 mod effects;
 mod env;
 pub mod fleet;
@@ -45,7 +46,8 @@ pub struct Daemon<P, R> {
     config: Arc<Config>,
     policy: Policy,
     probe: P,
-    restarter: R,
+    /// The env file written and the programs restarted, as `switch` does them too.
+    actuator: actuator::Actuator<R>,
     state: StateDir,
     /// The region the env file named when we last read or wrote it: a different one on disk
     /// means somebody switched by hand.
@@ -88,9 +90,9 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
                 config.restart.timeout,
                 config.restart.programs.len(),
             ),
+            actuator: actuator::Actuator::new(config.env_file.clone(), state.clone(), restarter),
             config,
             probe,
-            restarter,
             state,
             last_seen: None,
             fleet: None,
