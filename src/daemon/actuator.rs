@@ -120,3 +120,65 @@ impl<R: Restart> Actuator<R> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::adapters::switch_mark::{self, Seen};
+
+    /// The markers a restart saw: the region pending, and whether a switch's mark was held.
+    type Markers = (Option<String>, bool);
+
+    /// A restart that records the markers it saw while it ran, and succeeds or is cut short.
+    struct Watching {
+        state: StateDir,
+        ok: bool,
+        saw: Arc<Mutex<Vec<Markers>>>,
+    }
+
+    impl Restart for Watching {
+        async fn restart(&self, _: &CancellationToken) -> Result<Duration, RestartError> {
+            let switching = matches!(switch_mark::seen(&self.state), Seen::Running(_));
+            let seen = (self.state.restart_pending(), switching);
+            self.saw.lock().unwrap().push(seen);
+            if self.ok {
+                Ok(Duration::from_millis(1))
+            } else {
+                Err(RestartError::Cancelled(vec!["app".into()]))
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn each_marker_is_there_while_the_programs_restart_and_gone_when_it_should_be() {
+        // (marker, the restart succeeds) -> (pending, switching) seen during the restart,
+        // and the pending marker left after it
+        let eu = Some("EU".to_string());
+        let cases = [
+            ((Marker::Pending, true), ((eu.clone(), false), None)),
+            // cut short: the next start finishes it
+            ((Marker::Pending, false), ((eu.clone(), false), eu.clone())),
+            ((Marker::Switch, true), ((None, true), None)),
+            ((Marker::Switch, false), ((None, true), None)),
+        ];
+        for ((marker, ok), (during, after)) in cases {
+            let dir = tempfile::tempdir().unwrap();
+            let state = StateDir::open(&dir.path().join("state"));
+            let saw = Arc::new(Mutex::new(Vec::new()));
+            let restarter = Watching {
+                state: state.clone(),
+                ok,
+                saw: saw.clone(),
+            };
+            let config = crate::testing::config(&["--env-file", "/nonexistent/ext_cloud.env"]);
+            let actuator = Actuator::new(config.env_file.clone(), state.clone(), restarter);
+            let result = (actuator.restart("EU", marker, &CancellationToken::new(), None)).await;
+            assert_eq!(result.is_ok(), ok, "{marker:?}");
+            assert_eq!(*saw.lock().unwrap(), [during], "{marker:?} {ok}");
+            assert_eq!(state.restart_pending(), after, "{marker:?} {ok}");
+            assert_eq!(switch_mark::seen(&state), Seen::None, "{marker:?} {ok}");
+        }
+    }
+}
