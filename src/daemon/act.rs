@@ -1,5 +1,6 @@
-//! What a probe's outcome leads to: the policy's decision, its report, and the acts it asks
-//! for (a write of the env file, a restart of the programs).
+//! What a probe's outcome leads to: the policy's decision, its report, and the decision
+//! handed to the kernel's driver (the acts themselves are made in `effects`); and the restart
+//! of the programs on the active region, through the actuator.
 
 use std::time::{Duration, SystemTime};
 
