@@ -85,7 +85,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             ship(&ship::completions(clap_shell(*shell), Cli::command()))
         }
         Command::Run => with_config(cli, command, async |s| {
-            daemon::run(s.config, reload(cli)).await
+            daemon::run(s.config, reload(cli), daemon::stop_signal()).await
         }),
         Command::Switch {
             region: Some(r),

@@ -21,7 +21,7 @@ mod wiring;
 
 pub use probe::main_probe;
 pub use reload::Reload;
-pub use wiring::run;
+pub use wiring::{run, stop_signal};
 
 use std::sync::Arc;
 
