@@ -1,22 +1,27 @@
 //! The daemon: one loop (tick -> read the env file -> probe -> decide -> act) around the pure
 //! policy. It takes a `CancellationToken` and stops at a safe point: never between starting an
 //! env-file write and finishing it. Starting and following the env file live in `env`; what a
-//! probe's outcome leads to (a decision, a write, a restart) lives in `act`.
+//! probe's outcome leads to (a decision and its report) lives in `act`, and the acts the
+//! kernel's driver asks for (a write, a restart, a measurement), made for real, in `effects`.
 
 mod act;
+pub mod actuator;
+mod effects;
 mod env;
 pub mod fleet;
 pub mod intel;
 mod memory;
 pub mod pause;
 pub mod pin;
+mod probe;
 mod recall;
 mod reload;
 mod switching;
 mod wiring;
 
+pub use probe::main_probe;
 pub use reload::Reload;
-pub use wiring::run;
+pub use wiring::{run, stop_signal};
 
 use std::sync::Arc;
 
@@ -31,17 +36,18 @@ use crate::adapters::throughput::Throughput;
 use crate::config::Config;
 use crate::daemon::intel::Intel;
 use crate::daemon::pin::PinSync;
-use crate::kernel::policy::{Decision, Input, Policy};
+use crate::kernel::policy::{Input, Policy};
 use crate::kernel::region::Region;
 use crate::kernel::standby::Subject;
-use crate::report::event::{Place, SwitchReason};
+use crate::report::event::Place;
 use crate::report::observer::Observer;
 
 pub struct Daemon<P, R> {
     config: Arc<Config>,
     policy: Policy,
     probe: P,
-    restarter: R,
+    /// The env file written and the programs restarted, as `switch` does them too.
+    actuator: actuator::Actuator<R>,
     state: StateDir,
     /// The region the env file named when we last read or wrote it: a different one on disk
     /// means somebody switched by hand.
@@ -86,9 +92,9 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
                 config.restart.timeout,
                 config.restart.programs.len(),
             ),
+            actuator: actuator::Actuator::new(config.env_file.clone(), state.clone(), restarter),
             config,
             probe,
-            restarter,
             state,
             last_seen: None,
             fleet: None,
@@ -182,9 +188,8 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
             self.sync_env_file(&cancel).await;
             self.pin.sync(&mut self.policy, &self.state, &mut self.obs);
             self.pause.refresh(&mut self.policy, &mut self.obs);
-            if let Decision::Write { to } = self.policy.step(started, Input::Tick) {
-                self.apply(to, SwitchReason::Start, &cancel).await;
-            }
+            let owed = self.policy.step(started, Input::Tick);
+            self.carry_out(owed, &cancel).await;
             if cancel.is_cancelled() {
                 break;
             }
