@@ -9,6 +9,7 @@
 pub mod action;
 pub mod call_error;
 pub mod checks;
+pub mod code_pages;
 pub mod envfile;
 pub mod error;
 pub mod etcd;
