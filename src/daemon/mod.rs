@@ -25,8 +25,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::adapters::checks::CheckReport;
 use crate::adapters::probe::Probe;
-use crate::adapters::restart::Restart;
 use crate::adapters::state::StateDir;
+use crate::adapters::supervisor::Restart;
 use crate::adapters::throughput::Throughput;
 use crate::config::Config;
 use crate::daemon::intel::Intel;
@@ -357,7 +357,7 @@ mod tests {
         async fn restart(
             &self,
             cancel: &CancellationToken,
-        ) -> Result<Duration, crate::adapters::restart::RestartError> {
+        ) -> Result<Duration, crate::adapters::supervisor::RestartError> {
             self.0.restart(cancel).await
         }
 

@@ -10,9 +10,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::adapters::checks::Checks;
 use crate::adapters::probe::HttpProbe;
-use crate::adapters::restart_path::Restarter;
 use crate::adapters::runtime;
 use crate::adapters::state::StateDir;
+use crate::adapters::supervisor::Restarter;
 use crate::adapters::throughput::Throughput;
 use crate::config::Config;
 use crate::daemon::fleet::Fleet;

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use crate::adapters::pause::Pause;
 use crate::adapters::probe::ProbeReport;
-use crate::adapters::restart::RestartError;
+use crate::adapters::supervisor::RestartError;
 use crate::config::Config;
 use crate::kernel::region::Region;
 use crate::report::cert::CertWatch;

@@ -6,7 +6,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::adapters::etcd::EtcdError;
 use crate::adapters::probe::Probe;
-use crate::adapters::restart::Restart;
+use crate::adapters::supervisor::Restart;
 use crate::daemon::Daemon;
 use crate::daemon::fleet::{Fleet, stored};
 use crate::kernel::protocol::{Effect, Owed, Why};

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use serde::{Serialize, Serializer};
 
-use crate::adapters::action::Action;
-use crate::adapters::call_error::CallError;
-use crate::adapters::progress::Next;
+use crate::adapters::supervisor::Action;
+use crate::adapters::supervisor::CallError;
+use crate::adapters::supervisor::Next;
 use crate::config::{Via, human};
 use crate::report::event::ms;
 use crate::report::journal::Level;

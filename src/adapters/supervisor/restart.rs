@@ -5,7 +5,7 @@
 //! the restart began (`started`). The
 //! calls go through supervisorctl (`supervisorctl`: an argument vector, no shell) or straight
 //! to supervisord's XML-RPC interface
-//! (`supervisor_rpc`); `restart_path` chooses.
+//! (`rpc`); `restart_path` chooses.
 
 use std::time::{Duration, SystemTime};
 
@@ -14,13 +14,13 @@ use thiserror::Error;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::adapters::progress::{Next, Progress, Tell};
-use crate::adapters::started::{self, ProgramState};
+use super::progress::{Next, Progress, Tell};
+use super::started::{self, ProgramState};
 use crate::kernel::resume::Seen;
 
-pub use crate::adapters::action::Action;
+pub use super::action::Action;
 
-pub use crate::adapters::call_error::{CallError, credentials_refused, supervisord_unreachable};
+pub use super::call_error::{CallError, credentials_refused, supervisord_unreachable};
 
 #[derive(Debug, Error)]
 pub enum RestartError {
@@ -250,7 +250,7 @@ pub async fn run_steps_while<C: Caller>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adapters::supervisorctl::Supervisorctl;
+    use crate::adapters::supervisor::supervisorctl::Supervisorctl;
     use crate::config::RestartSettings;
     use std::os::unix::fs::PermissionsExt;
 

@@ -21,7 +21,7 @@ pub enum CallError {
     },
     /// An XML-RPC call to supervisord that failed.
     #[error("{0}")]
-    Rpc(crate::adapters::supervisor_rpc::RpcError),
+    Rpc(crate::adapters::supervisor::rpc::RpcError),
     /// After a start, supervisord does not show the program RUNNING in a process started since
     /// the restart began: it is FATAL, EXITED or still BACKOFF, or it was running from before.
     /// `after` is the start call's own failure, when it failed.

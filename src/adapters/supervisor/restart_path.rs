@@ -13,15 +13,13 @@ use std::time::Duration;
 use prometheus_client::metrics::counter::Counter;
 use tokio_util::sync::CancellationToken;
 
-use crate::adapters::progress::{Progress, Tell};
-use crate::adapters::restart::{
-    Action, CallError, Caller, Restart, RestartError, Retry, run_steps_while,
-};
-use crate::adapters::started::ProgramState;
-use crate::adapters::supervisor_conf;
-use crate::adapters::supervisor_rpc::{Client, RpcError};
-use crate::adapters::supervisorctl::Supervisorctl;
-pub use crate::adapters::supervisorctl::locate;
+use super::conf;
+use super::progress::{Progress, Tell};
+use super::restart::{Action, CallError, Caller, Restart, RestartError, Retry, run_steps_while};
+use super::rpc::{Client, RpcError};
+use super::started::ProgramState;
+use super::supervisorctl::Supervisorctl;
+pub use super::supervisorctl::locate;
 use crate::config::{RestartSettings, Via};
 use crate::kernel::resume::Seen;
 
@@ -184,8 +182,8 @@ impl Restart for Restarter {
             let plain =
                 Path::new(command).file_name().and_then(|n| n.to_str()) == Some("supervisorctl");
             let exe = locate(command).filter(|_| plain)?;
-            let env = supervisor_conf::expansion_env;
-            Client::new(supervisor_conf::resolve(&exe, &self.settings.args, &cwd, &env).ok()?)
+            let env = conf::expansion_env;
+            Client::new(conf::resolve(&exe, &self.settings.args, &cwd, &env).ok()?)
         } else {
             let (choice, client) = choose(&self.settings, &cwd).await;
             client.ok().filter(|_| choice.via == Via::Xmlrpc)?
@@ -246,8 +244,8 @@ pub async fn choose(settings: &RestartSettings, cwd: &Path) -> (Choice, Result<C
         }
     }
     let exe = exe.unwrap_or_else(|| PathBuf::from(command));
-    let env = supervisor_conf::expansion_env;
-    let target = match supervisor_conf::resolve(&exe, &settings.args, cwd, &env) {
+    let env = conf::expansion_env;
+    let target = match conf::resolve(&exe, &settings.args, cwd, &env) {
         Ok(t) => t,
         Err(e) if auto => return (ctl("no_supervisor_config", e.to_string()), unusable()),
         Err(e) => {

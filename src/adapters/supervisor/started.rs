@@ -8,8 +8,8 @@ use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
-use crate::adapters::call_error::CallError;
-pub use crate::adapters::program_state::{ProgramState, Reading, Started};
+use super::call_error::CallError;
+pub use super::program_state::{ProgramState, Reading, Started};
 
 /// How long between two readings of a program's state.
 const POLL: Duration = Duration::from_millis(250);
@@ -195,7 +195,7 @@ mod tests {
                 })
             }
         };
-        let spawn = CallError::Rpc(crate::adapters::supervisor_rpc::RpcError::Fault {
+        let spawn = CallError::Rpc(crate::adapters::supervisor::rpc::RpcError::Fault {
             code: 50,
             message: "SPAWN_ERROR: c".into(),
         });
@@ -214,7 +214,7 @@ mod tests {
                 started: Started::Unknown,
             })
         };
-        let already = CallError::Rpc(crate::adapters::supervisor_rpc::RpcError::Fault {
+        let already = CallError::Rpc(crate::adapters::supervisor::rpc::RpcError::Fault {
             code: 60,
             message: "ALREADY_STARTED: c".into(),
         });

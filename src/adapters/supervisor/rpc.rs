@@ -14,10 +14,10 @@ use thiserror::Error;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpStream, UnixStream};
 
-use crate::adapters::action::Action;
-use crate::adapters::program_state::{ProgramState, Started};
-use crate::adapters::supervisor_conf::{ServerUrl, Target};
-use crate::adapters::xmlrpc::{self, Param, Response};
+use super::action::Action;
+use super::conf::{ServerUrl, Target};
+use super::program_state::{ProgramState, Started};
+use super::xmlrpc::{self, Param, Response};
 use crate::kernel::resume::Seen;
 
 /// supervisord's fault codes (`supervisor.xmlrpc.Faults`) that a stop or start can meet.

@@ -5,11 +5,11 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::adapters::restart::{credentials_refused, supervisord_unreachable};
-use crate::adapters::restart_path::{choose, locate};
-use crate::adapters::supervisor_rpc::{Client, RpcError, faults};
-use crate::adapters::supervisorctl::Supervisorctl;
-use crate::adapters::xmlrpc::Param;
+use super::restart::{credentials_refused, supervisord_unreachable};
+use super::restart_path::{choose, locate};
+use super::rpc::{Client, RpcError, faults};
+use super::supervisorctl::Supervisorctl;
+use super::xmlrpc::Param;
 use crate::config::{RestartSettings, Via, human};
 
 /// Why a restart cannot work now, in words for the operator.

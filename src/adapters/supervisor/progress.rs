@@ -5,8 +5,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::adapters::action::Action;
-use crate::adapters::call_error::CallError;
+use super::action::Action;
+use super::call_error::CallError;
 use crate::config::Via;
 
 /// What comes after a failed call.

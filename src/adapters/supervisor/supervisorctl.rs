@@ -5,14 +5,15 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+#[cfg(test)]
 use prometheus_client::metrics::counter::Counter;
 use tokio::process::Command;
 use tokio_util::sync::CancellationToken;
 
-use crate::adapters::restart::{
+use super::restart::{
     Action, CallError, Caller, Restart, RestartError, Retry, run_steps, run_steps_while,
 };
-use crate::adapters::started::{self, ProgramState};
+use super::started::{self, ProgramState};
 use crate::config::{RestartSettings, SECRET_VARS};
 
 /// Restarts through the supervisorctl executable.
@@ -30,7 +31,9 @@ impl Supervisorctl {
         }
     }
 
-    /// Counts each failed supervisorctl call on `counter`.
+    /// Counts each failed supervisorctl call on `counter` (a daemon counts through
+    /// `Restarter::count_failures`).
+    #[cfg(test)]
     pub fn count_failures(mut self, counter: Counter) -> Self {
         self.retry.failures = Some(counter);
         self
@@ -98,7 +101,7 @@ impl Supervisorctl {
         let command = Path::new(&self.settings.supervisorctl);
         let plain = command.file_name().is_some_and(|n| n == "supervisorctl");
         let found_alike = command.is_absolute() || command.components().count() == 1;
-        let ctl = crate::adapters::supervisor_conf::parse_args(&self.settings.args);
+        let ctl = crate::adapters::supervisor::conf::parse_args(&self.settings.args);
         plain && found_alike && ctl.config.is_none() && ctl.serverurl.is_none()
     }
 
