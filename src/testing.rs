@@ -11,7 +11,7 @@ use clap::Parser;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::adapters::probe::{ErrorKind, ProbeError, ProbeReport};
+use crate::adapters::http::{ErrorKind, ProbeError, ProbeReport};
 use crate::adapters::supervisor::{Restart, RestartError};
 use crate::config::Config;
 

@@ -6,29 +6,21 @@
 //! restart); the X.509 expiry of
 //! what a TLS server showed; what another local user cannot have planted (`trust`).
 
-pub mod checks;
 pub mod envfile;
-pub mod error;
 pub mod etcd;
 pub mod fds;
 pub mod fleet_store;
-pub mod net;
+pub mod http;
 pub mod pause;
 pub mod pin;
-pub mod probe;
 pub mod runtime;
 pub mod state;
 pub mod supervisor;
 pub mod switch_mark;
-#[cfg(test)]
-mod test_http;
-pub mod throughput;
-pub mod tls;
-mod tls_name;
 pub mod trust;
-pub mod x509;
 
 // The paths before the rooms, still named by files that have not moved to the rooms' names
 // (daemon/act, intel, recall, memory; report/services; commands/switch; main.rs): each goes
 // when the last of its importers names the room instead.
+pub use http::{checks, probe, throughput};
 pub use supervisor::{preflight, restart, restart_path};

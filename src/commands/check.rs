@@ -4,8 +4,8 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use crate::adapters::net::TlsSettings;
-use crate::adapters::probe::{HttpProbe, Probe};
+use crate::adapters::http::TlsSettings;
+use crate::adapters::http::{HttpProbe, Probe};
 use crate::config::{Config, ConfigError, redact};
 
 /// Builds the main probe from the config; a bad CA file is a configuration error.

@@ -5,7 +5,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::adapters::envfile::{EnvContents, EnvFileError};
-use crate::adapters::probe::Probe;
+use crate::adapters::http::Probe;
 use crate::adapters::supervisor::Restart;
 use crate::daemon::Daemon;
 use crate::daemon::memory::{Memory, unix_ms};

@@ -59,8 +59,8 @@ impl Gate {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::adapters::http::{ErrorKind, Probe, ProbeReport};
     use crate::adapters::pause::{PauseError, pause, resume};
-    use crate::adapters::probe::{ErrorKind, Probe, ProbeReport};
     use std::time::Duration;
 
     /// A probe that always fails.

@@ -8,12 +8,12 @@ use std::sync::Arc;
 use anyhow::Result;
 use tokio_util::sync::CancellationToken;
 
-use crate::adapters::checks::Checks;
-use crate::adapters::probe::HttpProbe;
+use crate::adapters::http::Checks;
+use crate::adapters::http::HttpProbe;
+use crate::adapters::http::Throughput;
 use crate::adapters::runtime;
 use crate::adapters::state::StateDir;
 use crate::adapters::supervisor::Restarter;
-use crate::adapters::throughput::Throughput;
 use crate::config::Config;
 use crate::daemon::fleet::Fleet;
 use crate::daemon::{Daemon, Reload};

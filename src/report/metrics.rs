@@ -12,7 +12,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use crate::adapters::probe::{ErrorKind, ProbeReport};
+use crate::adapters::http::{ErrorKind, ProbeReport};
 use crate::kernel::region::Region;
 use crate::report::local::LocalFaults;
 
@@ -310,7 +310,7 @@ impl Metrics {
         self.bb.duration.remove(&label);
         self.bb.http_status.remove(&label);
         self.bb.cert_expiry.remove(&label);
-        for (phase, _) in crate::adapters::probe::Phases::default().named() {
+        for (phase, _) in crate::adapters::http::Phases::default().named() {
             self.bb.phase.remove(&PhaseLabels {
                 region: region.to_string(),
                 phase: phase.to_string(),

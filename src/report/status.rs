@@ -15,7 +15,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
-use crate::adapters::net::{Connector, TlsSettings};
+use crate::adapters::http::{Connector, TlsSettings};
 
 use crate::adapters::state::StateDir;
 use crate::config::{Config, human};

@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::adapters::etcd::{Etcd, EtcdError};
 use crate::adapters::fleet_store::{self as store, Store};
-use crate::adapters::probe::Probe;
+use crate::adapters::http::Probe;
 use crate::adapters::supervisor::Restart;
 use crate::config::fleet::{FleetSettings, StoreLoss};
 use crate::config::{Config, ConfigError};

@@ -5,7 +5,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::adapters::etcd::EtcdError;
-use crate::adapters::probe::Probe;
+use crate::adapters::http::Probe;
 use crate::adapters::supervisor::Restart;
 use crate::daemon::Daemon;
 use crate::daemon::fleet::{Fleet, stored};

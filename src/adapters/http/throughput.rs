@@ -8,8 +8,8 @@ use http_body_util::BodyExt;
 use tokio::time::Instant;
 use url::Url;
 
-use crate::adapters::net::{Connector, classify_hyper};
-use crate::adapters::probe::{ErrorKind, ProbeError};
+use super::net::{Connector, classify_hyper};
+use super::probe::{ErrorKind, ProbeError};
 use crate::config::{Config, ConfigError, human};
 
 /// Past this many bytes the download stops: enough for a figure.
@@ -52,7 +52,7 @@ impl Throughput {
         else {
             return Ok(None);
         };
-        let connector = Connector::new(&url, &crate::adapters::checks::tls(config))
+        let connector = Connector::new(&url, &crate::adapters::http::checks::tls(config))
             .map_err(|e| ConfigError::new("network.throughput_url", e))?;
         Ok(Some(Throughput {
             url,
@@ -149,7 +149,7 @@ mod tests {
 
     #[tokio::test]
     async fn downloads_and_counts_the_bytes() {
-        let port = crate::adapters::test_http::serve("200 OK", 300_000).await;
+        let port = crate::adapters::http::test_http::serve("200 OK", 300_000).await;
         let m = meter(port).measure().await.unwrap();
         assert_eq!(m.bytes, 300_000);
         assert!(m.kbps() > 0, "{m:?}");
@@ -157,7 +157,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_download_is_an_error() {
-        let port = crate::adapters::test_http::serve("404 Not Found", 3).await;
+        let port = crate::adapters::http::test_http::serve("404 Not Found", 3).await;
         let e = meter(port).measure().await.unwrap_err();
         assert_eq!(e.kind, ErrorKind::Status);
         let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -128,7 +128,7 @@ impl Pinned {
             C::NotValidForName | C::NotValidForNameContext { .. } => format!(
                 "the certificate is not valid for name {} (it is for {}): if the tunnel forwards the cloud's own certificate, set --tls-server-name '{{cloud}}'",
                 name.to_str(),
-                crate::adapters::tls_name::names_of(cert)
+                crate::adapters::http::tls_name::names_of(cert)
             ),
             _ => return error,
         };
@@ -222,8 +222,8 @@ impl ServerCertVerifier for Pinned {
         // CN when it has none, as stunnel's documented certificate), its extended key usage
         // must allow a TLS server, and the dates hold (webpki
         // checks them before the CA flag, so a date error is never hidden by it).
-        crate::adapters::tls_name::check(end_entity, server_name).map_err(hint_error)?;
-        if !crate::adapters::x509::allows_server_auth(end_entity) {
+        crate::adapters::http::tls_name::check(end_entity, server_name).map_err(hint_error)?;
+        if !crate::adapters::http::x509::allows_server_auth(end_entity) {
             return Err(hint_error(
                 "the pinned certificate is not for a TLS server: its extended key usage lacks serverAuth; pin the certificate the tunnel serves with".to_string(),
             ));
@@ -328,7 +328,7 @@ impl ServerCertVerifier for NoVerification {
 mod tests {
     //! The verifier on certificates made as users make them, and the probe over real TLS.
     use super::*;
-    use crate::adapters::probe::{ErrorKind, HttpProbe, Probe};
+    use crate::adapters::http::probe::{ErrorKind, HttpProbe, Probe};
     use crate::kernel::region::Region;
     use rcgen::{
         BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,

@@ -1,6 +1,6 @@
 //! A loopback HTTP server for unit tests of the code that makes requests.
 //!
-//! Compiled only for unit tests (`#[cfg(test)] mod test_http;` in adapters/mod.rs): an
+//! Compiled only for unit tests (`#[cfg(test)] mod test_http;` in adapters/http/mod.rs): an
 //! `unwrap` here that fails is a test that fails, which is what a test wants.
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -11,8 +11,8 @@ use tokio::task::JoinSet;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
-use crate::adapters::net::{self, TlsSettings};
-use crate::adapters::probe::{ErrorKind, HttpProbe, Probe, ProbeError};
+use super::net::{self, TlsSettings};
+use super::probe::{ErrorKind, HttpProbe, Probe, ProbeError};
 use crate::config::{Config, ConfigError, human};
 use crate::kernel::region::Target;
 use crate::kernel::standby::Subject;
@@ -183,8 +183,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_round_checks_http_and_tcp_targets_and_references() {
-        let up = crate::adapters::test_http::serve("200 OK", 0).await;
-        let sick = crate::adapters::test_http::serve("503 Service Unavailable", 0).await;
+        let up = crate::adapters::http::test_http::serve("200 OK", 0).await;
+        let sick = crate::adapters::http::test_http::serve("503 Service Unavailable", 0).await;
         let closed = closed_port();
         let c = config(&format!(
             "[[regions]]\nname = \"A\"\ncloud = \"a\"\nhealth_url = \"http://127.0.0.1:{up}/health\"\n\
@@ -219,7 +219,7 @@ mod tests {
 
     #[tokio::test]
     async fn spawned_checks_send_a_batch_per_round_and_stop_on_cancel() {
-        let up = crate::adapters::test_http::serve("200 OK", 0).await;
+        let up = crate::adapters::http::test_http::serve("200 OK", 0).await;
         let c = config(&format!(
             "[[regions]]\nname = \"A\"\ncloud = \"a\"\nhealth_url = \"tcp://127.0.0.1:{up}\"\n\
              [region_checks]\ninterval = \"50ms\"\ntimeout = \"1s\"\n"

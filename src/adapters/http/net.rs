@@ -16,9 +16,9 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use url::Url;
 
-use crate::adapters::error::{ErrorKind, ProbeError};
-pub use crate::adapters::tls::TlsSettings;
-use crate::adapters::tls::client_config;
+use super::error::{ErrorKind, ProbeError};
+pub use super::tls::TlsSettings;
+use super::tls::client_config;
 
 /// Bytes written and read on the connections of one connector, for the wire-cost figures.
 #[derive(Debug, Default)]
@@ -146,7 +146,7 @@ impl Connector {
                     .await
                     .map_err(|e| classify_io(&e, ErrorKind::Tls))?;
                 let chain = stream.get_ref().1.peer_certificates().unwrap_or_default();
-                if let Some(t) = crate::adapters::x509::earliest_not_after(chain) {
+                if let Some(t) = crate::adapters::http::x509::earliest_not_after(chain) {
                     self.counters.not_after.store(t, Ordering::Relaxed);
                 }
                 handshake(stream, phase).await
@@ -243,7 +243,7 @@ pub fn classify_io(e: &io::Error, fallback: ErrorKind) -> ProbeError {
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<rustls::Error>());
     let detail = match (kind, tls, e.kind()) {
-        (_, Some(tls), _) => crate::adapters::tls::describe(tls),
+        (_, Some(tls), _) => crate::adapters::http::tls::describe(tls),
         (ErrorKind::Refused, ..) => "connection refused".to_string(),
         (ErrorKind::Reset, _, K::ConnectionReset) => "connection reset by the peer".to_string(),
         (ErrorKind::Reset, _, K::ConnectionAborted) => "connection aborted".to_string(),

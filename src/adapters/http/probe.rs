@@ -10,8 +10,8 @@ use rustls::pki_types::ServerName;
 use tokio::time::Instant;
 use url::Url;
 
-pub use crate::adapters::error::{ErrorKind, ProbeError};
-use crate::adapters::net::{Connector, TlsSettings};
+pub use super::error::{ErrorKind, ProbeError};
+use super::net::{Connector, TlsSettings};
 use crate::config::TLS_NAME_CLOUD as CLOUD;
 use crate::kernel::region::Region;
 
@@ -242,7 +242,7 @@ impl HttpProbe {
         let response = sender
             .send_request(req)
             .await
-            .map_err(|e| crate::adapters::net::classify_hyper(&e))?;
+            .map_err(|e| crate::adapters::http::net::classify_hyper(&e))?;
         let status = response.status().as_u16();
         set("reading the body");
         let mut body = response.into_body();
@@ -253,7 +253,7 @@ impl HttpProbe {
                 Some(Ok(frame)) => {
                     read += frame.data_ref().map_or(0, |d| d.len() as u64);
                 }
-                Some(Err(e)) => return Err(crate::adapters::net::classify_hyper(&e)),
+                Some(Err(e)) => return Err(crate::adapters::http::net::classify_hyper(&e)),
             }
         }
         if status != 200 {

@@ -15,7 +15,7 @@ pub fn check(cert: &CertificateDer<'_>, name: &ServerName<'_>) -> Result<(), Str
     let common = common_names(parsed.subject());
     // RFC 6125: a certificate with a subjectAltName is matched by it alone, whatever it
     // holds (an IP address only, say); its CN counts only without one.
-    let has_san = crate::adapters::x509::has_subject_alt_name(cert);
+    let has_san = crate::adapters::http::x509::has_subject_alt_name(cert);
     if !has_san && common.iter().any(|cn| cn.eq_ignore_ascii_case(&wanted)) {
         return Ok(());
     }
