@@ -6,21 +6,15 @@
 //! restart); the X.509 expiry of
 //! what a TLS server showed; what another local user cannot have planted (`trust`).
 
-pub mod envfile;
 pub mod etcd;
-pub mod fds;
+pub mod files;
 pub mod fleet_store;
 pub mod http;
-pub mod pause;
-pub mod pin;
-pub mod runtime;
-pub mod state;
 pub mod supervisor;
-pub mod switch_mark;
-pub mod trust;
 
 // The paths before the rooms, still named by files that have not moved to the rooms' names
 // (daemon/act, intel, recall, memory; report/services; commands/switch; main.rs): each goes
 // when the last of its importers names the room instead.
+pub use files::{envfile, pin, state, switch_mark};
 pub use http::{checks, probe, throughput};
 pub use supervisor::{preflight, restart, restart_path};

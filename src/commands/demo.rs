@@ -17,7 +17,7 @@ use anyhow::{Context, Result, anyhow};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::prelude::*;
 
-use crate::adapters::state::StateDir;
+use crate::adapters::files::StateDir;
 use crate::commands::main_probe;
 use crate::config::cli::{LogFormat, Options};
 use crate::config::{Config, DEFAULT_PROGRAMS, human};

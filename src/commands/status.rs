@@ -5,8 +5,8 @@ use std::time::SystemTime;
 
 use anyhow::Result;
 
-use crate::adapters::pause::{self, PauseState};
-use crate::adapters::state::StateDir;
+use crate::adapters::files::StateDir;
+use crate::adapters::files::pause::{self, PauseState};
 use crate::commands::discover::Found;
 use crate::config::Config;
 use crate::config::redact::printable;

@@ -4,7 +4,7 @@
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::adapters::envfile::{EnvContents, EnvFileError};
+use crate::adapters::files::{EnvContents, EnvFileError};
 use crate::adapters::http::Probe;
 use crate::adapters::supervisor::Restart;
 use crate::daemon::Daemon;

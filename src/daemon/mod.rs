@@ -23,10 +23,10 @@ use std::sync::Arc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::adapters::files::StateDir;
 use crate::adapters::http::CheckReport;
 use crate::adapters::http::Probe;
 use crate::adapters::http::Throughput;
-use crate::adapters::state::StateDir;
 use crate::adapters::supervisor::Restart;
 use crate::config::Config;
 use crate::daemon::intel::Intel;

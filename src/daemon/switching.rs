@@ -7,8 +7,8 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::adapters::state::StateDir;
-use crate::adapters::switch_mark::{self, Seen, SwitchRestart};
+use crate::adapters::files::StateDir;
+use crate::adapters::files::switch_mark::{self, Seen, SwitchRestart};
 use crate::report::event::Event;
 use crate::report::observer::Observer;
 

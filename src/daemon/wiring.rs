@@ -8,11 +8,11 @@ use std::sync::Arc;
 use anyhow::Result;
 use tokio_util::sync::CancellationToken;
 
+use crate::adapters::files::StateDir;
+use crate::adapters::files::runtime;
 use crate::adapters::http::Checks;
 use crate::adapters::http::HttpProbe;
 use crate::adapters::http::Throughput;
-use crate::adapters::runtime;
-use crate::adapters::state::StateDir;
 use crate::adapters::supervisor::Restarter;
 use crate::config::Config;
 use crate::daemon::fleet::Fleet;

@@ -21,7 +21,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::adapters::state::StateDir;
+use crate::adapters::files::StateDir;
 use crate::config::{DatadogSettings, human};
 pub use crate::report::batch::{
     MAX_ENTRIES, MAX_ENTRY, MAX_PAYLOAD, entry, gzip_payload, hostname, take_batch,

@@ -11,8 +11,8 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::adapters::files::Pause;
 use crate::adapters::http::ProbeReport;
-use crate::adapters::pause::Pause;
 use crate::adapters::supervisor::RestartError;
 use crate::config::Config;
 use crate::kernel::region::Region;

@@ -17,7 +17,7 @@ use tracing::warn;
 
 use crate::adapters::http::{Connector, TlsSettings};
 
-use crate::adapters::state::StateDir;
+use crate::adapters::files::StateDir;
 use crate::config::{Config, human};
 use crate::report::observer::Published;
 use crate::report::view::{PauseView, Snapshot};

@@ -2,7 +2,7 @@
 //! directory that cannot be had or written), told here as events: logged only, since the
 //! journal keeps the decisions and the restart's result, not each call.
 
-use crate::adapters::state::{StateDir, StateWrite, WriteFailed};
+use crate::adapters::files::{StateDir, StateWrite, WriteFailed};
 use crate::adapters::supervisor::{Progress, Tell};
 use crate::report::event::{Event, Notice, Steps};
 use crate::report::logging;
@@ -84,7 +84,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::adapters::state::StateWrite;
+    use crate::adapters::files::StateWrite;
     use crate::adapters::supervisor::Action;
     use crate::adapters::supervisor::CallError;
     use crate::adapters::supervisor::Next;

@@ -14,8 +14,8 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::adapters::state::StateDir;
-use crate::adapters::trust;
+use super::state::StateDir;
+use super::trust;
 
 const MARK: &str = "switch-restart";
 
@@ -153,7 +153,7 @@ mod tests {
         assert_eq!((r.pid, r.region.as_str()), (std::process::id(), "NAM"));
         assert!(r.began.elapsed().unwrap() < Duration::from_secs(5));
         let path = s.file(MARK).unwrap();
-        assert_eq!(crate::adapters::state::mode(&path), Some(0o600));
+        assert_eq!(crate::adapters::files::state::mode(&path), Some(0o600));
         drop(mark);
         assert_eq!(seen(&s), Seen::None);
         assert!(!path.exists());

@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::adapters::envfile::write_atomic;
-use crate::adapters::trust;
+use super::envfile::write_atomic;
+use super::trust;
 
 /// The environment variables that shape a daemon's settings and hold no secret: recorded so
 /// that a command rebuilds the same settings. Keys and passwords are never recorded.

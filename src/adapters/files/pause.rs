@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::adapters::state::StateDir;
+use super::state::StateDir;
 use crate::config::{human, timestamp};
 
 pub const PAUSE_FILE: &str = "pause.json";
@@ -194,7 +194,7 @@ mod tests {
             "{\"since\":\"2023-11-14T22:13:20.000Z\",\"until\":\"2023-11-14T22:43:20.000Z\"}\n"
         );
         assert_eq!(
-            crate::adapters::state::mode(&state.file(PAUSE_FILE).unwrap()),
+            crate::adapters::files::state::mode(&state.file(PAUSE_FILE).unwrap()),
             Some(0o600)
         );
         assert_eq!(

@@ -9,8 +9,8 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsE
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::adapters::envfile::write_atomic;
-use crate::adapters::trust;
+use super::envfile::write_atomic;
+use super::trust;
 use crate::config::ConfigError;
 
 const RESTART_PENDING: &str = "restart-pending";

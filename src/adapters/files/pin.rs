@@ -4,7 +4,7 @@
 
 use std::io;
 
-use crate::adapters::state::StateDir;
+use super::state::StateDir;
 
 const PIN: &str = "pin";
 
@@ -36,7 +36,7 @@ mod tests {
         write(&s, "NAM").unwrap();
         assert_eq!(read(&s).as_deref(), Some("NAM"));
         let path = s.file(PIN).unwrap();
-        assert_eq!(crate::adapters::state::mode(&path), Some(0o600));
+        assert_eq!(crate::adapters::files::state::mode(&path), Some(0o600));
         clear(&s).unwrap();
         assert_eq!(read(&s), None);
         clear(&s).unwrap();
