@@ -8,7 +8,6 @@
 
 pub mod etcd;
 pub mod files;
-pub mod fleet_store;
 pub mod http;
 pub mod supervisor;
 

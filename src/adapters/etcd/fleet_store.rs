@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use crate::adapters::etcd::{Compare, Etcd, EtcdError, Mirror, Op};
+use super::{Compare, Etcd, EtcdError, Mirror, Op};
 use crate::kernel::quorum::{Health, View};
 
 /// The fleet's active region, as `active` holds it.
