@@ -1,10 +1,10 @@
-//! The edges: each module does one kind of I/O. Fresh HTTP(S) connections and their
-//! classified errors, how their TLS peers are verified (system roots, a CA, the exact
-//! certificate a tunnel presents), the probe of the active region, the standby checks, the
-//! throughput gate's download, the env file, supervisord (through its XML-RPC interface or
-//! supervisorctl), and the state directory (restart marker, pin, pause, the mark of a switch's
-//! restart); the X.509 expiry of
-//! what a TLS server showed; what another local user cannot have planted (`trust`).
+//! The edges: each module does one kind of I/O, and they stand in four rooms. `http`: fresh
+//! HTTP(S) connections and their classified errors, how a TLS peer is verified, the probe of
+//! the active region, the standby checks and the throughput gate's download. `supervisor`:
+//! restarting the programs through supervisord (its XML-RPC interface or supervisorctl), and
+//! whether each start took. `files`: the env file, the state directory and what it holds
+//! (pin, pause, the mark of a switch's restart), where a running daemon is listed, what
+//! another local user cannot have planted. `etcd`: the fleet's store and its key layout.
 
 pub mod etcd;
 pub mod files;

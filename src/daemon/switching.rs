@@ -1,5 +1,5 @@
 //! A switch by hand restarting the programs while the daemon runs. The switch marks the state
-//! dir for as long as its restart runs (`adapters::switch_mark`); the daemon reads the mark at
+//! dir for as long as its restart runs (`adapters::files::switch_mark`); the daemon reads the mark at
 //! each probe, says when such a restart begins and ends, and meanwhile tells the probe's
 //! failures at INFO and starts no outage clock from them: the tunnel is down because the switch
 //! restarts it. A switch killed mid-restart ends the window at once (its mark is no longer

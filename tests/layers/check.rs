@@ -1,7 +1,7 @@
 //! The layer rule of docs/architecture.md, read from a source tree as the compiler reads it.
 //!
 //! Every file under `<root>/src` (but `main.rs`) is parsed with `syn`; its module path comes
-//! from its place (`src/adapters/probe.rs` is `adapters::probe`). Every `use` tree (groups,
+//! from its place (`src/adapters/http/probe.rs` is `adapters::http::probe`). Every `use` tree (groups,
 //! nesting, `self`, `super`, `crate`, renames such as `use crate as fh`), every path in an
 //! expression, a type, a pattern or an attribute, every macro's path and the paths in its
 //! tokens are resolved to a module of the crate or to an outside crate. Only items under
@@ -57,7 +57,7 @@ impl Rule {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Finding {
     pub rule: Rule,
-    /// Relative to the root, e.g. `src/adapters/probe.rs`.
+    /// Relative to the root, e.g. `src/adapters/http/probe.rs`.
     pub file: String,
     pub line: usize,
     pub what: String,
