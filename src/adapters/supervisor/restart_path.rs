@@ -202,6 +202,24 @@ impl Restart for Restarter {
     }
 }
 
+/// Why `auto` keeps supervisorctl without looking for supervisord: the command is a wrapper
+/// (not named `supervisorctl`), or it is not installed, so its config cannot be known.
+fn kept_by_auto(command: &str, exe: Option<&Path>) -> Option<(&'static str, String)> {
+    let plain = Path::new(command).file_name().and_then(|n| n.to_str()) == Some("supervisorctl");
+    if !plain {
+        return Some((
+            "wrapper",
+            format!("{command} is not plain supervisorctl, so it is called as configured"),
+        ));
+    }
+    exe.is_none().then(|| {
+        (
+            "supervisorctl_not_found",
+            format!("{command} is not installed, so its config cannot be known"),
+        )
+    })
+}
+
 /// Chooses the path for `settings`, run from `cwd`; with XML-RPC, the client (or why there
 /// is none).
 pub async fn choose(settings: &RestartSettings, cwd: &Path) -> (Choice, Result<Client, RpcError>) {
@@ -221,27 +239,8 @@ pub async fn choose(settings: &RestartSettings, cwd: &Path) -> (Choice, Result<C
     let auto = settings.via == Via::Auto;
     let command = settings.supervisorctl.as_str();
     let exe = locate(command);
-    if auto {
-        let plain =
-            Path::new(command).file_name().and_then(|n| n.to_str()) == Some("supervisorctl");
-        if !plain {
-            return (
-                ctl(
-                    "wrapper",
-                    format!("{command} is not plain supervisorctl, so it is called as configured"),
-                ),
-                unusable(),
-            );
-        }
-        if exe.is_none() {
-            return (
-                ctl(
-                    "supervisorctl_not_found",
-                    format!("{command} is not installed, so its config cannot be known"),
-                ),
-                unusable(),
-            );
-        }
+    if auto && let Some((reason, detail)) = kept_by_auto(command, exe.as_deref()) {
+        return (ctl(reason, detail), unusable());
     }
     let exe = exe.unwrap_or_else(|| PathBuf::from(command));
     let env = conf::expansion_env;

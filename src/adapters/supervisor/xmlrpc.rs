@@ -234,14 +234,25 @@ fn value(tokens: &mut Tokens<'_>, depth: usize) -> Result<Value, DecodeError> {
         return Err(bad(format!("expected a type, found {}", describe(&first))));
     };
     let v = match kind.as_str() {
-        "string" | "base64" | "dateTime.iso8601" => Value::Str(tokens.text_until_close(&kind)?),
-        "boolean" => match tokens.text_until_close(&kind)?.trim() {
+        "array" => array(tokens, depth)?,
+        "struct" => members(tokens, depth)?,
+        _ => scalar(tokens, &kind)?,
+    };
+    tokens.expect_close("value")?;
+    Ok(v)
+}
+
+/// Parses a typed scalar (`<kind>` already read) up to its closing tag.
+fn scalar(tokens: &mut Tokens<'_>, kind: &str) -> Result<Value, DecodeError> {
+    Ok(match kind {
+        "string" | "base64" | "dateTime.iso8601" => Value::Str(tokens.text_until_close(kind)?),
+        "boolean" => match tokens.text_until_close(kind)?.trim() {
             "1" => Value::Bool(true),
             "0" => Value::Bool(false),
             other => return Err(bad(format!("'{other}' is not a boolean"))),
         },
         "int" | "i4" | "i8" => {
-            let text = tokens.text_until_close(&kind)?;
+            let text = tokens.text_until_close(kind)?;
             Value::Int(
                 text.trim()
                     .parse()
@@ -249,7 +260,7 @@ fn value(tokens: &mut Tokens<'_>, depth: usize) -> Result<Value, DecodeError> {
             )
         }
         "double" => {
-            let text = tokens.text_until_close(&kind)?;
+            let text = tokens.text_until_close(kind)?;
             Value::Double(
                 text.trim()
                     .parse()
@@ -260,40 +271,42 @@ fn value(tokens: &mut Tokens<'_>, depth: usize) -> Result<Value, DecodeError> {
             tokens.expect_close("nil")?;
             Value::Nil
         }
-        "array" => {
-            tokens.expect_open("data")?;
-            let mut items = Vec::new();
-            loop {
-                match tokens.next_markup()? {
-                    Token::Open(n) if n == "value" => items.push(value(tokens, depth + 1)?),
-                    Token::Close(n) if n == "data" => break,
-                    other => return Err(bad(format!("in <data>: {}", describe(&other)))),
-                }
-            }
-            tokens.expect_close("array")?;
-            Value::Array(items)
-        }
-        "struct" => {
-            let mut members = Vec::new();
-            loop {
-                match tokens.next_markup()? {
-                    Token::Open(n) if n == "member" => {
-                        tokens.expect_open("name")?;
-                        let name = tokens.text_until_close("name")?;
-                        tokens.expect_open("value")?;
-                        members.push((name, value(tokens, depth + 1)?));
-                        tokens.expect_close("member")?;
-                    }
-                    Token::Close(n) if n == "struct" => break,
-                    other => return Err(bad(format!("in <struct>: {}", describe(&other)))),
-                }
-            }
-            Value::Struct(members)
-        }
         other => return Err(bad(format!("unknown type <{other}>"))),
-    };
-    tokens.expect_close("value")?;
-    Ok(v)
+    })
+}
+
+/// Parses an `<array>` (its open tag already read) up to its `</array>`.
+fn array(tokens: &mut Tokens<'_>, depth: usize) -> Result<Value, DecodeError> {
+    tokens.expect_open("data")?;
+    let mut items = Vec::new();
+    loop {
+        match tokens.next_markup()? {
+            Token::Open(n) if n == "value" => items.push(value(tokens, depth + 1)?),
+            Token::Close(n) if n == "data" => break,
+            other => return Err(bad(format!("in <data>: {}", describe(&other)))),
+        }
+    }
+    tokens.expect_close("array")?;
+    Ok(Value::Array(items))
+}
+
+/// Parses a `<struct>` (its open tag already read) up to its `</struct>`.
+fn members(tokens: &mut Tokens<'_>, depth: usize) -> Result<Value, DecodeError> {
+    let mut members = Vec::new();
+    loop {
+        match tokens.next_markup()? {
+            Token::Open(n) if n == "member" => {
+                tokens.expect_open("name")?;
+                let name = tokens.text_until_close("name")?;
+                tokens.expect_open("value")?;
+                members.push((name, value(tokens, depth + 1)?));
+                tokens.expect_close("member")?;
+            }
+            Token::Close(n) if n == "struct" => break,
+            other => return Err(bad(format!("in <struct>: {}", describe(&other)))),
+        }
+    }
+    Ok(Value::Struct(members))
 }
 
 /// Parses a `methodResponse`: the single value of its params, or its fault.
