@@ -223,7 +223,9 @@ impl Scene {
         .await
     }
 
-    async fn script(&self) -> Result<Timeline, String> {
+    /// Waits for the start-up restart and healthy probes of the first region; returns its
+    /// cloud.
+    async fn settled(&self) -> Result<&FakeCloud, String> {
         let started = self
             .wait("the start-up restart", || {
                 self.journal.first_after(self.t0, "restart_done")
@@ -244,7 +246,12 @@ impl Scene {
             .ok_or("a cloud for the active region")?;
         self.healthy_probes(started.at, HEALTHY_BEFORE, "healthy probes")
             .await?;
+        Ok(cloud)
+    }
 
+    /// Makes `cloud` answer 503, then hang once the outage is half its threshold old;
+    /// returns when the outage began and when the hang did.
+    async fn inject_outage(&self, cloud: &FakeCloud) -> Result<(Instant, Instant), String> {
         cloud.set(Behaviour::Answer(503));
         let outage = Instant::now();
         self.scene(&format!(
@@ -265,6 +272,12 @@ impl Scene {
             cloud.host,
             human(TIMEOUT)
         ));
+        Ok((outage, hang))
+    }
+
+    async fn script(&self) -> Result<Timeline, String> {
+        let cloud = self.settled().await?;
+        let (outage, hang) = self.inject_outage(cloud).await?;
         let failover = self
             .wait("the failover", || {
                 self.journal.first_after(outage, "failover")
