@@ -211,25 +211,9 @@ pub fn pause_line(p: Option<&PauseView>) -> String {
     }
 }
 
-/// The live view as text for people.
-pub fn render_live(s: &Snapshot, source: &Source, env_file: &str) -> String {
-    let mut out = format!(
-        "Active region: {} (cloud {}) since {}\n",
-        s.active.region, s.active.cloud, s.active.since
-    );
-    out += &format!(
-        "Daemon:        running, pid {}, v{}{}; live view from {} (updated {})\n",
-        s.pid,
-        s.version,
-        if s.dry_run { ", DRY RUN" } else { "" },
-        source.text(),
-        s.updated_at
-    );
-    out += &format!("Env file:      {env_file}\n");
-    if let Some(e) = &s.env_file_error {
-        out += &format!("               NOT WRITTEN: {e} (retried at the next probe)\n");
-    }
-    out += &crate::report::local::status_lines(s);
+/// One line per region: its health, when it was last checked, whether it is active.
+fn region_lines(s: &Snapshot) -> String {
+    let mut out = String::new();
     for (i, r) in s.regions.iter().enumerate() {
         let health = match (r.healthy, &r.error) {
             (Some(true), _) => format!(
@@ -266,7 +250,12 @@ pub fn render_live(s: &Snapshot, source: &Source, env_file: &str) -> String {
             if r.active { "  [active]" } else { "" }
         );
     }
-    out += &match &s.outage {
+    out
+}
+
+/// The outage under way, if any, and whether its failover is held back.
+fn outage_line(s: &Snapshot) -> String {
+    match &s.outage {
         None => "Outage:        none\n".to_string(),
         Some(o) => format!(
             "Outage:        {} failing for {} of {}{}{}\n",
@@ -283,7 +272,30 @@ pub fn render_live(s: &Snapshot, source: &Source, env_file: &str) -> String {
                 ""
             }
         ),
-    };
+    }
+}
+
+/// The live view as text for people.
+pub fn render_live(s: &Snapshot, source: &Source, env_file: &str) -> String {
+    let mut out = format!(
+        "Active region: {} (cloud {}) since {}\n",
+        s.active.region, s.active.cloud, s.active.since
+    );
+    out += &format!(
+        "Daemon:        running, pid {}, v{}{}; live view from {} (updated {})\n",
+        s.pid,
+        s.version,
+        if s.dry_run { ", DRY RUN" } else { "" },
+        source.text(),
+        s.updated_at
+    );
+    out += &format!("Env file:      {env_file}\n");
+    if let Some(e) = &s.env_file_error {
+        out += &format!("               NOT WRITTEN: {e} (retried at the next probe)\n");
+    }
+    out += &crate::report::local::status_lines(s);
+    out += &region_lines(s);
+    out += &outage_line(s);
     out += &match &s.last_switch {
         None => "Last switch:   none since the daemon started\n".to_string(),
         Some(w) => format!(
