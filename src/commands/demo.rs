@@ -20,7 +20,7 @@ use tracing_subscriber::prelude::*;
 use crate::adapters::files::StateDir;
 use crate::commands::main_probe;
 use crate::config::cli::{LogFormat, Options};
-use crate::config::{Config, DEFAULT_PROGRAMS, human};
+use crate::config::{Config, DEFAULT_PROGRAMS, duration_text};
 use crate::daemon::Daemon;
 use crate::report::told;
 use narration::{Journal, Narrator, Seen, elapsed, say, stdout_closed};
@@ -151,9 +151,9 @@ impl Scene {
         say(&format!(
             "  daemon      the real loop: probes {} every {} (timeout {}), outage after {} of failures",
             c.probe.url,
-            human(c.probe.interval),
-            human(c.probe.timeout),
-            human(c.failover.threshold)
+            duration_text(c.probe.interval),
+            duration_text(c.probe.timeout),
+            duration_text(c.failover.threshold)
         ));
         say(&format!(
             "  env file    {} (in a temp dir, removed at the end)",
@@ -195,7 +195,7 @@ impl Scene {
             Err(missing) => {
                 say(&format!(
                     "demo: {missing} did not happen within {}; stopping",
-                    human(DEADLINE)
+                    duration_text(DEADLINE)
                 ));
                 Ok(ExitCode::from(1))
             }
@@ -270,7 +270,7 @@ impl Scene {
         self.scene(&format!(
             "{} now accepts connections but never answers (the probe times out after {})",
             cloud.host,
-            human(TIMEOUT)
+            duration_text(TIMEOUT)
         ));
         Ok((outage, hang))
     }

@@ -18,7 +18,7 @@ use tracing::warn;
 use crate::adapters::http::{Connector, TlsSettings};
 
 use crate::adapters::files::StateDir;
-use crate::config::{Config, human};
+use crate::config::{Config, duration_text};
 use crate::report::observer::Published;
 use crate::report::view::{PauseView, Snapshot};
 
@@ -204,7 +204,7 @@ pub fn pause_line(p: Option<&PauseView>) -> String {
         Some(p) => match (&p.until, p.remaining_ms) {
             (Some(u), Some(left)) => format!(
                 "PAUSED until {u} ({} left)",
-                human(Duration::from_secs(left / 1000))
+                duration_text(Duration::from_secs(left / 1000))
             ),
             _ => "PAUSED until `failover-handler resume`".to_string(),
         },
@@ -234,7 +234,7 @@ fn region_lines(s: &Snapshot) -> String {
             .map(|d| {
                 format!(
                     ", checked {} ago{}",
-                    human(Duration::from_secs(d.as_secs())),
+                    duration_text(Duration::from_secs(d.as_secs())),
                     if r.stale { " (stale)" } else { "" }
                 )
             })
@@ -260,8 +260,8 @@ fn outage_line(s: &Snapshot) -> String {
         Some(o) => format!(
             "Outage:        {} failing for {} of {}{}{}\n",
             o.region,
-            human(Duration::from_millis(o.failing_for_ms / 100 * 100)),
-            human(Duration::from_millis(o.threshold_ms)),
+            duration_text(Duration::from_millis(o.failing_for_ms / 100 * 100)),
+            duration_text(Duration::from_millis(o.threshold_ms)),
             o.error_kind
                 .as_deref()
                 .map(|k| format!(" ({k})"))
@@ -306,7 +306,7 @@ pub fn render_live(s: &Snapshot, source: &Source, env_file: &str) -> String {
             w.failed_for_ms
                 .map(|m| format!(
                     ", after {} of failures",
-                    human(Duration::from_millis(m / 100 * 100))
+                    duration_text(Duration::from_millis(m / 100 * 100))
                 ))
                 .unwrap_or_default(),
             w.at
@@ -322,7 +322,7 @@ pub fn render_live(s: &Snapshot, source: &Source, env_file: &str) -> String {
         out += &format!(
             "Hold-down:     no automatic switch before {} (in {}; {} automatic switches in the last hour)\n",
             h.until,
-            human(Duration::from_secs(h.remaining_ms / 1000)),
+            duration_text(Duration::from_secs(h.remaining_ms / 1000)),
             h.switches_last_hour
         );
     }

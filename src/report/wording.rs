@@ -108,7 +108,7 @@ impl Event {
                 } else {
                     format!(
                         "in {}",
-                        crate::config::human(
+                        crate::config::duration_text(
                             std::time::Duration::from_secs(left.as_secs() / 3600 * 3600)
                                 .max(std::time::Duration::from_secs(1))
                         )

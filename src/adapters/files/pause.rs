@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::state::StateDir;
-use crate::config::{human, timestamp};
+use crate::config::{duration_text, timestamp};
 
 pub const PAUSE_FILE: &str = "pause.json";
 
@@ -71,7 +71,7 @@ impl Pause {
             (Some(until), Some(left)) => format!(
                 "until {} ({} left)",
                 timestamp(until),
-                human(Duration::from_secs(left.as_secs()))
+                duration_text(Duration::from_secs(left.as_secs()))
             ),
             _ => "until `failover-handler resume`".to_string(),
         }

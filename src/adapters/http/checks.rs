@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::net::{self, TlsSettings};
 use super::probe::{ErrorKind, HttpProbe, Probe, ProbeError};
-use crate::config::{Config, ConfigError, human};
+use crate::config::{Config, ConfigError, duration_text};
 use crate::kernel::region::Target;
 use crate::kernel::standby::Subject;
 
@@ -56,7 +56,7 @@ impl Checker {
                         Ok(Err(e)) => Err(e),
                         Err(_) => Err(ProbeError::new(
                             ErrorKind::Timeout,
-                            format!("no connection within {}", human(*timeout)),
+                            format!("no connection within {}", duration_text(*timeout)),
                         )),
                     };
                 (result, started.elapsed())

@@ -292,7 +292,7 @@ impl Probe for HttpProbe {
                     ErrorKind::Timeout,
                     format!(
                         "no answer within {} ({during})",
-                        crate::config::human(self.timeout)
+                        crate::config::duration_text(self.timeout)
                     ),
                 ))
             }

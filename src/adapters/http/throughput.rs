@@ -10,7 +10,7 @@ use url::Url;
 
 use super::net::{Connector, classify_hyper};
 use super::probe::{ErrorKind, ProbeError};
-use crate::config::{Config, ConfigError, human};
+use crate::config::{Config, ConfigError, duration_text};
 
 /// Past this many bytes the download stops: enough for a figure.
 const MAX_BYTES: u64 = 64 * 1024 * 1024;
@@ -73,7 +73,7 @@ impl Throughput {
         let timeout = || {
             ProbeError::new(
                 ErrorKind::Timeout,
-                format!("no answer within {}", human(self.limit)),
+                format!("no answer within {}", duration_text(self.limit)),
             )
         };
         let response = tokio::time::timeout_at(deadline, async {

@@ -10,7 +10,7 @@ use thiserror::Error;
 pub enum CallError {
     #[error("cannot run {command}: {reason}")]
     Spawn { command: String, reason: String },
-    #[error("no answer within {}", crate::config::human(*.0))]
+    #[error("no answer within {}", crate::config::duration_text(*.0))]
     Timeout(Duration),
     #[error("{}: {output}", ended(*code, *signal))]
     Exit {

@@ -10,7 +10,7 @@ use super::restart_path::{choose, locate};
 use super::rpc::{Client, RpcError, faults};
 use super::supervisorctl::Supervisorctl;
 use super::xmlrpc::Param;
-use crate::config::{RestartSettings, Via, human};
+use crate::config::{RestartSettings, Via, duration_text};
 
 /// Why a restart cannot work now, in words for the operator.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -46,7 +46,7 @@ async fn knows_programs(
             return Err(Unready(format!(
                 "supervisord at {} gave no answer within {} (restart.timeout)",
                 client.target().url,
-                human(timeout)
+                duration_text(timeout)
             )));
         };
         match answer {

@@ -134,7 +134,7 @@ impl Client {
             Ok(Err(e)) => Err(down(e.to_string())),
             Err(_) => Err(down(format!(
                 "no connection within {}",
-                crate::config::human(within)
+                crate::config::duration_text(within)
             ))),
         }
     }

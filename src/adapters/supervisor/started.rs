@@ -95,7 +95,7 @@ where
             Reading::Waiting if Instant::now() >= deadline => {
                 return Err(failed(format!(
                     "not RUNNING within {}",
-                    crate::config::human(within)
+                    crate::config::duration_text(within)
                 )));
             }
             Reading::Waiting => tokio::time::sleep(POLL).await,

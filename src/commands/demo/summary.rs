@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use super::narration::{Seen, say, secs};
-use crate::config::{Config, human};
+use crate::config::{Config, duration_text};
 
 /// What the scenario saw, for the summary.
 pub(super) struct Timeline {
@@ -60,7 +60,7 @@ impl Timeline {
                 "  detected      {}: the first failed probe ({}), probing every {}",
                 t.since(first.at),
                 first.field("error_kind").unwrap_or("?"),
-                human(config.probe.interval)
+                duration_text(config.probe.interval)
             );
             let _ = writeln!(
                 s,
@@ -68,7 +68,7 @@ impl Timeline {
                 secs(t.failover.at.saturating_duration_since(first.at)),
                 t.failures.len(),
                 kinds.join(" then "),
-                human(config.failover.threshold)
+                duration_text(config.failover.threshold)
             );
         }
     }
@@ -123,7 +123,7 @@ impl Timeline {
             s,
             "  total         {} from the outage to recovery; {} of it is the threshold, by design",
             t.since(t.first_ok.at),
-            human(config.failover.threshold)
+            duration_text(config.failover.threshold)
         );
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::config::human;
+use crate::config::duration_text;
 use crate::report::event::Place;
 use crate::report::fields as f;
 use crate::report::journal::Level;
@@ -255,10 +255,10 @@ impl Notice {
             } => format!(
                 "Probe of {} failed ({error}); failing for {} of {}",
                 at.cloud,
-                human(Duration::from_millis(crate::report::event::ms(
+                duration_text(Duration::from_millis(crate::report::event::ms(
                     *failing_for
                 ))),
-                human(*threshold)
+                duration_text(*threshold)
             ),
             Notice::ProbeFailed { at, error, .. } => {
                 format!("Probe of {} failed ({error})", at.cloud)
@@ -303,7 +303,7 @@ impl Notice {
                 ..
             } => format!(
                 "{error}; {then} (failed {failures} times so far; said again at most every {})",
-                human(REMIND_EVERY)
+                duration_text(REMIND_EVERY)
             ),
             Notice::EnvFileWriteRetried { error, .. } => error.clone(),
             Notice::EnvFileWriteRecovered {
@@ -312,7 +312,7 @@ impl Notice {
                 over,
             } => format!(
                 "The env file {path} is written again, after {failures} failed write(s) over {}",
-                human(*over)
+                duration_text(*over)
             ),
             Notice::StaleTempRemoved { count, path } => format!(
                 "Removed {count} temp file(s) left beside {path} by a writer that was killed mid-write"
@@ -354,12 +354,12 @@ impl Notice {
                 gap,
             } => format!(
                 "Region {region} has been failing for {} (last probed {} ago, before this start): the outage clock resumes",
-                human(*failing_for),
-                human(*gap)
+                duration_text(*failing_for),
+                duration_text(*gap)
             ),
             Notice::OutageForgotten { region, gap } => format!(
                 "An outage of {region} was last probed {} ago, too long to go on from: the outage clock starts afresh",
-                human(*gap)
+                duration_text(*gap)
             ),
             Notice::StateUnreadable { error, .. } => format!(
                 "The handler's memory in the state directory cannot be read ({error}): starting without it"

@@ -1,10 +1,11 @@
-//! Durations as people read them, in messages and in `config`.
+//! Durations and times as people read them, in messages and in `config`: `duration_text`,
+//! `threshold_text`, `timestamp`.
 
 use std::time::{Duration, SystemTime};
 
 /// Humantime text of a duration, e.g. `4m` or `1s 500ms`, to the nearest millisecond
 /// (never `0s` for a duration that is not zero): people need no microseconds.
-pub fn human(d: Duration) -> String {
+pub fn duration_text(d: Duration) -> String {
     let ms = d.as_nanos().saturating_add(500_000) / 1_000_000;
     let ms = u64::try_from(ms).unwrap_or(u64::MAX);
     let ms = if d.is_zero() { 0 } else { ms.max(1) };
@@ -17,7 +18,7 @@ pub fn threshold_text(d: Duration) -> String {
     if d.subsec_nanos() == 0 && secs > 0 && secs.is_multiple_of(60) {
         format!("{} min", secs / 60)
     } else {
-        human(d)
+        duration_text(d)
     }
 }
 
@@ -41,10 +42,10 @@ mod tests {
 
     #[test]
     fn durations_are_shown_to_the_millisecond() {
-        assert_eq!(human(Duration::new(6, 263_271_399)), "6s 263ms");
-        assert_eq!(human(Duration::new(1, 999_600_000)), "2s");
-        assert_eq!(human(Duration::from_micros(300)), "1ms");
-        assert_eq!(human(Duration::ZERO), "0s");
-        assert_eq!(human(Duration::from_secs(240)), "4m");
+        assert_eq!(duration_text(Duration::new(6, 263_271_399)), "6s 263ms");
+        assert_eq!(duration_text(Duration::new(1, 999_600_000)), "2s");
+        assert_eq!(duration_text(Duration::from_micros(300)), "1ms");
+        assert_eq!(duration_text(Duration::ZERO), "0s");
+        assert_eq!(duration_text(Duration::from_secs(240)), "4m");
     }
 }
