@@ -29,7 +29,7 @@ pub struct SwitchRestart {
 
 /// What the state dir shows of a switch's restart.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Seen {
+pub enum SwitchMarkState {
     /// No mark: no switch is restarting the programs.
     None,
     /// A switch holds its mark: its restart is under way.
@@ -91,31 +91,31 @@ impl Drop for Mark {
 
 /// What the state dir shows now of a switch's restart. A mark that cannot be read, or that
 /// does not read as one, counts for nothing.
-pub fn seen(state: &StateDir) -> Seen {
+pub fn read(state: &StateDir) -> SwitchMarkState {
     let Some(path) = state.file(MARK) else {
-        return Seen::None;
+        return SwitchMarkState::None;
     };
     let Ok(file) = fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(&path)
     else {
-        return Seen::None;
+        return SwitchMarkState::None;
     };
     if !file.metadata().is_ok_and(|m| m.is_file()) {
-        return Seen::None;
+        return SwitchMarkState::None;
     }
     let mut text = String::new();
     if (&file).take(512).read_to_string(&mut text).is_err() {
-        return Seen::None;
+        return SwitchMarkState::None;
     }
     let Some(mark) = parse(&text) else {
-        return Seen::None;
+        return SwitchMarkState::None;
     };
     match file.try_lock_shared() {
-        Err(fs::TryLockError::WouldBlock) => Seen::Running(mark),
-        Ok(()) => Seen::Abandoned(mark),
-        Err(fs::TryLockError::Error(_)) => Seen::None,
+        Err(fs::TryLockError::WouldBlock) => SwitchMarkState::Running(mark),
+        Ok(()) => SwitchMarkState::Abandoned(mark),
+        Err(fs::TryLockError::Error(_)) => SwitchMarkState::None,
     }
 }
 
@@ -145,17 +145,17 @@ mod tests {
     #[test]
     fn a_held_mark_is_running_and_gone_once_dropped() {
         let (_dir, s) = state();
-        assert_eq!(seen(&s), Seen::None);
+        assert_eq!(read(&s), SwitchMarkState::None);
         let mark = Mark::begin(&s, "NAM").unwrap();
-        let Seen::Running(r) = seen(&s) else {
-            panic!("{:?}", seen(&s));
+        let SwitchMarkState::Running(r) = read(&s) else {
+            panic!("{:?}", read(&s));
         };
         assert_eq!((r.pid, r.region.as_str()), (std::process::id(), "NAM"));
         assert!(r.began.elapsed().unwrap() < Duration::from_secs(5));
         let path = s.file(MARK).unwrap();
         assert_eq!(crate::adapters::files::state::mode(&path), Some(0o600));
         drop(mark);
-        assert_eq!(seen(&s), Seen::None);
+        assert_eq!(read(&s), SwitchMarkState::None);
         assert!(!path.exists());
     }
 
@@ -169,9 +169,9 @@ mod tests {
             region: "EU".into(),
             began: UNIX_EPOCH + Duration::from_secs(1),
         };
-        assert_eq!(seen(&s), Seen::Abandoned(abandoned));
+        assert_eq!(read(&s), SwitchMarkState::Abandoned(abandoned));
         let _mark = Mark::begin(&s, "NAM").unwrap();
-        assert!(matches!(seen(&s), Seen::Running(r) if r.region == "NAM"));
+        assert!(matches!(read(&s), SwitchMarkState::Running(r) if r.region == "NAM"));
     }
 
     #[test]
@@ -179,11 +179,11 @@ mod tests {
         let (dir, s) = state();
         let path = s.file(MARK).unwrap();
         std::fs::write(&path, "region=\npid=x\n").unwrap();
-        assert_eq!(seen(&s), Seen::None);
+        assert_eq!(read(&s), SwitchMarkState::None);
         std::fs::remove_file(&path).unwrap();
         let elsewhere = dir.path().join("elsewhere");
         std::fs::write(&elsewhere, "pid=1\nregion=EU\nbegan_ms=1\n").unwrap();
         std::os::unix::fs::symlink(&elsewhere, &path).unwrap();
-        assert_eq!(seen(&s), Seen::None);
+        assert_eq!(read(&s), SwitchMarkState::None);
     }
 }
