@@ -11,7 +11,9 @@ use crate::commands::discover::Found;
 use crate::config::Config;
 use crate::config::redact::printable;
 use crate::report::journal::FORMAT_VERSION;
-use crate::report::status::{STATUS_FILE, Source, live_view, pause_line, render_live, status_url};
+use crate::report::status::{
+    STATUS_FILE, ViewSource, live_view, pause_line, render_live, status_url,
+};
 use crate::report::view::{PauseView, Snapshot};
 
 /// `status [--json]`.
@@ -30,7 +32,7 @@ pub async fn status(config: &Config, json: bool, found: &Found) -> Result<ExitCo
 }
 
 /// What the daemon (or whatever answers at its address) said.
-fn print_live(snapshot: &Snapshot, source: &Source, env_path: &str, json: bool, found: &Found) {
+fn print_live(snapshot: &Snapshot, source: &ViewSource, env_path: &str, json: bool, found: &Found) {
     if json {
         let v = serde_json::json!({
             "format_version": FORMAT_VERSION,

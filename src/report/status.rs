@@ -109,15 +109,15 @@ pub async fn keep_file(
 
 /// Where a live view came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
+pub enum ViewSource {
     Endpoint(String),
     StatusFile(String),
 }
 
-impl Source {
+impl ViewSource {
     pub fn text(&self) -> &str {
         match self {
-            Source::Endpoint(s) | Source::StatusFile(s) => s,
+            ViewSource::Endpoint(s) | ViewSource::StatusFile(s) => s,
         }
     }
 }
@@ -179,11 +179,11 @@ fn alive(s: &Snapshot, now: SystemTime) -> bool {
 }
 
 /// The daemon's live view, if one runs.
-pub async fn live_view(config: &Config) -> Option<(Snapshot, Source)> {
+pub async fn live_view(config: &Config) -> Option<(Snapshot, ViewSource)> {
     if let Some(addr) = config.metrics_addr.filter(|a| a.port() != 0) {
         let url = status_url(addr);
         if let Some(s) = fetch(&url).await {
-            return Some((s, Source::Endpoint(url)));
+            return Some((s, ViewSource::Endpoint(url)));
         }
     }
     let state = StateDir::read_only(&config.state_dir);
@@ -193,7 +193,7 @@ pub async fn live_view(config: &Config) -> Option<(Snapshot, Source)> {
     alive(&snapshot, now).then(|| {
         (
             snapshot.aged(now),
-            Source::StatusFile(path.display().to_string()),
+            ViewSource::StatusFile(path.display().to_string()),
         )
     })
 }
@@ -276,7 +276,7 @@ fn outage_line(s: &Snapshot) -> String {
 }
 
 /// The live view as text for people.
-pub fn render_live(s: &Snapshot, source: &Source, env_file: &str) -> String {
+pub fn render_live(s: &Snapshot, source: &ViewSource, env_file: &str) -> String {
     let mut out = format!(
         "Active region: {} (cloud {}) since {}\n",
         s.active.region, s.active.cloud, s.active.since
@@ -399,7 +399,11 @@ mod tests {
     #[test]
     fn live_text_names_regions_outage_switch_and_pause() {
         let s = snapshot(7, Duration::from_secs(30));
-        let text = render_live(&s, &Source::StatusFile("/s/status.json".into()), "/e.env");
+        let text = render_live(
+            &s,
+            &ViewSource::StatusFile("/s/status.json".into()),
+            "/e.env",
+        );
         assert!(
             text.starts_with("Active region: EU (cloud cloud.eu.ext.com)"),
             "{text}"
@@ -431,7 +435,11 @@ mod tests {
         });
         s.env_file_error = Some("cannot write /e.env: No space left on device".into());
         s.regions[0].stale = true;
-        let text = render_live(&s, &Source::StatusFile("/s/status.json".into()), "/e.env");
+        let text = render_live(
+            &s,
+            &ViewSource::StatusFile("/s/status.json".into()),
+            "/e.env",
+        );
         assert!(
             text.contains("Hold-down:     no automatic switch before 2026-12-02T10:00:00.000Z (in 4m; 2 automatic switches in the last hour)"),
             "{text}"
