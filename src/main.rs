@@ -7,13 +7,11 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{CommandFactory, Parser};
 
-use failover_handler::adapters::checks::Checks;
-use failover_handler::adapters::throughput::Throughput;
 use failover_handler::commands::discover::{self, Found};
 use failover_handler::commands::ship;
 use failover_handler::config::cli::{Cli, Command, LogFormat, Shell};
 use failover_handler::config::{Config, ConfigError, process_env, redact};
-use failover_handler::{commands, report::logging};
+use failover_handler::{commands, daemon, report::logging};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -66,37 +64,110 @@ fn clap_error(e: clap::Error) -> ExitCode {
     ExitCode::from(2)
 }
 
+/// One arm per command: the self-contained ones (`demo`, `man`, `completions`) as they are,
+/// every other on its validated configuration.
 fn run(cli: Cli) -> Result<ExitCode> {
     let command = cli.command.clone().unwrap_or(Command::Run);
-    let daemon = matches!(command, Command::Run);
-    if matches!(command, Command::Demo) {
-        // Self-contained: none of the user's options, environment or config file apply. It
-        // keeps SIGPIPE ignored and ends early on a closed stdout, removing its temp dir.
-        return tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?
-            .block_on(failover_handler::commands::demo::run());
-    }
-    if !daemon {
+    if !matches!(command, Command::Run | Command::Demo) {
         restore_sigpipe();
     }
-    // Made from the command line's own definitions: no option, variable or file applies.
-    let shipped = match command {
-        Command::Man => Some(ship::man_page(Cli::command())?),
-        Command::Completions { shell } => Some(ship::completions(
-            match shell {
-                Shell::Bash => clap_complete::Shell::Bash,
-                Shell::Zsh => clap_complete::Shell::Zsh,
-                Shell::Fish => clap_complete::Shell::Fish,
-            },
-            Cli::command(),
-        )),
-        _ => None,
-    };
-    if let Some(bytes) = shipped {
-        std::io::Write::write_all(&mut std::io::stdout(), &bytes)?;
-        return Ok(ExitCode::SUCCESS);
+    let (cli, command) = (&cli, &command);
+    match command {
+        // Self-contained: none of the user's options, environment or config file apply. It
+        // keeps SIGPIPE ignored and ends early on a closed stdout, removing its temp dir.
+        Command::Demo => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(commands::demo::run()),
+        // Made from the command line's own definitions: no option, variable or file applies.
+        Command::Man => ship(&ship::man_page(Cli::command())?),
+        Command::Completions { shell } => {
+            ship(&ship::completions(clap_shell(*shell), Cli::command()))
+        }
+        Command::Run => with_config(cli, command, async |s| {
+            daemon::run(s.config, reload(cli), daemon::stop_signal()).await
+        }),
+        Command::Switch {
+            region: Some(r),
+            fleet: true,
+            ..
+        } => with_config(cli, command, async |s| {
+            commands::switch_fleet(&s.config, r).await
+        }),
+        Command::Switch { region, unpin, .. } => with_config(cli, command, async |s| {
+            s.log();
+            match (region, unpin) {
+                (Some(r), false) => commands::switch(&s.config, r).await,
+                (None, true) => commands::unpin(&s.config),
+                (Some(_), true) => {
+                    Err(ConfigError::new("switch", "give a region or --unpin, not both").into())
+                }
+                (None, false) => Err(ConfigError::new("switch", "name a region").into()),
+            }
+        }),
+        Command::Status { json, fleet: true } => with_config(cli, command, async |s| {
+            commands::status_fleet(&s.config, *json).await
+        }),
+        Command::Status { json, .. } => with_config(cli, command, async |s| {
+            commands::status(&s.config, *json, &s.found).await
+        }),
+        Command::Check => with_config(cli, command, async |s| commands::check(&s.config).await),
+        Command::Config => with_config(cli, command, async |s| commands::print_config(&s.config)),
+        Command::Pause { fleet: true, .. } => with_config(cli, command, async |s| {
+            commands::pause_fleet(&s.config, true).await
+        }),
+        Command::Resume { fleet: true } => with_config(cli, command, async |s| {
+            commands::pause_fleet(&s.config, false).await
+        }),
+        Command::Pause { duration, .. } => with_config(cli, command, async |s| {
+            s.log();
+            commands::pause(&s.config, *duration)
+        }),
+        Command::Resume { .. } => with_config(cli, command, async |s| {
+            s.log();
+            commands::resume(&s.config)
+        }),
+        Command::Replay {
+            journal,
+            json,
+            strict,
+            rules,
+        } => with_config(cli, command, async |s| {
+            commands::replay::run(&s.config.with_rule_flags(rules)?, journal, *json, *strict)
+        }),
     }
+}
+
+fn clap_shell(shell: Shell) -> clap_complete::Shell {
+    match shell {
+        Shell::Bash => clap_complete::Shell::Bash,
+        Shell::Zsh => clap_complete::Shell::Zsh,
+        Shell::Fish => clap_complete::Shell::Fish,
+    }
+}
+
+/// What a command that reads the configuration runs with.
+struct Setup {
+    config: Config,
+    /// Where the configuration was found, for `status` to show.
+    found: Found,
+    format: LogFormat,
+}
+
+impl Setup {
+    /// Logs a command's own events to stderr.
+    fn log(&self) {
+        logging::init(&self.config.service, self.format, true);
+    }
+}
+
+/// Builds the configuration `command` runs on, and runs `f` with it on one thread.
+fn with_config(
+    cli: &Cli,
+    command: &Command,
+    f: impl AsyncFnOnce(Setup) -> Result<ExitCode>,
+) -> Result<ExitCode> {
+    let daemon = matches!(command, Command::Run);
     // Commands that act on a daemon find the running one when they name no config of their own.
     let acts_on_daemon = matches!(
         command,
@@ -119,7 +190,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     {
         eprintln!("failover-handler: {note}");
     }
-    if writes_state_dir(&command) {
+    if writes_state_dir(command) {
         failover_handler::adapters::state::refuse_untrusted(&config.state_dir)?;
     }
     let format = if daemon || config.log_format_explicit {
@@ -135,58 +206,23 @@ fn run(cli: Cli) -> Result<ExitCode> {
         .max_blocking_threads(4)
         .thread_keep_alive(std::time::Duration::from_millis(100))
         .build()?;
-    runtime.block_on(async move {
-        match command {
-            Command::Run => {
-                let probe = commands::main_probe(&config)?;
-                let checks = Checks::from_config(&config)?;
-                let throughput = Throughput::from_config(&config)?;
-                logging::init(&config.service, format, false);
-                let options = cli.options.clone();
-                let reload: failover_handler::daemon::Reload =
-                    Box::new(move || Config::build(&options, &process_env));
-                failover_handler::daemon::run(config, reload, probe, checks, throughput).await
-            }
-            Command::Switch {
-                region: Some(r),
-                fleet: true,
-                ..
-            } => commands::switch_fleet(&config, &r).await,
-            Command::Switch { region, unpin, .. } => {
-                logging::init(&config.service, format, true);
-                match (region, unpin) {
-                    (Some(r), false) => commands::switch(&config, &r).await,
-                    (None, true) => commands::unpin(&config),
-                    (Some(_), true) => {
-                        Err(ConfigError::new("switch", "give a region or --unpin, not both").into())
-                    }
-                    (None, false) => Err(ConfigError::new("switch", "name a region").into()),
-                }
-            }
-            Command::Status { json, fleet: true } => commands::status_fleet(&config, json).await,
-            Command::Status { json, .. } => commands::status(&config, json, &found).await,
-            Command::Check => commands::check(&config).await,
-            Command::Config => commands::print_config(&config),
-            Command::Pause { fleet: true, .. } => commands::pause_fleet(&config, true).await,
-            Command::Resume { fleet: true } => commands::pause_fleet(&config, false).await,
-            Command::Pause { duration, .. } => {
-                logging::init(&config.service, format, true);
-                commands::pause(&config, duration)
-            }
-            Command::Resume { .. } => {
-                logging::init(&config.service, format, true);
-                commands::resume(&config)
-            }
-            Command::Replay {
-                journal,
-                json,
-                strict,
-                rules,
-            } => commands::replay::run(&config.with_rule_flags(&rules)?, &journal, json, strict),
-            Command::Demo => failover_handler::commands::demo::run().await,
-            Command::Man | Command::Completions { .. } => Ok(ExitCode::SUCCESS),
-        }
-    })
+    runtime.block_on(f(Setup {
+        config,
+        found,
+        format,
+    }))
+}
+
+/// How the daemon builds its configuration again at SIGHUP: from the same command line.
+fn reload(cli: &Cli) -> daemon::Reload {
+    let options = cli.options.clone();
+    Box::new(move || Config::build(&options, &process_env))
+}
+
+/// Writes what `man` or `completions` made to stdout.
+fn ship(bytes: &[u8]) -> Result<ExitCode> {
+    std::io::Write::write_all(&mut std::io::stdout(), bytes)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The daemon and the commands that write in the state dir (not the fleet's, which write in

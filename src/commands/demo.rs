@@ -18,10 +18,10 @@ use tokio_util::sync::CancellationToken;
 use tracing_subscriber::prelude::*;
 
 use crate::adapters::files::StateDir;
-use crate::commands::main_probe;
 use crate::config::cli::{LogFormat, Options};
 use crate::config::{Config, DEFAULT_PROGRAMS, duration_text};
 use crate::daemon::Daemon;
+use crate::daemon::main_probe;
 use crate::report::told;
 use narration::{Journal, Narrator, Seen, elapsed, say, stdout_closed};
 use stage::{Behaviour, DemoRestart, FakeCloud, Tunnel};

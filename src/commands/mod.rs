@@ -14,7 +14,7 @@ pub mod startup;
 mod status;
 mod switch;
 
-pub use check::{check, main_probe};
+pub use check::check;
 pub use config::{print_config, timing_budget};
 pub use fleet::{pause_fleet, status_fleet, switch_fleet};
 pub use pause::{pause, resume};

@@ -7,64 +7,31 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use tokio_util::sync::CancellationToken;
 
+use crate::adapters::envfile::SwitchTurn;
 use crate::adapters::preflight;
 use crate::adapters::restart::Restart;
 use crate::adapters::restart_path::Restarter;
 use crate::adapters::state::StateDir;
-use crate::adapters::switch_mark::Mark;
 use crate::config::{Config, ConfigError};
+use crate::daemon::actuator::{Actuator, Marker};
+use crate::kernel::region::Region;
 use crate::report::event::{Command, Event, Place, SwitchReason};
 use crate::report::{logging, told};
 
 /// Attempts per supervisorctl call for a manual switch before it reports failure.
 const SWITCH_ATTEMPTS: u32 = 3;
 
-/// `switch REGION`: write the env file, restart, exit.
+/// `switch REGION`: write the env file, pin, restart, exit.
 pub async fn switch(config: &Config, name: &str) -> Result<ExitCode> {
-    let region = config
-        .region(name)
-        .ok_or_else(|| {
-            let known: Vec<&str> = config.regions.iter().map(|r| r.name.as_str()).collect();
-            ConfigError::new(
-                "switch",
-                format!("unknown region '{name}' (known: {})", known.join(", ")),
-            )
-        })?
-        .clone();
-    let env_file = &config.env_file;
-    let active = |current: &Option<String>| {
-        current
-            .as_deref()
-            .is_some_and(|c| c.eq_ignore_ascii_case(&region.name))
-    };
-    let already = || {
-        println!(
-            "{} (cloud {}) is already the active region: nothing written, nothing restarted.",
-            region.name, region.cloud
-        );
-    };
-    let current = env_file.read().ok().flatten().and_then(|c| c.region);
+    let region = known_region(config, name)?;
+    let current = config.env_file.read().ok().flatten().and_then(|c| c.region);
     if config.dry_run {
-        if active(&current) {
-            already();
-        } else {
-            println!(
-                "Dry run: would write region {} and cloud {} to {}{}.",
-                region.name,
-                region.cloud,
-                config.env_file.path.display(),
-                if config.restart.enabled {
-                    " and restart the programs"
-                } else {
-                    ""
-                }
-            );
-        }
+        dry_run(config, &region, &current);
         return Ok(ExitCode::SUCCESS);
     }
     // Checked before the lock is taken: supervisord may be slow to answer (each call has its
     // deadline), and the daemon's own failover must never wait for that.
-    if config.restart.enabled && !active(&current) {
+    if config.restart.enabled && !names(&current, &region) {
         preflight::ready(&config.restart).await.map_err(|why| {
             anyhow::anyhow!(
                 "switch to {} refused before writing anything: {why}; the env file still names {}, nothing was restarted",
@@ -76,38 +43,15 @@ pub async fn switch(config: &Config, name: &str) -> Result<ExitCode> {
     // Held across the write and the restart, so that two switches run one after the other
     // and the last one wins whole; a killed switch releases it with its process. The daemon
     // never takes it: a restart that hangs here holds up no failover.
-    let turn = match env_file.try_switch_turn()? {
-        Some(turn) => turn,
-        None => {
-            logging::event(&Event::Command(Command::SwitchWaiting {
-                region: region.name.clone(),
-                lock: env_file.switch_lock_path().display().to_string(),
-                env_file: env_file.path.display().to_string(),
-            }));
-            env_file.switch_turn()?
-        }
-    };
+    let turn = take_turn(config, &region)?;
     let state = StateDir::open(&config.state_dir);
     told::state_dir(&state, &config.state_dir);
-    // The env file's lock: the daemon holds it only while it writes, so this wait is short.
-    let lock = env_file.lock()?;
-    let current = env_file.read().ok().flatten().and_then(|c| c.region);
-    if active(&current) {
-        already();
-        pin_region(config, &state, &region.name);
+    let restarter = Restarter::new(config.restart.clone(), Some(SWITCH_ATTEMPTS))
+        .telling(told::restart_steps());
+    let actuator = Actuator::new(config.env_file.clone(), state, restarter);
+    if !write_and_pin(config, &actuator, &region)? {
         return Ok(ExitCode::SUCCESS);
     }
-    lock.write(&region)?;
-    logging::event(&Event::Command(Command::ManualSwitch {
-        at: Place {
-            region: region.name.clone(),
-            cloud: region.cloud.clone(),
-        },
-        previous_region: current.clone(),
-        path: config.env_file.path.display().to_string(),
-    }));
-    pin_region(config, &state, &region.name);
-    drop(lock);
     if !config.restart.enabled {
         println!(
             "Wrote region {} and cloud {} to {}; restarted nothing (--no-restart).",
@@ -117,22 +61,107 @@ pub async fn switch(config: &Config, name: &str) -> Result<ExitCode> {
         );
         return Ok(ExitCode::SUCCESS);
     }
+    restart(config, &actuator, &region).await?;
+    drop(turn);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The region named `name`, or a configuration error naming the known ones.
+fn known_region(config: &Config, name: &str) -> Result<Region, ConfigError> {
+    let region = config.region(name).ok_or_else(|| {
+        let known: Vec<&str> = config.regions.iter().map(|r| r.name.as_str()).collect();
+        ConfigError::new(
+            "switch",
+            format!("unknown region '{name}' (known: {})", known.join(", ")),
+        )
+    })?;
+    Ok(region.clone())
+}
+
+/// Whether the env file's region (`current`) is `region` already.
+fn names(current: &Option<String>, region: &Region) -> bool {
+    (current.as_deref()).is_some_and(|c| c.eq_ignore_ascii_case(&region.name))
+}
+
+fn say_already(region: &Region) {
+    println!(
+        "{} (cloud {}) is already the active region: nothing written, nothing restarted.",
+        region.name, region.cloud
+    );
+}
+
+/// `--dry-run`: what the switch would do.
+fn dry_run(config: &Config, region: &Region, current: &Option<String>) {
+    if names(current, region) {
+        say_already(region);
+        return;
+    }
+    println!(
+        "Dry run: would write region {} and cloud {} to {}{}.",
+        region.name,
+        region.cloud,
+        config.env_file.path.display(),
+        if config.restart.enabled {
+            " and restart the programs"
+        } else {
+            ""
+        }
+    );
+}
+
+/// Waits for this switch's turn, saying so when another switch holds it.
+fn take_turn(config: &Config, region: &Region) -> Result<SwitchTurn> {
+    let env_file = &config.env_file;
+    if let Some(turn) = env_file.try_switch_turn()? {
+        return Ok(turn);
+    }
+    logging::event(&Event::Command(Command::SwitchWaiting {
+        region: region.name.clone(),
+        lock: env_file.switch_lock_path().display().to_string(),
+        env_file: env_file.path.display().to_string(),
+    }));
+    Ok(env_file.switch_turn()?)
+}
+
+/// Writes `region` under the env file's lock (the daemon holds it only while it writes, so
+/// this wait is short) and pins it; false when it was active already (pinned all the same).
+fn write_and_pin<R: Restart>(
+    config: &Config,
+    actuator: &Actuator<R>,
+    region: &Region,
+) -> Result<bool> {
+    let lock = config.env_file.lock()?;
+    let current = config.env_file.read().ok().flatten().and_then(|c| c.region);
+    if names(&current, region) {
+        say_already(region);
+        pin_region(config, actuator, &region.name);
+        return Ok(false);
+    }
+    actuator.write_locked(&lock, region)?;
+    logging::event(&Event::Command(Command::ManualSwitch {
+        at: place(region),
+        previous_region: current,
+        path: config.env_file.path.display().to_string(),
+    }));
+    pin_region(config, actuator, &region.name);
+    Ok(true)
+}
+
+/// Restarts the programs for `region` under the switch's mark: a running daemon reads it,
+/// and takes the tunnel's refusals until it is removed, when the restart ends however it
+/// ends, for this switch's own doing.
+async fn restart<R: Restart>(
+    config: &Config,
+    actuator: &Actuator<R>,
+    region: &Region,
+) -> Result<()> {
     logging::event(&Event::Restarting {
-        at: Place {
-            region: region.name.clone(),
-            cloud: region.cloud.clone(),
-        },
+        at: place(region),
         reason: SwitchReason::Manual,
     });
-    let restarter = Restarter::new(config.restart.clone(), Some(SWITCH_ATTEMPTS))
-        .telling(told::restart_steps());
     let cancel = CancellationToken::new();
-    // A running daemon reads this mark: the tunnel's refusals until it is removed, when the
-    // restart ends however it ends, are this switch's own doing.
-    let mark = mark_restart(config, &state, &region.name);
-    let took = restarter.restart(&cancel).await;
-    drop(mark);
-    let took = took.with_context(|| {
+    let took = actuator.restart(&region.name, Marker::Switch, &cancel, None);
+    let took = took.await.with_context(|| {
         format!(
             "the env file names {} now, but restarting the programs failed; run the switch again or restart them with supervisorctl",
             region.name
@@ -145,35 +174,23 @@ pub async fn switch(config: &Config, name: &str) -> Result<ExitCode> {
         config.restart.programs.len(),
         took.as_millis()
     );
-    drop(turn);
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
-/// Marks the state dir while this switch restarts the programs for `name`; without it a
-/// running daemon tells the tunnel's restart as an outage, and the switch goes on all the same.
-fn mark_restart(config: &Config, state: &StateDir, name: &str) -> Option<Mark> {
-    // An unusable state dir was said when it was opened.
-    state.path()?;
-    match Mark::begin(state, name) {
-        Ok(mark) => Some(mark),
-        Err(e) => {
-            logging::event(&Event::Command(Command::SwitchMarkFailed {
-                region: name.to_string(),
-                error: e.to_string(),
-                dir: config.state_dir.display().to_string(),
-            }));
-            None
-        }
+fn place(region: &Region) -> Place {
+    Place {
+        region: region.name.clone(),
+        cloud: region.cloud.clone(),
     }
 }
 
 /// Pins `name` in the state dir, so that no automatic failback moves away from it.
-fn pin_region(config: &Config, state: &StateDir, name: &str) {
-    if state.path().is_none() {
+fn pin_region<R: Restart>(config: &Config, actuator: &Actuator<R>, name: &str) {
+    if actuator.state().path().is_none() {
         println!("Could not pin {name}: the state directory is not usable.");
         return;
     }
-    match crate::adapters::pin::write(state, name) {
+    match actuator.pin(name) {
         Ok(()) => {
             logging::event(&Event::Command(Command::Pinned {
                 region: name.to_string(),

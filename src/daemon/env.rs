@@ -104,16 +104,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
 
     /// Writes the env file for region `i`; runs to completion even during shutdown.
     pub(super) async fn write_env(&self, i: usize) -> Result<(), EnvFileError> {
-        let env_file = self.config.env_file.clone();
-        let region = self.region(i).clone();
-        tokio::task::spawn_blocking(move || env_file.write(&region))
-            .await
-            .unwrap_or_else(|e| {
-                Err(EnvFileError::Write {
-                    path: self.config.env_file.path.clone(),
-                    source: std::io::Error::other(e.to_string()),
-                })
-            })
+        self.actuator.write(self.region(i)).await
     }
 
     pub(super) async fn start(&mut self, cancel: &CancellationToken) {
@@ -197,7 +188,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
     /// with the env file as it reads now.
     async fn resume_restart(&mut self, region: String, cancel: &CancellationToken) {
         let marked = self.state.restart_pending_since().map(unix_ms);
-        let seen = self.restarter.programs_seen().await;
+        let seen = self.actuator.restarter().programs_seen().await;
         match resume(marked, seen.as_deref()) {
             Resume::StartedSince => {
                 self.obs.emit(Event::RestartNotResumed { region });

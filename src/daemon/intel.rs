@@ -15,7 +15,7 @@ use crate::adapters::probe::ProbeReport;
 use crate::adapters::throughput::Throughput;
 use crate::config::Config;
 use crate::kernel::health::Verdict;
-use crate::kernel::policy::{Cause, Decision, Hold, Input, Policy};
+use crate::kernel::policy::{Cause, Decision, Done, Hold, Input, Policy};
 use crate::kernel::standby::Subject;
 use crate::report::event::{Deferred, Event, Health, Place, Standby, Why};
 use crate::report::logging;
@@ -176,13 +176,14 @@ impl Intel {
         logging::event(&Event::Standby(told));
     }
 
-    /// The throughput gate asked for a figure: measures it and hands it to the policy.
-    pub async fn measure(&self, policy: &mut Policy, cancel: &CancellationToken) -> Decision {
+    /// The throughput gate asked for a figure: measures it (in kbit/s, `None` when the
+    /// download failed); a measurement cut short by `cancel` is not done.
+    pub async fn measure(&self, cancel: &CancellationToken) -> Done {
         let Some(meter) = &self.throughput else {
-            return policy.throughput(Instant::now(), Some(u64::MAX));
+            return Done::Measured(Some(u64::MAX));
         };
         let result = tokio::select! {
-            _ = cancel.cancelled() => return Decision::Healthy,
+            _ = cancel.cancelled() => return Done::Deferred,
             r = meter.measure() => r,
         };
         let min_mbps = self.config.network.min_mbps;
@@ -207,7 +208,7 @@ impl Intel {
                 None
             }
         };
-        policy.throughput(Instant::now(), kbps)
+        Done::Measured(kbps)
     }
 
     /// The event of a held switch, once per change of what holds it.

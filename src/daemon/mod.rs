@@ -1,22 +1,27 @@
 //! The daemon: one loop (tick -> read the env file -> probe -> decide -> act) around the pure
 //! policy. It takes a `CancellationToken` and stops at a safe point: never between starting an
 //! env-file write and finishing it. Starting and following the env file live in `env`; what a
-//! probe's outcome leads to (a decision, a write, a restart) lives in `act`.
+//! probe's outcome leads to (a decision and its report) lives in `act`, and the acts the
+//! kernel's driver asks for (a write, a restart, a measurement), made for real, in `effects`.
 
 mod act;
+pub mod actuator;
+mod effects;
 mod env;
 pub mod fleet;
 pub mod intel;
 mod memory;
 pub mod pause;
 pub mod pin;
+mod probe;
 mod recall;
 mod reload;
 mod switching;
 mod wiring;
 
+pub use probe::main_probe;
 pub use reload::Reload;
-pub use wiring::run;
+pub use wiring::{run, stop_signal};
 
 use std::sync::Arc;
 
@@ -31,17 +36,18 @@ use crate::adapters::supervisor::Restart;
 use crate::config::Config;
 use crate::daemon::intel::Intel;
 use crate::daemon::pin::PinSync;
-use crate::kernel::policy::{Decision, Input, Policy};
+use crate::kernel::policy::{Input, Policy};
 use crate::kernel::region::Region;
 use crate::kernel::standby::Subject;
-use crate::report::event::{Place, SwitchReason};
+use crate::report::event::Place;
 use crate::report::observer::Observer;
 
 pub struct Daemon<P, R> {
     config: Arc<Config>,
     policy: Policy,
     probe: P,
-    restarter: R,
+    /// The env file written and the programs restarted, as `switch` does them too.
+    actuator: actuator::Actuator<R>,
     state: StateDir,
     /// The region the env file named when we last read or wrote it: a different one on disk
     /// means somebody switched by hand.
@@ -69,6 +75,8 @@ pub struct Daemon<P, R> {
     /// SIGHUP: how to build the configuration again, and the signal's arrivals.
     reload: Option<Reload>,
     hup: Option<tokio::sync::mpsc::Receiver<()>>,
+    /// Called once, when the first probe has been made and judged: start-up is over.
+    first_probe: Option<Box<dyn FnOnce() + Send + Sync>>,
 }
 
 impl<P: Probe, R: Restart> Daemon<P, R> {
@@ -84,9 +92,9 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
                 config.restart.timeout,
                 config.restart.programs.len(),
             ),
+            actuator: actuator::Actuator::new(config.env_file.clone(), state.clone(), restarter),
             config,
             probe,
-            restarter,
             state,
             last_seen: None,
             fleet: None,
@@ -95,6 +103,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
             write_trouble: env::WriteTrouble::default(),
             reload: None,
             hup: None,
+            first_probe: None,
         }
     }
 
@@ -112,6 +121,12 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
     pub fn with_reload(mut self, reload: Reload, hup: tokio::sync::mpsc::Receiver<()>) -> Self {
         self.reload = Some(reload);
         self.hup = Some(hup);
+        self
+    }
+
+    /// Calls `done` once, after the first probe's outcome is judged.
+    pub fn after_first_probe(mut self, done: impl FnOnce() + Send + Sync + 'static) -> Self {
+        self.first_probe = Some(Box::new(done));
         self
     }
 
@@ -173,9 +188,8 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
             self.sync_env_file(&cancel).await;
             self.pin.sync(&mut self.policy, &self.state, &mut self.obs);
             self.pause.refresh(&mut self.policy, &mut self.obs);
-            if let Decision::Write { to } = self.policy.step(started, Input::Tick) {
-                self.apply(to, SwitchReason::Start, &cancel).await;
-            }
+            let owed = self.policy.step(started, Input::Tick);
+            self.carry_out(owed, &cancel).await;
             if cancel.is_cancelled() {
                 break;
             }
@@ -185,6 +199,9 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
                 r = self.probe.probe() => r,
             };
             self.observe(report, &cancel).await;
+            if let Some(done) = self.first_probe.take() {
+                done();
+            }
             if self.fleet_view_changed() {
                 self.fleet_tick(&cancel).await;
             }

@@ -261,12 +261,14 @@ pub enum Event {
     /// Fleet mode: the fleet's pause is lifted (`resume --fleet`); told by every host.
     FleetResumed {},
     /// Fleet mode: at start, the host name is held by another handler (`holder`): this one
-    /// waits up to `wait` for that handler's lease to end.
+    /// waits up to `wait` for that handler's lease to end; with `former`, the holder was a
+    /// handler of this machine that no longer runs, and the wait lasts until its lease ends.
     FleetHostTaken {
         host: String,
         holder: String,
         #[serde(rename = "wait_ms", serialize_with = "f::ms")]
         wait: Duration,
+        former: bool,
     },
     /// Fleet mode: `active` names a region this host does not know: it stays.
     FleetRegionUnknown { region: String },

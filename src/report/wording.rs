@@ -380,7 +380,17 @@ impl Event {
             Event::FleetRegionUnknown { region } => format!(
                 "The fleet's active region {region} is not in this host's failover list: staying"
             ),
-            Event::FleetHostTaken { host, holder, wait } => format!(
+            Event::FleetHostTaken {
+                host,
+                holder,
+                former: true,
+                ..
+            } => format!(
+                "The host name {host} is still held by a handler of this machine that no longer runs ({holder}): waiting for its lease to end"
+            ),
+            Event::FleetHostTaken {
+                host, holder, wait, ..
+            } => format!(
                 "The host name {host} is held by another handler ({holder}): waiting up to {} for its lease to end",
                 human_ms(*wait)
             ),

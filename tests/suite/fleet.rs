@@ -1095,6 +1095,77 @@ fn a_second_handler_with_the_same_host_name_is_refused_and_a_restarted_one_is_no
 }
 
 #[test]
+fn a_handler_whose_killed_former_self_still_holds_its_name_waits_for_it() {
+    // A handler killed on this machine leaves `hosts/h1` on its lease; etcd renews every
+    // lease when it elects a leader, so the lease can outlive the handler's own lease_ttl by
+    // far. Its successor, started on the same machine, finds the name held by a pid that no
+    // longer runs here: it waits for the lease rather than exit 2 after one lease_ttl.
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let _slot = HeavySlot::take();
+    let cluster = EtcdCluster::start(1);
+    let name = format!("dead{}", std::process::id());
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let dead_pid = gone.id();
+    gone.wait().unwrap();
+    let here = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let grant =
+        (cluster.post(0, "/v3/lease/grant", &serde_json::json!({"TTL": 120}))).expect("a lease");
+    let lease = grant["ID"].as_str().unwrap().to_owned();
+    let held = serde_json::json!({"instance": "former", "pid": dead_pid, "hostname": here.trim()});
+    cluster
+        .post(
+            0,
+            "/v3/kv/put",
+            &serde_json::json!({
+                "key": b64.encode(format!("/failover-handler/{name}/hosts/h1")),
+                "value": b64.encode(held.to_string()),
+                "lease": lease,
+            }),
+        )
+        .expect("the former self's claim");
+    let dir = TestDir::with_env("EU");
+    let tunnel = FakeTunnel::start(&dir);
+    let config = dir.write_file(
+        "fleet.toml",
+        &format!(
+            "[fleet]\nendpoints = {}\nname = \"{name}\"\nhost = \"h1\"\nlease_ttl = \"{}s\"\n",
+            cluster.endpoints_toml(),
+            LEASE.as_secs()
+        ),
+    );
+    let mut d = Cmd::new(&dir)
+        .tunnel_in(&tunnel, "EU")
+        .flag("--config", config.to_str().unwrap())
+        .spawn_daemon();
+    let taken = d.wait_for_event("fleet_host_taken", Duration::from_secs(10));
+    assert!(
+        text_of(&taken["holder"]).contains(&format!("pid {dead_pid}")),
+        "{taken}"
+    );
+    // Past the deadline a live holder gets (one lease_ttl and a second), the former self's
+    // lease still runs: the handler still waits.
+    std::thread::sleep(LEASE + Duration::from_secs(2));
+    assert!(d.is_running(), "{}", d.dump());
+    cluster
+        .post(0, "/v3/lease/revoke", &serde_json::json!({"ID": lease}))
+        .expect("the lease revoked");
+    let started = d.wait_for_event("daemon_started", Duration::from_secs(10));
+    assert_eq!(text_of(&started["region"]), "EU", "{started}");
+    let key = format!("/failover-handler/{name}/hosts/h1");
+    wait_until(
+        Duration::from_secs(10),
+        "h1 claimed by the new handler",
+        || {
+            cluster
+                .range(&key)
+                .iter()
+                .any(|(_, v)| v.contains(&format!("\"pid\":{}", d.pid())))
+        },
+    );
+}
+
+#[test]
 fn a_host_stopped_past_its_lease_is_not_a_lost_store() {
     // SIGSTOP h4 for longer than its lease, then SIGCONT: the store answers "lease not
     // found"; the host takes a new lease and publishes its view again, without calling

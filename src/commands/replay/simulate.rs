@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use super::answers::{Answers, Assumed, Word};
 use super::timeline::{Decided, Happening, Kind, Timeline};
-use crate::kernel::policy::{Cause, Decision, Hold, Input, Policy};
+use crate::kernel::policy::{self, Cause, Decision, Done, Effects, Hold, Input, Policy};
 use crate::kernel::standby::Subject;
 
 /// The timings the replay probes at.
@@ -228,82 +228,141 @@ impl<'a, F: FnMut(usize) -> Policy> Run<'a, F> {
             Some("timeout") => round + self.cadence.timeout,
             _ => round,
         });
-        let mut decision = self.step(at, Input::Probe(w.outcome));
-        if let Decision::MeasureThroughput { .. } = decision {
-            self.sim.gate_assumed = true;
-            decision = self.step(at, Input::Throughput(Some(u64::MAX)));
-        }
-        self.act(at, decision);
+        let decision = self.step(at, Input::Probe(w.outcome));
+        let decision = self.carry_out(at, decision);
+        self.tell_held(at, decision);
         at
     }
 
-    fn act(&mut self, at: Duration, decision: Decision) {
-        let decided = |s: &mut Self, kind, from, to: Option<usize>, took| {
-            let to = to.map(|i| s.name(i).to_string());
-            let from = s.name(from).to_string();
-            s.sim.decisions.push(Decided {
-                at,
-                kind,
-                from,
-                to,
-                took: Some(took),
-            });
+    /// Carries `decision` out through the kernel's driver, every act pretending it succeeded.
+    fn carry_out(&mut self, at: Duration, decision: Decision) -> Decision {
+        let Some(policy) = self.policy.as_mut() else {
+            return decision;
         };
-        match decision {
+        let mut pretend = Pretend {
+            policy,
+            regions: self.regions,
+            sim: &mut self.sim,
+            at,
+            now: self.base + at,
+        };
+        // Pretended acts never wait: the driver is done at its first poll.
+        policy::ready(policy::drive(&mut pretend, decision)).unwrap_or(decision)
+    }
+
+    /// Records a failover held by the pause, once per change of what holds it.
+    fn tell_held(&mut self, at: Duration, decision: Decision) {
+        if let Decision::Held {
+            cause: Cause::Outage,
+            from,
+            to: Some(to),
+            reason: Hold::Paused,
+            announce: true,
+        } = decision
+        {
+            let since = self.policy.as_ref().and_then(Policy::failing_since);
+            let took = since.map_or(Duration::ZERO, |s| {
+                (self.base + at).saturating_duration_since(s)
+            });
+            record(
+                &mut self.sim,
+                self.regions,
+                at,
+                Kind::Held,
+                from,
+                Some(to),
+                took,
+            );
+        }
+    }
+}
+
+/// The replay's side of the kernel's driver: each act succeeds at once, and what the daemon
+/// would have said is recorded.
+struct Pretend<'p> {
+    policy: &'p mut Policy,
+    regions: &'p [String],
+    sim: &'p mut Simulation,
+    at: Duration,
+    now: Instant,
+}
+
+impl Effects for Pretend<'_> {
+    fn policy(&mut self) -> &mut Policy {
+        self.policy
+    }
+
+    fn now(&self) -> Instant {
+        self.now
+    }
+
+    async fn write(&mut self, decision: &Decision, _: usize) -> Done {
+        let said = match *decision {
             Decision::Failover {
                 from,
                 to,
                 failed_for,
-                announce,
-            } => {
-                if announce {
-                    decided(self, Kind::Failover, from, Some(to), failed_for);
-                }
-                let moved = Input::Moved {
-                    to,
-                    cause: Some(Cause::Outage),
-                };
-                self.step(at, moved);
-            }
+                announce: true,
+            } => Some((Kind::Failover, from, to, failed_for)),
             Decision::Failback {
                 from,
                 to,
                 healthy_for,
-                announce,
-            } => {
-                if announce {
-                    decided(self, Kind::Failback, from, Some(to), healthy_for);
-                }
-                let moved = Input::Moved {
-                    to,
-                    cause: Some(Cause::Failback),
-                };
-                self.step(at, moved);
-            }
-            Decision::RestartInPlace {
-                failed_for,
-                announce,
-            } => {
-                let from = self.policy.as_ref().map_or(0, Policy::active);
-                if announce {
-                    decided(self, Kind::TunnelRestart, from, None, failed_for);
-                }
-                self.step(at, Input::RestartedInPlace);
-            }
-            Decision::Held {
-                cause: Cause::Outage,
-                from,
-                to: Some(to),
-                reason: Hold::Paused,
                 announce: true,
-            } => {
-                let since = self.policy.as_ref().and_then(Policy::failing_since);
-                let took = since.map_or(Duration::ZERO, |s| {
-                    (self.base + at).saturating_duration_since(s)
-                });
-                decided(self, Kind::Held, from, Some(to), took);
-            }
-            _ => {}
+            } => Some((Kind::Failback, from, to, healthy_for)),
+            _ => None,
+        };
+        if let Some((kind, from, to, took)) = said {
+            record(self.sim, self.regions, self.at, kind, from, Some(to), took);
         }
+        Done::Written
     }
+
+    async fn restart(&mut self, _: usize) {}
+
+    async fn restart_in_place(&mut self, decision: &Decision) -> Done {
+        if let Decision::RestartInPlace {
+            failed_for,
+            announce: true,
+        } = *decision
+        {
+            let from = self.policy.active();
+            let (sim, regions, at) = (&mut *self.sim, self.regions, self.at);
+            record(
+                sim,
+                regions,
+                at,
+                Kind::TunnelRestart,
+                from,
+                None,
+                failed_for,
+            );
+        }
+        Done::Restarted
+    }
+
+    async fn measure(&mut self) -> Done {
+        self.sim.gate_assumed = true;
+        Done::Measured(Some(u64::MAX))
+    }
+}
+
+/// Records a decision the daemon would have said at `at`.
+fn record(
+    sim: &mut Simulation,
+    regions: &[String],
+    at: Duration,
+    kind: Kind,
+    from: usize,
+    to: Option<usize>,
+    took: Duration,
+) {
+    let name = |i: usize| regions.get(i).map_or("", String::as_str).to_string();
+    sim.decisions.push(Decided {
+        at,
+        kind,
+        from: name(from),
+        to: to.map(name),
+        took: Some(took),
+    });
 }

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use crate::adapters::etcd::EtcdError;
+use crate::adapters::files::runs_this_binary;
 use crate::config::ConfigError;
 use crate::config::fleet::hostname;
 use crate::daemon::fleet::Fleet;
@@ -30,6 +31,11 @@ impl Fleet {
     /// Claims this host's name on the current lease: `None` when it is this process's, else
     /// who holds it.
     pub(super) async fn claim(&mut self) -> Result<Option<String>, EtcdError> {
+        Ok(self.claim_held().await?.map(|held| describe(&held)))
+    }
+
+    /// As `claim`, with what the holder wrote.
+    async fn claim_held(&mut self) -> Result<Option<Value>, EtcdError> {
         let lease = self.lease().await?;
         if self.claimed == Some(lease) {
             return Ok(None);
@@ -44,23 +50,27 @@ impl Fleet {
                 self.claimed = Some(lease);
                 Ok(None)
             }
-            Some(other) => Ok(Some(describe(&other))),
+            Some(other) => Ok(Some(other)),
         }
     }
 
     /// At start: takes this host's name in the fleet. A name still held once a full lease
     /// has passed is another live process's: a usage error naming it. A store that does not
     /// answer is no error here (the daemon starts and claims the name when it answers).
+    /// The holder may be this handler's former self, killed on this machine: its lease lives
+    /// on until it expires, and longer when etcd elects a leader meanwhile (a new leader
+    /// renews every lease), so the wait for a dead holder has no deadline.
     pub async fn join(&mut self) -> Result<(), ConfigError> {
         let deadline = Instant::now() + self.settings.lease_ttl + Duration::from_secs(1);
         let mut said = false;
         loop {
-            let other = match self.claim().await {
+            let held = match self.claim_held().await {
                 Ok(None) | Err(_) => return Ok(()),
-                Ok(Some(other)) => other,
+                Ok(Some(held)) => held,
             };
+            let other = describe(&held);
             let host = &self.settings.host;
-            if Instant::now() >= deadline {
+            if Instant::now() >= deadline && !dead_here(&held) {
                 return Err(ConfigError::new(
                     "fleet.host",
                     format!(
@@ -76,11 +86,23 @@ impl Fleet {
                     host: host.clone(),
                     holder: other,
                     wait: self.settings.lease_ttl,
+                    former: dead_here(&held),
                 });
             }
             tokio::time::sleep(RECHECK).await;
         }
     }
+}
+
+/// Whether the holder of a name was a process of this machine that no longer runs this
+/// binary: a handler killed here, whose lease has not expired yet.
+fn dead_here(held: &Value) -> bool {
+    let here = hostname().unwrap_or_default();
+    let on_this_machine = held["hostname"]
+        .as_str()
+        .is_some_and(|h| !h.is_empty() && h == here);
+    let pid = held["pid"].as_u64().and_then(|p| u32::try_from(p).ok());
+    on_this_machine && pid.is_some_and(|pid| pid != std::process::id() && !runs_this_binary(pid))
 }
 
 /// Who holds a name, in words: `pid 412 on web-3, instance 5f0c…`.

@@ -5,7 +5,6 @@
 //! a healthy standby, the all-down and is-it-me guards, the throughput gate, failback, the pin
 //! of a manual switch and flap damping.
 
-use std::mem::Discriminant;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -16,54 +15,29 @@ pub use crate::kernel::decision::{
 };
 pub use crate::kernel::rules::{Choose, Failback, Rules};
 use crate::kernel::standby::Standbys;
+use state::{Fault, Gate, Outage, Standing, Switching, Tunnel};
 
+mod driver;
+mod state;
 mod step;
 
-/// The throughput gate's memory within one outage.
-#[derive(Debug, Clone, Copy, Default)]
-struct Gate {
-    /// A measurement at this instant passed the gate.
-    passed_at: Option<Instant>,
-    /// The last figure was too low: no new measurement before this.
-    retry_at: Option<Instant>,
-    last_kbps: Option<u64>,
-}
+pub use driver::{Act, Done, Effects, drive, perform, ready};
 
-/// The policy's state: the order's length, the active region, the outage timer, what the
-/// standby checks say, the recent automatic switches and the pin of a manual switch.
+/// The policy's state: the order's length, where it stands on the active region (its outage
+/// and what was said of it), what the standby checks say, the recent automatic switches, the
+/// pin of a manual switch and whether switching is paused.
 #[derive(Debug, Clone)]
 pub struct Policy {
     regions: usize,
-    active: usize,
     rules: Rules,
-    failing_since: Option<Instant>,
+    on: Standing,
     standbys: Standbys,
     damping: Damping,
     /// The region a manual switch pinned: no automatic failback away from it.
     pinned: Option<usize>,
     /// When an outage last moved away from the preferred region.
     left_preferred_at: Option<Instant>,
-    /// What held the last due switch back, so it is announced once per change.
-    held: Option<(Cause, Discriminant<Hold>)>,
-    gate: Gate,
-    /// Automatic switching is paused: a due switch is held, never made.
-    paused: bool,
-    /// The switch already announced (why, where to, and for an outage when it began), so a
-    /// switch whose write is retried is announced once.
-    announced: Option<(Cause, usize, Option<Instant>)>,
-    /// A write the env file still owes (a start whose write failed).
-    owed: Option<usize>,
-    /// The local tunnel: whether the last failure was its refusal, when the programs were
-    /// restarted in place for this outage, and whether it stayed down across a switch.
-    tunnel: Tunnel,
-}
-
-/// What the policy knows of the local tunnel within an outage.
-#[derive(Debug, Clone, Copy, Default)]
-struct Tunnel {
-    down: bool,
-    healed_at: Option<Instant>,
-    blocked: bool,
+    switching: Switching,
 }
 
 impl Policy {
@@ -80,56 +54,50 @@ impl Policy {
         let regions = standbys.len().max(1);
         Policy {
             regions,
-            active: active.min(regions - 1),
+            on: Standing::on(active.min(regions - 1)),
             damping: Damping::new(rules.max_switches_per_hour, rules.threshold),
             rules,
-            failing_since: None,
             standbys,
             pinned: None,
             left_preferred_at: None,
-            held: None,
-            gate: Gate::default(),
-            paused: false,
-            announced: None,
-            owed: None,
-            tunnel: Tunnel::default(),
+            switching: Switching::Automatic,
         }
     }
 
     /// The region a write is still owed for, if any.
     pub fn owed(&self) -> Option<usize> {
-        self.owed
+        self.on.owed
     }
 
     /// Whether automatic switching is paused.
     pub fn paused(&self) -> bool {
-        self.paused
+        self.switching == Switching::Paused
     }
 
     /// Marks a due switch announced; true the first time for this cause, target and outage.
     fn announce(&mut self, cause: Cause, to: usize) -> bool {
         let since = match cause {
-            Cause::Outage => self.failing_since,
+            Cause::Outage => self.on.outage.since(),
             Cause::Failback => None,
         };
         let key = Some((cause, to, since));
-        let first = self.announced != key;
-        self.announced = key;
+        let first = self.on.announced != key;
+        self.on.announced = key;
         first
     }
 
     pub fn active(&self) -> usize {
-        self.active
+        self.on.region
     }
 
     /// When the current run of failures began, if the active region is failing.
     pub fn failing_since(&self) -> Option<Instant> {
-        self.failing_since
+        self.on.outage.since()
     }
 
     /// The region after the active one, wrapping around.
     pub fn next(&self) -> usize {
-        (self.active + 1) % self.regions
+        (self.on.region + 1) % self.regions
     }
 
     /// What the standby checks say.
@@ -140,12 +108,13 @@ impl Policy {
     /// Takes in one probe outcome seen at `now`.
     pub fn observe(&mut self, now: Instant, outcome: Outcome) -> Decision {
         // The tunnel answered: it is no longer a reason to hold a switch.
-        self.tunnel.blocked &= outcome == Outcome::TunnelDown;
+        if outcome != Outcome::TunnelDown {
+            self.on.tunnel = Tunnel::Clear;
+        }
         let decision = match outcome {
-            Outcome::Success => match self.failing_since.take() {
+            Outcome::Success => match self.on.outage.since() {
                 Some(since) => {
-                    self.gate = Gate::default();
-                    self.tunnel = Tunnel::default();
+                    self.on.outage = Outage::Healthy;
                     Decision::Recovered {
                         failed_for: now.saturating_duration_since(since),
                     }
@@ -154,46 +123,53 @@ impl Policy {
             },
             // Nothing is known of the region: no outage runs on it, and what ran is forgotten.
             Outcome::TunnelMisconfigured => {
-                self.failing_since = None;
-                self.gate = Gate::default();
-                self.tunnel = Tunnel::default();
+                self.on.outage = Outage::Healthy;
                 Decision::Healthy
             }
-            Outcome::Failure | Outcome::TunnelDown => {
-                self.tunnel.down = outcome == Outcome::TunnelDown;
-                let since = *self.failing_since.get_or_insert(now);
-                let failing_for = now.saturating_duration_since(since);
-                // A restart in place gives another full threshold, whatever fails after it.
-                let healing = (self.tunnel.healed_at)
-                    .is_some_and(|at| now.saturating_duration_since(at) < self.rules.threshold);
-                if failing_for >= self.rules.threshold && self.tunnel.down {
-                    self.local_outage(now, failing_for)
-                } else if failing_for >= self.rules.threshold && self.regions > 1 && !healing {
-                    self.outage(now, failing_for)
-                } else {
-                    self.failback(now)
-                        .unwrap_or(Decision::Failing { failing_for })
-                }
-            }
+            Outcome::Failure => self.failed(now, Fault::Region),
+            Outcome::TunnelDown => self.failed(now, Fault::Tunnel),
         };
         self.settle(decision)
+    }
+
+    /// A failure, `fault`'s, seen at `now`: failing, or past the threshold what to do.
+    fn failed(&mut self, now: Instant, fault: Fault) -> Decision {
+        self.on.outage = self.on.outage.failed(now, fault);
+        let since = self.on.outage.since().unwrap_or(now);
+        let failing_for = now.saturating_duration_since(since);
+        // A restart in place gives another full threshold, whatever fails after it.
+        let healing = (self.on.outage.healed_at())
+            .is_some_and(|at| now.saturating_duration_since(at) < self.rules.threshold);
+        let due = failing_for >= self.rules.threshold;
+        if due && fault == Fault::Tunnel {
+            self.local_outage(now, failing_for)
+        } else if due && self.regions > 1 && !healing {
+            self.outage(now, failing_for)
+        } else {
+            self.failback(now)
+                .unwrap_or(Decision::Failing { failing_for })
+        }
     }
 
     /// The throughput measured after [`Decision::MeasureThroughput`] (kbit/s; `None` when the
     /// download failed): the failover goes ahead, or is held back until a later measurement.
     pub fn throughput(&mut self, now: Instant, kbps: Option<u64>) -> Decision {
-        let Some(since) = self.failing_since else {
+        let Some(since) = self.on.outage.since() else {
             return Decision::Healthy;
         };
         let passed = match self.rules.min_kbps {
             None => true,
             Some(min) => kbps.is_some_and(|k| k >= min),
         };
-        self.gate = Gate {
-            passed_at: passed.then_some(now),
-            retry_at: (!passed).then(|| now + self.rules.gate_retry),
-            last_kbps: kbps,
+        let gate = if passed {
+            Gate::Passed { at: now }
+        } else {
+            Gate::Low {
+                kbps,
+                retry_at: now + self.rules.gate_retry,
+            }
         };
+        self.on.outage = self.on.outage.measured(gate);
         let decision = self.outage(now, now.saturating_duration_since(since));
         self.settle(decision)
     }
@@ -204,14 +180,14 @@ impl Policy {
             decision,
             Decision::Held { .. } | Decision::MeasureThroughput { .. }
         ) {
-            self.held = None;
+            self.on.held = None;
         }
         decision
     }
 
     /// The outage lasted the threshold: where to, unless a guard holds it back.
     fn outage(&mut self, now: Instant, failed_for: Duration) -> Decision {
-        let from = self.active;
+        let from = self.on.region;
         if self.standbys.host_at_fault(from) {
             return self.hold(Cause::Outage, None, Hold::HostNetwork);
         }
@@ -222,14 +198,16 @@ impl Policy {
             let next_allowed_in = at.saturating_duration_since(now);
             return self.hold(Cause::Outage, Some(to), Hold::Damped { next_allowed_in });
         }
-        if self.rules.min_kbps.is_some() && self.gate.passed_at != Some(now) {
-            if self.gate.retry_at.is_some_and(|t| now < t) {
-                let kbps = self.gate.last_kbps;
+        let gate = self.on.outage.gate();
+        if self.rules.min_kbps.is_some() && gate != (Gate::Passed { at: now }) {
+            if let Gate::Low { kbps, retry_at } = gate
+                && now < retry_at
+            {
                 return self.hold(Cause::Outage, Some(to), Hold::LowThroughput { kbps });
             }
             return Decision::MeasureThroughput { from, to };
         }
-        if self.paused {
+        if self.paused() {
             return self.hold(Cause::Outage, Some(to), Hold::Paused);
         }
         Decision::Failover {
@@ -243,14 +221,14 @@ impl Policy {
     /// The outage is the local tunnel's: restart in place first; switch only if it lasts
     /// another threshold after that, and never again while it stays down across a switch.
     fn local_outage(&mut self, now: Instant, failed_for: Duration) -> Decision {
-        if self.standbys.host_at_fault(self.active) {
+        if self.standbys.host_at_fault(self.on.region) {
             return self.hold(Cause::Outage, None, Hold::HostNetwork);
         }
-        if self.tunnel.blocked {
+        if self.on.tunnel == Tunnel::StayedDown {
             return self.hold(Cause::Outage, None, Hold::TunnelDown);
         }
-        match self.tunnel.healed_at {
-            None if self.paused => self.hold(Cause::Outage, None, Hold::Paused),
+        match self.on.outage.healed_at() {
+            None if self.paused() => self.hold(Cause::Outage, None, Hold::Paused),
             None => Decision::RestartInPlace {
                 failed_for,
                 announce: true,
@@ -269,14 +247,15 @@ impl Policy {
 
     /// Whether the failures of the current outage are the local tunnel's refusals.
     pub fn tunnel_down(&self) -> bool {
-        self.failing_since.is_some() && self.tunnel.down
+        self.on.outage.fault() == Some(Fault::Tunnel)
     }
 
     /// Failback is due when it is on, the active region is not the preferred one nor pinned,
     /// and the preferred region has been up for `failback_after` since the outage that left it.
     fn failback(&mut self, now: Instant) -> Option<Decision> {
         let after = self.rules.failback_after?;
-        if self.active == 0 || self.pinned == Some(self.active) {
+        let active = self.on.region;
+        if active == 0 || self.pinned == Some(active) {
             return None;
         }
         let up_since = self.standbys.up_since(0)?;
@@ -291,11 +270,11 @@ impl Policy {
             let next_allowed_in = at.saturating_duration_since(now);
             return Some(self.hold(Cause::Failback, Some(0), Hold::Damped { next_allowed_in }));
         }
-        if self.paused {
+        if self.paused() {
             return Some(self.hold(Cause::Failback, Some(0), Hold::Paused));
         }
         Some(Decision::Failback {
-            from: self.active,
+            from: active,
             to: 0,
             healthy_for,
             announce: self.announce(Cause::Failback, 0),
@@ -304,11 +283,11 @@ impl Policy {
 
     fn hold(&mut self, cause: Cause, to: Option<usize>, reason: Hold) -> Decision {
         let key = (cause, std::mem::discriminant(&reason));
-        let announce = self.held != Some(key);
-        self.held = Some(key);
+        let announce = self.on.held != Some(key);
+        self.on.held = Some(key);
         Decision::Held {
             cause,
-            from: self.active,
+            from: self.on.region,
             to,
             reason,
             announce,
@@ -318,33 +297,33 @@ impl Policy {
     /// The daemon moved to `to` (the env file now names it): a fresh threshold begins there.
     /// Not an automatic switch: nothing is counted (start-up).
     pub fn switched(&mut self, to: usize) {
-        self.active = to % self.regions;
-        self.failing_since = None;
-        self.held = None;
-        self.gate = Gate::default();
-        self.announced = None;
-        self.owed = None;
-        self.tunnel = Tunnel::default();
+        self.on = Standing::on(to % self.regions);
     }
 
     /// The daemon made the automatic switch it was asked for, at `now`: it counts for damping,
     /// and an outage ends the pin of a manual switch. True when a pin was dropped.
     pub fn moved(&mut self, now: Instant, to: usize, cause: Cause) -> bool {
         self.damping.record(now);
-        let blocked = cause == Cause::Outage && self.tunnel_down();
-        if cause == Cause::Outage && self.active == 0 {
+        let tunnel = if cause == Cause::Outage && self.tunnel_down() {
+            Tunnel::StayedDown
+        } else {
+            Tunnel::Clear
+        };
+        if cause == Cause::Outage && self.on.region == 0 {
             self.left_preferred_at = Some(now);
         }
         let unpinned = cause == Cause::Outage && self.pinned.take().is_some();
-        self.switched(to);
-        self.tunnel.blocked = blocked;
+        self.on = Standing {
+            tunnel,
+            ..Standing::on(to % self.regions)
+        };
         unpinned
     }
 
     /// Someone switched by hand to `region`: adopt it, never fight it, and pin it.
     pub fn adopt(&mut self, region: usize) {
         self.switched(region);
-        self.pinned = Some(self.active);
+        self.pinned = Some(self.on.region);
     }
 
     /// Sets or clears the pin (from the state dir: `switch` and `switch --unpin`).

@@ -2,6 +2,7 @@
 
 use tokio::time::Instant;
 
+use super::state::Switching;
 use super::{Decision, Input, Policy};
 
 impl Policy {
@@ -9,7 +10,7 @@ impl Policy {
     /// pin, damping's record and the standby view carry on under them.
     pub fn set_rules(&mut self, rules: super::Rules) {
         self.rules = rules;
-        self.held = None;
+        self.on.held = None;
     }
 
     /// The front door: one input at a time, seen at `now`, and what to do about it.
@@ -26,9 +27,14 @@ impl Policy {
             },
             Input::Throughput(kbps) => self.throughput(now, kbps),
             Input::Paused(paused) => {
-                if self.paused != paused {
-                    self.paused = paused;
-                    self.held = None;
+                let switching = if paused {
+                    Switching::Paused
+                } else {
+                    Switching::Automatic
+                };
+                if self.switching != switching {
+                    self.switching = switching;
+                    self.on.held = None;
                 }
                 Decision::Healthy
             }
@@ -53,16 +59,16 @@ impl Policy {
             }
             Input::WriteFailed { to, cause } => {
                 if cause.is_none() {
-                    self.owed = Some(to);
+                    self.on.owed = Some(to);
                 }
                 Decision::Healthy
             }
-            Input::Tick => match self.owed {
+            Input::Tick => match self.on.owed {
                 Some(to) => Decision::Write { to },
                 None => Decision::Healthy,
             },
             Input::FailingFor(d) => {
-                self.failing_since = Some(now.checked_sub(d).unwrap_or(now));
+                self.on.outage = self.on.outage.began(now.checked_sub(d).unwrap_or(now));
                 Decision::Healthy
             }
             Input::SwitchedAgo(d) => {
@@ -72,7 +78,7 @@ impl Policy {
                 Decision::Healthy
             }
             Input::RestartedInPlace => {
-                self.tunnel.healed_at = Some(now);
+                self.on.outage = self.on.outage.healed(now);
                 Decision::Healthy
             }
         }

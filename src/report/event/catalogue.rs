@@ -361,6 +361,7 @@ pub fn samples() -> Vec<Event> {
             host: s("web-1"),
             holder: s("4f1c2a"),
             wait: Duration::from_secs(10),
+            former: false,
         },
         Event::FleetMovePaused {
             from: s("EU"),

@@ -220,6 +220,38 @@ fn a_second_move_for_one_epoch_breaks_i4() {
 }
 
 #[test]
+fn hosts_finishing_the_last_decision_through_a_reseeded_active_break_nothing() {
+    // A wipe lands while the fleet is moving to NAM: two hosts have moved, three have not.
+    // The store is re-seeded with NAM, the last decision, at a higher epoch, and the three
+    // finish the move: what they would have done without the wipe.
+    let mut h = clean();
+    h.truncate(h.len() - 1);
+    h.retain(|e| !matches!(&e.what, What::EnvWrite { host, .. } | What::Restart { host, .. } if *host >= 2));
+    h.push(Entry {
+        at: 7.0,
+        what: What::StoreDown,
+    });
+    h.push(Entry {
+        at: 8.0,
+        what: What::StoreUp,
+    });
+    h.push(store(8.5, "c2", 1, "active", active("NAM", 3, "reseed")));
+    for i in 2..5 {
+        let at = 9.0 + 0.5 * (i - 2) as f64;
+        h.push(env(at, i, "EU", "NAM"));
+        h.push(restart(at + 0.01, at + 0.4, i));
+    }
+    assert_eq!(invariants(&check(&h, &RULES)), Vec::<&str>::new());
+    // Re-seeded with another region than the last decision, the same moves break I5.
+    let mut h = clean();
+    h.truncate(h.len() - 1);
+    h.retain(|e| !matches!(&e.what, What::EnvWrite { host, .. } | What::Restart { host, .. } if *host >= 2));
+    h.push(store(8.5, "c2", 1, "active", active("APAC", 3, "reseed")));
+    h.push(env(9.0, 2, "EU", "APAC"));
+    assert_eq!(invariants(&check(&h, &RULES)), ["I5"]);
+}
+
+#[test]
 fn a_switch_caused_by_a_wipe_or_a_lost_store_breaks_i5() {
     // After a wipe the new cluster's active says EU (reason start): a host that follows it
     // back switches because of the wipe.

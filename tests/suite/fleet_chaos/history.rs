@@ -297,7 +297,8 @@ fn has_quorum(keys: &BTreeMap<String, String>, active: &Active, rules: &Rules) -
 }
 
 /// I2, I4 and I5 on the hosts' env writes: each follows an `active` of the store (not one
-/// re-created after a wipe, nor while the store is lost), once per epoch.
+/// re-created after a wipe with another region than the last decision, nor while the store is
+/// lost), once per epoch.
 fn env_rules(entries: &[&Entry], actives: &[Active], rules: &Rules, out: &mut Vec<Violation>) {
     let mut down: Vec<(f64, f64)> = Vec::new();
     for e in entries {
@@ -346,7 +347,7 @@ fn env_rules(entries: &[&Entry], actives: &[Active], rules: &Rules, out: &mut Ve
             });
             continue;
         };
-        if active.reason != "outage" && active.reason != "manual" {
+        if !decided(&active.reason) && !carries_last_decision(actives, active) {
             out.push(Violation {
                 at: t,
                 invariant: "I5",
@@ -369,6 +370,20 @@ fn env_rules(entries: &[&Entry], actives: &[Active], rules: &Rules, out: &mut Ve
             });
         }
     }
+}
+
+/// Whether an `active` was written by a fleet decision: an outage's quorum or an operator.
+fn decided(reason: &str) -> bool {
+    reason == "outage" || reason == "manual"
+}
+
+/// Whether a re-created `active` (re-seeded after a wipe) names the region of the last fleet
+/// decision before it: following it carries that decision out for the hosts that had not yet
+/// moved when the store was wiped, as they would have without the wipe.
+fn carries_last_decision(actives: &[Active], active: &Active) -> bool {
+    (actives.iter())
+        .rfind(|a| a.at < active.at && decided(&a.reason))
+        .is_some_and(|last| last.region == active.region)
 }
 
 /// I3: the restarts running at once.
