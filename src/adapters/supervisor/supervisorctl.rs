@@ -5,8 +5,6 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-#[cfg(test)]
-use prometheus_client::metrics::counter::Counter;
 use tokio::process::Command;
 use tokio_util::sync::CancellationToken;
 
@@ -29,14 +27,6 @@ impl Supervisorctl {
             settings,
             retry: Retry::new(max_attempts),
         }
-    }
-
-    /// Counts each failed supervisorctl call on `counter` (a daemon counts through
-    /// `Restarter::count_failures`).
-    #[cfg(test)]
-    pub fn count_failures(mut self, counter: Counter) -> Self {
-        self.retry.failures = Some(counter);
-        self
     }
 
     /// The same executable and arguments, retried and counted as `retry` says.
@@ -190,5 +180,15 @@ impl Restart for Supervisorctl {
     ) -> Result<Duration, RestartError> {
         let programs = &self.settings.programs;
         run_steps_while(self, &self.retry, programs, cancel, may_act).await
+    }
+}
+
+#[cfg(test)]
+impl Supervisorctl {
+    /// Counts each failed supervisorctl call on `counter` (a daemon counts through
+    /// `Restarter::count_failures`).
+    pub fn count_failures(mut self, counter: prometheus_client::metrics::counter::Counter) -> Self {
+        self.retry.failures = Some(counter);
+        self
     }
 }
