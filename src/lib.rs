@@ -5,8 +5,8 @@
 //!
 //! - `kernel`: pure decisions: regions and their order, health, standbys, damping, the policy.
 //! - `config`: the command line, the config file, and their merge into one validated `Config`.
-//! - `adapters`: one kind of I/O each: probe, checks, throughput, env file, supervisorctl,
-//!   state directory.
+//! - `adapters`: one kind of I/O each, in rooms: `http` (probe, checks, throughput, TLS),
+//!   `supervisor` (restarts), `files` (env file, state directory), `etcd` (the fleet's store).
 //! - `report`: logs, metrics, the live view and status page, the journal, Datadog.
 //! - `daemon`: the loop (inputs -> kernel -> effects) and its wiring.
 //! - `commands`: one module per subcommand, and the demo.

@@ -7,8 +7,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::adapters::probe::Probe;
-use crate::adapters::restart::Restart;
+use crate::adapters::http::Probe;
+use crate::adapters::supervisor::Restart;
 use crate::daemon::Daemon;
 use crate::daemon::fleet::Permit;
 use crate::kernel::policy::{self, Act, Cause, Decision, Done, Effects, Policy};

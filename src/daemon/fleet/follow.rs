@@ -4,8 +4,8 @@
 use tokio::time::Instant;
 
 use crate::adapters::etcd::EtcdError;
-use crate::adapters::probe::Probe;
-use crate::adapters::restart::Restart;
+use crate::adapters::http::Probe;
+use crate::adapters::supervisor::Restart;
 use crate::daemon::Daemon;
 use crate::daemon::fleet::{Fleet, Permit};
 use crate::kernel::protocol::{Effect, Owed};
