@@ -20,8 +20,8 @@ mod common;
 
 use common::stack::which;
 use common::{Cmd, FakeTunnel, Mode, Stack, StackOptions, TestDir, env_for, timestamp};
-use failover_handler::adapters::net::TlsSettings;
-use failover_handler::adapters::probe::{HttpProbe, Probe};
+use failover_handler::adapters::http::TlsSettings;
+use failover_handler::adapters::http::{HttpProbe, Probe};
 use std::fs;
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;

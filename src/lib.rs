@@ -7,8 +7,8 @@
 //!   A crate of its own (`failover_kernel`, in crates/kernel) whose manifest lists no I/O
 //!   crate; re-exported here under its layer's name.
 //! - `config`: the command line, the config file, and their merge into one validated `Config`.
-//! - `adapters`: one kind of I/O each: probe, checks, throughput, env file, supervisorctl,
-//!   state directory.
+//! - `adapters`: one kind of I/O each, in rooms: `http` (probe, checks, throughput, TLS),
+//!   `supervisor` (restarts), `files` (env file, state directory), `etcd` (the fleet's store).
 //! - `report`: logs, metrics, the live view and status page, the journal, Datadog.
 //! - `daemon`: the loop (inputs -> kernel -> effects) and its wiring.
 //! - `commands`: one module per subcommand, and the demo.

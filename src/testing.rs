@@ -11,8 +11,8 @@ use clap::Parser;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::adapters::probe::{ErrorKind, ProbeError, ProbeReport};
-use crate::adapters::restart::{Restart, RestartError};
+use crate::adapters::http::{ErrorKind, ProbeError, ProbeReport};
+use crate::adapters::supervisor::{Restart, RestartError};
 use crate::config::Config;
 
 /// The config of `failover-handler <args>` with the probe ids set.

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use failover_handler::adapters::envfile::EnvFile;
+use failover_handler::adapters::files::EnvFile;
 use failover_handler::kernel::region::{Region, is_safe_token};
 
 pub fn check(data: &[u8]) {

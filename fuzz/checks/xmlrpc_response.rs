@@ -2,8 +2,8 @@
 //! overflows its stack on deep nesting), and supervisorctl's ini reader never panics on the
 //! same bytes.
 
-use failover_handler::adapters::supervisor_conf::parse_ini;
-use failover_handler::adapters::xmlrpc::{Response, decode_response};
+use failover_handler::adapters::supervisor::parse_ini;
+use failover_handler::adapters::supervisor::{Response, decode_response};
 
 pub fn check(data: &[u8]) {
     let text = String::from_utf8_lossy(data);

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use crate::adapters::probe::Probe;
+use crate::adapters::http::Probe;
 use crate::config::{Config, redact};
 use crate::daemon::main_probe;
 

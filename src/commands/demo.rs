@@ -17,9 +17,9 @@ use anyhow::{Context, Result, anyhow};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::prelude::*;
 
-use crate::adapters::state::StateDir;
+use crate::adapters::files::StateDir;
 use crate::config::cli::{LogFormat, Options};
-use crate::config::{Config, DEFAULT_PROGRAMS, human};
+use crate::config::{Config, DEFAULT_PROGRAMS, duration_text};
 use crate::daemon::Daemon;
 use crate::daemon::main_probe;
 use crate::report::told;
@@ -151,9 +151,9 @@ impl Scene {
         say(&format!(
             "  daemon      the real loop: probes {} every {} (timeout {}), outage after {} of failures",
             c.probe.url,
-            human(c.probe.interval),
-            human(c.probe.timeout),
-            human(c.failover.threshold)
+            duration_text(c.probe.interval),
+            duration_text(c.probe.timeout),
+            duration_text(c.failover.threshold)
         ));
         say(&format!(
             "  env file    {} (in a temp dir, removed at the end)",
@@ -195,7 +195,7 @@ impl Scene {
             Err(missing) => {
                 say(&format!(
                     "demo: {missing} did not happen within {}; stopping",
-                    human(DEADLINE)
+                    duration_text(DEADLINE)
                 ));
                 Ok(ExitCode::from(1))
             }
@@ -223,7 +223,9 @@ impl Scene {
         .await
     }
 
-    async fn script(&self) -> Result<Timeline, String> {
+    /// Waits for the start-up restart and healthy probes of the first region; returns its
+    /// cloud.
+    async fn settled(&self) -> Result<&FakeCloud, String> {
         let started = self
             .wait("the start-up restart", || {
                 self.journal.first_after(self.t0, "restart_done")
@@ -244,7 +246,12 @@ impl Scene {
             .ok_or("a cloud for the active region")?;
         self.healthy_probes(started.at, HEALTHY_BEFORE, "healthy probes")
             .await?;
+        Ok(cloud)
+    }
 
+    /// Makes `cloud` answer 503, then hang once the outage is half its threshold old;
+    /// returns when the outage began and when the hang did.
+    async fn inject_outage(&self, cloud: &FakeCloud) -> Result<(Instant, Instant), String> {
         cloud.set(Behaviour::Answer(503));
         let outage = Instant::now();
         self.scene(&format!(
@@ -263,8 +270,14 @@ impl Scene {
         self.scene(&format!(
             "{} now accepts connections but never answers (the probe times out after {})",
             cloud.host,
-            human(TIMEOUT)
+            duration_text(TIMEOUT)
         ));
+        Ok((outage, hang))
+    }
+
+    async fn script(&self) -> Result<Timeline, String> {
+        let cloud = self.settled().await?;
+        let (outage, hang) = self.inject_outage(cloud).await?;
         let failover = self
             .wait("the failover", || {
                 self.journal.first_after(outage, "failover")

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Parser;
 
-use crate::adapters::runtime::{self, Entry};
+use crate::adapters::files::runtime::{self, Entry};
 use crate::config::ConfigError;
 use crate::config::cli::{Cli, Command, Options};
 

@@ -6,8 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
 
-use crate::adapters::etcd::Etcd;
-use crate::adapters::fleet_store::{Snapshot, Store};
+use crate::adapters::etcd::{Etcd, Snapshot, Store};
 use crate::config::fleet::FleetSettings;
 use crate::config::{Config, ConfigError};
 

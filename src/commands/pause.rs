@@ -16,8 +16,10 @@ pub fn pause(config: &Config, duration: Option<Duration>) -> Result<ExitCode> {
         return Err(ConfigError::new("--for", "must be greater than zero").into());
     }
     let now = SystemTime::now();
-    let p = crate::adapters::pause::pause(&config.state_dir, now, duration)?;
-    let path = config.state_dir.join(crate::adapters::pause::PAUSE_FILE);
+    let p = crate::adapters::files::pause::pause(&config.state_dir, now, duration)?;
+    let path = config
+        .state_dir
+        .join(crate::adapters::files::pause::PAUSE_FILE);
     logging::event(&Event::Command(Command::PauseRequested {
         until: p.until,
         describe: p.describe(now),
@@ -33,7 +35,7 @@ pub fn pause(config: &Config, duration: Option<Duration>) -> Result<ExitCode> {
 /// `resume`: restarts automatic switching.
 pub fn resume(config: &Config) -> Result<ExitCode> {
     let now = SystemTime::now();
-    match crate::adapters::pause::resume(&config.state_dir, now)? {
+    match crate::adapters::files::pause::resume(&config.state_dir, now)? {
         Some(p) => {
             logging::event(&Event::Command(Command::ResumeRequested {}));
             println!(

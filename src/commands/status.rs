@@ -5,14 +5,16 @@ use std::time::SystemTime;
 
 use anyhow::Result;
 
-use crate::adapters::pause::{self, PauseState};
-use crate::adapters::state::StateDir;
+use crate::adapters::files::StateDir;
+use crate::adapters::files::pause::{self, PauseState};
 use crate::commands::discover::Found;
 use crate::config::Config;
 use crate::config::redact::printable;
 use crate::report::journal::FORMAT_VERSION;
-use crate::report::status::{STATUS_FILE, live_view, pause_line, render_live, status_url};
-use crate::report::view::PauseView;
+use crate::report::status::{
+    STATUS_FILE, ViewSource, live_view, pause_line, render_live, status_url,
+};
+use crate::report::view::{PauseView, Snapshot};
 
 /// `status [--json]`.
 pub async fn status(config: &Config, json: bool, found: &Found) -> Result<ExitCode> {
@@ -22,36 +24,51 @@ pub async fn status(config: &Config, json: bool, found: &Found) -> Result<ExitCo
         PauseState::On(p) => Some(PauseView::of(&p, now)),
         _ => None,
     };
-    if let Some((snapshot, source)) = live_view(config).await {
-        if json {
-            let v = serde_json::json!({
-                "format_version": FORMAT_VERSION,
-                "region": snapshot.active.region,
-                "cloud": snapshot.active.cloud,
-                "env_file": env_path,
-                "source": "daemon",
-                "view_from": source.text(),
-                "problem": null,
-                "pause": snapshot.pause,
-                "daemon": snapshot,
-                "found": found_json(found),
-            });
-            println!("{v}");
-        } else {
-            // The view is what the daemon (or whatever answers at its address) said.
-            print!("{}", printable(&render_live(&snapshot, &source, &env_path)));
-            if let Found::Daemon { entry, dir } = found {
-                let line = format!(
-                    "Found:         the daemon listed in {} (pid {}, `{}`)",
-                    dir.display(),
-                    entry.pid,
-                    entry.command_line()
-                );
-                println!("{}", printable(&line));
-            }
-        }
-        return Ok(ExitCode::SUCCESS);
+    match live_view(config).await {
+        Some((snapshot, source)) => print_live(&snapshot, &source, &env_path, json, found),
+        None => print_env_file(config, &env_path, pause, json, found),
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What the daemon (or whatever answers at its address) said.
+fn print_live(snapshot: &Snapshot, source: &ViewSource, env_path: &str, json: bool, found: &Found) {
+    if json {
+        let v = serde_json::json!({
+            "format_version": FORMAT_VERSION,
+            "region": snapshot.active.region,
+            "cloud": snapshot.active.cloud,
+            "env_file": env_path,
+            "source": "daemon",
+            "view_from": source.text(),
+            "problem": null,
+            "pause": snapshot.pause,
+            "daemon": snapshot,
+            "found": found_json(found),
+        });
+        println!("{v}");
+        return;
+    }
+    print!("{}", printable(&render_live(snapshot, source, env_path)));
+    if let Found::Daemon { entry, dir } = found {
+        let line = format!(
+            "Found:         the daemon listed in {} (pid {}, `{}`)",
+            dir.display(),
+            entry.pid,
+            entry.command_line()
+        );
+        println!("{}", printable(&line));
+    }
+}
+
+/// Without a live view: what the env file says, and where a daemon was looked for.
+fn print_env_file(
+    config: &Config,
+    env_path: &str,
+    pause: Option<PauseView>,
+    json: bool,
+    found: &Found,
+) {
     let looked = looked_at(config, found);
     let (region, cloud, problem) = match config.env_file.read() {
         Ok(Some(c)) if c.region.is_some() => (c.region, c.cloud, None),
@@ -73,7 +90,7 @@ pub async fn status(config: &Config, json: bool, found: &Found) -> Result<ExitCo
             "looked_at": looked,
         });
         println!("{v}");
-        return Ok(ExitCode::SUCCESS);
+        return;
     }
     match (&region, &problem) {
         (Some(r), _) => {
@@ -99,7 +116,6 @@ pub async fn status(config: &Config, json: bool, found: &Found) -> Result<ExitCo
     if pause.is_some() {
         println!("Switching:     {}", pause_line(pause.as_ref()));
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// Where `status` looked for a running daemon, for people.

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crate::config::threshold_text;
-use crate::config::{Choose, Config, Failback, human};
+use crate::config::{Choose, Config, Failback, duration_text};
 
 /// Worst case from the start of an outage to the policy's verdict.
 fn detect(c: &Config) -> Duration {
@@ -39,33 +39,33 @@ pub fn timing_budget(config: &Config) -> Vec<String> {
     let download = if gate { p.timeout } else { Duration::ZERO };
     let mut lines = vec![format!(
         "outage detected at worst {} after it begins (interval {} + timeout {} + threshold {} + one more probe {})",
-        human(detect),
-        human(p.interval),
-        human(p.timeout),
+        duration_text(detect),
+        duration_text(p.interval),
+        duration_text(p.timeout),
         threshold_text(config.failover.threshold),
-        human(cadence)
+        duration_text(cadence)
     )];
     lines.push(format!(
         "switched at worst {} after it begins{}, if every stop and start call succeeds first time within restart.timeout ({calls} calls of at most {})",
-        human(detect + download + restart),
+        duration_text(detect + download + restart),
         if gate {
-            format!(", with the throughput download (at most {})", human(p.timeout))
+            format!(", with the throughput download (at most {})", duration_text(p.timeout))
         } else {
             String::new()
         },
-        human(config.restart.timeout)
+        duration_text(config.restart.timeout)
     ));
     if config.has_standby_checks() {
         lines.push(format!(
             "standby checks: a region counts as down at worst {} after it fails (fall {} x interval {} + timeout {}), as healthy at worst {} after it recovers (rise {} x interval {} + timeout {}); with no healthy standby the daemon stays where it is",
-            human(fall_time(config)),
+            duration_text(fall_time(config)),
             config.region_checks.fall,
-            human(config.region_checks.interval),
-            human(config.region_checks.timeout),
-            human(rise_time(config)),
+            duration_text(config.region_checks.interval),
+            duration_text(config.region_checks.timeout),
+            duration_text(rise_time(config)),
             config.region_checks.rise,
-            human(config.region_checks.interval),
-            human(config.region_checks.timeout),
+            duration_text(config.region_checks.interval),
+            duration_text(config.region_checks.timeout),
         ));
     }
     let preferred_checked = config
@@ -80,12 +80,12 @@ pub fn timing_budget(config: &Config) -> Vec<String> {
                 + restart;
             format!(
                 "failback to {pref} at worst {} after it recovers (rise {} x interval {} + timeout {} + failback_after {} + one probe {} + the restart), unless flap damping holds it or a manual switch pinned the active region",
-                human(worst),
+                duration_text(worst),
                 config.region_checks.rise,
-                human(config.region_checks.interval),
-                human(config.region_checks.timeout),
-                human(config.failover.failback_after),
-                human(p.interval.max(p.timeout))
+                duration_text(config.region_checks.interval),
+                duration_text(config.region_checks.timeout),
+                duration_text(config.failover.failback_after),
+                duration_text(p.interval.max(p.timeout))
             )
         }
         (Failback::Auto, Some(pref)) => format!(
@@ -96,7 +96,7 @@ pub fn timing_budget(config: &Config) -> Vec<String> {
     });
     let t = config.failover.threshold;
     let holds: Vec<String> = (0..4u32)
-        .map(|k| human(t.saturating_mul(1 << k).min(crate::kernel::damping::WINDOW)))
+        .map(|k| duration_text(t.saturating_mul(1 << k).min(crate::kernel::damping::WINDOW)))
         .collect();
     lines.push(format!(
         "flap damping: at most {} automatic switches an hour; hold-down after each: {}, ... (doubling, at most 1h)",
@@ -125,15 +125,15 @@ pub fn doubtful(c: &Config) -> Vec<String> {
     if c.probe.fail_interval > c.probe.interval {
         out.push(format!(
             "probe.fail_interval {} is longer than probe.interval {}: an outage is confirmed more slowly than probes run when healthy",
-            human(c.probe.fail_interval),
-            human(c.probe.interval)
+            duration_text(c.probe.fail_interval),
+            duration_text(c.probe.interval)
         ));
     }
     if (!checked.is_empty() || !c.network.reference.is_empty()) && rc.timeout >= rc.interval {
         out.push(format!(
             "region_checks.timeout {} is not below region_checks.interval {}: a hanging check stretches the check cadence",
-            human(rc.timeout),
-            human(rc.interval)
+            duration_text(rc.timeout),
+            duration_text(rc.interval)
         ));
     }
     if !checked.is_empty() && !unchecked.is_empty() {
@@ -145,8 +145,8 @@ pub fn doubtful(c: &Config) -> Vec<String> {
     if !checked.is_empty() && fall_time(c) > c.failover.threshold {
         out.push(format!(
             "a standby is seen down only {} after it fails (region_checks fall x interval + timeout), later than the threshold {}: an outage that hits two regions at once may move to the other one",
-            human(fall_time(c)),
-            human(c.failover.threshold)
+            duration_text(fall_time(c)),
+            duration_text(c.failover.threshold)
         ));
     }
     if c.failover.choose == Choose::Latency && checked.is_empty() {

@@ -305,7 +305,7 @@ pub fn effective(s: &FleetSettings) -> FileFleet {
         max_concurrent_restarts: Some(s.max_concurrent_restarts),
         on_store_loss: Some(s.on_store_loss.as_str().to_string()),
         on_plaintext: Some(s.on_plaintext.as_str().to_string()),
-        lease_ttl: Some(crate::config::human(s.lease_ttl)),
+        lease_ttl: Some(crate::config::duration_text(s.lease_ttl)),
         ca_cert: s.ca_cert.clone(),
         client_cert: s.client_cert.clone(),
         client_key: s.client_key.clone(),

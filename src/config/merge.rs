@@ -3,8 +3,8 @@
 //! the flag, variable or key it came from.
 
 use crate::config::cli::Options;
+use crate::config::duration_text;
 use crate::config::file::FileConfig;
-use crate::config::human::human;
 use crate::config::probe::build_probe;
 use crate::config::sections::{build_network, build_regions, build_restart};
 use crate::config::setting::Sources;
@@ -133,8 +133,8 @@ fn build_failover(
             threshold.origin,
             format!(
                 "threshold {} is below the probe interval {}: an outage could never be confirmed",
-                human(threshold.value),
-                human(probe.interval)
+                duration_text(threshold.value),
+                duration_text(probe.interval)
             ),
         ));
     }
@@ -143,8 +143,8 @@ fn build_failover(
             src.get(&table::TIMEOUT)?.origin,
             format!(
                 "timeout {} is longer than the threshold {}",
-                human(probe.timeout),
-                human(threshold.value)
+                duration_text(probe.timeout),
+                duration_text(threshold.value)
             ),
         ));
     }

@@ -2,7 +2,7 @@
 
 use url::Url;
 
-use crate::config::human::human;
+use crate::config::duration_text;
 use crate::config::setting::Sources;
 use crate::config::settings::*;
 use crate::config::table;
@@ -23,9 +23,9 @@ pub(super) fn build_probe(
         warnings.push(format!(
             "{} {} is not below {} {}: a hanging probe stretches the probe cadence to the timeout",
             timeout.origin,
-            human(timeout.value),
+            duration_text(timeout.value),
             interval.origin,
-            human(interval.value)
+            duration_text(interval.value)
         ));
     }
     let (ca_cert, insecure) = trust(src)?;

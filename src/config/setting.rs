@@ -154,7 +154,7 @@ pub fn duration(text: Option<&String>) -> Option<Result<std::time::Duration, Str
 
 /// A duration as `config` shows it (`4m`, `1s 500ms`).
 pub fn show_duration(d: std::time::Duration) -> Option<toml::Value> {
-    Some(toml::Value::String(crate::config::human(d)))
+    Some(toml::Value::String(crate::config::duration_text(d)))
 }
 
 /// Text as `config` shows it.

@@ -6,10 +6,9 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::adapters::envfile::{EnvFileError, EnvLock};
-use crate::adapters::restart::{Restart, RestartError};
-use crate::adapters::state::StateDir;
-use crate::adapters::switch_mark::Mark;
+use crate::adapters::files::switch_mark::Mark;
+use crate::adapters::files::{EnvFileError, EnvLock, StateDir};
+use crate::adapters::supervisor::{Restart, RestartError};
 use crate::config::EnvFile;
 use crate::kernel::region::Region;
 use crate::report::event::{Command, Event};
@@ -71,7 +70,7 @@ impl<R: Restart> Actuator<R> {
 
     /// Pins `name`, so that no automatic failback moves away from it.
     pub fn pin(&self, name: &str) -> std::io::Result<()> {
-        crate::adapters::pin::write(&self.state, name)
+        crate::adapters::files::pin::write(&self.state, name)
     }
 
     /// Restarts the programs on `region` under `marker`; `may_act`, when given, is asked
@@ -126,7 +125,7 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     use super::*;
-    use crate::adapters::switch_mark::{self, Seen};
+    use crate::adapters::files::switch_mark::{self, SwitchMarkState};
 
     /// The markers a restart saw: the region pending, and whether a switch's mark was held.
     type Markers = (Option<String>, bool);
@@ -140,7 +139,7 @@ mod tests {
 
     impl Restart for Watching {
         async fn restart(&self, _: &CancellationToken) -> Result<Duration, RestartError> {
-            let switching = matches!(switch_mark::seen(&self.state), Seen::Running(_));
+            let switching = matches!(switch_mark::read(&self.state), SwitchMarkState::Running(_));
             let seen = (self.state.restart_pending(), switching);
             self.saw.lock().unwrap().push(seen);
             if self.ok {
@@ -178,7 +177,11 @@ mod tests {
             assert_eq!(result.is_ok(), ok, "{marker:?}");
             assert_eq!(*saw.lock().unwrap(), [during], "{marker:?} {ok}");
             assert_eq!(state.restart_pending(), after, "{marker:?} {ok}");
-            assert_eq!(switch_mark::seen(&state), Seen::None, "{marker:?} {ok}");
+            assert_eq!(
+                switch_mark::read(&state),
+                SwitchMarkState::None,
+                "{marker:?} {ok}"
+            );
         }
     }
 }

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::adapters::probe::Probe;
-use crate::adapters::restart::Restart;
+use crate::adapters::http::Probe;
+use crate::adapters::supervisor::Restart;
 use crate::daemon::Daemon;
 use crate::daemon::clock;
 use crate::daemon::fleet::Permit;

@@ -4,9 +4,9 @@
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::adapters::envfile::{EnvContents, EnvFileError};
-use crate::adapters::probe::Probe;
-use crate::adapters::restart::Restart;
+use crate::adapters::files::{EnvContents, EnvFileError};
+use crate::adapters::http::Probe;
+use crate::adapters::supervisor::Restart;
 use crate::daemon::Daemon;
 use crate::daemon::clock;
 use crate::daemon::memory::{Memory, unix_ms};

@@ -29,11 +29,11 @@ use std::sync::Arc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::adapters::checks::CheckReport;
-use crate::adapters::probe::Probe;
-use crate::adapters::restart::Restart;
-use crate::adapters::state::StateDir;
-use crate::adapters::throughput::Throughput;
+use crate::adapters::files::StateDir;
+use crate::adapters::http::CheckReport;
+use crate::adapters::http::Probe;
+use crate::adapters::http::Throughput;
+use crate::adapters::supervisor::Restart;
 use crate::config::Config;
 use crate::daemon::intel::Intel;
 use crate::daemon::pin::PinSync;
@@ -229,7 +229,7 @@ async fn next_hup(hup: &mut Option<tokio::sync::mpsc::Receiver<()>>) -> Option<(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adapters::probe::{ErrorKind, ProbeReport};
+    use crate::adapters::http::{ErrorKind, ProbeReport};
     use crate::testing::{CountingRestart, report};
     use std::time::Duration;
 
@@ -375,7 +375,7 @@ mod tests {
         async fn restart(
             &self,
             cancel: &CancellationToken,
-        ) -> Result<Duration, crate::adapters::restart::RestartError> {
+        ) -> Result<Duration, crate::adapters::supervisor::RestartError> {
             self.0.restart(cancel).await
         }
 

@@ -3,8 +3,8 @@
 
 use std::time::SystemTime;
 
-use crate::adapters::pause::{PAUSE_FILE, Pause, PauseState, read};
-use crate::adapters::state::StateDir;
+use crate::adapters::files::StateDir;
+use crate::adapters::files::pause::{PAUSE_FILE, Pause, PauseState, read};
 use crate::daemon::clock;
 use crate::kernel::policy::{Input, Policy};
 use crate::report::observer::Observer;
@@ -58,8 +58,8 @@ impl Gate {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adapters::pause::{PauseError, pause, resume};
-    use crate::adapters::probe::{ErrorKind, Probe, ProbeReport};
+    use crate::adapters::files::pause::{PauseError, pause, resume};
+    use crate::adapters::http::{ErrorKind, Probe, ProbeReport};
     use std::time::Duration;
 
     /// A probe that always fails.

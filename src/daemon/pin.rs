@@ -1,8 +1,8 @@
 //! The pin of a manual switch, kept in step between the policy and the pin file in the state
 //! directory.
 
-use crate::adapters::pin;
-use crate::adapters::state::StateDir;
+use crate::adapters::files::StateDir;
+use crate::adapters::files::pin;
 use crate::kernel::policy::Policy;
 use crate::kernel::region::{self, Region};
 use crate::report::event::{Event, Notice};

@@ -1,8 +1,7 @@
 //! The daemon's probe of the active region, built from the configuration: the one `check`
 //! makes its single probe with.
 
-use crate::adapters::net::TlsSettings;
-use crate::adapters::probe::{HttpProbe, Probe};
+use crate::adapters::http::{HttpProbe, Probe, TlsSettings};
 use crate::config::{Config, ConfigError};
 
 /// Builds the main probe from the config; a bad CA file is a configuration error.

@@ -1,5 +1,5 @@
 //! A switch by hand restarting the programs while the daemon runs. The switch marks the state
-//! dir for as long as its restart runs (`adapters::switch_mark`); the daemon reads the mark at
+//! dir for as long as its restart runs (`adapters::files::switch_mark`); the daemon reads the mark at
 //! each probe, says when such a restart begins and ends, and meanwhile tells the probe's
 //! failures at INFO and starts no outage clock from them: the tunnel is down because the switch
 //! restarts it. A switch killed mid-restart ends the window at once (its mark is no longer
@@ -7,8 +7,8 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::adapters::state::StateDir;
-use crate::adapters::switch_mark::{self, Seen, SwitchRestart};
+use crate::adapters::files::StateDir;
+use crate::adapters::files::switch_mark::{self, SwitchMarkState, SwitchRestart};
 use crate::report::event::Event;
 use crate::report::observer::Observer;
 
@@ -42,19 +42,20 @@ impl SwitchWatch {
         obs: &mut Observer,
         now: SystemTime,
     ) -> bool {
-        self.seen(switch_mark::seen(state), obs, now)
+        self.follow(switch_mark::read(state), obs, now)
     }
 
-    fn seen(&mut self, seen: Seen, obs: &mut Observer, now: SystemTime) -> bool {
-        let (running, how) = match seen {
-            Seen::Running(r) if self.overdue.as_ref() == Some(&r) => (None, "overdue"),
-            Seen::Running(r) if self.ran_for(&r, now) > self.longest => {
+    /// Says what changed since the last mark read; whether a switch's restart is under way.
+    fn follow(&mut self, mark: SwitchMarkState, obs: &mut Observer, now: SystemTime) -> bool {
+        let (running, how) = match mark {
+            SwitchMarkState::Running(r) if self.overdue.as_ref() == Some(&r) => (None, "overdue"),
+            SwitchMarkState::Running(r) if self.ran_for(&r, now) > self.longest => {
                 self.overdue = Some(r);
                 (None, "overdue")
             }
-            Seen::Running(r) => (Some(r), "done"),
-            Seen::Abandoned(_) => (None, "abandoned"),
-            Seen::None => (None, "done"),
+            SwitchMarkState::Running(r) => (Some(r), "done"),
+            SwitchMarkState::Abandoned(_) => (None, "abandoned"),
+            SwitchMarkState::None => (None, "done"),
         };
         if let Some(old) = self.under_way.take_if(|old| running.as_ref() != Some(old)) {
             obs.emit(Event::SwitchRestartEnded {
@@ -114,10 +115,14 @@ mod tests {
         let mut w = SwitchWatch::new(Duration::from_secs(10), 3);
         let t0 = SystemTime::now();
         let r = restart(7, t0);
-        assert!(w.seen(Seen::Running(r.clone()), &mut obs, t0));
-        assert!(w.seen(Seen::Running(r), &mut obs, t0 + Duration::from_secs(5)));
-        assert!(!w.seen(Seen::None, &mut obs, t0 + Duration::from_secs(6)));
-        assert!(!w.seen(Seen::None, &mut obs, t0 + Duration::from_secs(7)));
+        assert!(w.follow(SwitchMarkState::Running(r.clone()), &mut obs, t0));
+        assert!(w.follow(
+            SwitchMarkState::Running(r),
+            &mut obs,
+            t0 + Duration::from_secs(5)
+        ));
+        assert!(!w.follow(SwitchMarkState::None, &mut obs, t0 + Duration::from_secs(6)));
+        assert!(!w.follow(SwitchMarkState::None, &mut obs, t0 + Duration::from_secs(7)));
         assert_eq!(
             said(&obs),
             ["switch_restart_began", "switch_restart_ended done"]
@@ -130,23 +135,23 @@ mod tests {
         let mut w = SwitchWatch::new(Duration::from_secs(10), 3);
         let t0 = SystemTime::now();
         let killed = restart(7, t0);
-        assert!(w.seen(Seen::Running(killed.clone()), &mut obs, t0));
-        assert!(!w.seen(Seen::Abandoned(killed.clone()), &mut obs, t0));
-        assert!(!w.seen(Seen::Abandoned(killed), &mut obs, t0));
+        assert!(w.follow(SwitchMarkState::Running(killed.clone()), &mut obs, t0));
+        assert!(!w.follow(SwitchMarkState::Abandoned(killed.clone()), &mut obs, t0));
+        assert!(!w.follow(SwitchMarkState::Abandoned(killed), &mut obs, t0));
         let endless = restart(8, t0);
-        assert!(w.seen(Seen::Running(endless.clone()), &mut obs, t0));
-        assert!(w.seen(
-            Seen::Running(endless.clone()),
+        assert!(w.follow(SwitchMarkState::Running(endless.clone()), &mut obs, t0));
+        assert!(w.follow(
+            SwitchMarkState::Running(endless.clone()),
             &mut obs,
             t0 + Duration::from_secs(60)
         ));
-        assert!(!w.seen(
-            Seen::Running(endless.clone()),
+        assert!(!w.follow(
+            SwitchMarkState::Running(endless.clone()),
             &mut obs,
             t0 + Duration::from_secs(61)
         ));
-        assert!(!w.seen(
-            Seen::Running(endless),
+        assert!(!w.follow(
+            SwitchMarkState::Running(endless),
             &mut obs,
             t0 + Duration::from_secs(90)
         ));
@@ -167,7 +172,7 @@ mod tests {
         let mut w = SwitchWatch::new(Duration::from_secs(1), 1);
         let t0 = SystemTime::now();
         let old = restart(7, t0 - Duration::from_secs(3));
-        assert!(!w.seen(Seen::Running(old), &mut obs, t0));
+        assert!(!w.follow(SwitchMarkState::Running(old), &mut obs, t0));
         assert_eq!(said(&obs), Vec::<String>::new());
     }
 }

@@ -11,12 +11,12 @@ use anyhow::Result;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
-use crate::adapters::checks::Checks;
-use crate::adapters::code_pages;
-use crate::adapters::restart_path::Restarter;
-use crate::adapters::runtime;
-use crate::adapters::state::StateDir;
-use crate::adapters::throughput::Throughput;
+use crate::adapters::files::StateDir;
+use crate::adapters::files::runtime;
+use crate::adapters::http::Checks;
+use crate::adapters::http::Throughput;
+use crate::adapters::process::code_pages;
+use crate::adapters::supervisor::Restarter;
 use crate::config::Config;
 use crate::daemon::fleet::Fleet;
 use crate::daemon::{Daemon, Reload, main_probe};

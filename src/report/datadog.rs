@@ -21,8 +21,8 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::adapters::state::StateDir;
-use crate::config::{DatadogSettings, human};
+use crate::adapters::files::StateDir;
+use crate::config::{DatadogSettings, duration_text};
 pub use crate::report::batch::{
     MAX_ENTRIES, MAX_ENTRY, MAX_PAYLOAD, entry, gzip_payload, hostname, take_batch,
 };
@@ -303,7 +303,7 @@ impl Shipper {
                         retry_in_ms = wait.as_millis() as u64,
                         retry_after = after.is_some(),
                         "Sending {n} entries to Datadog failed ({why}); retrying in {}{}; {} decisions kept in the backlog",
-                        human(wait.max(Duration::from_millis(1))),
+                        duration_text(wait.max(Duration::from_millis(1))),
                         if after.is_some() {
                             " as the intake asked"
                         } else {

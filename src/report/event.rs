@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use crate::config::human;
+use crate::config::duration_text;
 use crate::report::fields as f;
 use crate::report::journal::Level;
 
@@ -38,7 +38,7 @@ pub fn ms(d: Duration) -> u64 {
 
 /// A duration in whole milliseconds, as people read it.
 pub(crate) fn human_ms(d: Duration) -> String {
-    human(Duration::from_millis(ms(d)))
+    duration_text(Duration::from_millis(ms(d)))
 }
 
 /// One decision of the daemon. Its `event` name and fields are derived from the variant

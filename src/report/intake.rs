@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use url::Url;
 
-use crate::adapters::tls::{TlsSettings, client_config};
+use crate::adapters::http::{TlsSettings, client_config};
 use crate::config::{DatadogSettings, Secret};
 
 /// One request's deadline (connect, TLS, upload and answer).

@@ -349,7 +349,7 @@ mod tests {
         drop(journal);
         thread.join().unwrap();
         let path = dir.path().join(JOURNAL_FILE);
-        assert_eq!(crate::adapters::state::mode(&path), Some(0o600));
+        assert_eq!(crate::adapters::files::mode(&path), Some(0o600));
         let current = fs::read_to_string(&path).unwrap();
         let rotated = fs::read_to_string(dir.path().join("journal.jsonl.1")).unwrap();
         assert_eq!(current.lines().count(), 2, "{current}");

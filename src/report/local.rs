@@ -88,7 +88,7 @@ impl TunnelWatch {
         &mut self,
         (view, gauges): (&mut View, &LocalFaults),
         at: &Place,
-        error: Option<&crate::adapters::probe::ProbeError>,
+        error: Option<&crate::adapters::http::ProbeError>,
         wall: std::time::SystemTime,
     ) -> Option<Event> {
         let (shown, say) = self.seen(error, wall);
@@ -106,10 +106,10 @@ impl TunnelWatch {
     /// What `/status` shows when it changes, and whether to say it now.
     fn seen(
         &mut self,
-        error: Option<&crate::adapters::probe::ProbeError>,
+        error: Option<&crate::adapters::http::ProbeError>,
         wall: std::time::SystemTime,
     ) -> (Option<Option<String>>, bool) {
-        use crate::adapters::probe::ErrorKind;
+        use crate::adapters::http::ErrorKind;
         let now = error
             .filter(|e| e.kind == ErrorKind::TunnelMisconfigured)
             .map(|e| e.detail.clone());

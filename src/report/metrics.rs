@@ -12,7 +12,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use crate::adapters::probe::{ErrorKind, ProbeReport};
+use crate::adapters::http::{ErrorKind, ProbeReport};
 use crate::kernel::region::Region;
 use crate::report::local::LocalFaults;
 
@@ -89,130 +89,133 @@ pub struct Blackbox {
     pub cert_expiry: Family<RegionLabel, Gauge>,
 }
 
+impl Blackbox {
+    /// The blackbox_exporter names, registered on `r`.
+    fn register(r: &mut Registry) -> Self {
+        let b = Blackbox::default();
+        r.register(
+            "probe_success",
+            "Whether the last probe of the active region succeeded (blackbox_exporter's name)",
+            b.success.clone(),
+        );
+        r.register(
+            "probe_duration_seconds",
+            "How long the last probe of the active region took, in seconds",
+            b.duration.clone(),
+        );
+        r.register(
+            "probe_http_duration_seconds",
+            "The last probe of the active region by phase: resolve, connect, tls, processing, transfer",
+            b.phase.clone(),
+        );
+        r.register(
+            "probe_http_status_code",
+            "The HTTP status of the last probe of the active region (0 when none came)",
+            b.http_status.clone(),
+        );
+        r.register(
+            "probe_ssl_earliest_cert_expiry",
+            "The earliest notAfter (Unix seconds) of the certificate chain the probe saw",
+            b.cert_expiry.clone(),
+        );
+        b
+    }
+}
+
 /// Why the env file may name a new region (`failovers_total`'s `reason`), all set to 0 at start.
 pub const SWITCH_REASONS: [&str; 4] = ["outage", "failback", "manual", "start"];
 
 impl Metrics {
     pub fn new() -> Self {
-        let probe_success = Family::<RegionLabel, Gauge>::default();
-        let probe_duration = Family::<RegionLabel, Histogram>::new_with_constructor(
-            (|| Histogram::new(BUCKETS)) as fn() -> Histogram,
-        );
-        let region_healthy = Family::<RegionLabel, Gauge>::default();
-        let active_region = Family::<ActiveLabels, Gauge>::default();
-        let failovers = Family::<SwitchLabels, Counter>::default();
-        let outage_seconds = Gauge::<f64, AtomicU64>::default();
-        let restart_failures = Counter::default();
-        let paused = Gauge::default();
-        let journal_dropped = Counter::default();
-        let datadog_dropped = Counter::default();
-        let probe_failures = Family::<FailureLabels, Counter>::default();
-        let datadog_spooled = Gauge::default();
-        let bb = Blackbox::default();
         let mut r = Registry::default();
         let local = LocalFaults::register(&mut r);
+        let mut metrics = Metrics {
+            registry: Arc::default(),
+            probe_success: Family::default(),
+            probe_duration: Family::<RegionLabel, Histogram>::new_with_constructor(
+                (|| Histogram::new(BUCKETS)) as fn() -> Histogram,
+            ),
+            region_healthy: Family::default(),
+            active_region: Family::default(),
+            failovers: Family::default(),
+            outage_seconds: Gauge::default(),
+            restart_failures: Counter::default(),
+            paused: Gauge::default(),
+            journal_dropped: Counter::default(),
+            datadog_dropped: Counter::default(),
+            probe_failures: Family::default(),
+            datadog_spooled: Gauge::default(),
+            local,
+            bb: Blackbox::default(),
+        };
+        metrics.register_own(&mut r);
+        metrics.bb = Blackbox::register(&mut r);
+        metrics.registry = Arc::new(r);
+        metrics
+    }
+
+    /// Registers the handler's own metrics (`failover_handler_*`) on `r`.
+    fn register_own(&self, r: &mut Registry) {
         r.register(
             "failover_handler_probe_success",
             "Whether the last probe of the region succeeded (1) or failed (0)",
-            probe_success.clone(),
+            self.probe_success.clone(),
         );
         r.register(
             "failover_handler_probe_duration_seconds",
             "How long probes took, failed ones included",
-            probe_duration.clone(),
+            self.probe_duration.clone(),
         );
         r.register(
             "failover_handler_region_healthy",
             "Whether the region counts as healthy (1) or not (0) after its latest check",
-            region_healthy.clone(),
+            self.region_healthy.clone(),
         );
         r.register(
             "failover_handler_active_region",
             "1 for the region the env file names (the one in use), 0 for the others",
-            active_region.clone(),
+            self.active_region.clone(),
         );
         r.register(
             "failover_handler_failovers",
             "Switches of the active region, by origin, destination and reason",
-            failovers.clone(),
+            self.failovers.clone(),
         );
         r.register(
             "failover_handler_outage_seconds",
             "How long the active region has been failing without a success (0 when healthy)",
-            outage_seconds.clone(),
+            self.outage_seconds.clone(),
         );
         r.register(
             "failover_handler_restart_failures",
             "Failed supervisorctl calls while restarting the programs",
-            restart_failures.clone(),
+            self.restart_failures.clone(),
         );
         r.register(
             "failover_handler_paused",
             "1 while automatic switching is paused (failover-handler pause), else 0",
-            paused.clone(),
+            self.paused.clone(),
         );
         r.register(
             "failover_handler_journal_dropped",
             "Journal lines dropped because the writer was behind",
-            journal_dropped.clone(),
+            self.journal_dropped.clone(),
         );
         r.register(
             "failover_handler_datadog_dropped",
             "Decisions not delivered to Datadog: queue overflow or a batch given up",
-            datadog_dropped.clone(),
+            self.datadog_dropped.clone(),
         );
         r.register(
             "failover_handler_probe_failures",
             "Failed probes of the active region, by kind (status, timeout, refused, reset, tls, dns, protocol, io)",
-            probe_failures.clone(),
+            self.probe_failures.clone(),
         );
         r.register(
             "failover_handler_datadog_spooled",
             "Decisions waiting in the state dir's spool for the Datadog intake",
-            datadog_spooled.clone(),
+            self.datadog_spooled.clone(),
         );
-        r.register(
-            "probe_success",
-            "Whether the last probe of the active region succeeded (blackbox_exporter's name)",
-            bb.success.clone(),
-        );
-        r.register(
-            "probe_duration_seconds",
-            "How long the last probe of the active region took, in seconds",
-            bb.duration.clone(),
-        );
-        r.register(
-            "probe_http_duration_seconds",
-            "The last probe of the active region by phase: resolve, connect, tls, processing, transfer",
-            bb.phase.clone(),
-        );
-        r.register(
-            "probe_http_status_code",
-            "The HTTP status of the last probe of the active region (0 when none came)",
-            bb.http_status.clone(),
-        );
-        r.register(
-            "probe_ssl_earliest_cert_expiry",
-            "The earliest notAfter (Unix seconds) of the certificate chain the probe saw",
-            bb.cert_expiry.clone(),
-        );
-        Metrics {
-            registry: Arc::new(r),
-            probe_success,
-            probe_duration,
-            region_healthy,
-            active_region,
-            failovers,
-            outage_seconds,
-            restart_failures,
-            paused,
-            journal_dropped,
-            datadog_dropped,
-            probe_failures,
-            datadog_spooled,
-            local,
-            bb,
-        }
     }
 
     /// Creates every labelled counter at 0 for the configured regions, so that an alert on
@@ -310,7 +313,7 @@ impl Metrics {
         self.bb.duration.remove(&label);
         self.bb.http_status.remove(&label);
         self.bb.cert_expiry.remove(&label);
-        for (phase, _) in crate::adapters::probe::Phases::default().named() {
+        for (phase, _) in crate::adapters::http::Phases::default().named() {
             self.bb.phase.remove(&PhaseLabels {
                 region: region.to_string(),
                 phase: phase.to_string(),

@@ -11,9 +11,9 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::adapters::pause::Pause;
-use crate::adapters::probe::ProbeReport;
-use crate::adapters::restart::RestartError;
+use crate::adapters::files::Pause;
+use crate::adapters::http::ProbeReport;
+use crate::adapters::supervisor::RestartError;
 use crate::config::Config;
 use crate::kernel::region::Region;
 use crate::report::cert::CertWatch;
@@ -383,7 +383,7 @@ impl Observer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adapters::probe::ErrorKind;
+    use crate::adapters::http::ErrorKind;
 
     fn config() -> Config {
         crate::testing::config(&[])

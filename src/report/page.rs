@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::config::human;
+use crate::config::duration_text;
 use crate::report::journal::Record;
 use crate::report::view::{LATENCY_POINTS, RegionView, Snapshot};
 
@@ -39,7 +39,7 @@ fn dur(ms: u64) -> String {
     if d.is_zero() {
         "0s".to_string()
     } else {
-        human(d)
+        duration_text(d)
     }
 }
 

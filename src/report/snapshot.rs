@@ -5,7 +5,7 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use crate::adapters::pause::Pause;
+use crate::adapters::files::Pause;
 use crate::report::event::ms;
 use crate::report::journal::timestamp;
 

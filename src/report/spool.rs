@@ -7,7 +7,7 @@
 use std::collections::VecDeque;
 use std::io;
 
-use crate::adapters::state::StateDir;
+use crate::adapters::files::StateDir;
 use crate::report::batch::take_batch;
 
 pub const SPOOL_FILE: &str = "datadog-spool.jsonl";
@@ -162,7 +162,7 @@ mod tests {
         s.save().unwrap();
         let path = dir.path().join(SPOOL_FILE);
         assert_eq!(
-            crate::adapters::state::mode(&path),
+            crate::adapters::files::mode(&path),
             Some(0o600),
             "the spool is private"
         );

@@ -15,10 +15,10 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
-use crate::adapters::net::{Connector, TlsSettings};
+use crate::adapters::http::{Connector, TlsSettings};
 
-use crate::adapters::state::StateDir;
-use crate::config::{Config, human};
+use crate::adapters::files::StateDir;
+use crate::config::{Config, duration_text};
 use crate::report::observer::Published;
 use crate::report::view::{PauseView, Snapshot};
 
@@ -109,15 +109,15 @@ pub async fn keep_file(
 
 /// Where a live view came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
+pub enum ViewSource {
     Endpoint(String),
     StatusFile(String),
 }
 
-impl Source {
+impl ViewSource {
     pub fn text(&self) -> &str {
         match self {
-            Source::Endpoint(s) | Source::StatusFile(s) => s,
+            ViewSource::Endpoint(s) | ViewSource::StatusFile(s) => s,
         }
     }
 }
@@ -179,11 +179,11 @@ fn alive(s: &Snapshot, now: SystemTime) -> bool {
 }
 
 /// The daemon's live view, if one runs.
-pub async fn live_view(config: &Config) -> Option<(Snapshot, Source)> {
+pub async fn live_view(config: &Config) -> Option<(Snapshot, ViewSource)> {
     if let Some(addr) = config.metrics_addr.filter(|a| a.port() != 0) {
         let url = status_url(addr);
         if let Some(s) = fetch(&url).await {
-            return Some((s, Source::Endpoint(url)));
+            return Some((s, ViewSource::Endpoint(url)));
         }
     }
     let state = StateDir::read_only(&config.state_dir);
@@ -193,7 +193,7 @@ pub async fn live_view(config: &Config) -> Option<(Snapshot, Source)> {
     alive(&snapshot, now).then(|| {
         (
             snapshot.aged(now),
-            Source::StatusFile(path.display().to_string()),
+            ViewSource::StatusFile(path.display().to_string()),
         )
     })
 }
@@ -204,32 +204,16 @@ pub fn pause_line(p: Option<&PauseView>) -> String {
         Some(p) => match (&p.until, p.remaining_ms) {
             (Some(u), Some(left)) => format!(
                 "PAUSED until {u} ({} left)",
-                human(Duration::from_secs(left / 1000))
+                duration_text(Duration::from_secs(left / 1000))
             ),
             _ => "PAUSED until `failover-handler resume`".to_string(),
         },
     }
 }
 
-/// The live view as text for people.
-pub fn render_live(s: &Snapshot, source: &Source, env_file: &str) -> String {
-    let mut out = format!(
-        "Active region: {} (cloud {}) since {}\n",
-        s.active.region, s.active.cloud, s.active.since
-    );
-    out += &format!(
-        "Daemon:        running, pid {}, v{}{}; live view from {} (updated {})\n",
-        s.pid,
-        s.version,
-        if s.dry_run { ", DRY RUN" } else { "" },
-        source.text(),
-        s.updated_at
-    );
-    out += &format!("Env file:      {env_file}\n");
-    if let Some(e) = &s.env_file_error {
-        out += &format!("               NOT WRITTEN: {e} (retried at the next probe)\n");
-    }
-    out += &crate::report::local::status_lines(s);
+/// One line per region: its health, when it was last checked, whether it is active.
+fn region_lines(s: &Snapshot) -> String {
+    let mut out = String::new();
     for (i, r) in s.regions.iter().enumerate() {
         let health = match (r.healthy, &r.error) {
             (Some(true), _) => format!(
@@ -250,7 +234,7 @@ pub fn render_live(s: &Snapshot, source: &Source, env_file: &str) -> String {
             .map(|d| {
                 format!(
                     ", checked {} ago{}",
-                    human(Duration::from_secs(d.as_secs())),
+                    duration_text(Duration::from_secs(d.as_secs())),
                     if r.stale { " (stale)" } else { "" }
                 )
             })
@@ -266,13 +250,18 @@ pub fn render_live(s: &Snapshot, source: &Source, env_file: &str) -> String {
             if r.active { "  [active]" } else { "" }
         );
     }
-    out += &match &s.outage {
+    out
+}
+
+/// The outage under way, if any, and whether its failover is held back.
+fn outage_line(s: &Snapshot) -> String {
+    match &s.outage {
         None => "Outage:        none\n".to_string(),
         Some(o) => format!(
             "Outage:        {} failing for {} of {}{}{}\n",
             o.region,
-            human(Duration::from_millis(o.failing_for_ms / 100 * 100)),
-            human(Duration::from_millis(o.threshold_ms)),
+            duration_text(Duration::from_millis(o.failing_for_ms / 100 * 100)),
+            duration_text(Duration::from_millis(o.threshold_ms)),
             o.error_kind
                 .as_deref()
                 .map(|k| format!(" ({k})"))
@@ -283,7 +272,30 @@ pub fn render_live(s: &Snapshot, source: &Source, env_file: &str) -> String {
                 ""
             }
         ),
-    };
+    }
+}
+
+/// The live view as text for people.
+pub fn render_live(s: &Snapshot, source: &ViewSource, env_file: &str) -> String {
+    let mut out = format!(
+        "Active region: {} (cloud {}) since {}\n",
+        s.active.region, s.active.cloud, s.active.since
+    );
+    out += &format!(
+        "Daemon:        running, pid {}, v{}{}; live view from {} (updated {})\n",
+        s.pid,
+        s.version,
+        if s.dry_run { ", DRY RUN" } else { "" },
+        source.text(),
+        s.updated_at
+    );
+    out += &format!("Env file:      {env_file}\n");
+    if let Some(e) = &s.env_file_error {
+        out += &format!("               NOT WRITTEN: {e} (retried at the next probe)\n");
+    }
+    out += &crate::report::local::status_lines(s);
+    out += &region_lines(s);
+    out += &outage_line(s);
     out += &match &s.last_switch {
         None => "Last switch:   none since the daemon started\n".to_string(),
         Some(w) => format!(
@@ -294,7 +306,7 @@ pub fn render_live(s: &Snapshot, source: &Source, env_file: &str) -> String {
             w.failed_for_ms
                 .map(|m| format!(
                     ", after {} of failures",
-                    human(Duration::from_millis(m / 100 * 100))
+                    duration_text(Duration::from_millis(m / 100 * 100))
                 ))
                 .unwrap_or_default(),
             w.at
@@ -310,7 +322,7 @@ pub fn render_live(s: &Snapshot, source: &Source, env_file: &str) -> String {
         out += &format!(
             "Hold-down:     no automatic switch before {} (in {}; {} automatic switches in the last hour)\n",
             h.until,
-            human(Duration::from_secs(h.remaining_ms / 1000)),
+            duration_text(Duration::from_secs(h.remaining_ms / 1000)),
             h.switches_last_hour
         );
     }
@@ -387,7 +399,11 @@ mod tests {
     #[test]
     fn live_text_names_regions_outage_switch_and_pause() {
         let s = snapshot(7, Duration::from_secs(30));
-        let text = render_live(&s, &Source::StatusFile("/s/status.json".into()), "/e.env");
+        let text = render_live(
+            &s,
+            &ViewSource::StatusFile("/s/status.json".into()),
+            "/e.env",
+        );
         assert!(
             text.starts_with("Active region: EU (cloud cloud.eu.ext.com)"),
             "{text}"
@@ -419,7 +435,11 @@ mod tests {
         });
         s.env_file_error = Some("cannot write /e.env: No space left on device".into());
         s.regions[0].stale = true;
-        let text = render_live(&s, &Source::StatusFile("/s/status.json".into()), "/e.env");
+        let text = render_live(
+            &s,
+            &ViewSource::StatusFile("/s/status.json".into()),
+            "/e.env",
+        );
         assert!(
             text.contains("Hold-down:     no automatic switch before 2026-12-02T10:00:00.000Z (in 4m; 2 automatic switches in the last hour)"),
             "{text}"

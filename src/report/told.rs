@@ -2,8 +2,8 @@
 //! directory that cannot be had or written), told here as events: logged only, since the
 //! journal keeps the decisions and the restart's result, not each call.
 
-use crate::adapters::progress::{Progress, Tell};
-use crate::adapters::state::{StateDir, StateWrite, WriteFailed};
+use crate::adapters::files::{StateDir, StateWrite, WriteFailed};
+use crate::adapters::supervisor::{Progress, Tell};
 use crate::report::event::{Event, Notice, Steps};
 use crate::report::logging;
 
@@ -84,10 +84,10 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::adapters::action::Action;
-    use crate::adapters::call_error::CallError;
-    use crate::adapters::progress::Next;
-    use crate::adapters::state::StateWrite;
+    use crate::adapters::files::StateWrite;
+    use crate::adapters::supervisor::Action;
+    use crate::adapters::supervisor::CallError;
+    use crate::adapters::supervisor::Next;
     use crate::config::Via;
     use crate::report::journal::Level;
 

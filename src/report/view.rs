@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
-use crate::adapters::pause::Pause;
+use crate::adapters::files::Pause;
 use crate::kernel::region::Region;
 use crate::report::journal::timestamp;
 

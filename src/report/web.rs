@@ -22,7 +22,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::adapters::fds;
+use crate::adapters::process::fds;
 use crate::report::metrics::Metrics;
 use crate::report::observer::Published;
 

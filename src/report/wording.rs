@@ -5,8 +5,58 @@ use crate::config::threshold_text;
 use crate::report::event::{Event, SwitchReason, human_ms, ms};
 
 impl Event {
-    /// The sentence for people.
+    /// The sentence for people, worded by the function of the variant's group (each group's
+    /// function is reached only with its own variants).
     pub fn message(&self) -> String {
+        match self {
+            Event::DaemonStarted { .. }
+            | Event::DaemonStopped { .. }
+            | Event::OutageStarted { .. }
+            | Event::ProbeChanged { .. }
+            | Event::OutageEnded { .. }
+            | Event::TunnelMisconfigured { .. }
+            | Event::CertExpiring { .. } => self.outage_message(),
+            Event::Failover { .. }
+            | Event::TunnelRestart { .. }
+            | Event::Failback { .. }
+            | Event::FailoverHeld { .. }
+            | Event::FailoverDeferred(..)
+            | Event::FailbackDeferred(..) => self.decision_message(),
+            Event::Adopted { .. } | Event::Switch { .. } => self.switched_message(),
+            Event::Restarting { .. }
+            | Event::RestartDone { .. }
+            | Event::RestartInterrupted { .. }
+            | Event::RestartGaveUp { .. }
+            | Event::RestartResumed { .. }
+            | Event::RestartNotResumed { .. }
+            | Event::RestartQueued { .. }
+            | Event::RestartLeaseLost { .. }
+            | Event::SwitchRestartBegan { .. }
+            | Event::SwitchRestartEnded { .. } => self.restart_message(),
+            Event::Paused { .. }
+            | Event::PauseEnded { .. }
+            | Event::Resumed { .. }
+            | Event::Pinned { .. }
+            | Event::Unpinned { .. } => self.pause_message(),
+            Event::FleetStoreLost { .. }
+            | Event::FleetStoreBack { .. }
+            | Event::FleetLeader { .. }
+            | Event::FleetMoved { .. }
+            | Event::FleetReseeded { .. }
+            | Event::FleetMoveDamped { .. }
+            | Event::FleetMovePaused { .. }
+            | Event::FleetPaused { .. }
+            | Event::FleetResumed { .. }
+            | Event::FleetRegionUnknown { .. }
+            | Event::FleetHostTaken { .. } => self.fleet_message(),
+            Event::Notice(..) | Event::Steps(..) | Event::Standby(..) | Event::Command(..) => {
+                self.group_message()
+            }
+        }
+    }
+
+    /// The daemon's start and stop, and what its probes found.
+    fn outage_message(&self) -> String {
         match self {
             Event::DaemonStarted { at, order, .. } => format!(
                 "failover-handler {} starting on region {} and cloud {}: failover order {}",
@@ -40,6 +90,38 @@ impl Event {
                 at.region,
                 human_ms(*failed_for)
             ),
+            Event::TunnelMisconfigured { at, error } => format!(
+                "Probes of region {} ({}) cannot reach the cloud: {error}. This host's configuration is at fault, not the region: no failover and no restart until it is fixed",
+                at.region, at.cloud
+            ),
+            Event::CertExpiring {
+                at,
+                not_after,
+                left,
+            } => format!(
+                "The certificate chain the probe of region {} ({}) sees expires at {} ({}): renew it before the probe fails",
+                at.region,
+                at.cloud,
+                crate::config::timestamp(*not_after),
+                if left.is_zero() {
+                    "already expired".to_string()
+                } else {
+                    format!(
+                        "in {}",
+                        crate::config::duration_text(
+                            std::time::Duration::from_secs(left.as_secs() / 3600 * 3600)
+                                .max(std::time::Duration::from_secs(1))
+                        )
+                    )
+                }
+            ),
+            _ => String::new(),
+        }
+    }
+
+    /// A switch of region decided, deferred or held back.
+    fn decision_message(&self) -> String {
+        match self {
             Event::Failover {
                 from,
                 to,
@@ -79,10 +161,6 @@ impl Event {
                 human_ms(*healthy_for),
                 from.region
             ),
-            Event::Adopted { from, to } => format!(
-                "The env file was switched to region {} and cloud {} by hand: adopting it (was {})",
-                to.region, to.cloud, from.region
-            ),
             Event::FailoverHeld {
                 from,
                 to,
@@ -95,6 +173,18 @@ impl Event {
                 from.cloud,
                 human_ms(*failed_for),
                 to.region
+            ),
+            Event::FailoverDeferred(d) | Event::FailbackDeferred(d) => d.message(),
+            _ => String::new(),
+        }
+    }
+
+    /// The env file naming another region: a switch made, or one made by hand and adopted.
+    fn switched_message(&self) -> String {
+        match self {
+            Event::Adopted { from, to } => format!(
+                "The env file was switched to region {} and cloud {} by hand: adopting it (was {})",
+                to.region, to.cloud, from.region
             ),
             Event::Switch {
                 from,
@@ -117,6 +207,13 @@ impl Event {
                     from.region, from.cloud, to.region, to.cloud
                 )
             }
+            _ => String::new(),
+        }
+    }
+
+    /// The programs' restarts: the daemon's own, a fleet host's turn, a switch's by hand.
+    fn restart_message(&self) -> String {
+        match self {
             Event::Restarting {
                 at,
                 reason: SwitchReason::Start,
@@ -152,6 +249,52 @@ impl Event {
             Event::RestartNotResumed { region } => format!(
                 "A restart for region {region} was interrupted before it finished, but every program has been started since it began (by supervisord or by hand), with the env file as it now reads: nothing left to restart"
             ),
+            Event::RestartQueued {
+                max_concurrent_restarts,
+            } => format!(
+                "Waiting in line for one of the fleet's {max_concurrent_restarts} restart slot(s) before restarting the programs"
+            ),
+            Event::RestartLeaseLost {
+                region,
+                step,
+                stopped,
+            } => format!(
+                "The fleet lease lapsed during the restart for region {region} (this host was stopped or cut off): stopped before {step}, another host may hold the slot now; {} stay stopped until this host restarts them within a new slot",
+                if stopped.is_empty() {
+                    "no programs".to_string()
+                } else {
+                    stopped.join(", ")
+                }
+            ),
+            Event::SwitchRestartBegan { region, pid } => format!(
+                "A switch to region {region} (pid {pid}) is restarting the programs: probe failures are expected until its restart ends, told at INFO and starting no outage"
+            ),
+            Event::SwitchRestartEnded {
+                region,
+                pid,
+                how,
+                took,
+            } => {
+                let took = human_ms(*took);
+                match *how {
+                    "abandoned" => format!(
+                        "The switch to region {region} (pid {pid}) is gone after {took}, before its restart ended: probe failures count again"
+                    ),
+                    "overdue" => format!(
+                        "The switch to region {region} (pid {pid}) has been restarting the programs for {took}, longer than a restart may take: probe failures count again"
+                    ),
+                    _ => format!(
+                        "The switch to region {region} (pid {pid}) restarted the programs in {took}: probe failures count again"
+                    ),
+                }
+            }
+            _ => String::new(),
+        }
+    }
+
+    /// A pause of automatic switching, and a pin.
+    fn pause_message(&self) -> String {
+        match self {
             Event::Paused { describe, .. } => format!(
                 "Automatic switching paused {describe}: probing and reporting continue, no automatic failover"
             ),
@@ -180,6 +323,13 @@ impl Event {
                 "The pin of a manual switch was removed: automatic failback may apply again"
                     .to_string()
             }
+            _ => String::new(),
+        }
+    }
+
+    /// The fleet's store, leader, moves and pause.
+    fn fleet_message(&self) -> String {
+        match self {
             Event::FleetStoreLost {
                 region,
                 error,
@@ -244,75 +394,18 @@ impl Event {
                 "The host name {host} is held by another handler ({holder}): waiting up to {} for its lease to end",
                 human_ms(*wait)
             ),
-            Event::RestartQueued {
-                max_concurrent_restarts,
-            } => format!(
-                "Waiting in line for one of the fleet's {max_concurrent_restarts} restart slot(s) before restarting the programs"
-            ),
-            Event::RestartLeaseLost {
-                region,
-                step,
-                stopped,
-            } => format!(
-                "The fleet lease lapsed during the restart for region {region} (this host was stopped or cut off): stopped before {step}, another host may hold the slot now; {} stay stopped until this host restarts them within a new slot",
-                if stopped.is_empty() {
-                    "no programs".to_string()
-                } else {
-                    stopped.join(", ")
-                }
-            ),
-            Event::FailoverDeferred(d) | Event::FailbackDeferred(d) => d.message(),
+            _ => String::new(),
+        }
+    }
+
+    /// The groups worded beside their own types.
+    fn group_message(&self) -> String {
+        match self {
             Event::Notice(n) => n.message(),
             Event::Steps(s) => s.message(),
             Event::Standby(s) => s.message(),
             Event::Command(c) => c.message(),
-            Event::TunnelMisconfigured { at, error } => format!(
-                "Probes of region {} ({}) cannot reach the cloud: {error}. This host's configuration is at fault, not the region: no failover and no restart until it is fixed",
-                at.region, at.cloud
-            ),
-            Event::SwitchRestartBegan { region, pid } => format!(
-                "A switch to region {region} (pid {pid}) is restarting the programs: probe failures are expected until its restart ends, told at INFO and starting no outage"
-            ),
-            Event::SwitchRestartEnded {
-                region,
-                pid,
-                how,
-                took,
-            } => {
-                let took = human_ms(*took);
-                match *how {
-                    "abandoned" => format!(
-                        "The switch to region {region} (pid {pid}) is gone after {took}, before its restart ended: probe failures count again"
-                    ),
-                    "overdue" => format!(
-                        "The switch to region {region} (pid {pid}) has been restarting the programs for {took}, longer than a restart may take: probe failures count again"
-                    ),
-                    _ => format!(
-                        "The switch to region {region} (pid {pid}) restarted the programs in {took}: probe failures count again"
-                    ),
-                }
-            }
-            Event::CertExpiring {
-                at,
-                not_after,
-                left,
-            } => format!(
-                "The certificate chain the probe of region {} ({}) sees expires at {} ({}): renew it before the probe fails",
-                at.region,
-                at.cloud,
-                crate::config::timestamp(*not_after),
-                if left.is_zero() {
-                    "already expired".to_string()
-                } else {
-                    format!(
-                        "in {}",
-                        crate::config::human(
-                            std::time::Duration::from_secs(left.as_secs() / 3600 * 3600)
-                                .max(std::time::Duration::from_secs(1))
-                        )
-                    )
-                }
-            ),
+            _ => String::new(),
         }
     }
 }

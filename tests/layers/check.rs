@@ -1,15 +1,15 @@
 //! The layer rule of docs/architecture.md, read from a source tree as the compiler reads it.
 //!
-//! Every file under `<root>/src` (but `main.rs`) is parsed with `syn`; its module path comes
-//! from its place (`src/adapters/probe.rs` is `adapters::probe`). The kernel's crate, under
-//! `<root>/crates/kernel/src`, is read as the `kernel` layer (`crates/kernel/src/policy/mod.rs`
-//! is `kernel::policy`; its `crate::` and the `failover_kernel::` of the others lead there),
-//! and its manifest must list no I/O crate among its dependencies. Every `use` tree (groups,
-//! nesting, `self`, `super`, `crate`, renames such as `use crate as fh`), every path in an
-//! expression, a type, a pattern or an attribute, every macro's path and the paths in its
-//! tokens are resolved to a module of the crate or to an outside crate. Only items under
-//! `#[cfg(test)]` are passed over, wherever they stand, and only their lines are not counted
-//! as production lines.
+//! Every file under `<root>/src` (but `main.rs`) is parsed with `syn`; its module path comes from
+//! its place (`src/adapters/http/probe.rs` is `adapters::http::probe`). The kernel's crate, under
+//! `<root>/crates/kernel/src`, is read as the `kernel` layer (`crates/kernel/src/policy/mod.rs` is
+//! `kernel::policy`; its `crate::` and the `failover_kernel::` of the others lead there), and its
+//! manifest must list no I/O crate among its dependencies. Every `use` tree (groups, nesting,
+//! `self`, `super`, `crate`, renames such as `use crate as fh`), every path in an expression, a
+//! type, a pattern or an attribute, every macro's path and the paths in its tokens are resolved to
+//! a module of the crate or to an outside crate. Every function and method is measured, from its
+//! `fn` line to its closing brace, with what its body holds (closures, inner items). Only items
+//! under `#[cfg(test)]` are passed over, wherever they stand.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
@@ -24,7 +24,8 @@ use syn::visit::{self, Visit};
 pub const LAYERS: [&str; 6] = [
     "kernel", "config", "adapters", "report", "daemon", "commands",
 ];
-pub const MAX_LINES: usize = 400;
+/// The most lines a production function may take, its signature and closing brace included.
+pub const MAX_FN_LINES: usize = 80;
 /// Where the kernel's crate lives, from the root.
 pub const KERNEL_CRATE: &str = "crates/kernel";
 /// The name the root crate's files may call the kernel's crate by (`failover_kernel::policy`).
@@ -49,8 +50,8 @@ pub enum Rule {
     Upward,
     /// Files that import each other through a circle.
     Circle,
-    /// More than [`MAX_LINES`] production lines.
-    Length,
+    /// A production function over [`MAX_FN_LINES`] lines.
+    Function,
     /// The kernel reads a clock.
     Clock,
     /// The kernel does I/O.
@@ -66,7 +67,7 @@ impl Rule {
         match self {
             Rule::Upward => "upward",
             Rule::Circle => "circle",
-            Rule::Length => "length",
+            Rule::Function => "function",
             Rule::Clock => "clock",
             Rule::Io => "io",
             Rule::Log => "log",
@@ -79,7 +80,7 @@ impl Rule {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Finding {
     pub rule: Rule,
-    /// Relative to the root, e.g. `src/adapters/probe.rs`.
+    /// Relative to the root, e.g. `src/adapters/http/probe.rs`.
     pub file: String,
     pub line: usize,
     pub what: String,
@@ -89,6 +90,15 @@ impl Finding {
     /// `rule file:line`, as a fixture's `expected` file lists it.
     pub fn key(&self) -> String {
         format!("{} {}:{}", self.rule.name(), self.file, self.line)
+    }
+
+    /// The function a [`Rule::Function`] finding names.
+    pub fn function(&self) -> Option<&str> {
+        (self.rule == Rule::Function).then(|| {
+            self.what
+                .split_once(" (")
+                .map_or(self.what.as_str(), |(name, _)| name)
+        })
     }
 }
 
@@ -164,27 +174,8 @@ struct Source {
     test_children: Vec<Vec<String>>,
     file: String,
     refs: Vec<Ref>,
-    lines: usize,
-    /// Line ranges (inclusive) of `#[cfg(test)]` items.
-    tests: Vec<(usize, usize)>,
-}
-
-impl Source {
-    /// The production lines, and the line at which they pass [`MAX_LINES`].
-    fn production(&self) -> (usize, Option<usize>) {
-        let mut count = 0;
-        let mut past = None;
-        for line in 1..=self.lines {
-            if self.tests.iter().any(|(a, b)| (*a..=*b).contains(&line)) {
-                continue;
-            }
-            count += 1;
-            if count == MAX_LINES + 1 {
-                past = Some(line);
-            }
-        }
-        (count, past)
-    }
+    /// Its production functions: name, first and last line.
+    functions: Vec<(String, usize, usize)>,
 }
 
 fn line(span: Span) -> usize {
@@ -256,7 +247,9 @@ struct Reader {
     krate: Vec<String>,
     scopes: Vec<Scope>,
     refs: Vec<Ref>,
-    tests: Vec<(usize, usize)>,
+    functions: Vec<(String, usize, usize)>,
+    /// How many functions the reader is inside: an inner one counts with its outer one.
+    in_function: usize,
 }
 
 impl Reader {
@@ -345,14 +338,16 @@ impl Reader {
         }
     }
 
-    fn skip_test(&mut self, attrs: &[syn::Attribute], node: &impl Spanned) -> bool {
-        if !is_test_cfg(attrs) {
-            return false;
+    /// Measures a function (unless it stands inside another), then reads its body.
+    fn function(&mut self, sig: &syn::Signature, block: &syn::Block, read: impl FnOnce(&mut Self)) {
+        if self.in_function == 0 {
+            let first = line(sig.span());
+            let last = block.brace_token.span.close().end().line;
+            self.functions.push((sig.ident.to_string(), first, last));
         }
-        let span = node.span();
-        let start = attrs.first().map_or(line(span), |a| line(a.span()));
-        self.tests.push((start, span.end().line));
-        true
+        self.in_function += 1;
+        read(self);
+        self.in_function -= 1;
     }
 
     /// The paths in a macro's tokens: `a::b::c`, `$crate::x`, `::std::fs`.
@@ -458,8 +453,23 @@ fn is_path_sep(trees: &[TokenTree], at: usize) -> bool {
 
 impl<'ast> Visit<'ast> for Reader {
     fn visit_item(&mut self, i: &'ast syn::Item) {
-        if !self.skip_test(item_attrs(i), i) {
+        if !is_test_cfg(item_attrs(i)) {
             visit::visit_item(self, i);
+        }
+    }
+
+    fn visit_item_fn(&mut self, f: &'ast syn::ItemFn) {
+        self.function(&f.sig, &f.block, |r| visit::visit_item_fn(r, f));
+    }
+
+    fn visit_impl_item_fn(&mut self, f: &'ast syn::ImplItemFn) {
+        self.function(&f.sig, &f.block, |r| visit::visit_impl_item_fn(r, f));
+    }
+
+    fn visit_trait_item_fn(&mut self, f: &'ast syn::TraitItemFn) {
+        match &f.default {
+            Some(block) => self.function(&f.sig, block, |r| visit::visit_trait_item_fn(r, f)),
+            None => visit::visit_trait_item_fn(self, f),
         }
     }
 
@@ -517,7 +527,7 @@ impl<'ast> Visit<'ast> for Reader {
             syn::ImplItem::Macro(x) => &x.attrs,
             _ => &[],
         };
-        if !self.skip_test(attrs, i) {
+        if !is_test_cfg(attrs) {
             visit::visit_impl_item(self, i);
         }
     }
@@ -530,31 +540,31 @@ impl<'ast> Visit<'ast> for Reader {
             syn::TraitItem::Macro(x) => &x.attrs,
             _ => &[],
         };
-        if !self.skip_test(attrs, i) {
+        if !is_test_cfg(attrs) {
             visit::visit_trait_item(self, i);
         }
     }
 
     fn visit_local(&mut self, l: &'ast syn::Local) {
-        if !self.skip_test(&l.attrs, l) {
+        if !is_test_cfg(&l.attrs) {
             visit::visit_local(self, l);
         }
     }
 
     fn visit_field(&mut self, f: &'ast syn::Field) {
-        if !self.skip_test(&f.attrs, f) {
+        if !is_test_cfg(&f.attrs) {
             visit::visit_field(self, f);
         }
     }
 
     fn visit_variant(&mut self, v: &'ast syn::Variant) {
-        if !self.skip_test(&v.attrs, v) {
+        if !is_test_cfg(&v.attrs) {
             visit::visit_variant(self, v);
         }
     }
 
     fn visit_arm(&mut self, a: &'ast syn::Arm) {
-        if !self.skip_test(&a.attrs, a) {
+        if !is_test_cfg(&a.attrs) {
             visit::visit_arm(self, a);
         }
     }
@@ -671,7 +681,8 @@ fn read_crate(root: &Path, dir: &str, krate: &[&str]) -> Vec<Source> {
                     names: HashMap::new(),
                 }],
                 refs: Vec::new(),
-                tests: Vec::new(),
+                functions: Vec::new(),
+                in_function: 0,
             };
             let mut defines = BTreeSet::new();
             let mut globs = Vec::new();
@@ -708,8 +719,6 @@ fn read_crate(root: &Path, dir: &str, krate: &[&str]) -> Vec<Source> {
                         }
                     }
                 }
-            } else {
-                reader.tests.push((1, text.lines().count()));
             }
             let names = reader.scopes.swap_remove(0).names;
             Source {
@@ -720,8 +729,7 @@ fn read_crate(root: &Path, dir: &str, krate: &[&str]) -> Vec<Source> {
                 test_children,
                 file,
                 refs: reader.refs,
-                lines: text.lines().count(),
-                tests: reader.tests,
+                functions: reader.functions,
             }
         })
         .collect()
@@ -1007,16 +1015,16 @@ pub fn check(root: &Path) -> Vec<Finding> {
                 }
             }
         }
-        let (count, past) = s.production();
-        if let Some(at) = past {
-            findings.push(Finding {
-                rule: Rule::Length,
-                file: s.file.clone(),
-                line: at,
-                what: format!(
-                    "{count} production lines, over {MAX_LINES}: the file does two jobs, split it by job"
-                ),
-            });
+        for (name, first, last) in &s.functions {
+            let lines = last + 1 - first;
+            if lines > MAX_FN_LINES {
+                findings.push(Finding {
+                    rule: Rule::Function,
+                    file: s.file.clone(),
+                    line: *first,
+                    what: format!("{name} ({lines} lines)"),
+                });
+            }
         }
     }
     for circle in circles(&graph) {

@@ -3,6 +3,7 @@
 //! Each call tries the endpoints in turn, starting from the last one that answered, each
 //! within one deadline; a call fails only when every endpoint failed. Calls go over one kept
 //! connection per endpoint; a [`Mirror`] follows a prefix through one more, the watch stream.
+//! The fleet's keys in it, and what they hold, are `fleet_store`'s.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
@@ -18,11 +19,13 @@ use crate::config::fleet::{ETCD_PASSWORD_VAR, ETCD_USER_VAR, FleetSettings};
 use crate::config::{ConfigError, Secret};
 
 mod auth;
+pub mod fleet_store;
 mod json;
 mod mirror;
 mod watch;
 mod wire;
 use auth::{Refusal, needs_token};
+pub use fleet_store::{Snapshot, Store};
 use json::{b64, int, kv, prefix_end, put_body};
 pub use mirror::Mirror;
 use wire::{Endpoint, Sender};

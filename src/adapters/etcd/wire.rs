@@ -13,7 +13,7 @@ use serde_json::Value;
 use tokio_rustls::TlsConnector;
 use url::Url;
 
-use crate::adapters::net::connect_tcp;
+use crate::adapters::http::connect_tcp;
 use crate::config::fleet::FleetSettings;
 
 /// The most of one answer read: far more than any answer of the fleet's keys, and a longer

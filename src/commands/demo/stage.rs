@@ -14,8 +14,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
-use crate::adapters::envfile::EnvFile;
-use crate::adapters::restart::{CallError, Restart, RestartError};
+use crate::adapters::files::EnvFile;
+use crate::adapters::supervisor::{CallError, Restart, RestartError};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)

@@ -11,7 +11,7 @@ use super::Replay;
 use super::answers::Assumed;
 use super::compare::Difference;
 use super::timeline::{Decided, Happening, Kind, Timeline};
-use crate::config::{Config, Failback, human, timestamp};
+use crate::config::{Config, Failback, duration_text, timestamp};
 use crate::report::event::ms;
 use crate::report::journal::FORMAT_VERSION;
 
@@ -30,7 +30,7 @@ fn clock(t: &Timeline, at: Duration) -> String {
 }
 
 fn human_ms(d: Duration) -> String {
-    human(Duration::from_millis(ms(d)))
+    duration_text(Duration::from_millis(ms(d)))
 }
 
 fn probes(n: usize) -> String {
@@ -60,7 +60,10 @@ fn decided(t: &Timeline, d: &Decided) -> String {
 fn failback(config: &Config) -> String {
     match (config.failover.failback, &config.preferred) {
         (Failback::Auto, Some(_)) => {
-            format!("failback after {}", human(config.failover.failback_after))
+            format!(
+                "failback after {}",
+                duration_text(config.failover.failback_after)
+            )
         }
         (Failback::Auto, None) => "failback auto (no effect without a preferred region)".into(),
         (Failback::Never, _) => "failback never".into(),
@@ -73,10 +76,10 @@ fn settings(config: &Config) -> String {
     format!(
         "order {}; interval {}, fail_interval {}, timeout {}, threshold {}; {}; at most {} switches an hour",
         order.join(","),
-        human(p.interval),
-        human(p.fail_interval),
-        human(p.timeout),
-        human(config.failover.threshold),
+        duration_text(p.interval),
+        duration_text(p.fail_interval),
+        duration_text(p.timeout),
+        duration_text(config.failover.threshold),
         failback(config),
         config.failover.max_switches_per_hour
     )
@@ -185,7 +188,7 @@ pub fn text(r: &Replay, config: &Config, journal: &Path) -> String {
         t.recorded.len(),
         r.simulation.decisions.len(),
         probes(r.simulation.probes),
-        human(r.tolerance)
+        duration_text(r.tolerance)
     );
     let rows: Vec<(String, String)> = r.differences.iter().map(|d| row(t, d)).collect();
     if !rows.is_empty() {

@@ -185,19 +185,6 @@ fn read(t: &mut Timeline, at: Duration, r: &Record) -> bool {
             .and_then(serde_json::Value::as_u64)
             .map(Duration::from_millis)
     };
-    let mut decided = |kind: Kind, took: Option<Duration>| {
-        t.recorded.push(Decided {
-            at,
-            kind,
-            from: region(),
-            to: if kind == Kind::TunnelRestart {
-                None
-            } else {
-                to()
-            },
-            took,
-        });
-    };
     let happening = match r.event.as_str() {
         "daemon_started" => {
             if let (Some(interval), Some(threshold)) = (ms("interval_ms"), ms("threshold_ms"))
@@ -226,30 +213,10 @@ fn read(t: &mut Timeline, at: Duration, r: &Record) -> bool {
             Some(region) => Happening::Moved { region },
             None => return true,
         },
-        "failover" | "failback" => {
-            let (kind, took) = if r.event == "failover" {
-                (Kind::Failover, ms("failed_for_ms"))
-            } else {
-                (Kind::Failback, ms("healthy_for_ms"))
-            };
-            decided(kind, took);
-            if let (Kind::Failback, Some(healthy_for), Some(region)) = (kind, took, to()) {
-                let since = at.saturating_sub(healthy_for);
-                t.happenings.push((since, Happening::Healthy { region }));
-            }
-            match to() {
-                Some(region) => Happening::Moved { region },
-                None => return true,
-            }
-        }
-        "tunnel_restart" => {
-            decided(Kind::TunnelRestart, ms("failed_for_ms"));
-            return true;
-        }
-        "failover_held" => {
-            decided(Kind::Held, ms("failed_for_ms"));
-            return true;
-        }
+        "failover" | "failback" | "tunnel_restart" | "failover_held" => match decided(t, at, r) {
+            Some(region) => Happening::Moved { region },
+            None => return true,
+        },
         "failover_deferred" | "failback_deferred" => {
             t.held.push(Held {
                 at,
@@ -274,6 +241,41 @@ fn read(t: &mut Timeline, at: Duration, r: &Record) -> bool {
     };
     t.happenings.push((at, happening));
     true
+}
+
+/// Records the decision `r` tells (a failover, a failback, a tunnel restart or a held
+/// failover), with a failback's healthy spell from where it began; answers the region a
+/// failover or failback moved to.
+fn decided(t: &mut Timeline, at: Duration, r: &Record) -> Option<String> {
+    let ms = |key: &str| {
+        r.fields
+            .get(key)
+            .and_then(serde_json::Value::as_u64)
+            .map(Duration::from_millis)
+    };
+    let to = r.str_field("to_region").map(str::to_string);
+    let (kind, took) = match r.event.as_str() {
+        "failover" => (Kind::Failover, ms("failed_for_ms")),
+        "failback" => (Kind::Failback, ms("healthy_for_ms")),
+        "tunnel_restart" => (Kind::TunnelRestart, ms("failed_for_ms")),
+        _ => (Kind::Held, ms("failed_for_ms")),
+    };
+    t.recorded.push(Decided {
+        at,
+        kind,
+        from: r.str_field("region").unwrap_or_default().to_string(),
+        to: if kind == Kind::TunnelRestart {
+            None
+        } else {
+            to.clone()
+        },
+        took,
+    });
+    if let (Kind::Failback, Some(healthy_for), Some(region)) = (kind, took, to.clone()) {
+        let since = at.saturating_sub(healthy_for);
+        t.happenings.push((since, Happening::Healthy { region }));
+    }
+    matches!(kind, Kind::Failover | Kind::Failback).then_some(to)?
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use crate::adapters::etcd::EtcdError;
-use crate::adapters::trust::runs_this_binary;
+use crate::adapters::files::runs_this_binary;
 use crate::config::ConfigError;
 use crate::config::fleet::hostname;
 use crate::daemon::fleet::Fleet;

@@ -2,8 +2,8 @@
 //! after a crash. Each takes a slot of the fleet's one line through the protocol.
 
 use crate::adapters::etcd::EtcdError;
-use crate::adapters::probe::Probe;
-use crate::adapters::restart::Restart;
+use crate::adapters::http::Probe;
+use crate::adapters::supervisor::Restart;
 use crate::daemon::Daemon;
 use crate::daemon::clock;
 use crate::daemon::fleet::{Fleet, Permit};

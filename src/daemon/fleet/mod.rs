@@ -21,10 +21,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::adapters::etcd::fleet_store::{self as store, Store};
 use crate::adapters::etcd::{Etcd, EtcdError};
-use crate::adapters::fleet_store::{self as store, Store};
-use crate::adapters::probe::Probe;
-use crate::adapters::restart::Restart;
+use crate::adapters::http::Probe;
+use crate::adapters::supervisor::Restart;
 use crate::config::fleet::{FleetSettings, StoreLoss};
 use crate::config::{Config, ConfigError};
 use crate::daemon::Daemon;

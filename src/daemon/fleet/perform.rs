@@ -4,8 +4,8 @@
 use tokio_util::sync::CancellationToken;
 
 use crate::adapters::etcd::EtcdError;
-use crate::adapters::probe::Probe;
-use crate::adapters::restart::Restart;
+use crate::adapters::http::Probe;
+use crate::adapters::supervisor::Restart;
 use crate::daemon::Daemon;
 use crate::daemon::clock;
 use crate::daemon::fleet::{Fleet, stored};
@@ -30,10 +30,6 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
                     // The next round reads the term of a won campaign.
                     fleet.store.campaign(&host, lease).await?;
                 }
-                Effect::Leads { .. } => self.obs.emit(Event::FleetLeader {
-                    host: host.clone(),
-                    fleet: fleet.settings.name.clone(),
-                }),
                 Effect::Seed(first) => {
                     if fleet.store.init_active(&stored(&first)).await? && first.reason == "reseed" {
                         self.obs.emit(Event::FleetReseeded {
@@ -68,69 +64,103 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
                         });
                     }
                 }
-                Effect::Damped {
-                    from,
-                    to,
-                    epoch,
-                    next_allowed_in,
-                    recent,
-                } => self.obs.emit(Event::FleetMoveDamped {
-                    from,
-                    to,
-                    epoch,
-                    next_allowed_in,
-                    recent_moves: recent,
-                }),
-                Effect::MovePaused {
-                    from,
-                    to,
-                    epoch,
-                    paused,
-                } => self.obs.emit(Event::FleetMovePaused {
-                    from,
-                    to,
-                    epoch,
-                    paused,
-                }),
-                Effect::Pause(Some(paused)) => self.obs.emit(Event::FleetPaused { paused }),
-                Effect::Pause(None) => self.obs.emit(Event::FleetResumed {}),
-                Effect::StoreBack => {
-                    let region = self.active().name.clone();
-                    self.obs.emit(Event::FleetStoreBack { region });
-                }
-                Effect::Unknown(region) => self.obs.emit(Event::FleetRegionUnknown { region }),
+                told @ (Effect::Leads { .. }
+                | Effect::Damped { .. }
+                | Effect::MovePaused { .. }
+                | Effect::Pause(_)
+                | Effect::StoreBack
+                | Effect::Unknown(_)) => self.tell(fleet, told),
                 Effect::Queue(epoch) => {
                     fleet.store.queue_for_slot(epoch, &host, lease).await?;
                     queued = true;
                 }
                 Effect::Release(epoch) => fleet.store.release_slot(epoch, &host).await?,
                 Effect::Follow { to, why, epoch } => {
-                    let reason = match why {
-                        Why::Start => SwitchReason::Start,
-                        Why::Outage => SwitchReason::Outage,
-                        Why::Manual => SwitchReason::Manual,
-                    };
-                    self.gate = fleet.gate();
-                    self.lapsed = false;
-                    self.apply(to, reason, cancel).await;
-                    self.gate = None;
-                    let lapsed = std::mem::take(&mut self.lapsed);
-                    let after = fleet
-                        .member
-                        .restarted(epoch, self.here(), lapsed, clock::now());
-                    Box::pin(self.perform(fleet, after, lease, cancel)).await?;
+                    self.follow(fleet, to, why, cancel).await;
+                    self.restarted(fleet, epoch, lease, cancel).await?;
                 }
                 Effect::Restart { owed, epoch } => {
                     self.owed_restart(fleet, owed, Some(epoch), cancel).await;
-                    let lapsed = std::mem::take(&mut self.lapsed);
-                    let after = fleet
-                        .member
-                        .restarted(epoch, self.here(), lapsed, clock::now());
-                    Box::pin(self.perform(fleet, after, lease, cancel)).await?;
+                    self.restarted(fleet, epoch, lease, cancel).await?;
                 }
             }
         }
         Ok(queued)
+    }
+
+    /// Follows the fleet's active region to `to`: the env file written and the programs
+    /// restarted within the slot the host holds.
+    async fn follow(&mut self, fleet: &Fleet, to: usize, why: Why, cancel: &CancellationToken) {
+        let reason = match why {
+            Why::Start => SwitchReason::Start,
+            Why::Outage => SwitchReason::Outage,
+            Why::Manual => SwitchReason::Manual,
+        };
+        self.gate = fleet.gate();
+        self.lapsed = false;
+        self.apply(to, reason, cancel).await;
+        self.gate = None;
+    }
+
+    /// Tells the protocol that the restart of `epoch` ended (and whether the lease lapsed on
+    /// the way), and performs what it answers.
+    async fn restarted(
+        &mut self,
+        fleet: &mut Fleet,
+        epoch: u64,
+        lease: i64,
+        cancel: &CancellationToken,
+    ) -> Result<(), EtcdError> {
+        let lapsed = std::mem::take(&mut self.lapsed);
+        let after = fleet
+            .member
+            .restarted(epoch, self.here(), lapsed, clock::now());
+        Box::pin(self.perform(fleet, after, lease, cancel)).await?;
+        Ok(())
+    }
+
+    /// Tells what the protocol answers only to be said: leadership, a move damped or paused,
+    /// the fleet's pause, the store back, a region the store names but this host does not
+    /// know. Every other effect is performed by `perform`.
+    fn tell(&mut self, fleet: &Fleet, effect: Effect) {
+        match effect {
+            Effect::Leads { .. } => self.obs.emit(Event::FleetLeader {
+                host: fleet.settings.host.clone(),
+                fleet: fleet.settings.name.clone(),
+            }),
+            Effect::Damped {
+                from,
+                to,
+                epoch,
+                next_allowed_in,
+                recent,
+            } => self.obs.emit(Event::FleetMoveDamped {
+                from,
+                to,
+                epoch,
+                next_allowed_in,
+                recent_moves: recent,
+            }),
+            Effect::MovePaused {
+                from,
+                to,
+                epoch,
+                paused,
+            } => self.obs.emit(Event::FleetMovePaused {
+                from,
+                to,
+                epoch,
+                paused,
+            }),
+            Effect::Pause(Some(paused)) => self.obs.emit(Event::FleetPaused { paused }),
+            Effect::Pause(None) => self.obs.emit(Event::FleetResumed {}),
+            Effect::StoreBack => {
+                let region = self.active().name.clone();
+                self.obs.emit(Event::FleetStoreBack { region });
+            }
+            Effect::Unknown(region) => self.obs.emit(Event::FleetRegionUnknown { region }),
+            _ => {}
+        }
     }
 
     /// Makes a restart this host owes: within the slot of `epoch` (its lease checked before

@@ -3,8 +3,8 @@
 
 use std::time::Instant;
 
-use crate::adapters::probe::{Probe, is_loopback};
-use crate::adapters::restart::Restart;
+use crate::adapters::http::{Probe, is_loopback};
+use crate::adapters::supervisor::Restart;
 use crate::config::TLS_NAME_CLOUD as CLOUD;
 use crate::daemon::Daemon;
 use crate::kernel::health::Verdict as Up;

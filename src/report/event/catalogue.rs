@@ -405,20 +405,20 @@ pub fn samples() -> Vec<Event> {
         }),
         Event::Steps(Steps::RestartStep {
             program: s("app:application"),
-            action: crate::adapters::action::Action::Start,
+            action: crate::adapters::supervisor::Action::Start,
             via: "XML-RPC",
         }),
         Event::Steps(Steps::failed(
             s("app:application"),
-            crate::adapters::action::Action::Stop,
+            crate::adapters::supervisor::Action::Stop,
             "supervisorctl",
             2,
-            &crate::adapters::call_error::CallError::Exit {
+            &crate::adapters::supervisor::CallError::Exit {
                 code: Some(3),
                 signal: None,
                 output: s("app:application: ERROR (spawn error)"),
             },
-            crate::adapters::progress::Next::Retry(Duration::from_millis(1500)),
+            crate::adapters::supervisor::Next::Retry(Duration::from_millis(1500)),
         )),
         Event::Steps(Steps::StateDirUnavailable {
             path: s("/var/lib/failover-handler"),

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::config::human;
+use crate::config::duration_text;
 use crate::report::event::{Place, human_ms};
 use crate::report::fields as f;
 
@@ -100,7 +100,7 @@ impl Deferred {
                 "Region {region} ({cloud}){failing} the host's throughput ({}) is below network.min_mbps {min_mbps}: not failing over to {}; measuring again in {}",
                 mbps.map_or("unknown".to_string(), |m| format!("{m:.2} Mbit/s")),
                 to(target),
-                human(*next_measure_in)
+                duration_text(*next_measure_in)
             ),
         }
     }

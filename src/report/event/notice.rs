@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::config::human;
+use crate::config::duration_text;
 use crate::report::event::Place;
 use crate::report::fields as f;
 use crate::report::journal::Level;
@@ -206,8 +206,42 @@ impl Notice {
         }
     }
 
-    /// The sentence for people.
+    /// The sentence for people, worded by the function of the variant's group (each group's
+    /// function is reached only with its own variants).
     pub fn message(&self) -> String {
+        match self {
+            Notice::ProbeOk { .. }
+            | Notice::ProbeFailed { .. }
+            | Notice::RestartSkipped { .. }
+            | Notice::DryRun { .. } => self.probe_message(),
+            Notice::EnvFileWritten { .. }
+            | Notice::EnvFileCurrent { .. }
+            | Notice::EnvFileWriteFailed { .. }
+            | Notice::EnvFileWriteRetried { .. }
+            | Notice::EnvFileWriteRecovered { .. }
+            | Notice::StaleTempRemoved { .. }
+            | Notice::EnvFileUnreadable { .. }
+            | Notice::EnvFileUnknownRegion { .. }
+            | Notice::EnvFileUnrecognised { .. }
+            | Notice::EnvFileInconsistent { .. }
+            | Notice::EnvFileRestored { .. } => self.env_file_message(),
+            Notice::PreferredChanged { .. }
+            | Notice::OutageResumed { .. }
+            | Notice::OutageForgotten { .. }
+            | Notice::StateUnreadable { .. }
+            | Notice::StateWriteFailed { .. }
+            | Notice::PinUnknownRegion { .. }
+            | Notice::PinKept { .. } => self.memory_message(),
+            Notice::ConfigWarning { .. }
+            | Notice::ConfigReloadRefused { .. }
+            | Notice::ConfigReloaded { .. }
+            | Notice::SignalIgnored { .. }
+            | Notice::DaemonUnlisted { .. } => self.config_message(),
+        }
+    }
+
+    /// What a probe tells, and what a dry run or `--no-restart` leaves undone.
+    fn probe_message(&self) -> String {
         match self {
             Notice::ProbeOk { at, latency_ms, .. } => {
                 format!("Probe of {} ok in {latency_ms} ms", at.cloud)
@@ -221,10 +255,10 @@ impl Notice {
             } => format!(
                 "Probe of {} failed ({error}); failing for {} of {}",
                 at.cloud,
-                human(Duration::from_millis(crate::report::event::ms(
+                duration_text(Duration::from_millis(crate::report::event::ms(
                     *failing_for
                 ))),
-                human(*threshold)
+                duration_text(*threshold)
             ),
             Notice::ProbeFailed { at, error, .. } => {
                 format!("Probe of {} failed ({error})", at.cloud)
@@ -239,6 +273,13 @@ impl Notice {
                 "Dry run: would write region {} and cloud {} to {path} and restart the programs",
                 at.region, at.cloud
             ),
+            _ => String::new(),
+        }
+    }
+
+    /// The env file written, failing, kept or put right.
+    fn env_file_message(&self) -> String {
+        match self {
             Notice::EnvFileWritten { at, path } => {
                 format!(
                     "Wrote region {} and cloud {} to {path}",
@@ -262,7 +303,7 @@ impl Notice {
                 ..
             } => format!(
                 "{error}; {then} (failed {failures} times so far; said again at most every {})",
-                human(REMIND_EVERY)
+                duration_text(REMIND_EVERY)
             ),
             Notice::EnvFileWriteRetried { error, .. } => error.clone(),
             Notice::EnvFileWriteRecovered {
@@ -271,7 +312,7 @@ impl Notice {
                 over,
             } => format!(
                 "The env file {path} is written again, after {failures} failed write(s) over {}",
-                human(*over)
+                duration_text(*over)
             ),
             Notice::StaleTempRemoved { count, path } => format!(
                 "Removed {count} temp file(s) left beside {path} by a writer that was killed mid-write"
@@ -294,6 +335,13 @@ impl Notice {
             Notice::EnvFileRestored { region, path, why } => format!(
                 "The env file {path} {why}: writing region {region} back (programs keep running)"
             ),
+            _ => String::new(),
+        }
+    }
+
+    /// What the state dir remembers at start: the preferred region, an outage, the pin.
+    fn memory_message(&self) -> String {
+        match self {
             Notice::PreferredChanged {
                 region,
                 previous_region,
@@ -306,12 +354,12 @@ impl Notice {
                 gap,
             } => format!(
                 "Region {region} has been failing for {} (last probed {} ago, before this start): the outage clock resumes",
-                human(*failing_for),
-                human(*gap)
+                duration_text(*failing_for),
+                duration_text(*gap)
             ),
             Notice::OutageForgotten { region, gap } => format!(
                 "An outage of {region} was last probed {} ago, too long to go on from: the outage clock starts afresh",
-                human(*gap)
+                duration_text(*gap)
             ),
             Notice::StateUnreadable { error, .. } => format!(
                 "The handler's memory in the state directory cannot be read ({error}): starting without it"
@@ -323,6 +371,13 @@ impl Notice {
             Notice::PinKept { region } => {
                 format!("Region {region} stays pinned by the manual switch that made it active")
             }
+            _ => String::new(),
+        }
+    }
+
+    /// The configuration, signals, and where the daemon is listed.
+    fn config_message(&self) -> String {
+        match self {
             Notice::ConfigWarning { warning } => warning.clone(),
             Notice::ConfigReloadRefused { error, .. } => {
                 format!("The configuration was not reloaded ({error}); the old one is kept")
@@ -332,6 +387,7 @@ impl Notice {
             Notice::DaemonUnlisted { path, error } => format!(
                 "Cannot list this daemon in {path} ({error}): status, switch, pause and resume need its -c or --state-dir to find it"
             ),
+            _ => String::new(),
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::adapters::restart::RestartError;
+use crate::adapters::supervisor::RestartError;
 use crate::report::event::Event;
 
 impl Event {

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use serde::{Serialize, Serializer};
 
-use crate::adapters::action::Action;
-use crate::adapters::call_error::CallError;
-use crate::adapters::progress::Next;
-use crate::config::{Via, human};
+use crate::adapters::supervisor::Action;
+use crate::adapters::supervisor::CallError;
+use crate::adapters::supervisor::Next;
+use crate::config::{Via, duration_text};
 use crate::report::event::ms;
 use crate::report::journal::Level;
 
@@ -134,7 +134,7 @@ impl Steps {
                 match next {
                     Next::MoveOn => "; going on with the other programs".to_string(),
                     Next::GiveUp => "; giving up".to_string(),
-                    Next::Retry(backoff) => format!("; retrying in {}", human(*backoff)),
+                    Next::Retry(backoff) => format!("; retrying in {}", duration_text(*backoff)),
                 }
             ),
             Steps::StateDirUnavailable { path, error } => format!(
