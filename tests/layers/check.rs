@@ -91,15 +91,6 @@ impl Finding {
     pub fn key(&self) -> String {
         format!("{} {}:{}", self.rule.name(), self.file, self.line)
     }
-
-    /// The function a [`Rule::Function`] finding names.
-    pub fn function(&self) -> Option<&str> {
-        (self.rule == Rule::Function).then(|| {
-            self.what
-                .split_once(" (")
-                .map_or(self.what.as_str(), |(name, _)| name)
-        })
-    }
 }
 
 impl fmt::Display for Finding {

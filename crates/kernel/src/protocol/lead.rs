@@ -17,17 +17,9 @@ impl Member {
         now: Instant,
         unix: u64,
     ) -> Vec<Effect> {
-        let host = self.settings.host.clone();
-        let term = match &snap.leader {
-            None => {
-                self.term = None;
-                return vec![Effect::Campaign];
-            }
-            Some(l) if l.host == host && l.lease == lease => l.term,
-            Some(_) => {
-                self.term = None;
-                return Vec::new();
-            }
+        let term = match self.term_held(snap, lease) {
+            Ok(term) => term,
+            Err(effects) => return effects,
         };
         let mut effects = Vec::new();
         if self.term != Some(term) {
@@ -36,42 +28,57 @@ impl Member {
             effects.push(Effect::Leads { term });
         }
         let Some((active, seen)) = &snap.active else {
-            // The hosts write their views again within a poll of a wiped store: the leader
-            // waits a third of a lease for them before it seeds `active`.
-            let since = *self.empty_since.get_or_insert(now);
-            if now.saturating_duration_since(since) >= self.settings.lease_ttl / 3 {
-                let views: Vec<&View> = snap.views.iter().map(|(_, v)| v).collect();
-                if let Some(first) = seed(&self.regions, &views, &host) {
-                    effects.push(Effect::Seed(first));
-                }
-            }
+            effects.extend(self.seed_empty(snap, now));
             return effects;
         };
         self.empty_since = None;
-        // An `active` set on a wiped store below an epoch a live host executes (a switch
-        // by hand before the hosts wrote their views again): renumbered above it, on the
-        // same region, so that no host takes one epoch number for two decisions.
-        let top = snap.views.iter().map(|(_, v)| v.epoch).max().unwrap_or(0);
-        let clash = snap.views.iter().any(|(_, v)| {
-            v.epoch == active.epoch && !v.region.eq_ignore_ascii_case(&active.region)
-        });
-        if top > active.epoch || clash {
-            effects.push(Effect::Renumber {
-                term,
-                seen: *seen,
-                next: Active {
-                    epoch: top + 1,
-                    ..active.clone()
-                },
-            });
+        if let Some(renumber) = renumbered(snap, active, term, *seen) {
+            effects.push(renumber);
             return effects;
         }
-        let Some(at) = region::find(&self.regions, &active.region) else {
-            return effects;
-        };
-        let moves_ago: Vec<Duration> = active
-            .moves
-            .iter()
+        effects.extend(self.judge(snap, active, term, *seen, unix));
+        effects
+    }
+
+    /// The term this host leads in, or what it does when it does not lead: campaign when
+    /// nobody leads, nothing when another host does.
+    fn term_held(&mut self, snap: &Snapshot, lease: i64) -> Result<i64, Vec<Effect>> {
+        match &snap.leader {
+            None => {
+                self.term = None;
+                Err(vec![Effect::Campaign])
+            }
+            Some(l) if l.host == self.settings.host && l.lease == lease => Ok(l.term),
+            Some(_) => {
+                self.term = None;
+                Err(Vec::new())
+            }
+        }
+    }
+
+    /// An absent `active` (a wiped store): the hosts write their views again within a poll,
+    /// so the leader waits a third of a lease for them before it seeds it.
+    fn seed_empty(&mut self, snap: &Snapshot, now: Instant) -> Option<Effect> {
+        let since = *self.empty_since.get_or_insert(now);
+        if now.saturating_duration_since(since) < self.settings.lease_ttl / 3 {
+            return None;
+        }
+        let views: Vec<&View> = snap.views.iter().map(|(_, v)| v).collect();
+        seed(&self.regions, &views, &self.settings.host).map(Effect::Seed)
+    }
+
+    /// The quorum rule on the fleet's views of `active`'s region: a move, or a hold told
+    /// once per epoch.
+    fn judge(
+        &mut self,
+        snap: &Snapshot,
+        active: &Active,
+        term: i64,
+        seen: i64,
+        unix: u64,
+    ) -> Option<Effect> {
+        let at = region::find(&self.regions, &active.region)?;
+        let moves_ago: Vec<Duration> = (active.moves.iter())
             .map(|&m| Duration::from_secs(unix.saturating_sub(m)))
             .collect();
         let views: Vec<View> = snap.views.iter().map(|(_, v)| v.clone()).collect();
@@ -86,55 +93,73 @@ impl Member {
             },
         );
         match verdict {
-            Verdict::Move { to, outage, voters } => {
-                let mut moves: Vec<u64> = active
-                    .moves
-                    .iter()
-                    .copied()
-                    .filter(|&m| unix.saturating_sub(m) < WINDOW.as_secs())
-                    .collect();
-                moves.push(unix);
-                effects.push(Effect::Move {
-                    term,
-                    seen: *seen,
-                    from: active.region.clone(),
-                    next: Active {
-                        region: self.regions[to].name.clone(),
-                        epoch: active.epoch + 1,
-                        reason: "outage".to_string(),
-                        by: host,
-                        moves,
-                    },
-                    outage,
-                    voters,
-                });
-            }
+            Verdict::Move { to, outage, voters } => Some(Effect::Move {
+                term,
+                seen,
+                from: active.region.clone(),
+                next: self.moved(active, to, unix),
+                outage,
+                voters,
+            }),
             Verdict::Stay(Stay::Damped {
                 to,
                 next_allowed_in,
             }) if self.damped != Some(active.epoch) => {
                 self.damped = Some(active.epoch);
-                effects.push(Effect::Damped {
+                Some(Effect::Damped {
                     from: active.region.clone(),
                     to: self.regions[to].name.clone(),
                     epoch: active.epoch,
                     next_allowed_in,
                     recent: moves_ago.iter().filter(|a| **a < WINDOW).count(),
-                });
+                })
             }
             Verdict::Stay(Stay::Paused { to }) if self.paused_move != Some(active.epoch) => {
                 self.paused_move = Some(active.epoch);
-                effects.push(Effect::MovePaused {
+                Some(Effect::MovePaused {
                     from: active.region.clone(),
                     to: self.regions[to].name.clone(),
                     epoch: active.epoch,
                     paused: snap.paused.clone().unwrap_or_default(),
-                });
+                })
             }
-            Verdict::Stay(_) => {}
+            Verdict::Stay(_) => None,
         }
-        effects
     }
+
+    /// The `active` of a move to region `to`: the next epoch, by this host, with the fleet's
+    /// moves within the damping window and this one.
+    fn moved(&self, active: &Active, to: usize, unix: u64) -> Active {
+        let mut moves: Vec<u64> = (active.moves.iter().copied())
+            .filter(|&m| unix.saturating_sub(m) < WINDOW.as_secs())
+            .collect();
+        moves.push(unix);
+        Active {
+            region: self.regions[to].name.clone(),
+            epoch: active.epoch + 1,
+            reason: "outage".to_string(),
+            by: self.settings.host.clone(),
+            moves,
+        }
+    }
+}
+
+/// An `active` set on a wiped store below an epoch a live host executes (a switch by hand
+/// before the hosts wrote their views again), or at one a host executes for another region:
+/// renumbered above it, on the same region, so that no host takes one epoch number for two
+/// decisions.
+fn renumbered(snap: &Snapshot, active: &Active, term: i64, seen: i64) -> Option<Effect> {
+    let top = snap.views.iter().map(|(_, v)| v.epoch).max().unwrap_or(0);
+    let clash = (snap.views.iter())
+        .any(|(_, v)| v.epoch == active.epoch && !v.region.eq_ignore_ascii_case(&active.region));
+    (top > active.epoch || clash).then(|| Effect::Renumber {
+        term,
+        seen,
+        next: Active {
+            epoch: top + 1,
+            ..active.clone()
+        },
+    })
 }
 
 /// The `active` that seeds an empty store, from the live hosts' views: the region of the
