@@ -191,7 +191,7 @@ fn with_config(
         eprintln!("failover-handler: {note}");
     }
     if writes_state_dir(command) {
-        failover_handler::adapters::state::refuse_untrusted(&config.state_dir)?;
+        failover_handler::adapters::files::state::refuse_untrusted(&config.state_dir)?;
     }
     let format = if daemon || config.log_format_explicit {
         config.log_format

@@ -7,8 +7,8 @@ use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::adapters::probe::{ErrorKind, Probe, ProbeReport};
-use crate::adapters::restart::{Restart, RestartError};
+use crate::adapters::http::{ErrorKind, Probe, ProbeReport};
+use crate::adapters::supervisor::{Restart, RestartError};
 use crate::daemon::Daemon;
 use crate::daemon::actuator::Marker;
 use crate::kernel::health::Verdict;

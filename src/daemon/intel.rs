@@ -10,9 +10,9 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::adapters::checks::CheckReport;
-use crate::adapters::probe::ProbeReport;
-use crate::adapters::throughput::Throughput;
+use crate::adapters::http::CheckReport;
+use crate::adapters::http::ProbeReport;
+use crate::adapters::http::Throughput;
 use crate::config::Config;
 use crate::kernel::health::Verdict;
 use crate::kernel::policy::{Cause, Decision, Done, Hold, Input, Policy};
@@ -159,7 +159,7 @@ impl Intel {
         let shown = path.display().to_string();
         let target = path.clone();
         let result = tokio::task::spawn_blocking(move || {
-            crate::adapters::envfile::write_atomic(&target, text.as_bytes(), 0o644)
+            crate::adapters::files::envfile::write_atomic(&target, text.as_bytes(), 0o644)
         })
         .await
         .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
@@ -277,10 +277,10 @@ mod tests {
     //! standby check results sent by the test.
 
     use super::*;
-    use crate::adapters::envfile::EnvFile;
-    use crate::adapters::probe::{ErrorKind, Probe, ProbeError};
-    use crate::adapters::restart::{Restart, RestartError};
-    use crate::adapters::state::StateDir;
+    use crate::adapters::files::EnvFile;
+    use crate::adapters::files::StateDir;
+    use crate::adapters::http::{ErrorKind, Probe, ProbeError};
+    use crate::adapters::supervisor::{Restart, RestartError};
     use crate::daemon::Daemon;
     use clap::Parser;
     use std::collections::HashSet;
@@ -556,13 +556,13 @@ mod tests {
 
         // a manual switch (env file + pin file, as `switch` writes them) holds it
         let state = StateDir::open(&rig.config.state_dir);
-        crate::adapters::pin::write(&state, "APAC").unwrap();
+        crate::adapters::files::pin::write(&state, "APAC").unwrap();
         let apac = rig.config.region("APAC").unwrap().clone();
         rig.config.env_file.write(&apac).unwrap();
         sleep(30 * 60).await;
         assert_eq!(rig.region().as_deref(), Some("APAC"), "pinned");
         // until it is unpinned
-        crate::adapters::pin::clear(&state).unwrap();
+        crate::adapters::files::pin::clear(&state).unwrap();
         sleep(20).await;
         assert_eq!(rig.region().as_deref(), Some("EU"));
         rig.stop().await;

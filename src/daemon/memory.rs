@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::adapters::state::StateDir;
+use crate::adapters::files::StateDir;
 use crate::report::event::{Event, Notice};
 use crate::report::logging;
 

@@ -6,9 +6,9 @@ use std::time::SystemTime;
 
 use tokio::time::Instant;
 
-use crate::adapters::envfile::EnvContents;
-use crate::adapters::probe::Probe;
-use crate::adapters::restart::Restart;
+use crate::adapters::files::EnvContents;
+use crate::adapters::http::Probe;
+use crate::adapters::supervisor::Restart;
 use crate::daemon::Daemon;
 use crate::daemon::memory::{Memory, OutageMemory, age, resume_within, unix_ms};
 use crate::kernel::damping::WINDOW;
