@@ -1,10 +1,10 @@
 //! The daemon: one loop (tick -> read the env file -> probe -> decide -> act) around the pure
 //! policy. It takes a `CancellationToken` and stops at a safe point: never between starting an
 //! env-file write and finishing it. Starting and following the env file live in `env`; what a
-//! probe's outcome leads to (a decision and its report) lives in `act`, and the acts the
-//! kernel's driver asks for (a write, a restart, a measurement), made for real, in `effects`.
+//! probe's outcome leads to (a decision and its report) lives in `probe_outcome`, and the acts
+//! the kernel's driver asks for (a write, a restart, a measurement), made for real, in
+//! `effects`.
 
-mod act;
 pub mod actuator;
 mod effects;
 mod env;
@@ -14,6 +14,7 @@ mod memory;
 pub mod pause;
 pub mod pin;
 mod probe;
+mod probe_outcome;
 mod recall;
 mod reload;
 mod switching;
