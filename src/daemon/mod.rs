@@ -9,7 +9,7 @@ pub mod actuator;
 mod effects;
 mod env;
 pub mod fleet;
-pub mod intel;
+pub mod guards;
 mod memory;
 pub mod pause;
 pub mod pin;
@@ -35,7 +35,7 @@ use crate::adapters::http::Probe;
 use crate::adapters::http::Throughput;
 use crate::adapters::supervisor::Restart;
 use crate::config::Config;
-use crate::daemon::intel::Intel;
+use crate::daemon::guards::Guards;
 use crate::daemon::pin::PinSync;
 use crate::kernel::policy::{Input, Policy};
 use crate::kernel::region::Region;
@@ -54,7 +54,7 @@ pub struct Daemon<P, R> {
     /// means somebody switched by hand.
     last_seen: Option<String>,
     /// Standby checks, throughput gate and latency file.
-    intel: Intel,
+    guards: Guards,
     /// The pin of a manual switch, in step with the pin file.
     pin: PinSync,
     /// Where decisions are reported: logs, metrics, status, journal, Datadog.
@@ -84,7 +84,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
     pub fn new(config: Arc<Config>, probe: P, restarter: R, state: StateDir) -> Self {
         Daemon {
             policy: config.policy(0),
-            intel: Intel::new(config.clone()),
+            guards: Guards::new(config.clone()),
             pin: PinSync::new(config.regions.clone(), config.dry_run),
             obs: Observer::new(&config),
             memory: memory::Memory::default(),
@@ -114,7 +114,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
         checks: Option<tokio::sync::mpsc::Receiver<Vec<CheckReport>>>,
         throughput: Option<Throughput>,
     ) -> Self {
-        self.intel.attach(checks, throughput);
+        self.guards.attach(checks, throughput);
         self
     }
 
@@ -167,7 +167,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
                     fleet_next = Instant::now() + self.fleet_poll();
                     continue;
                 }
-                batch = self.intel.next_batch() => {
+                batch = self.guards.next_batch() => {
                     let checked: Vec<usize> = batch
                         .iter()
                         .filter_map(|r| match r.subject {
@@ -175,7 +175,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
                             Subject::Reference(_) => None,
                         })
                         .collect();
-                    self.intel.checked(&mut self.policy, batch);
+                    self.guards.checked(&mut self.policy, batch);
                     self.report_checks(&checked);
                     continue;
                 }

@@ -20,7 +20,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
     /// One probe's report: the policy's decision, its report, and the acts it asks for.
     pub(super) async fn observe(&mut self, report: ProbeReport, cancel: &CancellationToken) {
         let now = Instant::now();
-        self.intel.record_latency(&report).await;
+        self.guards.record_latency(&report).await;
         let decision = self.decide(now, &report);
         self.obs
             .probed(self.policy.active(), &report, self.policy.failing_since());
@@ -114,7 +114,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
                 });
             }
             Decision::Held { .. } => {
-                if let Some(held) = self.intel.held(&self.policy, decision) {
+                if let Some(held) = self.guards.held(&self.policy, decision) {
                     self.obs.emit(held);
                 }
             }

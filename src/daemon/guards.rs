@@ -1,6 +1,6 @@
-//! The daemon's side of region intelligence, kept out of the loop so that the loop needs only
-//! a few call sites: standby check results in (with a log line on every flip), the pin file
-//! kept in step with the policy, the throughput measurement when the policy asks for one, the
+//! What the policy's guards are fed and what they hold back (region intelligence), kept out of
+//! the loop so that the loop needs only a few call sites: standby check results in (with a log
+//! line on every flip), the throughput gate's measurement when the policy asks for one, the
 //! latency file, and the log lines of held switches and failbacks. Every rule is the policy's.
 
 use std::sync::Arc;
@@ -33,7 +33,7 @@ fn latency_moved(written: u64, now: u64) -> bool {
     moved >= LATENCY_STEP_MS && moved.saturating_mul(10) >= written
 }
 
-pub struct Intel {
+pub struct Guards {
     config: Arc<Config>,
     checks: Option<mpsc::Receiver<Vec<CheckReport>>>,
     throughput: Option<Throughput>,
@@ -42,9 +42,9 @@ pub struct Intel {
     latency_written: Option<(std::path::PathBuf, u64)>,
 }
 
-impl Intel {
+impl Guards {
     pub fn new(config: Arc<Config>) -> Self {
-        Intel {
+        Guards {
             config,
             checks: None,
             throughput: None,
@@ -273,7 +273,7 @@ impl Intel {
 
 #[cfg(test)]
 mod tests {
-    //! The loop with region intelligence under a paused clock: fake probe, fake restarts,
+    //! The loop with its guards under a paused clock: fake probe, fake restarts,
     //! standby check results sent by the test.
 
     use super::*;
