@@ -10,7 +10,7 @@ mod effects;
 mod env;
 pub mod fleet;
 pub mod guards;
-mod memory;
+mod handler_state;
 pub mod pause;
 pub mod pin;
 mod probe;
@@ -60,7 +60,7 @@ pub struct Daemon<P, R> {
     /// Where decisions are reported: logs, metrics, status, journal, Datadog.
     obs: Observer,
     /// What survives a restart of the handler, as last written to the state directory.
-    memory: memory::Memory,
+    handler_state: handler_state::HandlerState,
     /// `pause`/`resume` as the state directory says.
     pause: pause::Gate,
     /// A switch by hand restarting the programs, as its mark in the state directory says.
@@ -87,7 +87,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
             guards: Guards::new(config.clone()),
             pin: PinSync::new(config.regions.clone(), config.dry_run),
             obs: Observer::new(&config),
-            memory: memory::Memory::default(),
+            handler_state: handler_state::HandlerState::default(),
             pause: pause::Gate::new(state.clone()),
             switching: switching::SwitchWatch::new(
                 config.restart.timeout,
