@@ -6,6 +6,7 @@
 //! `effects`.
 
 pub mod actuator;
+mod carry_over;
 mod effects;
 mod env;
 pub mod fleet;
@@ -15,7 +16,6 @@ pub mod pause;
 pub mod pin;
 mod probe;
 mod probe_outcome;
-mod recall;
 mod reload;
 mod switching;
 mod wiring;

@@ -1,6 +1,6 @@
-//! The daemon and its handler state across restarts: why the start rule chose its region, the
-//! outage clock and the damping hold-down handed back to the policy at start, and the handler
-//! state kept in step after each probe.
+//! What a restart of the handler carries over, from the daemon's side: why the start rule chose
+//! its region, the outage clock and the damping hold-down handed back to the policy at start,
+//! and the handler state (`handler_state`) kept in step after each probe.
 
 use std::time::SystemTime;
 
