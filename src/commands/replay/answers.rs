@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use super::timeline::{Happening, Timeline};
+use super::timeline::{JournalInput, Timeline};
 use crate::kernel::policy::Outcome;
 
 /// What a simulated probe was answered with when the journal could not say.
@@ -61,14 +61,14 @@ pub struct Answers<'a> {
 impl<'a> Answers<'a> {
     pub fn new(t: &'a Timeline, precision: Duration) -> Self {
         let mut words: BTreeMap<&str, Vec<Word>> = BTreeMap::new();
-        for (at, h) in &t.happenings {
+        for (at, h) in &t.inputs {
             let (region, outcome, kind) = match h {
-                Happening::Probe {
+                JournalInput::Probe {
                     region,
                     outcome,
                     kind,
                 } => (region, *outcome, kind.as_deref()),
-                Happening::Healthy { region } => (region, Outcome::Success, None),
+                JournalInput::Healthy { region } => (region, Outcome::Success, None),
                 _ => continue,
             };
             let w = Word {

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::timeline::{Decided, Happening, Kind, Timeline};
+use super::timeline::{Decided, JournalInput, Kind, Timeline};
 use crate::kernel::policy::Outcome;
 
 /// A decision that would have differed.
@@ -111,8 +111,8 @@ pub fn outages(
 ) -> Vec<Outage> {
     let mut out: Vec<Outage> = Vec::new();
     let mut open: Vec<(String, usize)> = Vec::new();
-    for (at, h) in &t.happenings {
-        let Happening::Probe {
+    for (at, h) in &t.inputs {
+        let JournalInput::Probe {
             region, outcome, ..
         } = h
         else {
@@ -212,7 +212,7 @@ mod tests {
 
     #[test]
     fn each_outage_has_its_time_to_failover_under_both() {
-        let probe = |region: &str, outcome| Happening::Probe {
+        let probe = |region: &str, outcome| JournalInput::Probe {
             region: region.into(),
             outcome,
             kind: None,
@@ -220,7 +220,7 @@ mod tests {
         let t = Timeline {
             start: std::time::SystemTime::UNIX_EPOCH,
             end: Duration::from_secs(5),
-            happenings: vec![
+            inputs: vec![
                 (Duration::from_millis(100), probe("EU", Outcome::Failure)),
                 (Duration::from_millis(1200), probe("NAM", Outcome::Success)),
                 (Duration::from_millis(2000), probe("NAM", Outcome::Failure)),

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::Replay;
 use super::answers::Assumed;
 use super::compare::Difference;
-use super::timeline::{Decided, Happening, Kind, Timeline};
+use super::timeline::{Decided, JournalInput, Kind, Timeline};
 use crate::config::{Config, Failback, duration_text, timestamp};
 use crate::report::event::ms;
 use crate::report::journal::FORMAT_VERSION;
@@ -119,9 +119,9 @@ fn notes(r: &Replay, config: &Config) -> Vec<String> {
         .map(|((region, a), probes)| assumption(region, a, *probes))
         .collect();
     let probed = t
-        .happenings
+        .inputs
         .iter()
-        .any(|(_, h)| matches!(h, Happening::Probe { .. }));
+        .any(|(_, h)| matches!(h, JournalInput::Probe { .. }));
     if !probed {
         n.push("the journal records no probe outcome (probe_changed): the replay cannot see any outage".into());
     }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::answers::{Answers, Assumed, Word};
-use super::timeline::{Decided, Happening, Kind, Timeline};
+use super::timeline::{Decided, JournalInput, Kind, Timeline};
 use crate::kernel::policy::{self, Cause, Decision, Done, Effects, Hold, Input, Policy};
 use crate::kernel::standby::Subject;
 
@@ -79,9 +79,9 @@ pub fn simulate(
         told: None,
         sim: Simulation::default(),
     };
-    for (at, h) in &t.happenings {
+    for (at, h) in &t.inputs {
         run.probe_until(*at);
-        run.happen(*at, h);
+        run.feed(*at, h);
         run.tell_health(*at);
     }
     run.probe_until(t.end);
@@ -125,14 +125,14 @@ impl<'a, F: FnMut(usize) -> Policy> Run<'a, F> {
         self.next = at;
     }
 
-    fn happen(&mut self, at: Duration, h: &'a Happening) {
+    fn feed(&mut self, at: Duration, h: &'a JournalInput) {
         match h {
-            Happening::Started { region } => self.start(at, region.as_str()),
-            Happening::Stopped => {
+            JournalInput::Started { region } => self.start(at, region.as_str()),
+            JournalInput::Stopped => {
                 self.running = false;
                 self.stopped_on = self.answers.stop();
             }
-            Happening::Probe {
+            JournalInput::Probe {
                 region,
                 outcome,
                 kind,
@@ -154,20 +154,20 @@ impl<'a, F: FnMut(usize) -> Policy> Run<'a, F> {
                     self.round(round, Some(at));
                 }
             }
-            Happening::Paused(p) => {
+            JournalInput::Paused(p) => {
                 self.step(at, Input::Paused(*p));
             }
-            Happening::Manual { region } => {
+            JournalInput::Manual { region } => {
                 if let Some(i) = self.index(region) {
                     self.step(at, Input::Adopt(i));
                 }
                 self.answers.arrive(at, region);
             }
-            Happening::Moved { region } => self.answers.arrive(at, region),
-            Happening::Unpinned => {
+            JournalInput::Moved { region } => self.answers.arrive(at, region),
+            JournalInput::Unpinned => {
                 self.step(at, Input::Pin(None));
             }
-            Happening::Healthy { region } => self.answers.healthy(at, region),
+            JournalInput::Healthy { region } => self.answers.healthy(at, region),
         }
     }
 
