@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::answers::{Answers, Assumed, Word};
+use super::answers::{Answers, Assumed, RegionAnswer};
 use super::timeline::{Decided, JournalInput, Kind, Timeline};
 use crate::kernel::policy::{self, Cause, Decision, Done, Effects, Hold, Input, Policy};
 use crate::kernel::standby::Subject;
@@ -144,7 +144,8 @@ impl<'a, F: FnMut(usize) -> Policy> Run<'a, F> {
                 }
                 let kind = kind.as_deref();
                 let outcome = *outcome;
-                self.answers.probed(Word { at, outcome, kind }, region);
+                self.answers
+                    .probed(RegionAnswer { at, outcome, kind }, region);
                 if self.active() == Some(region) {
                     // The daemon probed this region now: so does the replay.
                     let round = match kind {
