@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::timeline::{Decided, JournalInput, Kind, Timeline};
+use super::timeline::{Decided, DecisionKind, JournalInput, Timeline};
 use crate::kernel::policy::Outcome;
 
 /// A decision that would have differed.
@@ -141,7 +141,7 @@ pub fn outages(
         let end = o.lasted.map_or(t.end, |d| o.began + d) + tolerance;
         ds.iter()
             .find(|d| {
-                d.kind == Kind::Failover
+                d.kind == DecisionKind::Failover
                     && d.from == o.region
                     && d.at + tolerance >= o.began
                     && d.at <= end
@@ -159,7 +159,7 @@ pub fn outages(
 mod tests {
     use super::*;
 
-    fn d(ms: u64, kind: Kind, from: &str, to: &str, took_ms: u64) -> Decided {
+    fn d(ms: u64, kind: DecisionKind, from: &str, to: &str, took_ms: u64) -> Decided {
         Decided {
             at: Duration::from_millis(ms),
             kind,
@@ -186,7 +186,7 @@ mod tests {
 
     #[test]
     fn decisions_are_matched_within_the_tolerance() {
-        let f = |ms, to| d(ms, Kind::Failover, "EU", to, 1000);
+        let f = |ms, to| d(ms, DecisionKind::Failover, "EU", to, 1000);
         case(&[f(1100, "NAM")], &[f(1180, "NAM")], &[]);
         case(&[f(1100, "NAM")], &[f(1180, "APAC")], &["other_region"]);
         case(&[f(1100, "NAM")], &[], &["not_made"]);
@@ -194,18 +194,18 @@ mod tests {
         // The same outage (begun at 100 ms) failed over 1 s later.
         case(
             &[f(1100, "NAM")],
-            &[d(2100, Kind::Failover, "EU", "NAM", 2000)],
+            &[d(2100, DecisionKind::Failover, "EU", "NAM", 2000)],
             &["other_time"],
         );
         // Another outage entirely: one not made, one extra.
         case(
             &[f(1100, "NAM")],
-            &[d(9100, Kind::Failover, "EU", "NAM", 1000)],
+            &[d(9100, DecisionKind::Failover, "EU", "NAM", 1000)],
             &["not_made", "extra"],
         );
         case(
             &[f(1100, "NAM")],
-            &[d(1100, Kind::TunnelRestart, "EU", "NAM", 1000)],
+            &[d(1100, DecisionKind::TunnelRestart, "EU", "NAM", 1000)],
             &["not_made", "extra"],
         );
     }
@@ -232,7 +232,7 @@ mod tests {
             skipped: 0,
             fleet: false,
         };
-        let recorded = [d(1100, Kind::Failover, "EU", "NAM", 1000)];
+        let recorded = [d(1100, DecisionKind::Failover, "EU", "NAM", 1000)];
         let o = outages(&t, &recorded, &[], TOL);
         assert_eq!(o.len(), 2);
         assert_eq!(o[0].region, "EU");

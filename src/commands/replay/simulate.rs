@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::answers::{Answers, Assumed, RegionAnswer};
-use super::timeline::{Decided, JournalInput, Kind, Timeline};
+use super::timeline::{Decided, DecisionKind, JournalInput, Timeline};
 use crate::kernel::policy::{self, Cause, Decision, Done, Effects, Hold, Input, Policy};
 use crate::kernel::standby::Subject;
 
@@ -269,7 +269,7 @@ impl<'a, F: FnMut(usize) -> Policy> Run<'a, F> {
                 &mut self.sim,
                 self.regions,
                 at,
-                Kind::Held,
+                DecisionKind::Held,
                 from,
                 Some(to),
                 took,
@@ -304,13 +304,13 @@ impl Effects for Pretend<'_> {
                 to,
                 failed_for,
                 announce: true,
-            } => Some((Kind::Failover, from, to, failed_for)),
+            } => Some((DecisionKind::Failover, from, to, failed_for)),
             Decision::Failback {
                 from,
                 to,
                 healthy_for,
                 announce: true,
-            } => Some((Kind::Failback, from, to, healthy_for)),
+            } => Some((DecisionKind::Failback, from, to, healthy_for)),
             _ => None,
         };
         if let Some((kind, from, to, took)) = said {
@@ -333,7 +333,7 @@ impl Effects for Pretend<'_> {
                 sim,
                 regions,
                 at,
-                Kind::TunnelRestart,
+                DecisionKind::TunnelRestart,
                 from,
                 None,
                 failed_for,
@@ -353,7 +353,7 @@ fn record(
     sim: &mut Simulation,
     regions: &[String],
     at: Duration,
-    kind: Kind,
+    kind: DecisionKind,
     from: usize,
     to: Option<usize>,
     took: Duration,

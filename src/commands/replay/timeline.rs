@@ -37,21 +37,21 @@ pub enum JournalInput {
 
 /// The kinds of decision the replay compares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub enum DecisionKind {
     Failover,
     Failback,
     TunnelRestart,
     Held,
 }
 
-impl Kind {
+impl DecisionKind {
     /// The journal's `event` name for it.
     pub fn as_str(self) -> &'static str {
         match self {
-            Kind::Failover => "failover",
-            Kind::Failback => "failback",
-            Kind::TunnelRestart => "tunnel_restart",
-            Kind::Held => "failover_held",
+            DecisionKind::Failover => "failover",
+            DecisionKind::Failback => "failback",
+            DecisionKind::TunnelRestart => "tunnel_restart",
+            DecisionKind::Held => "failover_held",
         }
     }
 }
@@ -61,7 +61,7 @@ impl Kind {
 pub struct Decided {
     /// Since the timeline's first record.
     pub at: Duration,
-    pub kind: Kind,
+    pub kind: DecisionKind,
     pub from: String,
     /// Where to (none for a restart in place).
     pub to: Option<String>,
@@ -256,27 +256,27 @@ fn decided(t: &mut Timeline, at: Duration, r: &Record) -> Option<String> {
     };
     let to = r.str_field("to_region").map(str::to_string);
     let (kind, took) = match r.event.as_str() {
-        "failover" => (Kind::Failover, ms("failed_for_ms")),
-        "failback" => (Kind::Failback, ms("healthy_for_ms")),
-        "tunnel_restart" => (Kind::TunnelRestart, ms("failed_for_ms")),
-        _ => (Kind::Held, ms("failed_for_ms")),
+        "failover" => (DecisionKind::Failover, ms("failed_for_ms")),
+        "failback" => (DecisionKind::Failback, ms("healthy_for_ms")),
+        "tunnel_restart" => (DecisionKind::TunnelRestart, ms("failed_for_ms")),
+        _ => (DecisionKind::Held, ms("failed_for_ms")),
     };
     t.recorded.push(Decided {
         at,
         kind,
         from: r.str_field("region").unwrap_or_default().to_string(),
-        to: if kind == Kind::TunnelRestart {
+        to: if kind == DecisionKind::TunnelRestart {
             None
         } else {
             to.clone()
         },
         took,
     });
-    if let (Kind::Failback, Some(healthy_for), Some(region)) = (kind, took, to.clone()) {
+    if let (DecisionKind::Failback, Some(healthy_for), Some(region)) = (kind, took, to.clone()) {
         let since = at.saturating_sub(healthy_for);
         t.inputs.push((since, JournalInput::Healthy { region }));
     }
-    matches!(kind, Kind::Failover | Kind::Failback).then_some(to)?
+    matches!(kind, DecisionKind::Failover | DecisionKind::Failback).then_some(to)?
 }
 
 #[cfg(test)]
@@ -345,7 +345,7 @@ mod tests {
             t.recorded,
             [Decided {
                 at: Duration::from_millis(1100),
-                kind: Kind::Failover,
+                kind: DecisionKind::Failover,
                 from: "EU".into(),
                 to: Some("NAM".into()),
                 took: Some(Duration::from_millis(1000)),
