@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::kernel::health::Verdict;
 use crate::kernel::policy::{Cause, Decision, Done, Hold, Input, Policy};
 use crate::kernel::standby::Subject;
-use crate::report::event::{Deferred, Event, Health, Place, Standby, Why};
+use crate::report::event::{DeferReason, Deferred, Event, Health, Place, Standby};
 use crate::report::logging;
 
 fn ms(d: Duration) -> u64 {
@@ -232,27 +232,27 @@ impl Guards {
             }
         };
         let to = to.map(place);
-        let why = match reason {
-            Hold::AllRegionsDown => Why::AllRegionsDown {
+        let reason = match reason {
+            Hold::AllRegionsDown => DeferReason::AllRegionsDown {
                 healthy_standbys: 0,
             },
-            Hold::HostNetwork => Why::HostNetwork {
+            Hold::HostNetwork => DeferReason::HostNetwork {
                 references: (self.config.network.reference.iter())
                     .map(|t| t.to_string())
                     .collect(),
             },
-            Hold::Damped { next_allowed_in } => Why::Damped {
+            Hold::Damped { next_allowed_in } => DeferReason::Damped {
                 cause: cause.as_str(),
                 to,
                 next_allowed_in,
                 switches_last_hour: policy.recent_switches() as u64,
                 max_switches_per_hour: self.config.failover.max_switches_per_hour,
             },
-            Hold::TunnelDown => Why::TunnelDown,
-            Hold::Paused => Why::Paused {
+            Hold::TunnelDown => DeferReason::TunnelDown,
+            Hold::Paused => DeferReason::Paused {
                 cause: cause.as_str(),
             },
-            Hold::LowThroughput { kbps } => Why::LowThroughput {
+            Hold::LowThroughput { kbps } => DeferReason::LowThroughput {
                 to,
                 mbps: kbps.map(|k| k as f64 / 1000.0),
                 min_mbps: self.config.network.min_mbps,
@@ -262,7 +262,7 @@ impl Guards {
         let deferred = Deferred {
             at: place(from),
             failing_for: (policy.failing_since()).map(|s| now.saturating_duration_since(s)),
-            why,
+            reason,
         };
         Some(match cause {
             Cause::Outage => Event::FailoverDeferred(deferred),
