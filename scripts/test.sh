@@ -9,8 +9,10 @@
 # - tools: cargo-deny (and cargo-fuzz) as pinned prebuilt binaries (scripts/tools.sh), nothing
 #   compiled;
 # - fmt, clippy, deny (the dependency tree against deny.toml), build (the tests, once, in the
-#   test profile), unit (the unit tests and the layer rules), suite (the integration tests,
-#   the fuzz targets' seeds and saved crashes among them).
+#   test profile), unit (the unit tests of both crates, the kernel's protocol simulator among
+#   them, and the layer rules), suite (the integration tests, the fuzz targets' seeds and
+#   saved crashes among them). Every cargo command names the whole workspace: the root crate
+#   and the kernel's (crates/kernel).
 #
 # `--full` adds the long parts: the Debian package test (cargo-deb, built from source when
 # missing: no usable prebuilt one; with lintian and man-db), each fuzz target under libFuzzer
@@ -89,16 +91,16 @@ if $full && ! command -v cargo-deb >/dev/null; then
 fi
 
 phase fmt cargo fmt --all -- --check
-phase clippy cargo clippy --all-targets --quiet -- -D warnings
+phase clippy cargo clippy --workspace --all-targets --quiet -- -D warnings
 # Advisories are left out: their database is fetched from GitHub, which these machines cannot
 # reach.
-phase deny cargo deny --log-level error check bans licenses sources
+phase deny cargo deny --workspace --log-level error check bans licenses sources
 # fuzz/Cargo.lock follows Cargo.lock: building the fuzz targets must not rewrite it.
 fuzz_lock() { cargo metadata --locked --quiet --format-version 1 --manifest-path fuzz/Cargo.toml >/dev/null; }
 phase fuzz-lock fuzz_lock
 # One build for every test below. The bench is left out: without `--bench` it measures nothing
 # (clippy has checked it; `cargo bench` runs it).
-phase build cargo test --lib --bins --tests --no-run --quiet
+phase build cargo test --workspace --lib --bins --tests --no-run --quiet
 
 if [ -n "$apt_pid" ]; then
   t=$SECONDS
@@ -111,7 +113,7 @@ if [ -n "$apt_pid" ]; then
   echo "phase apt-wait: $((SECONDS - t))s"
 fi
 
-phase unit cargo test --lib --bins --test layers
+phase unit cargo test --workspace --lib --bins --test layers
 # Scenarios wait on conditions, not clocks: most of their time is spent waiting on the daemon
 # and its peers, so they run several at a time on 2 cores (each has its own ports, dirs and
 # supervisord). TEST_THREADS sets how many.

@@ -4,6 +4,8 @@
 //! (docs/architecture.md says what each may touch):
 //!
 //! - `kernel`: pure decisions: regions and their order, health, standbys, damping, the policy.
+//!   A crate of its own (`failover_kernel`, in crates/kernel) whose manifest lists no I/O
+//!   crate; re-exported here under its layer's name.
 //! - `config`: the command line, the config file, and their merge into one validated `Config`.
 //! - `adapters`: one kind of I/O each, in rooms: `http` (probe, checks, throughput, TLS),
 //!   `supervisor` (restarts), `files` (env file, state directory), `etcd` (the fleet's store).
@@ -17,7 +19,7 @@ pub mod adapters;
 pub mod commands;
 pub mod config;
 pub mod daemon;
-pub mod kernel;
+pub use failover_kernel as kernel;
 pub mod report;
 #[cfg(test)]
 mod testing;

@@ -2,14 +2,13 @@
 //! its region, the outage clock and the damping hold-down handed back to the policy at start,
 //! and the handler state (`handler_state`) kept in step after each probe.
 
-use std::time::SystemTime;
-
-use tokio::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use crate::adapters::files::EnvContents;
 use crate::adapters::http::Probe;
 use crate::adapters::supervisor::Restart;
 use crate::daemon::Daemon;
+use crate::daemon::clock;
 use crate::daemon::handler_state::{HandlerState, SavedOutage, age, resume_within, unix_ms};
 use crate::kernel::damping::WINDOW;
 use crate::kernel::policy::{Input, StartWhy};
@@ -55,7 +54,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
     /// preferred region. The outage resumes only for the region still active and only when the
     /// last probe that saw it is recent.
     pub(super) fn remember_start(&mut self, mut saved: HandlerState, wrote: bool) {
-        let now = Instant::now();
+        let now = clock::now();
         let wall = SystemTime::now();
         for &ms in &saved.switches_ms {
             let ago = age(wall, ms);

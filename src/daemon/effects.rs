@@ -2,14 +2,14 @@
 //! env file written, the programs restarted, the throughput measured) and told as events. What
 //! follows each act is the kernel's: the outcome goes back through `policy::perform`.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::adapters::http::Probe;
 use crate::adapters::supervisor::Restart;
 use crate::daemon::Daemon;
+use crate::daemon::clock;
 use crate::daemon::fleet::Permit;
 use crate::kernel::policy::{self, Act, Cause, Decision, Done, Effects, Policy};
 use crate::report::event::{Event, Notice, SwitchReason};
@@ -182,7 +182,7 @@ impl<P: Probe, R: Restart> Effects for Acting<'_, P, R> {
     }
 
     fn now(&self) -> Instant {
-        Instant::now()
+        clock::now()
     }
 
     async fn write(&mut self, decision: &Decision, to: usize) -> Done {
@@ -195,7 +195,7 @@ impl<P: Probe, R: Restart> Effects for Acting<'_, P, R> {
         let d = &mut *self.daemon;
         let failed_for = match *decision {
             Decision::Failover { failed_for, .. } => Some(failed_for),
-            _ => (d.policy.failing_since()).map(|s| Instant::now().saturating_duration_since(s)),
+            _ => (d.policy.failing_since()).map(|s| clock::now().saturating_duration_since(s)),
         };
         d.announce(decision);
         d.write_move(to, reason, failed_for).await

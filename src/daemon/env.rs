@@ -8,6 +8,7 @@ use crate::adapters::files::{EnvContents, EnvFileError};
 use crate::adapters::http::Probe;
 use crate::adapters::supervisor::Restart;
 use crate::daemon::Daemon;
+use crate::daemon::clock;
 use crate::daemon::handler_state::{HandlerState, unix_ms};
 use crate::kernel::policy::{self, Input, StartFacts};
 use crate::kernel::region;
@@ -238,7 +239,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
                             to: self.place(i),
                         });
                         self.obs.switched(from, i, SwitchReason::Manual, None);
-                        self.policy.step(Instant::now(), Input::Adopt(i));
+                        self.policy.step(clock::now(), Input::Adopt(i));
                     }
                 }
             }

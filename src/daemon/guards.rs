@@ -7,13 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::adapters::http::CheckReport;
 use crate::adapters::http::ProbeReport;
 use crate::adapters::http::Throughput;
 use crate::config::Config;
+use crate::daemon::clock;
 use crate::kernel::health::Verdict;
 use crate::kernel::policy::{Cause, Decision, Done, Hold, Input, Policy};
 use crate::kernel::standby::Subject;
@@ -85,7 +85,7 @@ impl Guards {
 
     /// Hands a round of standby checks to the policy and logs every verdict that flipped.
     pub fn checked(&self, policy: &mut Policy, batch: Vec<CheckReport>) {
-        let now = Instant::now();
+        let now = clock::now();
         for report in batch {
             let ok = report.result.is_ok();
             let check = Input::Check {
@@ -223,7 +223,7 @@ impl Guards {
         else {
             return None;
         };
-        let now = Instant::now();
+        let now = clock::now();
         let place = |i: usize| {
             let r = &self.config.regions[i];
             Place {
@@ -285,6 +285,7 @@ mod tests {
     use clap::Parser;
     use std::collections::HashSet;
     use std::sync::Mutex;
+    use tokio::time::Instant;
 
     /// Fails while the env file names a region in `down`; records when it was called.
     #[derive(Clone)]

@@ -7,6 +7,7 @@
 
 pub mod actuator;
 mod carry_over;
+mod clock;
 mod effects;
 mod env;
 pub mod fleet;
@@ -189,7 +190,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
             self.sync_env_file(&cancel).await;
             self.pin.sync(&mut self.policy, &self.state, &mut self.obs);
             self.pause.refresh(&mut self.policy, &mut self.obs);
-            let owed = self.policy.step(started, Input::Tick);
+            let owed = self.policy.step(started.into_std(), Input::Tick);
             self.carry_out(owed, &cancel).await;
             if cancel.is_cancelled() {
                 break;

@@ -3,10 +3,9 @@
 
 use std::time::SystemTime;
 
-use tokio::time::Instant;
-
 use crate::adapters::files::StateDir;
 use crate::adapters::files::pause::{PAUSE_FILE, Pause, PauseState, read};
+use crate::daemon::clock;
 use crate::kernel::policy::{Input, Policy};
 use crate::report::observer::Observer;
 
@@ -51,7 +50,7 @@ impl Gate {
                 .current
                 .is_some_and(|p| p.until.is_some_and(|u| u <= now));
         self.current = next;
-        policy.step(Instant::now(), Input::Paused(next.is_some()));
+        policy.step(clock::now(), Input::Paused(next.is_some()));
         obs.pause_changed(next, ended_by_itself, now);
     }
 }

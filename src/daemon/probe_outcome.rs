@@ -2,15 +2,15 @@
 //! handed to the kernel's driver (the acts themselves are made in `effects`); and the restart
 //! of the programs on the active region, through the actuator.
 
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::adapters::http::{ErrorKind, Probe, ProbeReport};
 use crate::adapters::supervisor::{Restart, RestartError};
 use crate::daemon::Daemon;
 use crate::daemon::actuator::Marker;
+use crate::daemon::clock;
 use crate::kernel::health::Verdict;
 use crate::kernel::policy::{Cause, Decision, Hold, Input, Outcome};
 use crate::kernel::standby::Subject;
@@ -19,11 +19,16 @@ use crate::report::event::{Event, Notice, ms};
 impl<P: Probe, R: Restart> Daemon<P, R> {
     /// One probe's report: the policy's decision, its report, and the acts it asks for.
     pub(super) async fn observe(&mut self, report: ProbeReport, cancel: &CancellationToken) {
-        let now = Instant::now();
+        let now = clock::now();
         self.guards.record_latency(&report).await;
         let decision = self.decide(now, &report);
-        self.obs
-            .probed(self.policy.active(), &report, self.policy.failing_since());
+        self.obs.probed(
+            self.policy.active(),
+            &report,
+            self.policy
+                .failing_since()
+                .map(tokio::time::Instant::from_std),
+        );
         self.tell_probe(now, &report, decision);
         let decision = self.carry_out(decision, cancel).await;
         self.tell_held(now, &decision);

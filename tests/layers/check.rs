@@ -1,13 +1,15 @@
 //! The layer rule of docs/architecture.md, read from a source tree as the compiler reads it.
 //!
-//! Every file under `<root>/src` (but `main.rs`) is parsed with `syn`; its module path comes
-//! from its place (`src/adapters/http/probe.rs` is `adapters::http::probe`). Every `use` tree (groups,
-//! nesting, `self`, `super`, `crate`, renames such as `use crate as fh`), every path in an
-//! expression, a type, a pattern or an attribute, every macro's path and the paths in its
-//! tokens are resolved to a module of the crate or to an outside crate. Every function and
-//! method is measured, from its `fn` line to its closing brace, with what its body holds
-//! (closures, inner items). Only items under `#[cfg(test)]` are passed over, wherever they
-//! stand.
+//! Every file under `<root>/src` (but `main.rs`) is parsed with `syn`; its module path comes from
+//! its place (`src/adapters/http/probe.rs` is `adapters::http::probe`). The kernel's crate, under
+//! `<root>/crates/kernel/src`, is read as the `kernel` layer (`crates/kernel/src/policy/mod.rs` is
+//! `kernel::policy`; its `crate::` and the `failover_kernel::` of the others lead there), and its
+//! manifest must list no I/O crate among its dependencies. Every `use` tree (groups, nesting,
+//! `self`, `super`, `crate`, renames such as `use crate as fh`), every path in an expression, a
+//! type, a pattern or an attribute, every macro's path and the paths in its tokens are resolved to
+//! a module of the crate or to an outside crate. Every function and method is measured, from its
+//! `fn` line to its closing brace, with what its body holds (closures, inner items). Only items
+//! under `#[cfg(test)]` are passed over, wherever they stand.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
@@ -24,6 +26,22 @@ pub const LAYERS: [&str; 6] = [
 ];
 /// The most lines a production function may take, its signature and closing brace included.
 pub const MAX_FN_LINES: usize = 80;
+/// Where the kernel's crate lives, from the root.
+pub const KERNEL_CRATE: &str = "crates/kernel";
+/// The name the root crate's files may call the kernel's crate by (`failover_kernel::policy`).
+const KERNEL_LIB: &str = "failover_kernel";
+/// Crates the kernel may not depend on: I/O, the async runtime, the network, JSON, logging.
+/// A crate of the same family (`tokio-util`, `hyper-util`, `rustls-pki-types`) counts too.
+pub const KERNEL_NEVER_DEPENDS_ON: [&str; 8] = [
+    "tokio",
+    "hyper",
+    "rustls",
+    "reqwest",
+    "axum",
+    "serde_json",
+    "tracing",
+    "log",
+];
 
 /// What a finding breaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -40,6 +58,8 @@ pub enum Rule {
     Io,
     /// The kernel or an adapter logs.
     Log,
+    /// The kernel's crate depends on an I/O crate.
+    Dependency,
 }
 
 impl Rule {
@@ -51,6 +71,7 @@ impl Rule {
             Rule::Clock => "clock",
             Rule::Io => "io",
             Rule::Log => "log",
+            Rule::Dependency => "dependency",
         }
     }
 }
@@ -69,15 +90,6 @@ impl Finding {
     /// `rule file:line`, as a fixture's `expected` file lists it.
     pub fn key(&self) -> String {
         format!("{} {}:{}", self.rule.name(), self.file, self.line)
-    }
-
-    /// The function a [`Rule::Function`] finding names.
-    pub fn function(&self) -> Option<&str> {
-        (self.rule == Rule::Function).then(|| {
-            self.what
-                .split_once(" (")
-                .map_or(self.what.as_str(), |(name, _)| name)
-        })
     }
 }
 
@@ -221,6 +233,9 @@ fn use_leaves(
 }
 
 struct Reader {
+    /// The module the file's crate stands for: `[]` for the root crate, `[kernel]` for the
+    /// kernel's crate.
+    krate: Vec<String>,
     scopes: Vec<Scope>,
     refs: Vec<Ref>,
     functions: Vec<(String, usize, usize)>,
@@ -245,7 +260,7 @@ impl Reader {
         }
         let module = self.module();
         match first.as_str() {
-            "crate" => Some(Target::Crate(segs[1..].to_vec())),
+            "crate" => Some(Target::Crate(self.krate.clone()).join(&segs[1..])),
             "self" => Some(Target::Crate(module.to_vec()).join(&segs[1..])),
             "super" => {
                 let up = segs.iter().take_while(|s| *s == "super").count();
@@ -261,6 +276,9 @@ impl Reader {
                     if scope.is_module {
                         break;
                     }
+                }
+                if name == KERNEL_LIB {
+                    return Some(Target::Crate(vec!["kernel".into()]).join(&segs[1..]));
                 }
                 Some(Target::Outside(segs.to_vec()))
             }
@@ -609,8 +627,22 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// The root crate's files and the kernel crate's, read.
 fn read(root: &Path) -> Vec<Source> {
-    let src = root.join("src");
+    let mut sources = read_crate(root, "src", &[]);
+    sources.extend(read_crate(
+        root,
+        &format!("{KERNEL_CRATE}/src"),
+        &["kernel"],
+    ));
+    sources.drop_test_files()
+}
+
+/// The files of one crate, under `root/dir`, as the modules below `krate` (the module the
+/// crate stands for in the tree).
+fn read_crate(root: &Path, dir: &str, krate: &[&str]) -> Vec<Source> {
+    let src = root.join(dir);
+    let krate: Vec<String> = krate.iter().map(ToString::to_string).collect();
     let mut files = Vec::new();
     collect(&src, &mut files);
     files.sort();
@@ -619,19 +651,21 @@ fn read(root: &Path) -> Vec<Source> {
         .filter(|f| f.strip_prefix(&src).ok() != Some(Path::new("main.rs")))
         .map(|path| {
             let rel = path.strip_prefix(&src).unwrap_or(&path);
-            let mut module: Vec<String> = rel
-                .with_extension("")
-                .iter()
-                .map(|p| p.to_string_lossy().into_owned())
-                .collect();
+            let mut module: Vec<String> = krate.clone();
+            module.extend(
+                rel.with_extension("")
+                    .iter()
+                    .map(|p| p.to_string_lossy().into_owned()),
+            );
             if matches!(module.last().map(String::as_str), Some("mod" | "lib")) {
                 module.pop();
             }
-            let file = format!("src/{}", rel.display());
+            let file = format!("{dir}/{}", rel.display());
             let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{file}: {e}"));
             let ast = syn::parse_file(&text)
                 .unwrap_or_else(|e| panic!("{file}:{}: does not parse: {e}", line(e.span())));
             let mut reader = Reader {
+                krate: krate.clone(),
                 scopes: vec![Scope {
                     module: module.clone(),
                     is_module: true,
@@ -689,8 +723,7 @@ fn read(root: &Path) -> Vec<Source> {
                 functions: reader.functions,
             }
         })
-        .collect::<Vec<Source>>()
-        .drop_test_files()
+        .collect()
 }
 
 trait DropTestFiles {
@@ -848,6 +881,74 @@ fn adapter_never(r: &Ref) -> Option<(Rule, String)> {
     })
 }
 
+/// The kernel crate's dependencies that it may never have ([`KERNEL_NEVER_DEPENDS_ON`]): its
+/// `[dependencies]` and every `[target.'...'.dependencies]`, by name or by `package = ".."`.
+/// Dev- and build-dependencies are not built into the kernel and do not count. No manifest,
+/// no finding: the tests of this tree check that it has one.
+fn kernel_manifest(root: &Path) -> Vec<Finding> {
+    let file = format!("{KERNEL_CRATE}/Cargo.toml");
+    let Ok(text) = fs::read_to_string(root.join(&file)) else {
+        return Vec::new();
+    };
+    let finding = |line, what| Finding {
+        rule: Rule::Dependency,
+        file: file.clone(),
+        line,
+        what,
+    };
+    let manifest: toml::Table = match text.parse() {
+        Ok(m) => m,
+        Err(e) => return vec![finding(1, format!("does not parse: {e}"))],
+    };
+    let mut tables: Vec<&toml::Table> = Vec::new();
+    if let Some(deps) = manifest.get("dependencies").and_then(toml::Value::as_table) {
+        tables.push(deps);
+    }
+    for target in (manifest.get("target").and_then(toml::Value::as_table))
+        .into_iter()
+        .flat_map(|t| t.values())
+    {
+        if let Some(deps) = target.get("dependencies").and_then(toml::Value::as_table) {
+            tables.push(deps);
+        }
+    }
+    let mut found = Vec::new();
+    for (key, spec) in tables.into_iter().flatten() {
+        let name = spec
+            .get("package")
+            .and_then(toml::Value::as_str)
+            .unwrap_or(key);
+        let never = KERNEL_NEVER_DEPENDS_ON
+            .iter()
+            .find(|n| name == **n || name.starts_with(&format!("{n}-")));
+        if let Some(never) = never {
+            found.push(finding(
+                line_of_dependency(&text, key),
+                format!(
+                    "the kernel depends on `{name}` ({never}): it does no I/O, its caller does"
+                ),
+            ));
+        }
+    }
+    found
+}
+
+/// The line of the manifest that names dependency `key` (`key = ..`, `key.workspace = ..`,
+/// `[dependencies.key]`); 1 if none does.
+fn line_of_dependency(text: &str, key: &str) -> usize {
+    text.lines()
+        .position(|l| {
+            let l = l.trim_start().trim_start_matches('"');
+            let named = |rest: &str| {
+                let rest = rest.trim_start_matches('"').trim_start();
+                rest.starts_with('=') || rest.starts_with('.')
+            };
+            l.strip_prefix(key).is_some_and(named)
+                || (l.starts_with('[') && l.trim_end().ends_with(&format!(".{key}]")))
+        })
+        .map_or(1, |i| i + 1)
+}
+
 /// Every violation of the tree at `root` (a crate: `root/src/...`), sorted.
 pub fn check(root: &Path) -> Vec<Finding> {
     let sources = read(root);
@@ -935,6 +1036,7 @@ pub fn check(root: &Path) -> Vec<Finding> {
             });
         }
     }
+    findings.extend(kernel_manifest(root));
     findings.sort();
     findings.dedup_by(|a, b| a.key() == b.key());
     findings

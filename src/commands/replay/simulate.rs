@@ -7,9 +7,7 @@
 //! made from offsets, nothing waits.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
-
-use tokio::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::answers::{Answers, Assumed, RegionAnswer};
 use super::timeline::{Decided, DecisionKind, JournalInput, Timeline};

@@ -1,12 +1,11 @@
 //! The restarts a fleet host makes outside a move: in place (the policy asks), and resumed
 //! after a crash. Each takes a slot of the fleet's one line through the protocol.
 
-use tokio::time::Instant;
-
 use crate::adapters::etcd::EtcdError;
 use crate::adapters::http::Probe;
 use crate::adapters::supervisor::Restart;
 use crate::daemon::Daemon;
+use crate::daemon::clock;
 use crate::daemon::fleet::{Fleet, Permit};
 use crate::kernel::protocol::{Effect, Owed};
 use crate::report::event::Event;
@@ -72,7 +71,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
 /// Queues this host for a restart in place on the fleet's current epoch, if it is not in
 /// line yet, and says whether it holds a slot now.
 async fn in_place_slot(fleet: &mut Fleet) -> Result<Permit, EtcdError> {
-    let now = Instant::now();
+    let now = clock::now();
     if fleet.member.lost() {
         return Ok(fleet.member.in_place(None, now).0);
     }

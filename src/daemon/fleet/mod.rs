@@ -16,10 +16,9 @@ pub use crate::kernel::protocol::Permit;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::task::JoinHandle;
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::adapters::etcd::fleet_store::{self as store, Store};
@@ -29,6 +28,7 @@ use crate::adapters::supervisor::Restart;
 use crate::config::fleet::{FleetSettings, StoreLoss};
 use crate::config::{Config, ConfigError};
 use crate::daemon::Daemon;
+use crate::daemon::clock;
 use crate::kernel::protocol::{self, Active, Leader, Member, Slot, Snapshot};
 use crate::kernel::quorum::Rule;
 use crate::report::event::Event;
@@ -78,7 +78,7 @@ impl Gate {
     pub fn holds(&self) -> bool {
         self.renewed
             .lock()
-            .is_ok_and(|at| protocol::lease_holds(*at, self.ttl, Instant::now()))
+            .is_ok_and(|at| protocol::lease_holds(*at, self.ttl, clock::now()))
     }
 }
 
@@ -136,7 +136,7 @@ impl Fleet {
         if let Some(l) = &self.lease {
             return Ok(l.id);
         }
-        let sent = Instant::now();
+        let sent = clock::now();
         let id = self.store.etcd().grant(self.settings.lease_ttl).await?;
         let gone = Arc::new(AtomicBool::new(false));
         let renewed = Arc::new(Mutex::new(sent));
@@ -220,7 +220,7 @@ async fn keep_alive(
 ) {
     loop {
         tokio::time::sleep(every).await;
-        let sent = Instant::now();
+        let sent = clock::now();
         match store.etcd().keep_alive(lease).await {
             Ok(false) => {
                 gone.store(true, Ordering::Relaxed);
@@ -278,7 +278,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
             // past it). Granted anew at the next round; no loss.
             Err(EtcdError::LeaseNotFound(_)) => fleet.drop_lease(),
             Err(e) => {
-                if fleet.member.store_failed(Instant::now()) {
+                if fleet.member.store_failed(clock::now()) {
                     self.obs.emit(Event::FleetStoreLost {
                         region,
                         error: e.to_string(),
@@ -289,7 +289,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
         }
         // A restart owed while the store is lost is made alone, once no other host may be
         // restarting.
-        if let Some(owed) = fleet.member.owed_alone(Instant::now()) {
+        if let Some(owed) = fleet.member.owed_alone(clock::now()) {
             self.owed_restart(&mut fleet, owed, None, cancel).await;
         }
         self.fleet = Some(fleet);
@@ -312,7 +312,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
                 .next()
                 .is_some_and(|r| r.eq_ignore_ascii_case(&region))
             {
-                fleet.member.remember(epoch, Instant::now());
+                fleet.member.remember(epoch, clock::now());
             }
             fleet.kept = Some(fleet.member.epoch().0);
             return;
@@ -344,11 +344,11 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
         let snap = fleet.read().await?;
         let effects = fleet
             .member
-            .round(&snap, self.here(), lease, Instant::now(), unix_now());
+            .round(&snap, self.here(), lease, clock::now(), unix_now());
         if self.perform(fleet, effects, lease, cancel).await? {
             // Queued for a slot: read again, and restart at once if it is held.
             let snap = fleet.read().await?;
-            let effects = fleet.member.follow(&snap, self.here(), Instant::now());
+            let effects = fleet.member.follow(&snap, self.here(), clock::now());
             self.perform(fleet, effects, lease, cancel).await?;
         }
         Ok(())

@@ -1,13 +1,13 @@
 //! Performing what the protocol answers: each store operation in order (the first that
 //! fails ends the round), each event said, each restart made within the slot it holds.
 
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::adapters::etcd::EtcdError;
 use crate::adapters::http::Probe;
 use crate::adapters::supervisor::Restart;
 use crate::daemon::Daemon;
+use crate::daemon::clock;
 use crate::daemon::fleet::{Fleet, stored};
 use crate::kernel::protocol::{Effect, Owed, Why};
 use crate::report::event::{Event, SwitchReason};
@@ -114,7 +114,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
         let lapsed = std::mem::take(&mut self.lapsed);
         let after = fleet
             .member
-            .restarted(epoch, self.here(), lapsed, Instant::now());
+            .restarted(epoch, self.here(), lapsed, clock::now());
         Box::pin(self.perform(fleet, after, lease, cancel)).await?;
         Ok(())
     }

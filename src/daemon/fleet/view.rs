@@ -1,7 +1,7 @@
 //! This host's view of its region, as the fleet reads it, and the policy's own moves
 //! withheld while the fleet decides.
 
-use tokio::time::Instant;
+use std::time::Instant;
 
 use crate::adapters::http::{Probe, is_loopback};
 use crate::adapters::supervisor::Restart;

@@ -11,9 +11,9 @@
 
 use std::collections::BTreeSet;
 
-use crate::kernel::protocol::Active;
-use crate::kernel::protocol::sim::host::Kind;
-use crate::kernel::protocol::sim::{POLL, THRESHOLD, World};
+use crate::protocol::Active;
+use crate::protocol::sim::host::Kind;
+use crate::protocol::sim::{POLL, THRESHOLD, World};
 
 pub struct Checker {
     active: Option<Active>,

@@ -7,8 +7,7 @@
 use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
-
-use tokio::time::Instant;
+use std::time::Instant;
 
 use super::{Cause, Decision, Input, Policy};
 
@@ -138,8 +137,8 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::kernel::policy::{Hold, Outcome, Rules};
-    use crate::kernel::standby::Standbys;
+    use crate::policy::{Hold, Outcome, Rules};
+    use crate::standby::Standbys;
 
     /// Acts that answer from a script and record what was asked.
     struct Script {

@@ -1,11 +1,11 @@
 //! What a simulated host does with the store and its programs: rounds, the member's
 //! effects performed, restarts call by call, restarts in place, and acting alone.
 
-use crate::kernel::protocol::sim::World;
-use crate::kernel::protocol::sim::host::{Kind, Run, keep_alive, set_view};
-use crate::kernel::protocol::sim::store::{Fail, Val};
-use crate::kernel::protocol::sim::{KEEP_ALIVE, POLL, STEP, THRESHOLD, TTL};
-use crate::kernel::protocol::{Effect, Owed, Permit, Snapshot, lease_holds};
+use crate::protocol::sim::World;
+use crate::protocol::sim::host::{Kind, Run, keep_alive, set_view};
+use crate::protocol::sim::store::{Fail, Val};
+use crate::protocol::sim::{KEEP_ALIVE, POLL, STEP, THRESHOLD, TTL};
+use crate::protocol::{Effect, Owed, Permit, Snapshot, lease_holds};
 
 /// One tick of host `h`.
 pub fn step(w: &mut World, h: usize) {

@@ -3,10 +3,10 @@
 //! checked against the lease), and what survives a crash (the env file, the restart
 //! marker).
 
-use crate::kernel::protocol::sim::{KEEP_ALIVE, THRESHOLD, TTL, World};
-use crate::kernel::protocol::{Here, Member, Permit, Settings};
-use crate::kernel::quorum::{Health, View};
-use crate::kernel::region::Region;
+use crate::protocol::sim::{KEEP_ALIVE, THRESHOLD, TTL, World};
+use crate::protocol::{Here, Member, Permit, Settings};
+use crate::quorum::{Health, View};
+use crate::region::Region;
 
 /// What a restart is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,9 +4,7 @@
 //! there are never more than `max_per_hour` of them in any hour. Pure: `now` is handed in.
 
 use std::collections::VecDeque;
-use std::time::Duration;
-
-use tokio::time::Instant;
+use std::time::{Duration, Instant};
 
 pub const WINDOW: Duration = Duration::from_secs(3600);
 

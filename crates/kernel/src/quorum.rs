@@ -12,12 +12,10 @@
 //!   epoch, and only once it has failed for a full threshold since it arrived there.
 //! - Fleet moves are damped like a single host's switches, over the fleet's moves.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use tokio::time::Instant;
-
-use crate::kernel::damping;
-use crate::kernel::region::Region;
+use crate::damping;
+use crate::region::Region;
 
 /// How a host sees the fleet's active region.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use crate::kernel::health::Verdict;
-use crate::kernel::standby::Subject;
+use crate::health::Verdict;
+use crate::standby::Subject;
 
 /// What the daemon knows at start, as far as the start rule cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use crate::kernel::protocol::Active;
-use crate::kernel::quorum::View;
+use crate::protocol::Active;
+use crate::quorum::View;
 
 /// Why a host moves to the fleet's region, from `active`'s reason.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,8 +5,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::kernel::protocol::{Active, Leader, Slot, Snapshot};
-use crate::kernel::quorum::View;
+use crate::protocol::{Active, Leader, Slot, Snapshot};
+use crate::quorum::View;
 
 /// A value under the fleet's prefix.
 #[derive(Debug, Clone, PartialEq)]

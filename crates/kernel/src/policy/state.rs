@@ -3,8 +3,7 @@
 //! tunnel across a switch, and everything a switch starts afresh.
 
 use std::mem::Discriminant;
-
-use tokio::time::Instant;
+use std::time::Instant;
 
 use super::{Cause, Hold};
 

@@ -1,11 +1,9 @@
 //! The protocol's rules, one table each.
 
-use std::time::Duration;
-
-use tokio::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::*;
-use crate::kernel::quorum::{Health, Rule, View};
+use crate::quorum::{Health, Rule, View};
 
 const TTL: Duration = Duration::from_secs(3);
 

@@ -12,13 +12,11 @@ mod check;
 mod host;
 mod store;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use tokio::time::Instant;
-
-use crate::kernel::protocol::Settings;
-use crate::kernel::quorum::Rule;
-use crate::kernel::region::Region;
+use crate::protocol::Settings;
+use crate::quorum::Rule;
+use crate::region::Region;
 
 use check::Checker;
 use host::Host;
@@ -259,7 +257,7 @@ const SEEDS: u64 = 2000;
 fn fail(seed: u64, error: &str, trace: &[String]) -> ! {
     let tail = trace.len().saturating_sub(80);
     panic!(
-        "seed {seed} failed: {error}\nreplay: FLEET_SIM_SEED={seed} cargo test --lib protocol::sim\n--- trace (last {} lines)\n{}",
+        "seed {seed} failed: {error}\nreplay: FLEET_SIM_SEED={seed} cargo test -p failover-kernel --lib protocol::sim\n--- trace (last {} lines)\n{}",
         trace.len() - tail,
         trace[tail..].join("\n")
     );

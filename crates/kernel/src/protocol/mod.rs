@@ -29,12 +29,10 @@ pub use effect::{Effect, Owed, Why};
 pub use follow::Permit;
 pub use lead::seed;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use tokio::time::Instant;
-
-use crate::kernel::quorum::{Rule, View};
-use crate::kernel::region::Region;
+use crate::quorum::{Rule, View};
+use crate::region::Region;
 
 /// The fleet's active region, as `active` holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -325,7 +323,7 @@ impl Member {
                 .get(here.at)
                 .map_or(String::new(), |r| r.name.clone()),
             epoch: self.epoch().0,
-            health: crate::kernel::quorum::Health::Up,
+            health: crate::quorum::Health::Up,
             blames_self: false,
             local_fault: false,
             standbys: Vec::new(),

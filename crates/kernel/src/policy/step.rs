@@ -1,6 +1,6 @@
 //! The policy's front door: one [`Input`] at a time, and the [`Decision`] it leads to.
 
-use tokio::time::Instant;
+use std::time::Instant;
 
 use super::state::Switching;
 use super::{Decision, Input, Policy};

@@ -3,9 +3,7 @@
 //! up (`rise` successes in a row) and going down (`fall` failures in a row), and a smoothed
 //! latency (EWMA) of its successful checks. Pure: `now` is handed in.
 
-use std::time::Duration;
-
-use tokio::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Weight of the newest sample in the smoothed latency.
 const EWMA_WEIGHT: f64 = 0.3;

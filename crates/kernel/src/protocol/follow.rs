@@ -2,10 +2,10 @@
 //! and adopts the epoch it executes (its outage votes count from its arrival). Every other
 //! restart it makes (in place, resumed, owed) takes a slot of the same line.
 
-use tokio::time::Instant;
+use std::time::Instant;
 
-use crate::kernel::protocol::{Effect, Here, Member, Owed, Slot, Snapshot, Why};
-use crate::kernel::region;
+use crate::protocol::{Effect, Here, Member, Owed, Slot, Snapshot, Why};
+use crate::region;
 
 /// Whether the host may restart, as far as the fleet's restart slots go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

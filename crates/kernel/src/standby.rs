@@ -2,12 +2,10 @@
 //! every `network.reference` target, which standby an outage should move to, and whether the
 //! host's own network is the one at fault. Pure: results and `now` are handed in.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use tokio::time::Instant;
-
-use crate::kernel::health::{Health, Verdict};
-use crate::kernel::rules::Choose;
+use crate::health::{Health, Verdict};
+use crate::rules::Choose;
 
 /// What one standby check was about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -5,16 +5,14 @@
 //! a healthy standby, the all-down and is-it-me guards, the throughput gate, failback, the pin
 //! of a manual switch and flap damping.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use tokio::time::Instant;
-
-use crate::kernel::damping::Damping;
-pub use crate::kernel::decision::{
+use crate::damping::Damping;
+pub use crate::decision::{
     Cause, Decision, Hold, Input, Outcome, StartFacts, StartWhy, Startup, startup,
 };
-pub use crate::kernel::rules::{Choose, Failback, Rules};
-use crate::kernel::standby::Standbys;
+pub use crate::rules::{Choose, Failback, Rules};
+use crate::standby::Standbys;
 use state::{Fault, Gate, Outage, Standing, Switching, Tunnel};
 
 mod driver;
@@ -358,7 +356,7 @@ impl Policy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernel::standby::Subject;
+    use crate::standby::Subject;
 
     const T: Duration = Duration::from_secs(240);
 
