@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{CommandFactory, Parser};
 
-use failover_handler::commands::discover::{self, Found};
+use failover_handler::commands::discover::{self, SettingsSource};
 use failover_handler::commands::ship;
 use failover_handler::config::cli::{Cli, Command, LogFormat, Shell};
 use failover_handler::config::{Config, ConfigError, process_env, redact};
@@ -150,7 +150,7 @@ fn clap_shell(shell: Shell) -> clap_complete::Shell {
 struct Setup {
     config: Config,
     /// Where the configuration was found, for `status` to show.
-    found: Found,
+    found: SettingsSource,
     format: LogFormat,
 }
 
@@ -182,7 +182,10 @@ fn with_config(
         let config = Config::build(&resolved.options, &|name| resolved.var(name, &process_env))?;
         (config, resolved.found)
     } else {
-        (Config::build(&cli.options, &process_env)?, Found::Named)
+        (
+            Config::build(&cli.options, &process_env)?,
+            SettingsSource::Named,
+        )
     };
     // `status` shows where it looked in its own output; the others say it on stderr.
     if !matches!(command, Command::Status { .. })
@@ -191,7 +194,7 @@ fn with_config(
         eprintln!("failover-handler: {note}");
     }
     if writes_state_dir(command) {
-        failover_handler::adapters::state::refuse_untrusted(&config.state_dir)?;
+        failover_handler::adapters::files::state::refuse_untrusted(&config.state_dir)?;
     }
     let format = if daemon || config.log_format_explicit {
         config.log_format

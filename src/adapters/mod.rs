@@ -12,10 +12,3 @@ pub mod files;
 pub mod http;
 pub mod process;
 pub mod supervisor;
-
-// The paths before the rooms, still named by files that have not moved to the rooms' names
-// (daemon/act, intel, recall, memory; report/services; commands/switch; main.rs): each goes
-// when the last of its importers names the room instead.
-pub use files::{envfile, pin, state};
-pub use http::{checks, probe, throughput};
-pub use supervisor::{preflight, restart, restart_path};

@@ -16,7 +16,7 @@ use crate::config::cli::{Cli, Command, Options};
 
 /// Where a command's settings came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Found {
+pub enum SettingsSource {
     /// The command named its config, state dir or env file.
     Named,
     /// The one daemon listed in `dir`.
@@ -25,12 +25,12 @@ pub enum Found {
     Nothing { dir: PathBuf },
 }
 
-impl Found {
+impl SettingsSource {
     /// One line for people on where the settings came from, when that is not obvious.
     pub fn note(&self, state_dir: &Path, env_file: &Path) -> Option<String> {
         match self {
-            Found::Named => None,
-            Found::Daemon { entry, .. } => {
+            SettingsSource::Named => None,
+            SettingsSource::Daemon { entry, .. } => {
                 Some(match daemon_options(entry).ok().and_then(|o| o.config) {
                     Some(config) => format!(
                         "acting on the running daemon (pid {}, -c {})",
@@ -44,7 +44,7 @@ impl Found {
                     ),
                 })
             }
-            Found::Nothing { dir } => Some(format!(
+            SettingsSource::Nothing { dir } => Some(format!(
                 "no running daemon is listed in {}: using state dir {} and env file {} (pass -c or --state-dir to choose)",
                 dir.display(),
                 state_dir.display(),
@@ -58,7 +58,7 @@ impl Found {
 /// daemon's.
 pub struct Resolved {
     pub options: Options,
-    pub found: Found,
+    pub found: SettingsSource,
     env: BTreeMap<String, Option<String>>,
 }
 
@@ -83,7 +83,7 @@ pub fn resolve(
         env: BTreeMap::new(),
     };
     if options.config.is_some() || options.state_dir.is_some() || options.env_file.is_some() {
-        return Ok(named(Found::Named));
+        return Ok(named(SettingsSource::Named));
     }
     let dir = runtime::dir(env);
     let scan = runtime::running(&dir);
@@ -107,7 +107,7 @@ pub fn resolve(
         ));
     }
     let Some(entry) = daemons.pop() else {
-        return Ok(named(Found::Nothing { dir }));
+        return Ok(named(SettingsSource::Nothing { dir }));
     };
     let base = daemon_options(&entry).map_err(|e| {
         ConfigError::new(
@@ -122,7 +122,7 @@ pub fn resolve(
     Ok(Resolved {
         options: options.over(base),
         env: entry.env.clone(),
-        found: Found::Daemon { entry, dir },
+        found: SettingsSource::Daemon { entry, dir },
     })
 }
 
@@ -226,7 +226,7 @@ mod tests {
                 ..Options::default()
             },
         ] {
-            assert_eq!(resolve(&o, &none).unwrap().found, Found::Named);
+            assert_eq!(resolve(&o, &none).unwrap().found, SettingsSource::Named);
         }
     }
 }

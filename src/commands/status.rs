@@ -7,7 +7,7 @@ use anyhow::Result;
 
 use crate::adapters::files::StateDir;
 use crate::adapters::files::pause::{self, PauseState};
-use crate::commands::discover::Found;
+use crate::commands::discover::SettingsSource;
 use crate::config::Config;
 use crate::config::redact::printable;
 use crate::report::journal::FORMAT_VERSION;
@@ -17,7 +17,7 @@ use crate::report::status::{
 use crate::report::view::{PauseView, Snapshot};
 
 /// `status [--json]`.
-pub async fn status(config: &Config, json: bool, found: &Found) -> Result<ExitCode> {
+pub async fn status(config: &Config, json: bool, found: &SettingsSource) -> Result<ExitCode> {
     let env_path = config.env_file.path.display().to_string();
     let now = SystemTime::now();
     let pause = match pause::read(&StateDir::read_only(&config.state_dir), now) {
@@ -32,7 +32,13 @@ pub async fn status(config: &Config, json: bool, found: &Found) -> Result<ExitCo
 }
 
 /// What the daemon (or whatever answers at its address) said.
-fn print_live(snapshot: &Snapshot, source: &ViewSource, env_path: &str, json: bool, found: &Found) {
+fn print_live(
+    snapshot: &Snapshot,
+    source: &ViewSource,
+    env_path: &str,
+    json: bool,
+    found: &SettingsSource,
+) {
     if json {
         let v = serde_json::json!({
             "format_version": FORMAT_VERSION,
@@ -50,7 +56,7 @@ fn print_live(snapshot: &Snapshot, source: &ViewSource, env_path: &str, json: bo
         return;
     }
     print!("{}", printable(&render_live(snapshot, source, env_path)));
-    if let Found::Daemon { entry, dir } = found {
+    if let SettingsSource::Daemon { entry, dir } = found {
         let line = format!(
             "Found:         the daemon listed in {} (pid {}, `{}`)",
             dir.display(),
@@ -67,7 +73,7 @@ fn print_env_file(
     env_path: &str,
     pause: Option<PauseView>,
     json: bool,
-    found: &Found,
+    found: &SettingsSource,
 ) {
     let looked = looked_at(config, found);
     let (region, cloud, problem) = match config.env_file.read() {
@@ -110,7 +116,7 @@ fn print_env_file(
         "Daemon:        not running (no live view); this is what the env file says\nLooked at:     {}",
         looked.join(", ")
     );
-    if matches!(found, Found::Nothing { .. }) {
+    if matches!(found, SettingsSource::Nothing { .. }) {
         println!("               (pass -c or --state-dir if the daemon runs with other settings)");
     }
     if pause.is_some() {
@@ -119,9 +125,9 @@ fn print_env_file(
 }
 
 /// Where `status` looked for a running daemon, for people.
-fn looked_at(config: &Config, found: &Found) -> Vec<String> {
+fn looked_at(config: &Config, found: &SettingsSource) -> Vec<String> {
     let mut places = Vec::new();
-    if let Found::Nothing { dir } = found {
+    if let SettingsSource::Nothing { dir } = found {
         places.push(format!("{} (no daemon listed)", dir.display()));
     }
     if let Some(addr) = config.metrics_addr.filter(|a| a.port() != 0) {
@@ -131,16 +137,16 @@ fn looked_at(config: &Config, found: &Found) -> Vec<String> {
     places
 }
 
-fn found_json(found: &Found) -> serde_json::Value {
+fn found_json(found: &SettingsSource) -> serde_json::Value {
     match found {
-        Found::Named => serde_json::json!({ "how": "named" }),
-        Found::Daemon { entry, dir } => serde_json::json!({
+        SettingsSource::Named => serde_json::json!({ "how": "named" }),
+        SettingsSource::Daemon { entry, dir } => serde_json::json!({
             "how": "listed",
             "listing_dir": dir,
             "pid": entry.pid,
             "args": entry.args,
         }),
-        Found::Nothing { dir } => {
+        SettingsSource::Nothing { dir } => {
             serde_json::json!({ "how": "nothing_listed", "listing_dir": dir })
         }
     }

@@ -7,11 +7,11 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use tokio_util::sync::CancellationToken;
 
-use crate::adapters::envfile::SwitchTurn;
-use crate::adapters::preflight;
-use crate::adapters::restart::Restart;
-use crate::adapters::restart_path::Restarter;
-use crate::adapters::state::StateDir;
+use crate::adapters::files::StateDir;
+use crate::adapters::files::envfile::SwitchTurn;
+use crate::adapters::supervisor::Restart;
+use crate::adapters::supervisor::Restarter;
+use crate::adapters::supervisor::preflight;
 use crate::config::{Config, ConfigError};
 use crate::daemon::actuator::{Actuator, Marker};
 use crate::kernel::region::Region;
@@ -210,10 +210,10 @@ fn pin_region<R: Restart>(config: &Config, actuator: &Actuator<R>, name: &str) {
 /// `switch --unpin`: removes the pin of a manual switch, so automatic failback may apply again.
 pub fn unpin(config: &Config) -> Result<ExitCode> {
     let state = StateDir::read_only(&config.state_dir);
-    match crate::adapters::pin::read(&state) {
+    match crate::adapters::files::pin::read(&state) {
         None => println!("No region is pinned."),
         Some(name) => {
-            crate::adapters::pin::clear(&state)
+            crate::adapters::files::pin::clear(&state)
                 .with_context(|| format!("removing the pin in {}", config.state_dir.display()))?;
             logging::event(&Event::Command(Command::Unpinned {
                 region: name.clone(),

@@ -213,7 +213,7 @@ impl<P: Probe, R: Restart> Effects for Acting<'_, P, R> {
     }
 
     async fn measure(&mut self) -> Done {
-        self.daemon.intel.measure(self.cancel).await
+        self.daemon.guards.measure(self.cancel).await
     }
 }
 

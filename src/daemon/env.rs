@@ -9,7 +9,7 @@ use crate::adapters::http::Probe;
 use crate::adapters::supervisor::Restart;
 use crate::daemon::Daemon;
 use crate::daemon::clock;
-use crate::daemon::memory::{Memory, unix_ms};
+use crate::daemon::handler_state::{HandlerState, unix_ms};
 use crate::kernel::policy::{self, Input, StartFacts};
 use crate::kernel::region;
 use crate::kernel::resume::{Resume, resume};
@@ -136,7 +136,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
                 path: self.config.env_file.path.display().to_string(),
             }));
         }
-        let memory = Memory::load(&self.state);
+        let saved = HandlerState::load(&self.state);
         let env_consistent = env_index.is_some_and(|i| {
             on_disk.as_ref().and_then(|c| c.cloud.as_deref()) == Some(self.region(i).cloud.as_str())
         });
@@ -144,7 +144,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
         let start = policy::startup(StartFacts {
             env_region: env_index,
             env_consistent,
-            preferred_changed: memory.preference_changed(preferred),
+            preferred_changed: saved.preference_changed(preferred),
             preferred_down: false,
         });
         self.policy = self.config.policy(start.active);
@@ -165,8 +165,8 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
                 warning: w.to_string(),
             }));
         }
-        self.say_why(start.why, env_index, on_disk.as_ref(), &memory);
-        self.remember_start(memory, start.write);
+        self.say_why(start.why, env_index, on_disk.as_ref(), &saved);
+        self.remember_start(saved, start.write);
         if start.write {
             self.apply(start.active, SwitchReason::Start, cancel).await;
             return;

@@ -1,21 +1,22 @@
 //! The daemon: one loop (tick -> read the env file -> probe -> decide -> act) around the pure
 //! policy. It takes a `CancellationToken` and stops at a safe point: never between starting an
 //! env-file write and finishing it. Starting and following the env file live in `env`; what a
-//! probe's outcome leads to (a decision and its report) lives in `act`, and the acts the
-//! kernel's driver asks for (a write, a restart, a measurement), made for real, in `effects`.
+//! probe's outcome leads to (a decision and its report) lives in `probe_outcome`, and the acts
+//! the kernel's driver asks for (a write, a restart, a measurement), made for real, in
+//! `effects`.
 
-mod act;
 pub mod actuator;
+mod carry_over;
 mod clock;
 mod effects;
 mod env;
 pub mod fleet;
-pub mod intel;
-mod memory;
+pub mod guards;
+mod handler_state;
 pub mod pause;
 pub mod pin;
 mod probe;
-mod recall;
+mod probe_outcome;
 mod reload;
 mod switching;
 mod wiring;
@@ -35,7 +36,7 @@ use crate::adapters::http::Probe;
 use crate::adapters::http::Throughput;
 use crate::adapters::supervisor::Restart;
 use crate::config::Config;
-use crate::daemon::intel::Intel;
+use crate::daemon::guards::Guards;
 use crate::daemon::pin::PinSync;
 use crate::kernel::policy::{Input, Policy};
 use crate::kernel::region::Region;
@@ -54,13 +55,13 @@ pub struct Daemon<P, R> {
     /// means somebody switched by hand.
     last_seen: Option<String>,
     /// Standby checks, throughput gate and latency file.
-    intel: Intel,
+    guards: Guards,
     /// The pin of a manual switch, in step with the pin file.
     pin: PinSync,
     /// Where decisions are reported: logs, metrics, status, journal, Datadog.
     obs: Observer,
     /// What survives a restart of the handler, as last written to the state directory.
-    memory: memory::Memory,
+    handler_state: handler_state::HandlerState,
     /// `pause`/`resume` as the state directory says.
     pause: pause::Gate,
     /// A switch by hand restarting the programs, as its mark in the state directory says.
@@ -84,10 +85,10 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
     pub fn new(config: Arc<Config>, probe: P, restarter: R, state: StateDir) -> Self {
         Daemon {
             policy: config.policy(0),
-            intel: Intel::new(config.clone()),
+            guards: Guards::new(config.clone()),
             pin: PinSync::new(config.regions.clone(), config.dry_run),
             obs: Observer::new(&config),
-            memory: memory::Memory::default(),
+            handler_state: handler_state::HandlerState::default(),
             pause: pause::Gate::new(state.clone()),
             switching: switching::SwitchWatch::new(
                 config.restart.timeout,
@@ -114,7 +115,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
         checks: Option<tokio::sync::mpsc::Receiver<Vec<CheckReport>>>,
         throughput: Option<Throughput>,
     ) -> Self {
-        self.intel.attach(checks, throughput);
+        self.guards.attach(checks, throughput);
         self
     }
 
@@ -167,7 +168,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
                     fleet_next = Instant::now() + self.fleet_poll();
                     continue;
                 }
-                batch = self.intel.next_batch() => {
+                batch = self.guards.next_batch() => {
                     let checked: Vec<usize> = batch
                         .iter()
                         .filter_map(|r| match r.subject {
@@ -175,7 +176,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
                             Subject::Reference(_) => None,
                         })
                         .collect();
-                    self.intel.checked(&mut self.policy, batch);
+                    self.guards.checked(&mut self.policy, batch);
                     self.report_checks(&checked);
                     continue;
                 }

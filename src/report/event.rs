@@ -24,7 +24,7 @@ pub mod standby;
 pub mod steps;
 
 pub use command::Command;
-pub use hold::{Deferred, Why};
+pub use hold::{DeferReason, Deferred};
 pub use notice::Notice;
 pub use place::Place;
 pub use reason::SwitchReason;
@@ -354,8 +354,8 @@ impl Event {
             Event::RestartGaveUp { .. }
             | Event::TunnelMisconfigured { .. }
             | Event::FleetRegionUnknown { .. } => Level::Error,
-            Event::FailoverDeferred(d) | Event::FailbackDeferred(d) => match d.why {
-                Why::Paused { .. } => Level::Debug,
+            Event::FailoverDeferred(d) | Event::FailbackDeferred(d) => match d.reason {
+                DeferReason::Paused { .. } => Level::Debug,
                 _ => Level::Warn,
             },
             Event::Notice(n) => n.level(),

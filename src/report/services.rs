@@ -11,7 +11,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
-use crate::adapters::state::StateDir;
+use crate::adapters::files::StateDir;
 use crate::config::Config;
 use crate::report::datadog;
 use crate::report::journal::{self, Journal};

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use super::timeline::{Happening, Timeline};
+use super::timeline::{JournalInput, Timeline};
 use crate::kernel::policy::Outcome;
 
 /// What a simulated probe was answered with when the journal could not say.
@@ -23,7 +23,7 @@ pub enum Assumed {
 
 /// One word of the journal on a region: what it answered, from when.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Word<'a> {
+pub struct RegionAnswer<'a> {
     pub at: Duration,
     pub outcome: Outcome,
     /// The error kind of a failure.
@@ -45,11 +45,11 @@ pub struct Answers<'a> {
     /// on a region is not worth a note.
     precision: Duration,
     /// Each region's last recorded probe outcome so far.
-    known: BTreeMap<&'a str, Word<'a>>,
+    known: BTreeMap<&'a str, RegionAnswer<'a>>,
     /// Each region's last recorded failback health so far.
-    healthy: BTreeMap<&'a str, Word<'a>>,
+    healthy: BTreeMap<&'a str, RegionAnswer<'a>>,
     /// Every word of the journal on each region, in time order (to look ahead).
-    words: BTreeMap<&'a str, Vec<Word<'a>>>,
+    words: BTreeMap<&'a str, Vec<RegionAnswer<'a>>>,
     /// Regions the recorded daemon has just moved to: their first word is still to come.
     awaited: BTreeSet<&'a str>,
     /// The region the recorded daemon is on (its env file), while it runs.
@@ -60,18 +60,18 @@ pub struct Answers<'a> {
 
 impl<'a> Answers<'a> {
     pub fn new(t: &'a Timeline, precision: Duration) -> Self {
-        let mut words: BTreeMap<&str, Vec<Word>> = BTreeMap::new();
-        for (at, h) in &t.happenings {
+        let mut words: BTreeMap<&str, Vec<RegionAnswer>> = BTreeMap::new();
+        for (at, h) in &t.inputs {
             let (region, outcome, kind) = match h {
-                Happening::Probe {
+                JournalInput::Probe {
                     region,
                     outcome,
                     kind,
                 } => (region, *outcome, kind.as_deref()),
-                Happening::Healthy { region } => (region, Outcome::Success, None),
+                JournalInput::Healthy { region } => (region, Outcome::Success, None),
                 _ => continue,
             };
-            let w = Word {
+            let w = RegionAnswer {
                 at: *at,
                 outcome,
                 kind,
@@ -104,7 +104,7 @@ impl<'a> Answers<'a> {
     }
 
     /// The daemon recorded what `region` answered.
-    pub fn probed(&mut self, word: Word<'a>, region: &'a str) {
+    pub fn probed(&mut self, word: RegionAnswer<'a>, region: &'a str) {
         if self.recorded_on != Some(region) {
             self.arrive(word.at, region);
         }
@@ -114,7 +114,7 @@ impl<'a> Answers<'a> {
 
     /// A recorded failback says `region` has been healthy since `at`.
     pub fn healthy(&mut self, at: Duration, region: &'a str) {
-        let w = Word {
+        let w = RegionAnswer {
             at,
             outcome: Outcome::Success,
             kind: None,
@@ -123,7 +123,7 @@ impl<'a> Answers<'a> {
     }
 
     /// The region's latest word so far: a probe, or a recorded failback's health.
-    fn latest(&self, name: &str) -> Option<Word<'a>> {
+    fn latest(&self, name: &str) -> Option<RegionAnswer<'a>> {
         match (self.known.get(name), self.healthy.get(name)) {
             (Some(k), Some(h)) => Some(if h.at > k.at { *h } else { *k }),
             (k, h) => k.or(h).copied(),
@@ -131,7 +131,7 @@ impl<'a> Answers<'a> {
     }
 
     /// The journal's first word on the region from `at` on.
-    fn next_word(&self, name: &str, at: Duration) -> Option<Word<'a>> {
+    fn next_word(&self, name: &str, at: Duration) -> Option<RegionAnswer<'a>> {
         let words = self.words.get(name)?;
         words.get(words.partition_point(|w| w.at < at)).copied()
     }
@@ -145,8 +145,8 @@ impl<'a> Answers<'a> {
     }
 
     /// What `name` answered at `at` as far as the journal says, and what had to be assumed.
-    pub fn answer(&self, name: &'a str, at: Duration) -> (Word<'a>, Option<Assumed>) {
-        let ahead = |w: Word<'a>| {
+    pub fn answer(&self, name: &'a str, at: Duration) -> (RegionAnswer<'a>, Option<Assumed>) {
+        let ahead = |w: RegionAnswer<'a>| {
             let far = w.at.saturating_sub(at) > self.precision;
             (w, far.then(|| Assumed::NextOutcome(word(w.outcome))))
         };
@@ -169,7 +169,7 @@ impl<'a> Answers<'a> {
         if let Some(w) = self.next_word(name, at) {
             return ahead(w);
         }
-        let healthy = Word {
+        let healthy = RegionAnswer {
             at,
             outcome: Outcome::Success,
             kind: None,

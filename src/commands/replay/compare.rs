@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::timeline::{Decided, Happening, Kind, Timeline};
+use super::timeline::{Decided, DecisionKind, JournalInput, Timeline};
 use crate::kernel::policy::Outcome;
 
 /// A decision that would have differed.
@@ -111,8 +111,8 @@ pub fn outages(
 ) -> Vec<Outage> {
     let mut out: Vec<Outage> = Vec::new();
     let mut open: Vec<(String, usize)> = Vec::new();
-    for (at, h) in &t.happenings {
-        let Happening::Probe {
+    for (at, h) in &t.inputs {
+        let JournalInput::Probe {
             region, outcome, ..
         } = h
         else {
@@ -141,7 +141,7 @@ pub fn outages(
         let end = o.lasted.map_or(t.end, |d| o.began + d) + tolerance;
         ds.iter()
             .find(|d| {
-                d.kind == Kind::Failover
+                d.kind == DecisionKind::Failover
                     && d.from == o.region
                     && d.at + tolerance >= o.began
                     && d.at <= end
@@ -159,7 +159,7 @@ pub fn outages(
 mod tests {
     use super::*;
 
-    fn d(ms: u64, kind: Kind, from: &str, to: &str, took_ms: u64) -> Decided {
+    fn d(ms: u64, kind: DecisionKind, from: &str, to: &str, took_ms: u64) -> Decided {
         Decided {
             at: Duration::from_millis(ms),
             kind,
@@ -186,7 +186,7 @@ mod tests {
 
     #[test]
     fn decisions_are_matched_within_the_tolerance() {
-        let f = |ms, to| d(ms, Kind::Failover, "EU", to, 1000);
+        let f = |ms, to| d(ms, DecisionKind::Failover, "EU", to, 1000);
         case(&[f(1100, "NAM")], &[f(1180, "NAM")], &[]);
         case(&[f(1100, "NAM")], &[f(1180, "APAC")], &["other_region"]);
         case(&[f(1100, "NAM")], &[], &["not_made"]);
@@ -194,25 +194,25 @@ mod tests {
         // The same outage (begun at 100 ms) failed over 1 s later.
         case(
             &[f(1100, "NAM")],
-            &[d(2100, Kind::Failover, "EU", "NAM", 2000)],
+            &[d(2100, DecisionKind::Failover, "EU", "NAM", 2000)],
             &["other_time"],
         );
         // Another outage entirely: one not made, one extra.
         case(
             &[f(1100, "NAM")],
-            &[d(9100, Kind::Failover, "EU", "NAM", 1000)],
+            &[d(9100, DecisionKind::Failover, "EU", "NAM", 1000)],
             &["not_made", "extra"],
         );
         case(
             &[f(1100, "NAM")],
-            &[d(1100, Kind::TunnelRestart, "EU", "NAM", 1000)],
+            &[d(1100, DecisionKind::TunnelRestart, "EU", "NAM", 1000)],
             &["not_made", "extra"],
         );
     }
 
     #[test]
     fn each_outage_has_its_time_to_failover_under_both() {
-        let probe = |region: &str, outcome| Happening::Probe {
+        let probe = |region: &str, outcome| JournalInput::Probe {
             region: region.into(),
             outcome,
             kind: None,
@@ -220,7 +220,7 @@ mod tests {
         let t = Timeline {
             start: std::time::SystemTime::UNIX_EPOCH,
             end: Duration::from_secs(5),
-            happenings: vec![
+            inputs: vec![
                 (Duration::from_millis(100), probe("EU", Outcome::Failure)),
                 (Duration::from_millis(1200), probe("NAM", Outcome::Success)),
                 (Duration::from_millis(2000), probe("NAM", Outcome::Failure)),
@@ -232,7 +232,7 @@ mod tests {
             skipped: 0,
             fleet: false,
         };
-        let recorded = [d(1100, Kind::Failover, "EU", "NAM", 1000)];
+        let recorded = [d(1100, DecisionKind::Failover, "EU", "NAM", 1000)];
         let o = outages(&t, &recorded, &[], TOL);
         assert_eq!(o.len(), 2);
         assert_eq!(o[0].region, "EU");

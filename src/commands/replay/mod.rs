@@ -105,7 +105,7 @@ mod tests {
     use crate::report::journal::Level;
     use serde_json::Value;
     use std::time::SystemTime;
-    use timeline::Kind;
+    use timeline::DecisionKind;
 
     /// A journal record `ms` after a fixed start.
     pub(super) fn rec(ms: u64, event: &str, fields: &[(&str, Value)]) -> Record {
@@ -189,7 +189,7 @@ mod tests {
         let r = run(&outage(), &[], RuleFlags::default());
         assert_eq!(how(&r), []);
         assert_eq!(r.simulation.decisions.len(), 1);
-        assert_eq!(r.simulation.decisions[0].kind, Kind::Failover);
+        assert_eq!(r.simulation.decisions[0].kind, DecisionKind::Failover);
         assert_eq!(
             r.simulation.decisions[0].took,
             Some(Duration::from_secs(240))
@@ -274,8 +274,8 @@ mod tests {
         ];
         let r = run(&records, &[], RuleFlags::default());
         assert_eq!(how(&r), []);
-        let kinds: Vec<Kind> = r.simulation.decisions.iter().map(|d| d.kind).collect();
-        assert_eq!(kinds, [Kind::Held, Kind::Failover]);
+        let kinds: Vec<DecisionKind> = r.simulation.decisions.iter().map(|d| d.kind).collect();
+        assert_eq!(kinds, [DecisionKind::Held, DecisionKind::Failover]);
     }
 
     #[test]

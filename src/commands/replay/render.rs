@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::Replay;
 use super::answers::Assumed;
 use super::compare::Difference;
-use super::timeline::{Decided, Happening, Kind, Timeline};
+use super::timeline::{Decided, DecisionKind, JournalInput, Timeline};
 use crate::config::{Config, Failback, duration_text, timestamp};
 use crate::report::event::ms;
 use crate::report::journal::FORMAT_VERSION;
@@ -46,7 +46,7 @@ fn decided(t: &Timeline, d: &Decided) -> String {
             .map_or(String::new(), |to| format!(" -> {to}"));
     let took = match (d.kind, d.took) {
         (_, None) => String::new(),
-        (Kind::Failback, Some(h)) => format!(", healthy for {}", human_ms(h)),
+        (DecisionKind::Failback, Some(h)) => format!(", healthy for {}", human_ms(h)),
         (_, Some(f)) => format!(", failed for {}", human_ms(f)),
     };
     format!(
@@ -119,9 +119,9 @@ fn notes(r: &Replay, config: &Config) -> Vec<String> {
         .map(|((region, a), probes)| assumption(region, a, *probes))
         .collect();
     let probed = t
-        .happenings
+        .inputs
         .iter()
-        .any(|(_, h)| matches!(h, Happening::Probe { .. }));
+        .any(|(_, h)| matches!(h, JournalInput::Probe { .. }));
     if !probed {
         n.push("the journal records no probe outcome (probe_changed): the replay cannot see any outage".into());
     }
@@ -250,7 +250,7 @@ fn decided_json(t: &Timeline, d: &Decided) -> Value {
         "to_region": d.to,
     });
     let took = match d.kind {
-        Kind::Failback => "healthy_for_ms",
+        DecisionKind::Failback => "healthy_for_ms",
         _ => "failed_for_ms",
     };
     v[took] = d.took.map(ms).into();

@@ -9,8 +9,8 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use super::answers::{Answers, Assumed, Word};
-use super::timeline::{Decided, Happening, Kind, Timeline};
+use super::answers::{Answers, Assumed, RegionAnswer};
+use super::timeline::{Decided, DecisionKind, JournalInput, Timeline};
 use crate::kernel::policy::{self, Cause, Decision, Done, Effects, Hold, Input, Policy};
 use crate::kernel::standby::Subject;
 
@@ -77,9 +77,9 @@ pub fn simulate(
         told: None,
         sim: Simulation::default(),
     };
-    for (at, h) in &t.happenings {
+    for (at, h) in &t.inputs {
         run.probe_until(*at);
-        run.happen(*at, h);
+        run.feed(*at, h);
         run.tell_health(*at);
     }
     run.probe_until(t.end);
@@ -123,14 +123,14 @@ impl<'a, F: FnMut(usize) -> Policy> Run<'a, F> {
         self.next = at;
     }
 
-    fn happen(&mut self, at: Duration, h: &'a Happening) {
+    fn feed(&mut self, at: Duration, h: &'a JournalInput) {
         match h {
-            Happening::Started { region } => self.start(at, region.as_str()),
-            Happening::Stopped => {
+            JournalInput::Started { region } => self.start(at, region.as_str()),
+            JournalInput::Stopped => {
                 self.running = false;
                 self.stopped_on = self.answers.stop();
             }
-            Happening::Probe {
+            JournalInput::Probe {
                 region,
                 outcome,
                 kind,
@@ -142,7 +142,8 @@ impl<'a, F: FnMut(usize) -> Policy> Run<'a, F> {
                 }
                 let kind = kind.as_deref();
                 let outcome = *outcome;
-                self.answers.probed(Word { at, outcome, kind }, region);
+                self.answers
+                    .probed(RegionAnswer { at, outcome, kind }, region);
                 if self.active() == Some(region) {
                     // The daemon probed this region now: so does the replay.
                     let round = match kind {
@@ -152,20 +153,20 @@ impl<'a, F: FnMut(usize) -> Policy> Run<'a, F> {
                     self.round(round, Some(at));
                 }
             }
-            Happening::Paused(p) => {
+            JournalInput::Paused(p) => {
                 self.step(at, Input::Paused(*p));
             }
-            Happening::Manual { region } => {
+            JournalInput::Manual { region } => {
                 if let Some(i) = self.index(region) {
                     self.step(at, Input::Adopt(i));
                 }
                 self.answers.arrive(at, region);
             }
-            Happening::Moved { region } => self.answers.arrive(at, region),
-            Happening::Unpinned => {
+            JournalInput::Moved { region } => self.answers.arrive(at, region),
+            JournalInput::Unpinned => {
                 self.step(at, Input::Pin(None));
             }
-            Happening::Healthy { region } => self.answers.healthy(at, region),
+            JournalInput::Healthy { region } => self.answers.healthy(at, region),
         }
     }
 
@@ -266,7 +267,7 @@ impl<'a, F: FnMut(usize) -> Policy> Run<'a, F> {
                 &mut self.sim,
                 self.regions,
                 at,
-                Kind::Held,
+                DecisionKind::Held,
                 from,
                 Some(to),
                 took,
@@ -301,13 +302,13 @@ impl Effects for Pretend<'_> {
                 to,
                 failed_for,
                 announce: true,
-            } => Some((Kind::Failover, from, to, failed_for)),
+            } => Some((DecisionKind::Failover, from, to, failed_for)),
             Decision::Failback {
                 from,
                 to,
                 healthy_for,
                 announce: true,
-            } => Some((Kind::Failback, from, to, healthy_for)),
+            } => Some((DecisionKind::Failback, from, to, healthy_for)),
             _ => None,
         };
         if let Some((kind, from, to, took)) = said {
@@ -330,7 +331,7 @@ impl Effects for Pretend<'_> {
                 sim,
                 regions,
                 at,
-                Kind::TunnelRestart,
+                DecisionKind::TunnelRestart,
                 from,
                 None,
                 failed_for,
@@ -350,7 +351,7 @@ fn record(
     sim: &mut Simulation,
     regions: &[String],
     at: Duration,
-    kind: Kind,
+    kind: DecisionKind,
     from: usize,
     to: Option<usize>,
     took: Duration,

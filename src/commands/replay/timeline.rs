@@ -11,7 +11,7 @@ use crate::report::journal::Record;
 
 /// Something the daemon saw that the replay feeds to the kernel.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Happening {
+pub enum JournalInput {
     /// The daemon started on `region`.
     Started { region: String },
     /// The daemon stopped.
@@ -37,21 +37,21 @@ pub enum Happening {
 
 /// The kinds of decision the replay compares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub enum DecisionKind {
     Failover,
     Failback,
     TunnelRestart,
     Held,
 }
 
-impl Kind {
+impl DecisionKind {
     /// The journal's `event` name for it.
     pub fn as_str(self) -> &'static str {
         match self {
-            Kind::Failover => "failover",
-            Kind::Failback => "failback",
-            Kind::TunnelRestart => "tunnel_restart",
-            Kind::Held => "failover_held",
+            DecisionKind::Failover => "failover",
+            DecisionKind::Failback => "failback",
+            DecisionKind::TunnelRestart => "tunnel_restart",
+            DecisionKind::Held => "failover_held",
         }
     }
 }
@@ -61,7 +61,7 @@ impl Kind {
 pub struct Decided {
     /// Since the timeline's first record.
     pub at: Duration,
-    pub kind: Kind,
+    pub kind: DecisionKind,
     pub from: String,
     /// Where to (none for a restart in place).
     pub to: Option<String>,
@@ -98,7 +98,8 @@ pub struct Timeline {
     pub start: SystemTime,
     /// The last record's offset: the replay runs until then.
     pub end: Duration,
-    pub happenings: Vec<(Duration, Happening)>,
+    /// What the daemon was told, in time order: the inputs the replay feeds to the kernel.
+    pub inputs: Vec<(Duration, JournalInput)>,
     pub recorded: Vec<Decided>,
     /// The switches the daemon held back, as recorded.
     pub held: Vec<Held>,
@@ -144,7 +145,7 @@ pub fn timeline(records: &[Record]) -> Timeline {
     let mut t = Timeline {
         start: SystemTime::UNIX_EPOCH,
         end: Duration::ZERO,
-        happenings: Vec::new(),
+        inputs: Vec::new(),
         recorded: Vec::new(),
         held: Vec::new(),
         ran_with: Vec::new(),
@@ -171,7 +172,7 @@ pub fn timeline(records: &[Record]) -> Timeline {
     }
     t.start = first.unwrap_or(SystemTime::UNIX_EPOCH);
     // A failback's `Healthy` lies in the past of its record: put it in its place.
-    t.happenings.sort_by_key(|(at, _)| *at);
+    t.inputs.sort_by_key(|(at, _)| *at);
     t
 }
 
@@ -185,17 +186,17 @@ fn read(t: &mut Timeline, at: Duration, r: &Record) -> bool {
             .and_then(serde_json::Value::as_u64)
             .map(Duration::from_millis)
     };
-    let happening = match r.event.as_str() {
+    let input = match r.event.as_str() {
         "daemon_started" => {
             if let (Some(interval), Some(threshold)) = (ms("interval_ms"), ms("threshold_ms"))
                 && !t.ran_with.contains(&(interval, threshold))
             {
                 t.ran_with.push((interval, threshold));
             }
-            Happening::Started { region: region() }
+            JournalInput::Started { region: region() }
         }
-        "daemon_stopped" => Happening::Stopped,
-        "probe_changed" => Happening::Probe {
+        "daemon_stopped" => JournalInput::Stopped,
+        "probe_changed" => JournalInput::Probe {
             region: region(),
             outcome: match r.str_field("outcome") {
                 Some("ok") => Outcome::Success,
@@ -205,16 +206,16 @@ fn read(t: &mut Timeline, at: Duration, r: &Record) -> bool {
             },
             kind: r.str_field("error_kind").map(str::to_string),
         },
-        "paused" => Happening::Paused(true),
-        "resumed" | "pause_ended" => Happening::Paused(false),
-        "adopted" => Happening::Manual { region: region() },
-        "unpinned" if r.str_field("reason") == Some("unpin") => Happening::Unpinned,
+        "paused" => JournalInput::Paused(true),
+        "resumed" | "pause_ended" => JournalInput::Paused(false),
+        "adopted" => JournalInput::Manual { region: region() },
+        "unpinned" if r.str_field("reason") == Some("unpin") => JournalInput::Unpinned,
         "switch" => match to() {
-            Some(region) => Happening::Moved { region },
+            Some(region) => JournalInput::Moved { region },
             None => return true,
         },
         "failover" | "failback" | "tunnel_restart" | "failover_held" => match decided(t, at, r) {
-            Some(region) => Happening::Moved { region },
+            Some(region) => JournalInput::Moved { region },
             None => return true,
         },
         "failover_deferred" | "failback_deferred" => {
@@ -239,7 +240,7 @@ fn read(t: &mut Timeline, at: Duration, r: &Record) -> bool {
         }
         other => return IGNORED.contains(&other),
     };
-    t.happenings.push((at, happening));
+    t.inputs.push((at, input));
     true
 }
 
@@ -255,27 +256,27 @@ fn decided(t: &mut Timeline, at: Duration, r: &Record) -> Option<String> {
     };
     let to = r.str_field("to_region").map(str::to_string);
     let (kind, took) = match r.event.as_str() {
-        "failover" => (Kind::Failover, ms("failed_for_ms")),
-        "failback" => (Kind::Failback, ms("healthy_for_ms")),
-        "tunnel_restart" => (Kind::TunnelRestart, ms("failed_for_ms")),
-        _ => (Kind::Held, ms("failed_for_ms")),
+        "failover" => (DecisionKind::Failover, ms("failed_for_ms")),
+        "failback" => (DecisionKind::Failback, ms("healthy_for_ms")),
+        "tunnel_restart" => (DecisionKind::TunnelRestart, ms("failed_for_ms")),
+        _ => (DecisionKind::Held, ms("failed_for_ms")),
     };
     t.recorded.push(Decided {
         at,
         kind,
         from: r.str_field("region").unwrap_or_default().to_string(),
-        to: if kind == Kind::TunnelRestart {
+        to: if kind == DecisionKind::TunnelRestart {
             None
         } else {
             to.clone()
         },
         took,
     });
-    if let (Kind::Failback, Some(healthy_for), Some(region)) = (kind, took, to.clone()) {
+    if let (DecisionKind::Failback, Some(healthy_for), Some(region)) = (kind, took, to.clone()) {
         let since = at.saturating_sub(healthy_for);
-        t.happenings.push((since, Happening::Healthy { region }));
+        t.inputs.push((since, JournalInput::Healthy { region }));
     }
-    matches!(kind, Kind::Failover | Kind::Failback).then_some(to)?
+    matches!(kind, DecisionKind::Failover | DecisionKind::Failback).then_some(to)?
 }
 
 #[cfg(test)]
@@ -284,7 +285,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn records_become_happenings_and_decisions() {
+    fn records_become_inputs_and_decisions() {
         let records = [
             rec(0, "daemon_started", &[("region", "EU".into())]),
             rec(
@@ -315,17 +316,17 @@ mod tests {
         assert!(t.fleet);
         assert_eq!(t.end, Duration::from_millis(1200));
         assert_eq!(
-            t.happenings,
+            t.inputs,
             [
                 (
                     Duration::ZERO,
-                    Happening::Started {
+                    JournalInput::Started {
                         region: "EU".into()
                     }
                 ),
                 (
                     Duration::from_millis(10),
-                    Happening::Probe {
+                    JournalInput::Probe {
                         region: "EU".into(),
                         outcome: Outcome::Failure,
                         kind: Some("status".into())
@@ -333,18 +334,18 @@ mod tests {
                 ),
                 (
                     Duration::from_millis(1100),
-                    Happening::Moved {
+                    JournalInput::Moved {
                         region: "NAM".into()
                     }
                 ),
-                (Duration::from_millis(1200), Happening::Stopped),
+                (Duration::from_millis(1200), JournalInput::Stopped),
             ]
         );
         assert_eq!(
             t.recorded,
             [Decided {
                 at: Duration::from_millis(1100),
-                kind: Kind::Failover,
+                kind: DecisionKind::Failover,
                 from: "EU".into(),
                 to: Some("NAM".into()),
                 took: Some(Duration::from_millis(1000)),
@@ -382,14 +383,14 @@ mod tests {
             [(Duration::from_secs(10), Duration::from_secs(240))]
         );
         assert_eq!(t.recorded_round(), Duration::from_secs(10));
-        let healthy = Happening::Healthy {
+        let healthy = JournalInput::Healthy {
             region: "NAM".into(),
         };
-        let moved = Happening::Moved {
+        let moved = JournalInput::Moved {
             region: "NAM".into(),
         };
-        assert_eq!(t.happenings[2], (Duration::from_secs(100), healthy));
-        assert_eq!(t.happenings[3], (Duration::from_secs(700), moved));
+        assert_eq!(t.inputs[2], (Duration::from_secs(100), healthy));
+        assert_eq!(t.inputs[3], (Duration::from_secs(700), moved));
         assert_eq!(t.recorded[0].began(), Duration::from_secs(100));
     }
 }

@@ -16,11 +16,11 @@ fn p(r: &str) -> Place {
     }
 }
 
-fn deferred(why: Why) -> Deferred {
+fn deferred(reason: DeferReason) -> Deferred {
     Deferred {
         at: p("EU"),
         failing_for: Some(Duration::from_secs(3)),
-        why,
+        reason,
     }
 }
 
@@ -167,27 +167,27 @@ pub fn samples() -> Vec<Event> {
             at: p("EU"),
             error: s("bad certificate"),
         },
-        Event::FailoverDeferred(deferred(Why::AllRegionsDown {
+        Event::FailoverDeferred(deferred(DeferReason::AllRegionsDown {
             healthy_standbys: 0,
         })),
-        Event::FailoverDeferred(deferred(Why::HostNetwork {
+        Event::FailoverDeferred(deferred(DeferReason::HostNetwork {
             references: vec![s("tcp://127.0.0.1:1")],
         })),
-        Event::FailoverDeferred(deferred(Why::LowThroughput {
+        Event::FailoverDeferred(deferred(DeferReason::LowThroughput {
             to: to.clone(),
             mbps: Some(0.5),
             min_mbps: 2.0,
             next_measure_in: d,
         })),
-        Event::FailoverDeferred(deferred(Why::TunnelDown)),
-        Event::FailbackDeferred(deferred(Why::Damped {
+        Event::FailoverDeferred(deferred(DeferReason::TunnelDown)),
+        Event::FailbackDeferred(deferred(DeferReason::Damped {
             cause: "failback",
             to,
             next_allowed_in: d,
             switches_last_hour: 6,
             max_switches_per_hour: 6,
         })),
-        Event::FailbackDeferred(deferred(Why::Paused { cause: "failback" })),
+        Event::FailbackDeferred(deferred(DeferReason::Paused { cause: "failback" })),
         n(Notice::ProbeOk {
             at: p("EU"),
             latency_ms: 5,

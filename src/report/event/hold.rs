@@ -18,13 +18,13 @@ pub struct Deferred {
     #[serde(rename = "failing_for_ms", serialize_with = "f::maybe_ms")]
     pub failing_for: Option<Duration>,
     #[serde(flatten)]
-    pub why: Why,
+    pub reason: DeferReason,
 }
 
 /// What holds the switch back; `reason` in every rendering.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "reason", rename_all = "snake_case")]
-pub enum Why {
+pub enum DeferReason {
     /// No standby region is healthy: stay and keep probing.
     AllRegionsDown { healthy_standbys: u64 },
     /// Every standby and every reference target fail too: this host's network is at fault.
@@ -66,15 +66,15 @@ impl Deferred {
             .map(|d| format!(" has failed for {} and", human_ms(d)))
             .unwrap_or_default();
         let to = |to: &Option<Place>| to.as_ref().map_or("?".to_string(), |p| p.region.clone());
-        match &self.why {
-            Why::AllRegionsDown { .. } => format!(
+        match &self.reason {
+            DeferReason::AllRegionsDown { .. } => format!(
                 "Region {region} ({cloud}){failing} no standby region is healthy: staying on it and probing on; the next line comes when this changes"
             ),
-            Why::HostNetwork { references } => format!(
+            DeferReason::HostNetwork { references } => format!(
                 "Region {region} ({cloud}){failing} every standby region and every reference target ({}) fail too: the fault is this host's network, not the cloud; not failing over",
                 references.join(", ")
             ),
-            Why::Damped {
+            DeferReason::Damped {
                 cause,
                 to: target,
                 next_allowed_in,
@@ -85,13 +85,13 @@ impl Deferred {
                 to(target),
                 human_ms(*next_allowed_in)
             ),
-            Why::TunnelDown => format!(
+            DeferReason::TunnelDown => format!(
                 "The local tunnel still refuses after a restart in place and a switch: the fault is on this host, so region {region} stays active until the tunnel answers"
             ),
-            Why::Paused { cause } => {
+            DeferReason::Paused { cause } => {
                 format!("The {cause} is held: automatic switching is paused")
             }
-            Why::LowThroughput {
+            DeferReason::LowThroughput {
                 to: target,
                 mbps,
                 min_mbps,

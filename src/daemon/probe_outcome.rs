@@ -6,8 +6,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::adapters::probe::{ErrorKind, Probe, ProbeReport};
-use crate::adapters::restart::{Restart, RestartError};
+use crate::adapters::http::{ErrorKind, Probe, ProbeReport};
+use crate::adapters::supervisor::{Restart, RestartError};
 use crate::daemon::Daemon;
 use crate::daemon::actuator::Marker;
 use crate::daemon::clock;
@@ -20,7 +20,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
     /// One probe's report: the policy's decision, its report, and the acts it asks for.
     pub(super) async fn observe(&mut self, report: ProbeReport, cancel: &CancellationToken) {
         let now = clock::now();
-        self.intel.record_latency(&report).await;
+        self.guards.record_latency(&report).await;
         let decision = self.decide(now, &report);
         self.obs.probed(
             self.policy.active(),
@@ -119,7 +119,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
                 });
             }
             Decision::Held { .. } => {
-                if let Some(held) = self.intel.held(&self.policy, decision) {
+                if let Some(held) = self.guards.held(&self.policy, decision) {
                     self.obs.emit(held);
                 }
             }

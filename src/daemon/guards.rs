@@ -1,6 +1,6 @@
-//! The daemon's side of region intelligence, kept out of the loop so that the loop needs only
-//! a few call sites: standby check results in (with a log line on every flip), the pin file
-//! kept in step with the policy, the throughput measurement when the policy asks for one, the
+//! What the policy's guards are fed and what they hold back (region intelligence), kept out of
+//! the loop so that the loop needs only a few call sites: standby check results in (with a log
+//! line on every flip), the throughput gate's measurement when the policy asks for one, the
 //! latency file, and the log lines of held switches and failbacks. Every rule is the policy's.
 
 use std::sync::Arc;
@@ -9,15 +9,15 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::adapters::checks::CheckReport;
-use crate::adapters::probe::ProbeReport;
-use crate::adapters::throughput::Throughput;
+use crate::adapters::http::CheckReport;
+use crate::adapters::http::ProbeReport;
+use crate::adapters::http::Throughput;
 use crate::config::Config;
 use crate::daemon::clock;
 use crate::kernel::health::Verdict;
 use crate::kernel::policy::{Cause, Decision, Done, Hold, Input, Policy};
 use crate::kernel::standby::Subject;
-use crate::report::event::{Deferred, Event, Health, Place, Standby, Why};
+use crate::report::event::{DeferReason, Deferred, Event, Health, Place, Standby};
 use crate::report::logging;
 
 fn ms(d: Duration) -> u64 {
@@ -33,7 +33,7 @@ fn latency_moved(written: u64, now: u64) -> bool {
     moved >= LATENCY_STEP_MS && moved.saturating_mul(10) >= written
 }
 
-pub struct Intel {
+pub struct Guards {
     config: Arc<Config>,
     checks: Option<mpsc::Receiver<Vec<CheckReport>>>,
     throughput: Option<Throughput>,
@@ -42,9 +42,9 @@ pub struct Intel {
     latency_written: Option<(std::path::PathBuf, u64)>,
 }
 
-impl Intel {
+impl Guards {
     pub fn new(config: Arc<Config>) -> Self {
-        Intel {
+        Guards {
             config,
             checks: None,
             throughput: None,
@@ -159,7 +159,7 @@ impl Intel {
         let shown = path.display().to_string();
         let target = path.clone();
         let result = tokio::task::spawn_blocking(move || {
-            crate::adapters::envfile::write_atomic(&target, text.as_bytes(), 0o644)
+            crate::adapters::files::envfile::write_atomic(&target, text.as_bytes(), 0o644)
         })
         .await
         .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
@@ -232,27 +232,27 @@ impl Intel {
             }
         };
         let to = to.map(place);
-        let why = match reason {
-            Hold::AllRegionsDown => Why::AllRegionsDown {
+        let reason = match reason {
+            Hold::AllRegionsDown => DeferReason::AllRegionsDown {
                 healthy_standbys: 0,
             },
-            Hold::HostNetwork => Why::HostNetwork {
+            Hold::HostNetwork => DeferReason::HostNetwork {
                 references: (self.config.network.reference.iter())
                     .map(|t| t.to_string())
                     .collect(),
             },
-            Hold::Damped { next_allowed_in } => Why::Damped {
+            Hold::Damped { next_allowed_in } => DeferReason::Damped {
                 cause: cause.as_str(),
                 to,
                 next_allowed_in,
                 switches_last_hour: policy.recent_switches() as u64,
                 max_switches_per_hour: self.config.failover.max_switches_per_hour,
             },
-            Hold::TunnelDown => Why::TunnelDown,
-            Hold::Paused => Why::Paused {
+            Hold::TunnelDown => DeferReason::TunnelDown,
+            Hold::Paused => DeferReason::Paused {
                 cause: cause.as_str(),
             },
-            Hold::LowThroughput { kbps } => Why::LowThroughput {
+            Hold::LowThroughput { kbps } => DeferReason::LowThroughput {
                 to,
                 mbps: kbps.map(|k| k as f64 / 1000.0),
                 min_mbps: self.config.network.min_mbps,
@@ -262,7 +262,7 @@ impl Intel {
         let deferred = Deferred {
             at: place(from),
             failing_for: (policy.failing_since()).map(|s| now.saturating_duration_since(s)),
-            why,
+            reason,
         };
         Some(match cause {
             Cause::Outage => Event::FailoverDeferred(deferred),
@@ -273,14 +273,14 @@ impl Intel {
 
 #[cfg(test)]
 mod tests {
-    //! The loop with region intelligence under a paused clock: fake probe, fake restarts,
+    //! The loop with its guards under a paused clock: fake probe, fake restarts,
     //! standby check results sent by the test.
 
     use super::*;
-    use crate::adapters::envfile::EnvFile;
-    use crate::adapters::probe::{ErrorKind, Probe, ProbeError};
-    use crate::adapters::restart::{Restart, RestartError};
-    use crate::adapters::state::StateDir;
+    use crate::adapters::files::EnvFile;
+    use crate::adapters::files::StateDir;
+    use crate::adapters::http::{ErrorKind, Probe, ProbeError};
+    use crate::adapters::supervisor::{Restart, RestartError};
     use crate::daemon::Daemon;
     use clap::Parser;
     use std::collections::HashSet;
@@ -557,13 +557,13 @@ mod tests {
 
         // a manual switch (env file + pin file, as `switch` writes them) holds it
         let state = StateDir::open(&rig.config.state_dir);
-        crate::adapters::pin::write(&state, "APAC").unwrap();
+        crate::adapters::files::pin::write(&state, "APAC").unwrap();
         let apac = rig.config.region("APAC").unwrap().clone();
         rig.config.env_file.write(&apac).unwrap();
         sleep(30 * 60).await;
         assert_eq!(rig.region().as_deref(), Some("APAC"), "pinned");
         // until it is unpinned
-        crate::adapters::pin::clear(&state).unwrap();
+        crate::adapters::files::pin::clear(&state).unwrap();
         sleep(20).await;
         assert_eq!(rig.region().as_deref(), Some("EU"));
         rig.stop().await;

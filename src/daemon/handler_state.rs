@@ -8,15 +8,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::adapters::state::StateDir;
+use crate::adapters::files::StateDir;
 use crate::report::event::{Event, Notice};
 use crate::report::logging;
 
-pub const MEMORY_FILE: &str = "handler.json";
+pub const HANDLER_STATE_FILE: &str = "handler.json";
 
 /// An outage in progress, by wall clock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OutageMemory {
+pub struct SavedOutage {
     pub region: String,
     /// Unix milliseconds of the first failed probe.
     pub since_ms: u64,
@@ -25,11 +25,11 @@ pub struct OutageMemory {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Memory {
+pub struct HandlerState {
     #[serde(default)]
     pub preferred: Option<String>,
     #[serde(default)]
-    pub outage: Option<OutageMemory>,
+    pub outage: Option<SavedOutage>,
     /// Unix milliseconds of the automatic switches of the last hour, oldest first.
     #[serde(default)]
     pub switches_ms: Vec<u64>,
@@ -53,27 +53,27 @@ pub fn resume_within(interval: Duration, fail_interval: Duration, timeout: Durat
     (interval.max(fail_interval) + timeout) * 3 + Duration::from_secs(10)
 }
 
-impl Memory {
-    /// The memory in `state`; none (a first start, or an unreadable file) is empty.
-    pub fn load(state: &StateDir) -> Memory {
-        let Some(text) = state.read(MEMORY_FILE) else {
-            return Memory::default();
+impl HandlerState {
+    /// The handler state in `state`; none (a first start, or an unreadable file) is empty.
+    pub fn load(state: &StateDir) -> HandlerState {
+        let Some(text) = state.read(HANDLER_STATE_FILE) else {
+            return HandlerState::default();
         };
         serde_json::from_str(&text).unwrap_or_else(|e| {
             logging::event(&Event::Notice(Notice::StateUnreadable {
-                file: MEMORY_FILE,
+                file: HANDLER_STATE_FILE,
                 error: e.to_string(),
             }));
-            Memory::default()
+            HandlerState::default()
         })
     }
 
-    /// Writes the memory back; a failure is said and the daemon goes on.
+    /// Writes the handler state back; a failure is said and the daemon goes on.
     pub fn save(&self, state: &StateDir) {
         let Ok(text) = serde_json::to_string(self) else {
             return;
         };
-        if let Err(e) = state.write(MEMORY_FILE, text.as_bytes()) {
+        if let Err(e) = state.write(HANDLER_STATE_FILE, text.as_bytes()) {
             logging::event(&Event::Notice(Notice::StateWriteFailed {
                 error: e.to_string(),
                 doing: "keep the handler's memory in the state directory",
@@ -97,24 +97,24 @@ mod tests {
 
     #[test]
     fn a_changed_preference_is_a_new_intent_and_a_first_start_is_not() {
-        let m = Memory {
+        let m = HandlerState {
             preferred: Some("EU".into()),
-            ..Memory::default()
+            ..HandlerState::default()
         };
         assert!(m.preference_changed(Some("APAC")));
         assert!(!m.preference_changed(Some("eu")));
         assert!(!m.preference_changed(None));
-        assert!(!Memory::default().preference_changed(Some("EU")));
+        assert!(!HandlerState::default().preference_changed(Some("EU")));
     }
 
     #[test]
-    fn the_memory_round_trips_through_the_state_dir_and_garbage_is_empty() {
+    fn the_handler_state_round_trips_through_the_state_dir_and_garbage_is_empty() {
         let dir = tempfile::tempdir().unwrap();
         let state = StateDir::open(&dir.path().join("s"));
-        assert_eq!(Memory::load(&state), Memory::default());
-        let m = Memory {
+        assert_eq!(HandlerState::load(&state), HandlerState::default());
+        let m = HandlerState {
             preferred: Some("EU".into()),
-            outage: Some(OutageMemory {
+            outage: Some(SavedOutage {
                 region: "EU".into(),
                 since_ms: 1_000,
                 last_probe_ms: 2_000,
@@ -122,8 +122,8 @@ mod tests {
             switches_ms: vec![500],
         };
         m.save(&state);
-        assert_eq!(Memory::load(&state), m);
-        state.write(MEMORY_FILE, b"{not json").unwrap();
-        assert_eq!(Memory::load(&state), Memory::default());
+        assert_eq!(HandlerState::load(&state), m);
+        state.write(HANDLER_STATE_FILE, b"{not json").unwrap();
+        assert_eq!(HandlerState::load(&state), HandlerState::default());
     }
 }
