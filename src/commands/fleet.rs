@@ -148,7 +148,7 @@ fn describe(s: &FleetSettings, snap: &Snapshot) -> Value {
                 .map(|a| a.region.as_str());
             let slot = snap.slots.iter().find(|slot| slot.host == *host);
             let restart = slot.map(|_| {
-                if holders.contains(host) {
+                if holders.contains(&host.as_str()) {
                     "restarting"
                 } else {
                     "waiting"
@@ -171,7 +171,7 @@ fn describe(s: &FleetSettings, snap: &Snapshot) -> Value {
         .slots
         .iter()
         .map(|slot| {
-            let holds = holders.contains(&slot.host);
+            let holds = holders.contains(&slot.host.as_str());
             json!({"epoch": slot.epoch, "host": slot.host, "holds": holds})
         })
         .collect();

@@ -10,63 +10,8 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::{Compare, Etcd, EtcdError, Mirror, Op};
+pub use crate::kernel::protocol::{Active, Leader, Slot, Snapshot};
 use crate::kernel::quorum::{Health, View};
-
-/// The fleet's active region, as `active` holds it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Active {
-    pub region: String,
-    /// Counts the moves; restart slots are per epoch.
-    pub epoch: u64,
-    /// Why it was set: `start`, `outage` or `manual`.
-    pub reason: String,
-    /// The host (or `switch --fleet`) that set it.
-    pub by: String,
-    /// When the fleet's automatic moves of the last hour were made (Unix seconds): flap
-    /// damping for the whole fleet.
-    pub moves: Vec<u64>,
-}
-
-/// The leader key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Leader {
-    pub host: String,
-    /// Its create revision: a new term of leadership has a new one (the fencing token).
-    pub term: i64,
-    /// The lease it is bound to: the leader's own.
-    pub lease: i64,
-}
-
-/// A restart slot: `host` restarts for `epoch` (a move, or a restart in place on that
-/// epoch's region); the first `max_concurrent_restarts` by `order` (create revision), of any
-/// epoch, hold a slot, the others wait in line: one semaphore for the fleet.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Slot {
-    pub epoch: u64,
-    pub host: String,
-    pub order: i64,
-}
-
-/// Everything under the prefix, read at once.
-#[derive(Debug, Clone, Default)]
-pub struct Snapshot {
-    pub views: Vec<(String, View)>,
-    pub leader: Option<Leader>,
-    /// `active` and its mod revision (the compare of a fenced move).
-    pub active: Option<(Active, i64)>,
-    pub paused: Option<String>,
-    pub slots: Vec<Slot>,
-}
-
-impl Snapshot {
-    /// The hosts that hold a slot now: the first `max` in line, whatever their epoch (a new
-    /// epoch's hosts wait for the previous epoch's holders to finish).
-    pub fn holders(&self, max: usize) -> Vec<String> {
-        let mut line: Vec<&Slot> = self.slots.iter().collect();
-        line.sort_by_key(|s| s.order);
-        line.iter().take(max).map(|s| s.host.clone()).collect()
-    }
-}
 
 /// The fleet's keys on one etcd cluster.
 pub struct Store {

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::adapters::etcd::fleet_store::{self as store, Store};
+use crate::adapters::etcd::fleet_store::Store;
 use crate::adapters::etcd::{Etcd, EtcdError};
 use crate::adapters::http::Probe;
 use crate::adapters::supervisor::Restart;
@@ -29,7 +29,7 @@ use crate::config::fleet::{FleetSettings, StoreLoss};
 use crate::config::{Config, ConfigError};
 use crate::daemon::Daemon;
 use crate::daemon::clock;
-use crate::kernel::protocol::{self, Active, Leader, Member, Slot, Snapshot};
+use crate::kernel::protocol::{self, Member, Snapshot};
 use crate::kernel::quorum::Rule;
 use crate::report::event::Event;
 
@@ -166,46 +166,7 @@ impl Fleet {
 
     /// One read of the fleet's keys, as the protocol takes it.
     async fn read(&self) -> Result<Snapshot, EtcdError> {
-        let s = self.store.snapshot().await?;
-        Ok(Snapshot {
-            views: s.views,
-            leader: s.leader.map(|l| Leader {
-                host: l.host,
-                term: l.term,
-                lease: l.lease,
-            }),
-            active: s.active.map(|(a, rev)| {
-                let active = Active {
-                    region: a.region,
-                    epoch: a.epoch,
-                    reason: a.reason,
-                    by: a.by,
-                    moves: a.moves,
-                };
-                (active, rev)
-            }),
-            paused: s.paused,
-            slots: s
-                .slots
-                .into_iter()
-                .map(|s| Slot {
-                    epoch: s.epoch,
-                    host: s.host,
-                    order: s.order,
-                })
-                .collect(),
-        })
-    }
-}
-
-/// `active` as the store writes it.
-fn stored(a: &Active) -> store::Active {
-    store::Active {
-        region: a.region.clone(),
-        epoch: a.epoch,
-        reason: a.reason.clone(),
-        by: a.by.clone(),
-        moves: a.moves.clone(),
+        self.store.snapshot().await
     }
 }
 

@@ -8,7 +8,7 @@ use crate::adapters::http::Probe;
 use crate::adapters::supervisor::Restart;
 use crate::daemon::Daemon;
 use crate::daemon::clock;
-use crate::daemon::fleet::{Fleet, stored};
+use crate::daemon::fleet::Fleet;
 use crate::kernel::protocol::{Effect, Owed, Why};
 use crate::report::event::{Event, SwitchReason};
 
@@ -31,7 +31,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
                     fleet.store.campaign(&host, lease).await?;
                 }
                 Effect::Seed(first) => {
-                    if fleet.store.init_active(&stored(&first)).await? && first.reason == "reseed" {
+                    if fleet.store.init_active(&first).await? && first.reason == "reseed" {
                         self.obs.emit(Event::FleetReseeded {
                             region: first.region,
                             epoch: first.epoch,
@@ -46,7 +46,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
                     outage,
                     voters,
                 } => {
-                    if fleet.store.move_active(term, seen, &stored(&next)).await? {
+                    if fleet.store.move_active(term, seen, &next).await? {
                         self.obs.emit(Event::FleetMoved {
                             from,
                             to: next.region,
@@ -57,7 +57,7 @@ impl<P: Probe, R: Restart> Daemon<P, R> {
                     }
                 }
                 Effect::Renumber { term, seen, next } => {
-                    if fleet.store.move_active(term, seen, &stored(&next)).await? {
+                    if fleet.store.move_active(term, seen, &next).await? {
                         self.obs.emit(Event::FleetReseeded {
                             region: next.region,
                             epoch: next.epoch,
