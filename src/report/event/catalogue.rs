@@ -269,7 +269,7 @@ pub fn samples() -> Vec<Event> {
             gap: d,
         }),
         n(Notice::StateUnreadable {
-            file: "memory.json",
+            file: "handler.json",
             error: s("bad json"),
         }),
         n(Notice::StateWriteFailed {
