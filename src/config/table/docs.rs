@@ -1,6 +1,10 @@
 //! The example config file and the README's options table, made from the table of settings.
 //! `cargo test` fails naming the first setting whose text differs; `UPDATE_DOCS=1 cargo test
 //! --lib config::table` writes them anew.
+//!
+//! Test code only (`#[cfg(test)] mod docs;` in `table/mod.rs`, never in the binary): its
+//! `unwrap()`s read and write the checkout's own files, and a failure there is the test's
+//! failure, told with the file it could not read.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
